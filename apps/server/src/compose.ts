@@ -1,0 +1,83 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from './config.ts';
+import type { Logger } from './common/logger.ts';
+import type { Db } from './db/index.ts';
+import {
+  AuthService,
+  AuthStore,
+  LoginRateLimiter,
+  createAuthRoutes,
+  createRequireAuth,
+} from './services/auth/index.ts';
+import { Metrics } from './services/monitoring/index.ts';
+import { createEventBus, type EventBus } from './services/realtime/index.ts';
+
+/** Everything the HTTP layer and the process need, built once. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  pool: pg.Pool;
+  db: Db;
+  metrics: Metrics;
+  bus: EventBus;
+  redis: Redis | undefined;
+  auth: AuthService;
+  requireAuth: MiddlewareHandler;
+  routes: {
+    auth: OpenAPIHono;
+    /** Mounted at /api/<key>. */
+    api: Record<string, OpenAPIHono>;
+  };
+  /** Stops background work and closes connections the services opened (not the pool). */
+  close(): Promise<void>;
+}
+
+/** Builds the services with their dependencies (constructor injection, no singletons). */
+export async function composeServices(deps: {
+  config: Config;
+  log: Logger;
+  pool: pg.Pool;
+  db: Db;
+}): Promise<Services> {
+  const { config, log, pool, db } = deps;
+  const metrics = new Metrics();
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3, enableOfflineQueue: true })
+    : undefined;
+  redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+  const bus = createEventBus(config.redisUrl, log);
+
+  const auth = new AuthService({
+    store: new AuthStore(db),
+    jwtSecret: config.jwtSecret,
+    limiter: new LoginRateLimiter(config.loginLimits, redis),
+    bus,
+    log,
+  });
+  await auth.start();
+  const requireAuth = createRequireAuth(auth);
+
+  return {
+    config,
+    log,
+    pool,
+    db,
+    metrics,
+    bus,
+    redis,
+    auth,
+    requireAuth,
+    routes: {
+      auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
+      api: {},
+    },
+    async close() {
+      await auth.stop();
+      await bus.close();
+      redis?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Raised when an environment variable is missing or malformed; the message names it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || isUrlWith(v, protocols), {
+      message: `must be a URL (${protocols.join(', ')})`,
+    })
+    .transform((v) => (v ? v : undefined));
+
+function isUrlWith(value: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
+  } catch {
+    return false;
+  }
+}
+
+const intFromEnv = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const envSchema = z.object({
+  PORT: intFromEnv(4000, 0, 65535),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  VAPORFORM_DATA_DIR: z.string().min(1).default('./.vaporform'),
+  DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+  REDIS_URL: optionalUrl(['redis', 'rediss']),
+  VAPORFORM_RUNTIME: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
+  DOCKER_HOST: z.string().optional(),
+  VAPORFORM_RUNTIME_IMAGE: z.string().optional(),
+  VAPORFORM_PUBLIC_URL: optionalUrl(['http', 'https']),
+  JWT_SECRET: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || v.length >= 32, {
+      message: 'must be at least 32 characters',
+    }),
+  VAPORFORM_MASTER_KEY: z.string().optional(),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: optionalUrl(['http', 'https']),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: optionalUrl(['http', 'https']),
+  VAPORFORM_AI_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  VAPORFORM_TRUSTED_PROXIES: z.string().default(''),
+  VAPORFORM_LOGIN_LIMIT_PER_IP: intFromEnv(50, 1, 1_000_000),
+  VAPORFORM_LOGIN_LIMIT_PER_ACCOUNT: intFromEnv(10, 1, 1_000_000),
+  VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS: intFromEnv(900, 1, 86_400),
+  VAPORFORM_BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 * 1024 * 1024),
+});
+
+/** The whole server configuration, parsed once at start-up. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  runtime: 'auto' | 'docker' | 'process' | 'kubernetes';
+  dockerHost: string | undefined;
+  runtimeImage: string | undefined;
+  publicUrl: string;
+  jwtSecret: string;
+  masterKey: string | undefined;
+  ai: {
+    anthropicApiKey: string | undefined;
+    anthropicBaseUrl: string | undefined;
+    openaiApiKey: string | undefined;
+    openaiBaseUrl: string | undefined;
+    model: string;
+  };
+  logLevel: (typeof logLevels)[number];
+  /** Peers whose X-Forwarded-For is believed (exact IPs). */
+  trustedProxies: string[];
+  loginLimits: { perIp: number; perAccount: number; windowSeconds: number };
+  bodyLimitBytes: number;
+}
+
+/**
+ * Parses and validates the environment.
+ * @throws {ConfigError} naming the first offending variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.VAPORFORM_DATA_DIR);
+  const publicUrl = (e.VAPORFORM_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    runtime: e.VAPORFORM_RUNTIME,
+    dockerHost: e.DOCKER_HOST || undefined,
+    runtimeImage: e.VAPORFORM_RUNTIME_IMAGE || undefined,
+    publicUrl,
+    jwtSecret: e.JWT_SECRET || readOrCreateSecret(dataDir, 'jwt-secret'),
+    masterKey: e.VAPORFORM_MASTER_KEY || undefined,
+    ai: {
+      anthropicApiKey: e.ANTHROPIC_API_KEY || undefined,
+      anthropicBaseUrl: e.ANTHROPIC_BASE_URL,
+      openaiApiKey: e.OPENAI_API_KEY || undefined,
+      openaiBaseUrl: e.OPENAI_BASE_URL,
+      model: e.VAPORFORM_AI_MODEL,
+    },
+    logLevel: e.LOG_LEVEL,
+    trustedProxies: e.VAPORFORM_TRUSTED_PROXIES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    loginLimits: {
+      perIp: e.VAPORFORM_LOGIN_LIMIT_PER_IP,
+      perAccount: e.VAPORFORM_LOGIN_LIMIT_PER_ACCOUNT,
+      windowSeconds: e.VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS,
+    },
+    bodyLimitBytes: e.VAPORFORM_BODY_LIMIT_BYTES,
+  };
+}
+
+/** Reads a random secret kept in the data dir, creating it (mode 0600) on first use. */
+export function readOrCreateSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, 'keys', name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const secret = randomBytes(48).toString('base64url');
+  try {
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return readFileSync(file, 'utf8').trim();
+}

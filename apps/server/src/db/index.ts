@@ -1,0 +1,5 @@
+export { createDb } from './pool.ts';
+export type { Db } from './pool.ts';
+export { migrate, readMigrations } from './migrator.ts';
+export { startEmbeddedPostgres, freePort } from './embedded.ts';
+export type { EmbeddedDatabase } from './embedded.ts';

@@ -1,0 +1,31 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+
+// Return int8 and numeric as JS numbers: counts and byte totals here stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+/**
+ * The query builder every store uses. Stores declare their own tables and view this through
+ * `db.withTables<TheirTables>()`, so a service's tables stay its own.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type Db = Kysely<{}>;
+
+/** Opens a connection pool and a Kysely instance on it. */
+export function createDb(url: string, max = 20): { pool: pg.Pool; db: Db } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 10_000,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+    idle_in_transaction_session_timeout: 30_000,
+    application_name: 'vaporform',
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  const db = new Kysely<{}>({ dialect: new PostgresDialect({ pool }) });
+  return { pool, db };
+}

@@ -1,0 +1,53 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import { errors } from '../common/errors.ts';
+import type { Services } from '../compose.ts';
+import { renderError } from './errors.ts';
+import { requestContext } from './middleware.ts';
+import { createOpsRoutes } from './ops-routes.ts';
+
+/**
+ * Assembles the HTTP surface: middleware, every service's sub-app under /api, operations
+ * routes and the OpenAPI document. No I/O happens here; `main.ts` listens.
+ */
+export function createApp(s: Services): OpenAPIHono {
+  const app = new OpenAPIHono();
+
+  app.use('*', requestContext(s.log, s.metrics));
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: s.config.bodyLimitBytes,
+      onError: () => {
+        throw errors.tooLarge(`Request body is larger than ${s.config.bodyLimitBytes} bytes`);
+      },
+    }),
+  );
+
+  app.route('/api/auth', s.routes.auth);
+  for (const [path, routes] of Object.entries(s.routes.api)) app.route(`/api/${path}`, routes);
+  app.route('/', createOpsRoutes({ pool: s.pool, metrics: s.metrics }));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Vaporform API',
+      version: '0.1.0',
+      description: 'The HTTP contract of Vaporform (see API.md). Errors are `{error:{code,message,details?}}`.',
+    },
+    servers: [{ url: s.config.publicUrl }],
+  });
+
+  app.notFound(() => {
+    throw errors.notFound('route');
+  });
+  app.onError(renderError);
+  return app;
+}

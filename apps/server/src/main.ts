@@ -1,0 +1,61 @@
+import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './common/logger.ts';
+import { createDb, migrate, startEmbeddedPostgres, type EmbeddedDatabase } from './db/index.ts';
+import { composeServices } from './compose.ts';
+import { createApp } from './http/app.ts';
+
+/** Composition root: config → database → services → HTTP → listen; SIGTERM/SIGINT stop it all. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`vaporform: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(config.dataDir, log);
+    databaseUrl = embedded.url;
+  }
+  const { pool, db } = createDb(databaseUrl);
+  await migrate(pool, log);
+
+  const services = await composeServices({ config, log, pool, db });
+  const app = createApp(services);
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    log.info(
+      { port: info.port, host: config.host, url: config.publicUrl, database: embedded ? 'embedded' : 'external' },
+      `Vaporform is listening on ${config.publicUrl}`,
+    );
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000).unref();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await services.close();
+    await db.destroy();
+    await embedded?.stop();
+    clearTimeout(force);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`vaporform: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric the server exposes, on a registry of its own (no global state, so
+ * several apps can live in one test process).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequestDuration = new Histogram({
+    name: 'vaporform_http_request_duration_seconds',
+    help: 'HTTP request duration by method, matched route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** seeds/001 MetricsCollector */
+  readonly projectsCreated = new Counter({
+    name: 'vaporform_projects_created_total',
+    help: 'Total number of projects created',
+    registers: [this.registry],
+  });
+
+  /** seeds/001: projects whose status is running; read from the database at scrape time. */
+  readonly activeProjects = new Gauge({
+    name: 'vaporform_active_projects',
+    help: 'Number of currently active (running) projects',
+    registers: [this.registry],
+  });
+
+  readonly loginAttempts = new Counter({
+    name: 'vaporform_auth_login_attempts_total',
+    help: 'Sign-in attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'vaporform_' });
+  }
+
+  /** Sets a callback that refreshes the active-projects gauge on every scrape. */
+  countActiveProjectsWith(count: () => Promise<number>): void {
+    // prom-client calls `collect` on scrape; a gauge created with it is not re-creatable,
+    // so refresh in the scrape path instead.
+    this.#beforeScrape.push(async () => this.activeProjects.set(await count()));
+  }
+
+  /** The text exposition, after refreshing scrape-time gauges. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    await Promise.all(this.#beforeScrape.map((f) => f().catch(() => undefined)));
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  readonly #beforeScrape: (() => Promise<void>)[] = [];
+}

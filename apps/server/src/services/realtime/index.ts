@@ -1,0 +1,2 @@
+export { createEventBus, InProcessBus, RedisBus } from './bus.ts';
+export type { EventBus } from './bus.ts';
