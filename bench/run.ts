@@ -1,0 +1,147 @@
+/**
+ * Benchmarks, each compared with a baseline measured in the same invocation (absolute numbers
+ * drift on shared machines; ratios do not as much).
+ *
+ *   npm run bench                 # all
+ *   npm run bench -- projects     # just one
+ *
+ * Only loopback is targeted; every load run is bounded in time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+
+const root = path.resolve(import.meta.dirname, '..');
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a Node child and resolves once `readyUrl` answers 200 (bounded: 120 s). */
+async function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}:\n${stderr}`);
+    try {
+      if ((await fetch(readyUrl)).ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`not ready in 120 s:\n${stderr}`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
+  });
+}
+
+async function load(name: string, url: string, headers: Record<string, string> = {}): Promise<Result> {
+  // Warm-up, then the measured run.
+  await autocannon({ url, connections: 10, duration: 2, headers });
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
+  return {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  };
+}
+
+async function json(url: string, init: RequestInit): Promise<any> {
+  const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+  if (!res.ok) throw new Error(`${init.method} ${url}: ${res.status} ${await res.text()}`);
+  return res.status === 204 ? undefined : res.json();
+}
+
+/** Authenticated GET /api/projects (10 projects) against bare Hono. */
+async function projectsBench(): Promise<Result[]> {
+  const barePort = await freePort();
+  const bare = await startProcess(['--import', 'tsx', 'bench/bare-hono.ts'], { PORT: String(barePort) }, `http://127.0.0.1:${barePort}/`);
+  const baseline = await load('bare Hono hello-world', `http://127.0.0.1:${barePort}/`);
+  await stop(bare);
+
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
+  const port = await freePort();
+  const server = await startProcess(
+    ['--import', 'tsx', 'apps/server/src/main.ts'],
+    { PORT: String(port), VAPORFORM_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}) },
+    `http://127.0.0.1:${port}/healthz`,
+  );
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const email = `bench${Date.now()}@example.test`;
+    await json(`${base}/api/auth/register`, { method: 'POST', body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }) });
+    const { token } = await json(`${base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ email, password: 'bench password 1' }) });
+    for (let i = 0; i < 10; i++) {
+      await json(`${base}/api/projects`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify({ name: `bench-${i}`, description: 'benchmark project', templateId: 'node-http' }),
+      });
+    }
+    const measured = await load('GET /api/projects (authenticated, 10 projects)', `${base}/api/projects`, {
+      authorization: `Bearer ${token}`,
+    });
+    return [baseline, measured];
+  } finally {
+    await stop(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const benches: Record<string, () => Promise<Result[]>> = { projects: projectsBench };
+
+const only = process.argv.slice(2);
+console.log(`# Vaporform benchmarks — ${new Date().toISOString()}`);
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+console.log(`load: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s after a 2 s warm-up\n`);
+for (const [name, bench] of Object.entries(benches)) {
+  if (only.length && !only.includes(name)) continue;
+  const [baseline, ...rest] = await bench();
+  console.log(`## ${name}\n`);
+  console.log('| run | req/s | p50 ms | p99 ms | errors | non-2xx | ratio to baseline |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of [baseline!, ...rest]) {
+    console.log(
+      `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${(r.rps / baseline!.rps * 100).toFixed(1)} % |`,
+    );
+  }
+  console.log();
+}
