@@ -62,7 +62,9 @@ describe('startEmbeddedPostgres', () => {
     expect(settings).toEqual({ listen: '127.0.0.1', sockets: '' });
     if (existsSync('/proc/net/tcp')) {
       // 0100007F is 127.0.0.1 in /proc's little-endian hex; nothing on 0.0.0.0 or IPv6.
-      expect(listeners(port)).toEqual([`0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`]);
+      expect(listeners(port)).toEqual([
+        `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`,
+      ]);
     }
 
     const pgVersion = path.join(dir, 'pg', 'PG_VERSION');

@@ -138,7 +138,9 @@ describe('schema', () => {
     );
   }
 
-  async function stats(projectId: string): Promise<{ total_files: number; total_size_bytes: number }> {
+  async function stats(
+    projectId: string,
+  ): Promise<{ total_files: number; total_size_bytes: number }> {
     const { rows } = await pool.query<{ total_files: number; total_size_bytes: number }>(
       'SELECT total_files, total_size_bytes FROM projects WHERE id = $1',
       [projectId],
@@ -174,7 +176,9 @@ describe('schema', () => {
 
   it('bumps updated_at on update', async () => {
     const userId = await createUser();
-    await pool.query(`UPDATE users SET updated_at = '2000-01-01T00:00:00Z' WHERE id = $1`, [userId]);
+    await pool.query(`UPDATE users SET updated_at = '2000-01-01T00:00:00Z' WHERE id = $1`, [
+      userId,
+    ]);
     // The trigger overrides even an explicit value: updated_at always means "now".
     const { rows } = await pool.query<{ updated_at: Date }>(
       `UPDATE users SET full_name = 'Renamed' WHERE id = $1 RETURNING updated_at`,
@@ -197,9 +201,10 @@ describe('schema', () => {
     );
     expect(await stats(projectId)).toEqual({ total_files: 2, total_size_bytes: 15 });
 
-    await pool.query(`DELETE FROM project_files WHERE project_id = $1 AND file_path = 'src/b.txt'`, [
-      projectId,
-    ]);
+    await pool.query(
+      `DELETE FROM project_files WHERE project_id = $1 AND file_path = 'src/b.txt'`,
+      [projectId],
+    );
     expect(await stats(projectId)).toEqual({ total_files: 1, total_size_bytes: 2 });
 
     await pool.query('DELETE FROM project_files WHERE project_id = $1', [projectId]);
@@ -247,10 +252,10 @@ describe('schema', () => {
   it('deletes a project with its files, activity and members (cascade)', async () => {
     const userId = await createUser();
     const projectId = await createProject(userId, 'doomed');
-    await pool.query(`INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'owner')`, [
-      projectId,
-      userId,
-    ]);
+    await pool.query(
+      `INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'owner')`,
+      [projectId, userId],
+    );
     await addFile(pool, projectId, 'one.txt', '1');
     await addFile(pool, projectId, 'two.txt', '22');
 

@@ -1,0 +1,87 @@
+// Who may import whom (ARCHITECTURE.md › Dependency rule, CONVENTIONS.md §2–3).
+// Run with `npm run boundaries`; every rule is an error, so CI fails on a violation.
+const path = require('node:path');
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Import cycles make start-up order and tests fragile. Type-only cycles are allowed.',
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    {
+      name: 'service-through-index',
+      severity: 'error',
+      comment:
+        "A service reaches another service only through that service's index.ts (its public surface).",
+      from: { path: '^apps/server/src/services/([^/]+)/' },
+      to: {
+        path: '^apps/server/src/services/[^/]+/',
+        pathNot: ['^apps/server/src/services/$1/', '^apps/server/src/services/[^/]+/index\\.ts$'],
+      },
+    },
+    {
+      name: 'foundation-not-upward',
+      severity: 'error',
+      comment: 'common/ and db/ are the bottom layer: they never import services or http.',
+      from: { path: '^apps/server/src/(common|db)/' },
+      to: { path: '^apps/server/src/(services|http)/' },
+    },
+    {
+      name: 'services-not-http',
+      severity: 'error',
+      comment: 'Dependencies flow http → services; a service never imports the HTTP layer.',
+      from: { path: '^apps/server/src/services/' },
+      to: { path: '^apps/server/src/http/' },
+    },
+    {
+      name: 'web-not-server',
+      severity: 'error',
+      comment: 'The web app never imports server code; shared types live in packages/.',
+      from: { path: '^apps/web/' },
+      to: { path: '^apps/server/' },
+    },
+    {
+      name: 'no-deep-package-imports',
+      severity: 'error',
+      comment:
+        "Another app's or package's files are its own: import a package by name through its entry point.",
+      from: { path: '^(apps|packages)/([^/]+)/' },
+      to: {
+        path: '^(apps|packages)/[^/]+/',
+        pathNot: [
+          '^$1/$2/',
+          '^packages/[^/]+/(src/)?index\\.(ts|js|mjs)$',
+          '^packages/[^/]+/dist/index\\.(js|mjs|d\\.ts)$',
+        ],
+      },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve is a typo or a missing dependency.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(apps|packages)/[^/]+/(dist|coverage|\\.vaporform)/' },
+    tsPreCompilationDeps: true,
+    // Absolute: depcruise hands a relative name to TypeScript, which then resolves `extends`
+    // from the wrong directory.
+    tsConfig: { fileName: path.join(__dirname, 'apps/server/tsconfig.json') },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.tsx', '.d.ts', '.js', '.mjs', '.cjs', '.json'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: {
+      text: { highlightFocused: true },
+    },
+  },
+};
