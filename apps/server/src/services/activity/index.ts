@@ -1,2 +1,7 @@
-export { ActivityService, activitySources, defaultActivityLimit, maxActivityLimit } from './service.ts';
+export {
+  ActivityService,
+  activitySources,
+  defaultActivityLimit,
+  maxActivityLimit,
+} from './service.ts';
 export type { ActivityEntry, ActivityPage, ActivitySource, NewActivity } from './service.ts';

@@ -50,12 +50,16 @@ export class ActivityService {
     this.#store = new ActivityStore(db);
   }
 
-  /** Appends an entry to a project's log. */
-  async record(entry: NewActivity): Promise<void> {
+  /**
+   * Appends an entry to a project's log. Pass `tx` (a transaction of the caller's) to make the
+   * entry part of the change it describes.
+   */
+  async record(entry: NewActivity, tx?: Db): Promise<void> {
     if (!activitySources.includes(entry.sourceType)) {
       throw new Error(`unknown activity source: ${String(entry.sourceType)}`);
     }
-    await this.#store.insert({
+    const store = tx ? new ActivityStore(tx) : this.#store;
+    await store.insert({
       projectId: entry.projectId,
       userId: entry.userId ?? null,
       type: entry.type,
@@ -69,8 +73,14 @@ export class ActivityService {
    * A project's activity, newest first.
    * @throws AppError invalid_request when `before` is not a cursor this method handed out.
    */
-  async list(projectId: string, opts: { limit?: number; before?: string } = {}): Promise<ActivityPage> {
-    const limit = Math.min(Math.max(Math.trunc(opts.limit ?? defaultActivityLimit), 1), maxActivityLimit);
+  async list(
+    projectId: string,
+    opts: { limit?: number; before?: string } = {},
+  ): Promise<ActivityPage> {
+    const limit = Math.min(
+      Math.max(Math.trunc(opts.limit ?? defaultActivityLimit), 1),
+      maxActivityLimit,
+    );
     const before = opts.before === undefined ? undefined : decodeCursor(opts.before);
     const rows = await this.#store.list(projectId, limit + 1, before);
     const page = rows.slice(0, limit);

@@ -13,7 +13,11 @@ export const TechStackSchema = z
   .object({
     architecture: z.enum(['pwa', 'microservices', 'monolithic']).optional(),
     backend: z
-      .object({ language: Name.optional(), framework: Name.optional(), isBaaS: z.boolean().optional() })
+      .object({
+        language: Name.optional(),
+        framework: Name.optional(),
+        isBaaS: z.boolean().optional(),
+      })
       .optional(),
     frontend: z
       .object({
@@ -25,7 +29,9 @@ export const TechStackSchema = z
     database: Names.optional(),
     integrations: z.object({ apis: Names.optional(), packages: Names.optional() }).optional(),
   })
-  .openapi('TechStack', { example: { architecture: 'monolithic', backend: { language: 'javascript' } } });
+  .openapi('TechStack', {
+    example: { architecture: 'monolithic', backend: { language: 'javascript' } },
+  });
 
 const TemplateSummarySchema = z
   .object({
@@ -44,7 +50,10 @@ const TemplateSummarySchema = z
 const TemplateSchema = TemplateSummarySchema.extend({
   files: z.array(z.object({ path: z.string(), content: z.string() })),
   run: z.object({
-    install: z.string().nullable().openapi({ description: 'Run once before dev; null when nothing to install' }),
+    install: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Run once before dev; null when nothing to install' }),
     dev: z.string().nullable().openapi({ description: 'Starts the dev server' }),
     port: z.number().int().nullable().openapi({ description: 'Port the dev server listens on' }),
     image: z.string().nullable().openapi({ description: 'Runtime family: node, python, go…' }),
@@ -68,7 +77,11 @@ const get = createRoute({
   summary: 'One template with its files and run configuration',
   request: {
     params: z.object({
-      id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' }, example: 'node-http' }),
+      id: z
+        .string()
+        .min(1)
+        .max(100)
+        .openapi({ param: { name: 'id', in: 'path' }, example: 'node-http' }),
     }),
   },
   responses: {
@@ -81,5 +94,7 @@ const get = createRoute({
 export function createTemplatesRoutes(templates: TemplatesService): OpenAPIHono {
   return createRouter()
     .openapi(list, async (c) => c.json({ templates: await templates.list() }, 200))
-    .openapi(get, async (c) => c.json({ template: await templates.get(c.req.valid('param').id) }, 200));
+    .openapi(get, async (c) =>
+      c.json({ template: await templates.get(c.req.valid('param').id) }, 200),
+    );
 }

@@ -1,0 +1,16 @@
+export { ProjectsService, mergeConfig } from './service.ts';
+export type {
+  CreateProjectInput,
+  DeleteHook,
+  GrantableRole,
+  Member,
+  Project,
+  ProjectConfig,
+  ProjectHealth,
+  ProjectsServiceDeps,
+  ProjectStatus,
+  UpdateProjectInput,
+} from './service.ts';
+export { createProjectAccess, roleAtLeast, roles } from './access.ts';
+export type { ProjectAccess, Role } from './access.ts';
+export { createProjectsRoutes } from './routes.ts';

@@ -1,0 +1,544 @@
+import { errors, isUniqueViolation } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { Db } from '../../db/index.ts';
+import type { ActivityService } from '../activity/index.ts';
+import type { AuthService, PublicUser } from '../auth/index.ts';
+import type { Metrics } from '../monitoring/index.ts';
+import {
+  architectures,
+  type Architecture,
+  type TechStack,
+  type TemplatesService,
+} from '../templates/index.ts';
+import { roleAtLeast, roles, type Role } from './access.ts';
+import {
+  memberKeyConstraint,
+  ownerNameConstraint,
+  ProjectsStore,
+  type MemberProjectRow,
+  type MemberRow,
+  type ProjectRow,
+} from './store.ts';
+
+export type ProjectStatus = 'creating' | 'running' | 'stopped' | 'error' | 'archived';
+export type ProjectHealth = 'healthy' | 'unhealthy' | 'starting' | 'unknown';
+
+/** What a project is built from (seeds/000 `ProjectConfig`), plus the person's own words. */
+export interface ProjectConfig extends TechStack {
+  /** Free text: what the app should do. */
+  functionality?: string;
+}
+
+/** A project as one member sees it (API.md `project`). */
+export interface Project {
+  id: string;
+  name: string;
+  description: string;
+  type: Architecture;
+  status: ProjectStatus;
+  config: ProjectConfig;
+  /** The caller's role. */
+  role: Role;
+  templateId?: string;
+  ownerId: string;
+  health: ProjectHealth;
+  containerId?: string;
+  serviceUrl?: string;
+  previewUrl?: string;
+  totalFiles: number;
+  totalSizeBytes: number;
+  lastActivityAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A member of a project with their public profile. */
+export interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  username: string;
+  role: Role;
+  addedAt: string;
+}
+
+/** A role that can be given to someone (there is one owner, the creator). */
+export type GrantableRole = Exclude<Role, 'owner'>;
+
+export interface CreateProjectInput {
+  name: string;
+  description?: string;
+  type?: Architecture;
+  templateId?: string;
+  config?: ProjectConfig;
+}
+
+export interface UpdateProjectInput {
+  name?: string;
+  description?: string;
+  /** Merged into the current config: objects merge, arrays and values replace. */
+  config?: ProjectConfig;
+}
+
+/** Runs before a project is deleted; throwing aborts the deletion. */
+export type DeleteHook = (project: Project) => Promise<void> | void;
+
+export interface ProjectsServiceDeps {
+  db: Db;
+  auth: AuthService;
+  templates: TemplatesService;
+  activity: ActivityService;
+  metrics: Metrics;
+  log: Logger;
+  /** The preview address of a running project, when previews are served. */
+  previewUrl?: (projectId: string) => string;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Projects, their members and who may do what. Every method that acts for a user checks that
+ * user's role itself; non-members are told the project does not exist.
+ */
+export class ProjectsService {
+  readonly #db: Db;
+  readonly #store: ProjectsStore;
+  readonly #auth: AuthService;
+  readonly #templates: TemplatesService;
+  readonly #activity: ActivityService;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #previewUrl: ((projectId: string) => string) | undefined;
+  readonly #deleteHooks: DeleteHook[] = [];
+
+  constructor(deps: ProjectsServiceDeps) {
+    this.#db = deps.db;
+    this.#store = new ProjectsStore(deps.db);
+    this.#auth = deps.auth;
+    this.#templates = deps.templates;
+    this.#activity = deps.activity;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#previewUrl = deps.previewUrl;
+  }
+
+  /** How many projects are running now (the active-projects gauge). */
+  countRunning(): Promise<number> {
+    return this.#store.countWithStatus('running');
+  }
+
+  /** Registers a hook run by {@link delete} before the row goes; returns an unregister function. */
+  onDelete(hook: DeleteHook): () => void {
+    this.#deleteHooks.push(hook);
+    return () => {
+      const i = this.#deleteHooks.indexOf(hook);
+      if (i >= 0) this.#deleteHooks.splice(i, 1);
+    };
+  }
+
+  /**
+   * Creates a project owned by `userId`.
+   * @throws AppError invalid_request for an unknown templateId, conflict when the owner
+   *   already has a project of that name (ignoring case).
+   */
+  async create(userId: string, input: CreateProjectInput): Promise<Project> {
+    const template =
+      input.templateId === undefined ? undefined : await this.#templates.find(input.templateId);
+    if (input.templateId !== undefined && !template) {
+      throw errors.invalid('Unknown template', [
+        { field: 'templateId', message: 'no such template' },
+      ]);
+    }
+    const { functionality, ...choices } = input.config ?? {};
+    const templateStack = template?.techStack ?? {};
+    const type: Architecture =
+      input.type ??
+      choices.architecture ??
+      (isArchitecture(templateStack.architecture) ? templateStack.architecture : 'monolithic');
+    const techStack: TechStack = { ...mergeConfig(templateStack, choices), architecture: type };
+
+    let row: ProjectRow;
+    try {
+      row = await this.#db.transaction().execute(async (tx) => {
+        const store = new ProjectsStore(tx);
+        await store.setActor(userId, 'user');
+        const project = await store.insertProject({
+          ownerId: userId,
+          name: input.name,
+          description: input.description ?? '',
+          functionality: functionality ?? null,
+          templateId: template?.id ?? null,
+          architecture: type,
+          techStack,
+          config: input.config ?? {},
+          status: 'stopped',
+        });
+        await store.insertMember({ projectId: project.id, userId, role: 'owner', addedBy: userId });
+        return project;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
+      throw err;
+    }
+
+    if (template) {
+      await this.#templates.recordUse(template.id).catch((err: unknown) => {
+        // The template may have been removed meanwhile; the project stands either way.
+        this.#log.warn({ err, templateId: template.id }, 'could not count template use');
+      });
+    }
+    this.#metrics.projectsCreated.inc();
+    this.#log.info({ projectId: row.id, userId, templateId: template?.id }, 'project created');
+    return this.#toProject({ ...row, role: 'owner' });
+  }
+
+  /** Projects `userId` is a member of, newest first; `q` matches name or description. */
+  async list(userId: string, opts: { q?: string } = {}): Promise<Project[]> {
+    const q = opts.q?.trim();
+    return (await this.#store.listForMember(userId, q || undefined)).map((r) => this.#toProject(r));
+  }
+
+  /**
+   * One project, for a member.
+   * @throws AppError not_found when `userId` is not a member.
+   */
+  async get(projectId: string, userId: string): Promise<Project> {
+    return (await this.requireRole(projectId, userId, 'viewer')).project;
+  }
+
+  /**
+   * The project and `userId`'s role on it, if that role is at least `min`.
+   * @throws AppError not_found for non-members and malformed ids (existence is never
+   *   revealed), forbidden for members below `min`.
+   */
+  async requireRole(
+    projectId: string,
+    userId: string,
+    min: Role,
+  ): Promise<{ project: Project; role: Role }> {
+    if (!uuidPattern.test(projectId) || !uuidPattern.test(userId)) throw errors.notFound('project');
+    const row = await this.#store.findForMember(projectId, userId);
+    if (!row) throw errors.notFound('project');
+    if (!roleAtLeast(row.role, min)) {
+      throw errors.forbidden(`This needs the ${min} role or higher; you are ${article(row.role)}`);
+    }
+    return { project: this.#toProject(row), role: row.role };
+  }
+
+  /**
+   * Changes name, description or config (admin or owner).
+   * @throws AppError not_found, forbidden, conflict on a name the owner already uses.
+   */
+  async update(projectId: string, userId: string, patch: UpdateProjectInput): Promise<Project> {
+    const { role } = await this.requireRole(projectId, userId, 'admin');
+    let row: ProjectRow;
+    try {
+      row = await this.#db.transaction().execute(async (tx) => {
+        const store = new ProjectsStore(tx);
+        await store.setActor(userId, 'user');
+        const current = await store.lockProject(projectId);
+        if (!current) throw errors.notFound('project');
+        const changes = planUpdate(current, patch);
+        if (Object.keys(changes).length === 0) return current;
+        const updated = await store.updateProject(projectId, changes);
+        // Renames are logged by the projects trigger; log the other edits here.
+        const fields = [
+          ...new Set(
+            Object.keys(changes)
+              .filter((f) => f !== 'name')
+              .map(fieldLabel),
+          ),
+        ];
+        if (fields.length > 0) {
+          await this.#activity.record(
+            {
+              projectId,
+              userId,
+              type: 'project_updated',
+              description: `Updated project ${fields.join(' and ')}`,
+              sourceType: 'user',
+              metadata: { fields },
+            },
+            tx,
+          );
+        }
+        return updated;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
+      throw err;
+    }
+    return this.#toProject({ ...row, role });
+  }
+
+  /**
+   * Deletes a project (owner only) after running the {@link onDelete} hooks.
+   * @throws AppError not_found, forbidden; whatever a hook throws.
+   */
+  async delete(projectId: string, userId: string): Promise<void> {
+    const { project } = await this.requireRole(projectId, userId, 'owner');
+    for (const hook of this.#deleteHooks) await hook(project);
+    await this.#store.deleteProject(projectId);
+    this.#log.info({ projectId, userId }, 'project deleted');
+  }
+
+  /**
+   * Everyone on the project, strongest role first (any member may look).
+   * @throws AppError not_found for non-members.
+   */
+  async listMembers(projectId: string, userId: string): Promise<Member[]> {
+    await this.requireRole(projectId, userId, 'viewer');
+    const rows = await this.#store.listMembers(projectId);
+    const users = new Map(
+      (await this.#auth.usersByIds(rows.map((r) => r.user_id))).map((u) => [u.id, u]),
+    );
+    return rows
+      .flatMap((r) => {
+        const user = users.get(r.user_id);
+        return user ? [toMember(r, user)] : [];
+      })
+      .sort((a, b) => roles.indexOf(a.role) - roles.indexOf(b.role));
+  }
+
+  /**
+   * Adds the user with `email` (admin or owner; only the owner may add admins).
+   * @throws AppError not_found (project or user), forbidden, conflict when already a member.
+   */
+  async addMember(
+    projectId: string,
+    actorId: string,
+    input: { email: string; role: GrantableRole },
+  ): Promise<Member> {
+    const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
+    if (input.role === 'admin' && actorRole !== 'owner') {
+      throw errors.forbidden('Only the owner can add admins');
+    }
+    const user = await this.#auth.userByEmail(input.email);
+    if (!user) throw errors.notFound('user');
+    try {
+      const row = await this.#db.transaction().execute(async (tx) => {
+        const member = await new ProjectsStore(tx).insertMember({
+          projectId,
+          userId: user.id,
+          role: input.role,
+          addedBy: actorId,
+        });
+        await this.#activity.record(
+          {
+            projectId,
+            userId: actorId,
+            type: 'member_added',
+            description: `Added ${user.email} as ${input.role}`,
+            sourceType: 'user',
+            metadata: { memberId: user.id, email: user.email, role: input.role },
+          },
+          tx,
+        );
+        return member;
+      });
+      return toMember(row, user);
+    } catch (err) {
+      if (isUniqueViolation(err, memberKeyConstraint)) {
+        throw errors.conflict('This user is already a member', { field: 'email' });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Changes a member's role (admin or owner; only the owner may grant or take away admin;
+   * the owner's own role never changes).
+   * @throws AppError not_found (project or member), forbidden, conflict on a concurrent change.
+   */
+  async changeMemberRole(
+    projectId: string,
+    actorId: string,
+    memberId: string,
+    role: GrantableRole,
+  ): Promise<Member> {
+    const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
+    const target = await this.#findMember(projectId, memberId);
+    if (target.role === 'owner') throw errors.forbidden("The owner's role cannot be changed");
+    if ((target.role === 'admin' || role === 'admin') && actorRole !== 'owner') {
+      throw errors.forbidden('Only the owner can grant or take away the admin role');
+    }
+    const user = await this.#memberUser(memberId);
+    if (target.role === role) return toMember(target, user);
+    const row = await this.#db.transaction().execute(async (tx) => {
+      const changed = await new ProjectsStore(tx).changeMemberRole(
+        projectId,
+        memberId,
+        target.role,
+        role,
+      );
+      if (!changed) throw errors.conflict('The membership changed meanwhile; try again');
+      await this.#activity.record(
+        {
+          projectId,
+          userId: actorId,
+          type: 'member_role_changed',
+          description: `Changed ${user.email} from ${target.role} to ${role}`,
+          sourceType: 'user',
+          metadata: { memberId, email: user.email, role, previousRole: target.role },
+        },
+        tx,
+      );
+      return changed;
+    });
+    return toMember(row, user);
+  }
+
+  /**
+   * Removes a member. Anyone but the owner may leave; admins remove editors and viewers; the
+   * owner also removes admins; nobody removes the owner.
+   * @throws AppError not_found (project or member), forbidden.
+   */
+  async removeMember(projectId: string, actorId: string, memberId: string): Promise<void> {
+    const { role: actorRole } = await this.requireRole(projectId, actorId, 'viewer');
+    const leaving = memberId.toLowerCase() === actorId.toLowerCase();
+    if (leaving && actorRole === 'owner') {
+      throw errors.forbidden('The owner cannot leave the project; delete it instead');
+    }
+    if (!leaving && !roleAtLeast(actorRole, 'admin')) {
+      throw errors.forbidden(
+        `Removing members needs the admin role or higher; you are ${article(actorRole)}`,
+      );
+    }
+    const target = leaving ? { role: actorRole } : await this.#findMember(projectId, memberId);
+    if (target.role === 'owner') throw errors.forbidden('The owner cannot be removed');
+    if (target.role === 'admin' && !leaving && actorRole !== 'owner') {
+      throw errors.forbidden('Only the owner can remove admins');
+    }
+    const user = await this.#memberUser(memberId);
+    await this.#db.transaction().execute(async (tx) => {
+      const removed = await new ProjectsStore(tx).removeMember(projectId, memberId, target.role);
+      if (!removed) throw errors.notFound('member');
+      await this.#activity.record(
+        {
+          projectId,
+          userId: actorId,
+          type: leaving ? 'member_left' : 'member_removed',
+          description: leaving ? `${user.email} left the project` : `Removed ${user.email}`,
+          sourceType: 'user',
+          metadata: { memberId, email: user.email, role: target.role },
+        },
+        tx,
+      );
+    });
+  }
+
+  async #findMember(projectId: string, memberId: string): Promise<MemberRow> {
+    const row = uuidPattern.test(memberId)
+      ? await this.#store.findMember(projectId, memberId)
+      : undefined;
+    if (!row) throw errors.notFound('member');
+    return row;
+  }
+
+  async #memberUser(userId: string): Promise<PublicUser> {
+    const [user] = await this.#auth.usersByIds([userId]);
+    if (!user) throw errors.notFound('member');
+    return user;
+  }
+
+  #toProject(row: MemberProjectRow): Project {
+    const stack = isRecord(row.tech_stack) ? (row.tech_stack as TechStack) : {};
+    const previewUrl =
+      row.status === 'running' && this.#previewUrl ? this.#previewUrl(row.id) : undefined;
+    return {
+      id: row.id,
+      name: row.name,
+      description: row.description,
+      type: row.architecture_type as Architecture,
+      status: row.status as ProjectStatus,
+      config: { ...stack, ...(row.functionality ? { functionality: row.functionality } : {}) },
+      role: row.role,
+      ...(row.template_id ? { templateId: row.template_id } : {}),
+      ownerId: row.user_id,
+      health: row.health_status as ProjectHealth,
+      ...(row.container_id ? { containerId: row.container_id } : {}),
+      ...(row.service_url ? { serviceUrl: row.service_url } : {}),
+      ...(previewUrl ? { previewUrl } : {}),
+      totalFiles: row.total_files,
+      totalSizeBytes: row.total_size_bytes,
+      lastActivityAt: row.last_activity_at.toISOString(),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  }
+}
+
+type ProjectChanges = Parameters<ProjectsStore['updateProject']>[1];
+
+/** The column changes a PATCH asks for, leaving out what would not change. */
+function planUpdate(current: ProjectRow, patch: UpdateProjectInput): ProjectChanges {
+  const changes: ProjectChanges = {};
+  if (patch.name !== undefined && patch.name !== current.name) changes.name = patch.name;
+  if (patch.description !== undefined && patch.description !== current.description) {
+    changes.description = patch.description;
+  }
+  if (patch.config !== undefined) {
+    const { functionality, ...choices } = patch.config;
+    const currentStack = isRecord(current.tech_stack) ? (current.tech_stack as TechStack) : {};
+    const techStack = mergeConfig(currentStack, choices);
+    if (JSON.stringify(techStack) !== JSON.stringify(currentStack)) changes.tech_stack = techStack;
+    if (techStack.architecture && techStack.architecture !== current.architecture_type) {
+      changes.architecture_type = techStack.architecture;
+    }
+    if (functionality !== undefined && (functionality || null) !== current.functionality) {
+      changes.functionality = functionality || null;
+    }
+    // The config column keeps what people chose (the template's part is in tech_stack).
+    if (changes.tech_stack !== undefined || changes.functionality !== undefined) {
+      changes.config = mergeConfig(isRecord(current.config) ? current.config : {}, patch.config);
+    }
+  }
+  return changes;
+}
+
+/**
+ * Merges `patch` into `base`: nested objects merge, arrays and plain values replace,
+ * undefined leaves the base value alone.
+ */
+export function mergeConfig<T extends object>(base: T, patch: object): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const prev = out[key];
+    out[key] = isRecord(value) && isRecord(prev) ? mergeConfig(prev, value) : value;
+  }
+  return out as T;
+}
+
+function toMember(row: MemberRow, user: PublicUser): Member {
+  return {
+    userId: row.user_id,
+    email: user.email,
+    name: user.name,
+    username: user.username,
+    role: row.role,
+    addedAt: row.created_at.toISOString(),
+  };
+}
+
+function nameTaken() {
+  return errors.conflict('You already have a project with this name', { field: 'name' });
+}
+
+function fieldLabel(column: string): string {
+  return column === 'tech_stack' || column === 'architecture_type' || column === 'functionality'
+    ? 'config'
+    : column;
+}
+
+function article(role: Role): string {
+  return role === 'owner' || role === 'admin' || role === 'editor' ? `an ${role}` : `a ${role}`;
+}
+
+function isArchitecture(value: unknown): value is Architecture {
+  return architectures.includes(value as Architecture);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
