@@ -12,8 +12,16 @@ import {
   createAuthRoutes,
   createRequireAuth,
 } from './services/auth/index.ts';
+import { ActivityService } from './services/activity/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
+import {
+  ProjectsService,
+  createProjectAccess,
+  createProjectsRoutes,
+  type ProjectAccess,
+} from './services/projects/index.ts';
 import { createEventBus, type EventBus } from './services/realtime/index.ts';
+import { TemplatesService, createTemplatesRoutes } from './services/templates/index.ts';
 
 /** Everything the HTTP layer and the process need, built once. */
 export interface Services {
@@ -26,10 +34,15 @@ export interface Services {
   redis: Redis | undefined;
   auth: AuthService;
   requireAuth: MiddlewareHandler;
+  templates: TemplatesService;
+  activity: ActivityService;
+  projects: ProjectsService;
+  /** `projectAccess('editor')`: requires a role on the project named by the `:id` path param. */
+  projectAccess: ProjectAccess;
   routes: {
     auth: OpenAPIHono;
-    /** Mounted at /api/<key>. */
-    api: Record<string, OpenAPIHono>;
+    /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
+    api: [string, OpenAPIHono][];
   };
   /** Stops background work and closes connections the services opened (not the pool). */
   close(): Promise<void>;
@@ -59,6 +72,11 @@ export async function composeServices(deps: {
   });
   await auth.start();
   const requireAuth = createRequireAuth(auth);
+  const templates = new TemplatesService(db);
+  const activity = new ActivityService(db);
+  const projects = new ProjectsService({ db, auth, templates, activity, metrics, log });
+  const projectAccess = createProjectAccess(projects);
+  metrics.countActiveProjectsWith(() => projects.countRunning());
 
   return {
     config,
@@ -70,9 +88,16 @@ export async function composeServices(deps: {
     redis,
     auth,
     requireAuth,
+    templates,
+    activity,
+    projects,
+    projectAccess,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
-      api: {},
+      api: [
+        ['projects', createProjectsRoutes({ projects, activity, requireAuth })],
+        ['templates', createTemplatesRoutes(templates)],
+      ],
     },
     async close() {
       await auth.stop();

@@ -27,7 +27,7 @@ export function createApp(s: Services): OpenAPIHono {
   );
 
   app.route('/api/auth', s.routes.auth);
-  for (const [path, routes] of Object.entries(s.routes.api)) app.route(`/api/${path}`, routes);
+  for (const [path, routes] of s.routes.api) app.route(`/api/${path}`, routes);
   app.route('/', createOpsRoutes({ pool: s.pool, metrics: s.metrics }));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
