@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from './config.ts';
 import type { Logger } from './common/logger.ts';
+import { UpgradeRouter } from './common/upgrade.ts';
 import type { Db } from './db/index.ts';
 import {
   AuthService,
@@ -32,6 +33,8 @@ export interface Services {
   metrics: Metrics;
   bus: EventBus;
   redis: Redis | undefined;
+  /** WebSocket/upgrade dispatch; services add handlers, main.ts attaches it to the server. */
+  upgrades: UpgradeRouter;
   auth: AuthService;
   requireAuth: MiddlewareHandler;
   templates: TemplatesService;
@@ -62,6 +65,7 @@ export async function composeServices(deps: {
     : undefined;
   redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const bus = createEventBus(config.redisUrl, log);
+  const upgrades = new UpgradeRouter();
 
   const auth = new AuthService({
     store: new AuthStore(db),
@@ -86,6 +90,7 @@ export async function composeServices(deps: {
     metrics,
     bus,
     redis,
+    upgrades,
     auth,
     requireAuth,
     templates,

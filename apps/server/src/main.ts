@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './common/logger.ts';
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
       `Vaporform is listening on ${config.publicUrl}`,
     );
   });
+
+  services.upgrades.attach(server as Server);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

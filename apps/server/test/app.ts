@@ -103,3 +103,25 @@ export async function registerAndLogin(
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
   return { ...login.body, password };
 }
+
+/**
+ * Serves a test app on a real socket (127.0.0.1, random port) with WebSocket upgrades routed,
+ * for tests that need a connection: WebSockets, streaming, two instances.
+ */
+export async function listen(t: TestApp): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  const { serve } = await import('@hono/node-server');
+  return new Promise((resolve) => {
+    const server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise<void>((done) => {
+            (server as import('node:http').Server).closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+    t.services.upgrades.attach(server as import('node:http').Server);
+  });
+}

@@ -57,6 +57,7 @@ export class AuthService {
   /** Refresh-token hash (hex) → when this instance committed its rotation. */
   readonly #recentRotations = new Map<string, number>();
   #unsubscribe: (() => Promise<void>) | undefined;
+  readonly #revocationListeners = new Set<(sessionIds: string[]) => void>();
 
   constructor(deps: AuthServiceDeps) {
     this.#store = deps.store;
@@ -70,8 +71,21 @@ export class AuthService {
   async start(): Promise<void> {
     this.#unsubscribe = await this.#bus.subscribe(REVOCATION_CHANNEL, (message) => {
       const ids = (message as { sessionIds?: unknown }).sessionIds;
-      if (Array.isArray(ids)) for (const id of ids) this.#activeSessions.delete(String(id));
+      if (!Array.isArray(ids)) return;
+      const sessionIds = ids.map(String);
+      for (const id of sessionIds) this.#activeSessions.delete(id);
+      for (const listener of this.#revocationListeners) listener(sessionIds);
     });
+  }
+
+  /**
+   * Calls `listener` with the ids of sessions revoked anywhere (this or another instance), so
+   * long-lived connections (WebSockets, terminals) can close.
+   * @returns a function that removes the listener.
+   */
+  onSessionsRevoked(listener: (sessionIds: string[]) => void): () => void {
+    this.#revocationListeners.add(listener);
+    return () => this.#revocationListeners.delete(listener);
   }
 
   async stop(): Promise<void> {
