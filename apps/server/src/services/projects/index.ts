@@ -1,6 +1,9 @@
 export { ProjectsService, mergeConfig } from './service.ts';
 export type {
   CreateProjectInput,
+  CreatedHook,
+  ProjectRecord,
+  RuntimeStatePatch,
   DeleteHook,
   GrantableRole,
   Member,

@@ -83,6 +83,41 @@ export interface UpdateProjectInput {
 /** Runs before a project is deleted; throwing aborts the deletion. */
 export type DeleteHook = (project: Project) => Promise<void> | void;
 
+/**
+ * Runs after a project is created (template files, container start). A failing hook marks the
+ * project `error` with the reason; the project is still created.
+ */
+export type CreatedHook = (project: Project, context: { userId: string }) => Promise<void> | void;
+
+/** A project's runtime and resource columns, for services that run it (no role attached). */
+export interface ProjectRecord {
+  id: string;
+  name: string;
+  ownerId: string;
+  templateId?: string;
+  type: Architecture;
+  status: ProjectStatus;
+  statusReason?: string;
+  health: ProjectHealth;
+  containerId?: string;
+  serviceUrl?: string;
+  allocatedPort?: number;
+  memoryLimitMb: number;
+  cpuLimitPercent: number;
+  storageLimitMb: number;
+  config: ProjectConfig;
+}
+
+/** Fields the runtime may change; `null` clears a column. */
+export interface RuntimeStatePatch {
+  status?: ProjectStatus;
+  statusReason?: string | null;
+  health?: ProjectHealth;
+  containerId?: string | null;
+  serviceUrl?: string | null;
+  allocatedPort?: number | null;
+}
+
 export interface ProjectsServiceDeps {
   db: Db;
   auth: AuthService;
@@ -110,6 +145,7 @@ export class ProjectsService {
   readonly #log: Logger;
   readonly #previewUrl: ((projectId: string) => string) | undefined;
   readonly #deleteHooks: DeleteHook[] = [];
+  readonly #createdHooks: CreatedHook[] = [];
 
   constructor(deps: ProjectsServiceDeps) {
     this.#db = deps.db;
@@ -134,6 +170,39 @@ export class ProjectsService {
       const i = this.#deleteHooks.indexOf(hook);
       if (i >= 0) this.#deleteHooks.splice(i, 1);
     };
+  }
+
+  /** Registers a hook run by {@link create} after the project exists, in registration order. */
+  onCreated(hook: CreatedHook): void {
+    this.#createdHooks.push(hook);
+  }
+
+  /** A project by id without any membership check: for runtime services, never for routes. */
+  async findById(projectId: string): Promise<ProjectRecord | undefined> {
+    if (!uuidPattern.test(projectId)) return undefined;
+    const row = await this.#store.findById(projectId);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Ids of projects with one of `statuses` (all projects when omitted), for reconcilers. */
+  listIds(statuses?: ProjectStatus[]): Promise<string[]> {
+    return this.#store.listIds(statuses);
+  }
+
+  /**
+   * Records what the runtime did (status, health, container id, service URL). A status change
+   * is logged to the activity log by the database trigger, with source `system`.
+   */
+  async setRuntimeState(projectId: string, patch: RuntimeStatePatch): Promise<ProjectRecord | undefined> {
+    const row = await this.#store.setRuntimeState(projectId, {
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...(patch.statusReason !== undefined ? { status_reason: patch.statusReason } : {}),
+      ...(patch.health !== undefined ? { health_status: patch.health } : {}),
+      ...(patch.containerId !== undefined ? { container_id: patch.containerId } : {}),
+      ...(patch.serviceUrl !== undefined ? { service_url: patch.serviceUrl } : {}),
+      ...(patch.allocatedPort !== undefined ? { allocated_port: patch.allocatedPort } : {}),
+    });
+    return row ? toRecord(row) : undefined;
   }
 
   /**
@@ -189,7 +258,19 @@ export class ProjectsService {
     }
     this.#metrics.projectsCreated.inc();
     this.#log.info({ projectId: row.id, userId, templateId: template?.id }, 'project created');
-    return this.#toProject({ ...row, role: 'owner' });
+    let project = this.#toProject({ ...row, role: 'owner' });
+    for (const hook of this.#createdHooks) {
+      try {
+        await hook(project, { userId });
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        this.#log.warn({ err, projectId: project.id }, 'project set-up step failed');
+        await this.#store.setRuntimeState(project.id, { status: 'error', status_reason: reason });
+        break;
+      }
+    }
+    if (this.#createdHooks.length) project = await this.get(project.id, userId);
+    return project;
   }
 
   /** Projects `userId` is a member of, newest first; `q` matches name or description. */
@@ -541,4 +622,25 @@ function isArchitecture(value: unknown): value is Architecture {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function toRecord(row: ProjectRow): ProjectRecord {
+  const stack = isRecord(row.tech_stack) ? (row.tech_stack as TechStack) : {};
+  return {
+    id: row.id,
+    name: row.name,
+    ownerId: row.user_id,
+    ...(row.template_id ? { templateId: row.template_id } : {}),
+    type: row.architecture_type as Architecture,
+    status: row.status as ProjectStatus,
+    ...(row.status_reason ? { statusReason: row.status_reason } : {}),
+    health: row.health_status as ProjectHealth,
+    ...(row.container_id ? { containerId: row.container_id } : {}),
+    ...(row.service_url ? { serviceUrl: row.service_url } : {}),
+    ...(row.allocated_port !== null ? { allocatedPort: row.allocated_port } : {}),
+    memoryLimitMb: row.memory_limit_mb,
+    cpuLimitPercent: row.cpu_limit_percent,
+    storageLimitMb: row.storage_limit_mb,
+    config: { ...stack, ...(row.functionality ? { functionality: row.functionality } : {}) },
+  };
 }

@@ -20,6 +20,10 @@ interface ProjectsTable {
   health_status: Generated<string>;
   container_id: string | null;
   service_url: string | null;
+  allocated_port: number | null;
+  memory_limit_mb: Generated<number>;
+  cpu_limit_percent: Generated<number>;
+  storage_limit_mb: Generated<number>;
   total_files: Generated<number>;
   total_size_bytes: Generated<number>;
   last_activity_at: Generated<Date>;
@@ -63,6 +67,10 @@ const projectColumns = [
   'p.health_status',
   'p.container_id',
   'p.service_url',
+  'p.allocated_port',
+  'p.memory_limit_mb',
+  'p.cpu_limit_percent',
+  'p.storage_limit_mb',
   'p.total_files',
   'p.total_size_bytes',
   'p.last_activity_at',
@@ -117,6 +125,7 @@ export class ProjectsStore {
         status_reason: null,
         container_id: null,
         service_url: null,
+        allocated_port: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -183,6 +192,37 @@ export class ProjectsStore {
       .where('id', '=', projectId)
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  /** The project row, whoever asks (internal use only: no membership check). */
+  findById(projectId: string): Promise<ProjectRow | undefined> {
+    return this.#db.selectFrom('projects').selectAll().where('id', '=', projectId).executeTakeFirst();
+  }
+
+  /** Ids of projects in any of `statuses`, or of every project when none is given. */
+  async listIds(statuses?: string[]): Promise<string[]> {
+    let query = this.#db.selectFrom('projects').select('id');
+    if (statuses?.length) query = query.where('status', 'in', statuses);
+    return (await query.execute()).map((r) => r.id);
+  }
+
+  async setRuntimeState(
+    projectId: string,
+    changes: Partial<{
+      status: string;
+      status_reason: string | null;
+      health_status: string;
+      container_id: string | null;
+      service_url: string | null;
+      allocated_port: number | null;
+    }>,
+  ): Promise<ProjectRow | undefined> {
+    return this.#db
+      .updateTable('projects')
+      .set(changes)
+      .where('id', '=', projectId)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async deleteProject(projectId: string): Promise<boolean> {

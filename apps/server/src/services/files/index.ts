@@ -1,0 +1,1 @@
+export { workspaceDir } from './workspace-path.ts';
