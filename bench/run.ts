@@ -38,7 +38,11 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts a Node child and resolves once `readyUrl` answers 200 (bounded: 120 s). */
-async function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
+async function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  readyUrl: string,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
@@ -70,7 +74,11 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-async function load(name: string, url: string, headers: Record<string, string> = {}): Promise<Result> {
+async function load(
+  name: string,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<Result> {
   // Warm-up, then the measured run.
   await autocannon({ url, connections: 10, duration: 2, headers });
   const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
@@ -85,7 +93,10 @@ async function load(name: string, url: string, headers: Record<string, string> =
 }
 
 async function json(url: string, init: RequestInit): Promise<any> {
-  const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+  const res = await fetch(url, {
+    ...init,
+    headers: { 'content-type': 'application/json', ...init.headers },
+  });
   if (!res.ok) throw new Error(`${init.method} ${url}: ${res.status} ${await res.text()}`);
   return res.status === 204 ? undefined : res.json();
 }
@@ -93,7 +104,11 @@ async function json(url: string, init: RequestInit): Promise<any> {
 /** Authenticated GET /api/projects (10 projects) against bare Hono. */
 async function projectsBench(): Promise<Result[]> {
   const barePort = await freePort();
-  const bare = await startProcess(['--import', 'tsx', 'bench/bare-hono.ts'], { PORT: String(barePort) }, `http://127.0.0.1:${barePort}/`);
+  const bare = await startProcess(
+    ['--import', 'tsx', 'bench/bare-hono.ts'],
+    { PORT: String(barePort) },
+    `http://127.0.0.1:${barePort}/`,
+  );
   const baseline = await load('bare Hono hello-world', `http://127.0.0.1:${barePort}/`);
   await stop(bare);
 
@@ -101,24 +116,43 @@ async function projectsBench(): Promise<Result[]> {
   const port = await freePort();
   const server = await startProcess(
     ['--import', 'tsx', 'apps/server/src/main.ts'],
-    { PORT: String(port), VAPORFORM_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}) },
+    {
+      PORT: String(port),
+      VAPORFORM_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+    },
     `http://127.0.0.1:${port}/healthz`,
   );
   try {
     const base = `http://127.0.0.1:${port}`;
     const email = `bench${Date.now()}@example.test`;
-    await json(`${base}/api/auth/register`, { method: 'POST', body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }) });
-    const { token } = await json(`${base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ email, password: 'bench password 1' }) });
+    await json(`${base}/api/auth/register`, {
+      method: 'POST',
+      body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }),
+    });
+    const { token } = await json(`${base}/api/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ email, password: 'bench password 1' }),
+    });
     for (let i = 0; i < 10; i++) {
       await json(`${base}/api/projects`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}` },
-        body: JSON.stringify({ name: `bench-${i}`, description: 'benchmark project', templateId: 'node-http' }),
+        body: JSON.stringify({
+          name: `bench-${i}`,
+          description: 'benchmark project',
+          templateId: 'node-http',
+        }),
       });
     }
-    const measured = await load('GET /api/projects (authenticated, 10 projects)', `${base}/api/projects`, {
-      authorization: `Bearer ${token}`,
-    });
+    const measured = await load(
+      'GET /api/projects (authenticated, 10 projects)',
+      `${base}/api/projects`,
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
     return [baseline, measured];
   } finally {
     await stop(server);
@@ -130,7 +164,9 @@ const benches: Record<string, () => Promise<Result[]>> = { projects: projectsBen
 
 const only = process.argv.slice(2);
 console.log(`# Vaporform benchmarks — ${new Date().toISOString()}`);
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+);
 console.log(`load: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s after a 2 s warm-up\n`);
 for (const [name, bench] of Object.entries(benches)) {
   if (only.length && !only.includes(name)) continue;
@@ -140,7 +176,7 @@ for (const [name, bench] of Object.entries(benches)) {
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of [baseline!, ...rest]) {
     console.log(
-      `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${(r.rps / baseline!.rps * 100).toFixed(1)} % |`,
+      `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${((r.rps / baseline!.rps) * 100).toFixed(1)} % |`,
     );
   }
   console.log();

@@ -33,7 +33,12 @@ async function main(): Promise<void> {
   const app = createApp(services);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log.info(
-      { port: info.port, host: config.host, url: config.publicUrl, database: embedded ? 'embedded' : 'external' },
+      {
+        port: info.port,
+        host: config.host,
+        url: config.publicUrl,
+        database: embedded ? 'embedded' : 'external',
+      },
       `Vaporform is listening on ${config.publicUrl}`,
     );
   });
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`vaporform: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(
+    `vaporform: failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -93,14 +93,22 @@ let counter = 0;
 export async function registerAndLogin(
   app: OpenAPIHono,
   input: { email?: string; password?: string; name?: string } = {},
-): Promise<{ token: string; refreshToken: string; user: { id: string; email: string; name: string }; password: string }> {
-  const email = input.email ?? `user${Date.now()}${++counter}${Math.floor(Math.random() * 1e6)}@example.test`;
+): Promise<{
+  token: string;
+  refreshToken: string;
+  user: { id: string; email: string; name: string };
+  password: string;
+}> {
+  const email =
+    input.email ?? `user${Date.now()}${++counter}${Math.floor(Math.random() * 1e6)}@example.test`;
   const password = input.password ?? 'correct horse battery staple';
   const name = input.name ?? 'Test User';
   const reg = await call(app, 'POST', '/api/auth/register', { body: { email, password, name } });
-  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  if (reg.status !== 201)
+    throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
   const login = await call(app, 'POST', '/api/auth/login', { body: { email, password } });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  if (login.status !== 200)
+    throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
   return { ...login.body, password };
 }
 
@@ -108,7 +116,9 @@ export async function registerAndLogin(
  * Serves a test app on a real socket (127.0.0.1, random port) with WebSocket upgrades routed,
  * for tests that need a connection: WebSockets, streaming, two instances.
  */
-export async function listen(t: TestApp): Promise<{ url: string; port: number; close(): Promise<void> }> {
+export async function listen(
+  t: TestApp,
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const { serve } = await import('@hono/node-server');
   return new Promise((resolve) => {
     const server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {

@@ -43,10 +43,7 @@ export const redactPaths = [
 export const requestIdScope = new AsyncLocalStorage<string>();
 
 /** Creates the process logger: JSON lines, secrets redacted, the current request id on each. */
-export function createLogger(
-  level: string,
-  destination?: pino.DestinationStream,
-): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,

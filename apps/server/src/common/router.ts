@@ -27,7 +27,11 @@ export function createRouter(): OpenAPIHono {
   return new OpenAPIHono({
     defaultHook: (result) => {
       if (!result.success) {
-        throw new AppError('invalid_request', 'The request is not valid', fieldIssues(result.error));
+        throw new AppError(
+          'invalid_request',
+          'The request is not valid',
+          fieldIssues(result.error),
+        );
       }
     },
   });
@@ -67,7 +71,10 @@ export function errorResponses(...statuses: (keyof typeof errorDescriptions)[]) 
   return Object.fromEntries(
     statuses.map((s) => [
       s,
-      { description: errorDescriptions[s]!, content: { 'application/json': { schema: ErrorSchema } } },
+      {
+        description: errorDescriptions[s]!,
+        content: { 'application/json': { schema: ErrorSchema } },
+      },
     ]),
   );
 }

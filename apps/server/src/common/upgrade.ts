@@ -7,7 +7,11 @@ import { AppError, type ErrorCode } from './errors.ts';
  * Handles an HTTP upgrade (WebSocket) request it recognises and returns true; returns false to
  * let the next handler look. Throwing an AppError answers with the contract's error and status.
  */
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean | Promise<boolean>;
+export type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+) => boolean | Promise<boolean>;
 
 /**
  * Dispatches HTTP upgrades (project events, collaboration, terminals, preview HMR) to the service
@@ -44,7 +48,12 @@ export class UpgradeRouter {
 }
 
 /** Answers an upgrade request with a plain HTTP error in the contract's shape and closes it. */
-export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  code: ErrorCode,
+  message: string,
+): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: { code, message } });
   socket.end(

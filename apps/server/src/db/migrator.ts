@@ -32,7 +32,11 @@ export function readMigrations(dir = migrationsDir): Migration[] {
  * `schema_migrations`. An advisory lock makes concurrent start-ups take turns.
  * @returns the names of the migrations applied now.
  */
-export async function migrate(pool: pg.Pool, log: Logger, migrations = readMigrations()): Promise<string[]> {
+export async function migrate(
+  pool: pg.Pool,
+  log: Logger,
+  migrations = readMigrations(),
+): Promise<string[]> {
   const client = await pool.connect();
   const applied: string[] = [];
   try {
@@ -42,14 +46,19 @@ export async function migrate(pool: pg.Pool, log: Logger, migrations = readMigra
       name text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const { rows } = await client.query<{ version: number }>(
+      'SELECT version FROM schema_migrations',
+    );
     const done = new Set(rows.map((r) => r.version));
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       try {
         await client.query('BEGIN');
         await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          m.version,
+          m.name,
+        ]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');
@@ -59,7 +68,9 @@ export async function migrate(pool: pg.Pool, log: Logger, migrations = readMigra
       log.info({ migration: m.name }, 'migration applied');
     }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await client
+      .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+      .catch(() => undefined);
     client.release();
   }
   return applied;

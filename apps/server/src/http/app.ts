@@ -40,7 +40,8 @@ export function createApp(s: Services): OpenAPIHono {
     info: {
       title: 'Vaporform API',
       version: '0.1.0',
-      description: 'The HTTP contract of Vaporform (see API.md). Errors are `{error:{code,message,details?}}`.',
+      description:
+        'The HTTP contract of Vaporform (see API.md). Errors are `{error:{code,message,details?}}`.',
     },
     servers: [{ url: s.config.publicUrl }],
   });

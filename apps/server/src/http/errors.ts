@@ -12,8 +12,15 @@ export function renderError(err: unknown, c: Context): Response {
     // Raised by hono itself, e.g. a body that is not valid JSON.
     const status = err.status;
     const code: ErrorCode =
-      status === 413 ? 'too_large' : status === 401 ? 'unauthenticated' : status === 404 ? 'not_found' : 'invalid_request';
-    const message = status === 400 ? 'The request body is not valid JSON' : err.message || 'Request refused';
+      status === 413
+        ? 'too_large'
+        : status === 401
+          ? 'unauthenticated'
+          : status === 404
+            ? 'not_found'
+            : 'invalid_request';
+    const message =
+      status === 400 ? 'The request body is not valid JSON' : err.message || 'Request refused';
     return respond(c, status >= 500 ? 400 : status, code, message);
   }
   if (isBodyParseError(err)) {

@@ -25,7 +25,10 @@ export function requestContext(log: Logger, metrics: Metrics) {
       const status = c.res.status;
       const last = matchedRoutes(c).at(-1);
       const route = last && last.method !== 'ALL' ? last.path : 'unmatched';
-      metrics.httpRequestDuration.observe({ method: c.req.method, route, status: String(status) }, seconds);
+      metrics.httpRequestDuration.observe(
+        { method: c.req.method, route, status: String(status) },
+        seconds,
+      );
       c.var.log[status >= 500 ? 'error' : 'info'](
         { method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 1000) },
         'request',

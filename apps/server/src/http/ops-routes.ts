@@ -27,7 +27,10 @@ export function createOpsRoutes(deps: { pool: pg.Pool; metrics: Metrics }): Hono
     return c.body(body, 200, { 'Content-Type': contentType });
   });
   app.get('/docs/scalar.js', (c) => {
-    scalarBundle ??= readFileSync(require.resolve('@scalar/api-reference/browser/standalone.js'), 'utf8');
+    scalarBundle ??= readFileSync(
+      require.resolve('@scalar/api-reference/browser/standalone.js'),
+      'utf8',
+    );
     return c.body(scalarBundle, 200, {
       'Content-Type': 'text/javascript; charset=utf-8',
       'Cache-Control': 'public, max-age=86400',

@@ -12,16 +12,19 @@ afterAll(async () => {
 });
 
 function peer(address: string) {
-  return { incoming: { socket: { remoteAddress: address, remotePort: 50000, remoteFamily: 'IPv4' } } };
+  return {
+    incoming: { socket: { remoteAddress: address, remotePort: 50000, remoteFamily: 'IPv4' } },
+  };
 }
 
 async function sessionRow(sessionIdOfToken: string) {
   const client = new pg.Client({ connectionString: t.databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query('SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1', [
-      sessionIdOfToken,
-    ]);
+    const { rows } = await client.query(
+      'SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1',
+      [sessionIdOfToken],
+    );
     return rows[0] as { revoked_at: Date | null; revoked_reason: string | null };
   } finally {
     await client.end();
@@ -35,10 +38,19 @@ function sessionIdOf(token: string): string {
 describe('register', () => {
   it('creates an account and never returns the hash', async () => {
     const res = await call(t.app, 'POST', '/api/auth/register', {
-      body: { email: 'Ada@Example.test', password: 'a long passphrase', name: 'Ada', username: 'ada' },
+      body: {
+        email: 'Ada@Example.test',
+        password: 'a long passphrase',
+        name: 'Ada',
+        username: 'ada',
+      },
     });
     expect(res.status).toBe(201);
-    expect(res.body.user).toMatchObject({ email: 'ada@example.test', name: 'Ada', username: 'ada' });
+    expect(res.body.user).toMatchObject({
+      email: 'ada@example.test',
+      name: 'Ada',
+      username: 'ada',
+    });
     expect(JSON.stringify(res.body)).not.toMatch(/argon|hash|passphrase/i);
   });
 
@@ -71,7 +83,9 @@ describe('register', () => {
 describe('login', () => {
   it('gives the same answer for an unknown email and a wrong password', async () => {
     const { user } = await registerAndLogin(t.app);
-    const wrong = await call(t.app, 'POST', '/api/auth/login', { body: { email: user.email, password: 'nope nope' } });
+    const wrong = await call(t.app, 'POST', '/api/auth/login', {
+      body: { email: user.email, password: 'nope nope' },
+    });
     const unknown = await call(t.app, 'POST', '/api/auth/login', {
       body: { email: 'nobody@example.test', password: 'nope nope' },
     });
@@ -107,7 +121,9 @@ describe('login', () => {
 describe('refresh tokens', () => {
   it('rotates: the new pair works and the old refresh token is spent', async () => {
     const first = await registerAndLogin(t.app);
-    const res = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    const res = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: first.refreshToken },
+    });
     expect(res.status).toBe(200);
     expect(res.body.refreshToken).not.toBe(first.refreshToken);
     expect(res.body.expiresIn).toBe(900);
@@ -116,17 +132,25 @@ describe('refresh tokens', () => {
 
   it('a reused refresh token is token_reused and revokes the whole session, committed', async () => {
     const first = await registerAndLogin(t.app);
-    const second = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    const second = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: first.refreshToken },
+    });
     expect(second.status).toBe(200);
 
-    const replay = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    const replay = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: first.refreshToken },
+    });
     expect(replay.status).toBe(401);
     expect(replay.body.error.code).toBe('token_reused');
 
     // Every token of the family is dead: the child refresh token and both access tokens.
-    const child = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: second.body.refreshToken } });
+    const child = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: second.body.refreshToken },
+    });
     expect(child.status).toBe(401);
-    expect((await call(t.app, 'GET', '/api/auth/me', { token: second.body.token })).status).toBe(401);
+    expect((await call(t.app, 'GET', '/api/auth/me', { token: second.body.token })).status).toBe(
+      401,
+    );
     expect((await call(t.app, 'GET', '/api/auth/me', { token: first.token })).status).toBe(401);
     const row = await sessionRow(sessionIdOf(first.token));
     expect(row.revoked_at).not.toBeNull();
@@ -146,7 +170,9 @@ describe('refresh tokens', () => {
       expect([409, 401]).toContain(r.status);
     }
     // The one chain lives on.
-    const next = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: ok[0]!.body.refreshToken } });
+    const next = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: ok[0]!.body.refreshToken },
+    });
     expect(next.status).toBe(200);
     expect((await call(t.app, 'GET', '/api/auth/me', { token: next.body.token })).status).toBe(200);
     const row = await sessionRow(sessionIdOf(first.token));
@@ -154,7 +180,9 @@ describe('refresh tokens', () => {
   });
 
   it('an unknown refresh token is 401', async () => {
-    const res = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: 'vfr_nope' } });
+    const res = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: 'vfr_nope' },
+    });
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('unauthenticated');
   });
@@ -164,16 +192,23 @@ describe('logout', () => {
   it('refuses the access token on the very next request and kills the refresh token', async () => {
     const s = await registerAndLogin(t.app);
     expect((await call(t.app, 'GET', '/api/auth/me', { token: s.token })).status).toBe(200); // now cached
-    const out = await call(t.app, 'POST', '/api/auth/logout', { token: s.token, body: { refreshToken: s.refreshToken } });
+    const out = await call(t.app, 'POST', '/api/auth/logout', {
+      token: s.token,
+      body: { refreshToken: s.refreshToken },
+    });
     expect(out.status).toBe(204);
     expect((await call(t.app, 'GET', '/api/auth/me', { token: s.token })).status).toBe(401);
-    const refresh = await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: s.refreshToken } });
+    const refresh = await call(t.app, 'POST', '/api/auth/refresh', {
+      body: { refreshToken: s.refreshToken },
+    });
     expect(refresh.status).toBe(401);
   });
 
-  it('leaves the user\'s other sessions alone', async () => {
+  it("leaves the user's other sessions alone", async () => {
     const a = await registerAndLogin(t.app);
-    const b = await call(t.app, 'POST', '/api/auth/login', { body: { email: a.user.email, password: a.password } });
+    const b = await call(t.app, 'POST', '/api/auth/login', {
+      body: { email: a.user.email, password: a.password },
+    });
     await call(t.app, 'POST', '/api/auth/logout', { token: a.token });
     expect((await call(t.app, 'GET', '/api/auth/me', { token: b.body.token })).status).toBe(200);
   });
@@ -187,15 +222,29 @@ describe('MFA (TOTP)', () => {
     expect(setup.body.otpauthUrl).toMatch(/^otpauth:\/\/totp\//);
     const totp = new TOTP({ secret: Secret.fromBase32(setup.body.secret), digits: 6, period: 30 });
 
-    const bad = await call(t.app, 'POST', '/api/auth/mfa/enable', { token: s.token, body: { code: '000000' === totp.generate() ? '111111' : '000000' } });
+    const bad = await call(t.app, 'POST', '/api/auth/mfa/enable', {
+      token: s.token,
+      body: { code: '000000' === totp.generate() ? '111111' : '000000' },
+    });
     expect(bad.status).toBe(400);
     // Not yet enabled: login without a code still works.
-    expect((await call(t.app, 'POST', '/api/auth/login', { body: { email: s.user.email, password: s.password } })).status).toBe(200);
+    expect(
+      (
+        await call(t.app, 'POST', '/api/auth/login', {
+          body: { email: s.user.email, password: s.password },
+        })
+      ).status,
+    ).toBe(200);
 
-    const ok = await call(t.app, 'POST', '/api/auth/mfa/enable', { token: s.token, body: { code: totp.generate() } });
+    const ok = await call(t.app, 'POST', '/api/auth/mfa/enable', {
+      token: s.token,
+      body: { code: totp.generate() },
+    });
     expect(ok.status).toBe(204);
 
-    const without = await call(t.app, 'POST', '/api/auth/login', { body: { email: s.user.email, password: s.password } });
+    const without = await call(t.app, 'POST', '/api/auth/login', {
+      body: { email: s.user.email, password: s.password },
+    });
     expect(without.status).toBe(401);
     expect(without.body.error.code).toBe('mfa_required');
     const wrongCode = String((Number(totp.generate()) + 1) % 1_000_000).padStart(6, '0');
@@ -220,8 +269,12 @@ describe('MFA (TOTP)', () => {
 describe('password change', () => {
   it('ends every other session, keeps this one, and swaps the password', async () => {
     const a = await registerAndLogin(t.app);
-    const other = await call(t.app, 'POST', '/api/auth/login', { body: { email: a.user.email, password: a.password } });
-    expect((await call(t.app, 'GET', '/api/auth/me', { token: other.body.token })).status).toBe(200);
+    const other = await call(t.app, 'POST', '/api/auth/login', {
+      body: { email: a.user.email, password: a.password },
+    });
+    expect((await call(t.app, 'GET', '/api/auth/me', { token: other.body.token })).status).toBe(
+      200,
+    );
 
     const wrong = await call(t.app, 'POST', '/api/auth/password', {
       token: a.token,
@@ -234,11 +287,31 @@ describe('password change', () => {
       body: { currentPassword: a.password, newPassword: 'a brand new passphrase' },
     });
     expect(res.status).toBe(204);
-    expect((await call(t.app, 'GET', '/api/auth/me', { token: other.body.token })).status).toBe(401);
-    expect((await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: other.body.refreshToken } })).status).toBe(401);
+    expect((await call(t.app, 'GET', '/api/auth/me', { token: other.body.token })).status).toBe(
+      401,
+    );
+    expect(
+      (
+        await call(t.app, 'POST', '/api/auth/refresh', {
+          body: { refreshToken: other.body.refreshToken },
+        })
+      ).status,
+    ).toBe(401);
     expect((await call(t.app, 'GET', '/api/auth/me', { token: a.token })).status).toBe(200);
-    expect((await call(t.app, 'POST', '/api/auth/login', { body: { email: a.user.email, password: a.password } })).status).toBe(401);
-    expect((await call(t.app, 'POST', '/api/auth/login', { body: { email: a.user.email, password: 'a brand new passphrase' } })).status).toBe(200);
+    expect(
+      (
+        await call(t.app, 'POST', '/api/auth/login', {
+          body: { email: a.user.email, password: a.password },
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await call(t.app, 'POST', '/api/auth/login', {
+          body: { email: a.user.email, password: 'a brand new passphrase' },
+        })
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -259,10 +332,16 @@ describe('login rate limit', () => {
     const s = await registerAndLogin(limited.app);
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await call(limited.app, 'POST', '/api/auth/login', { body: { email: s.user.email, password: 'wrong wrong' }, env: peer('192.0.2.1') });
+      const r = await call(limited.app, 'POST', '/api/auth/login', {
+        body: { email: s.user.email, password: 'wrong wrong' },
+        env: peer('192.0.2.1'),
+      });
       statuses.push(r.status);
     }
-    const blocked = await call(limited.app, 'POST', '/api/auth/login', { body: { email: s.user.email, password: s.password }, env: peer('192.0.2.2') });
+    const blocked = await call(limited.app, 'POST', '/api/auth/login', {
+      body: { email: s.user.email, password: s.password },
+      env: peer('192.0.2.2'),
+    });
     expect(statuses).toEqual([401, 401, 401]);
     expect(blocked.status).toBe(429);
     expect(blocked.body.error.code).toBe('rate_limited');
@@ -314,7 +393,9 @@ describe('secrets stay out of logs', () => {
     const password = 'canary-password-7f3a9c';
     const s = await registerAndLogin(t.app, { password });
     await call(t.app, 'POST', '/api/auth/refresh', { body: { refreshToken: s.refreshToken } });
-    await call(t.app, 'POST', '/api/auth/login', { body: { email: s.user.email, password: 'canary-wrong-1b2c' } });
+    await call(t.app, 'POST', '/api/auth/login', {
+      body: { email: s.user.email, password: 'canary-wrong-1b2c' },
+    });
     const all = t.logs.join('\n');
     expect(all).toContain('/api/auth/login'); // the logs are really captured
     expect(all).not.toContain(password);

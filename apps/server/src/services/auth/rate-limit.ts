@@ -24,7 +24,12 @@ export class LoginRateLimiter {
   constructor(limits: LoginLimits, redis?: Redis) {
     const make = (keyPrefix: string, points: number): RateLimiterAbstract =>
       redis
-        ? new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: limits.windowSeconds })
+        ? new RateLimiterRedis({
+            storeClient: redis,
+            keyPrefix,
+            points,
+            duration: limits.windowSeconds,
+          })
         : new RateLimiterMemory({ keyPrefix, points, duration: limits.windowSeconds });
     this.#byIp = make('vf_login_ip', limits.perIp);
     this.#byAccount = make('vf_login_account', limits.perAccount);

@@ -65,7 +65,10 @@ const login = createRoute({
       z.object({
         email: z.string().min(1).max(255),
         password: z.string().min(1).max(256),
-        totp: z.string().regex(/^\d{6}$/, 'six digits').optional(),
+        totp: z
+          .string()
+          .regex(/^\d{6}$/, 'six digits')
+          .optional(),
       }),
     ),
   },
@@ -98,10 +101,15 @@ const logout = createRoute({
   request: {
     body: {
       required: false,
-      content: { 'application/json': { schema: z.object({ refreshToken: z.string().max(200).optional() }) } },
+      content: {
+        'application/json': { schema: z.object({ refreshToken: z.string().max(200).optional() }) },
+      },
     },
   },
-  responses: { 204: { description: 'Signed out; the access token stops working at once' }, ...errorResponses(401) },
+  responses: {
+    204: { description: 'Signed out; the access token stops working at once' },
+    ...errorResponses(401),
+  },
 });
 
 const me = createRoute({
@@ -110,7 +118,10 @@ const me = createRoute({
   tags: ['auth'],
   summary: 'The signed-in user',
   security: bearerSecurity,
-  responses: { 200: jsonResponse(z.object({ user: UserSchema }), 'The caller'), ...errorResponses(401) },
+  responses: {
+    200: jsonResponse(z.object({ user: UserSchema }), 'The caller'),
+    ...errorResponses(401),
+  },
 });
 
 const mfaSetup = createRoute({
@@ -120,7 +131,10 @@ const mfaSetup = createRoute({
   summary: 'Start TOTP set-up',
   security: bearerSecurity,
   responses: {
-    200: jsonResponse(z.object({ secret: z.string(), otpauthUrl: z.string() }), 'Scan otpauthUrl, then enable'),
+    200: jsonResponse(
+      z.object({ secret: z.string(), otpauthUrl: z.string() }),
+      'Scan otpauthUrl, then enable',
+    ),
     ...errorResponses(401, 409),
   },
 });
@@ -141,7 +155,11 @@ const changePassword = createRoute({
   tags: ['auth'],
   summary: 'Change the password (ends every other session)',
   security: bearerSecurity,
-  request: { body: jsonBody(z.object({ currentPassword: z.string().min(1).max(256), newPassword: Password })) },
+  request: {
+    body: jsonBody(
+      z.object({ currentPassword: z.string().min(1).max(256), newPassword: Password }),
+    ),
+  },
   responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401) },
 });
 
@@ -178,7 +196,9 @@ export function createAuthRoutes(
       const text = await c.req.text();
       let refreshToken: string | undefined;
       if (text.trim()) {
-        const parsed = z.object({ refreshToken: z.string().max(200).optional() }).safeParse(safeJson(text));
+        const parsed = z
+          .object({ refreshToken: z.string().max(200).optional() })
+          .safeParse(safeJson(text));
         refreshToken = parsed.success ? parsed.data.refreshToken : undefined;
       }
       await auth.logout(c.var.auth, refreshToken);

@@ -108,7 +108,12 @@ export class AuthService {
       : await this.#freeUsername(email.split('@')[0]!);
     const passwordHash = await hashPassword(input.password);
     try {
-      const user = await this.#store.createUser({ email, username, fullName: input.name, passwordHash });
+      const user = await this.#store.createUser({
+        email,
+        username,
+        fullName: input.name,
+        passwordHash,
+      });
       this.#log.info({ userId: user.id }, 'user registered');
       return toPublicUser(user);
     } catch (err) {
@@ -196,7 +201,10 @@ export class AuthService {
       }
       case 'rotated': {
         this.#rememberRotation(presented.toString('hex'));
-        const token = await this.#tokens.sign({ userId: outcome.userId, sessionId: outcome.sessionId });
+        const token = await this.#tokens.sign({
+          userId: outcome.userId,
+          sessionId: outcome.sessionId,
+        });
         return { token, refreshToken: next, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
       }
     }
@@ -206,7 +214,10 @@ export class AuthService {
   async logout(auth: AccessClaims, refreshToken?: string): Promise<void> {
     const ids = [auth.sessionId];
     if (refreshToken) {
-      const other = await this.#store.sessionOfRefreshToken(hashRefreshToken(refreshToken), auth.userId);
+      const other = await this.#store.sessionOfRefreshToken(
+        hashRefreshToken(refreshToken),
+        auth.userId,
+      );
       if (other && other !== auth.sessionId) ids.push(other);
     }
     for (const id of ids) await this.#store.revokeSession(id, 'logout');
@@ -230,7 +241,10 @@ export class AuthService {
       this.#activeSessions.delete(claims.sessionId);
       throw errors.unauthenticated('The session has ended; sign in again');
     }
-    this.#activeSessions.set(claims.sessionId, { userId: claims.userId, until: now + SESSION_CACHE_MS });
+    this.#activeSessions.set(claims.sessionId, {
+      userId: claims.userId,
+      until: now + SESSION_CACHE_MS,
+    });
     return claims;
   }
 
@@ -285,7 +299,11 @@ export class AuthService {
    * Changes the password; every other session of the user ends.
    * @throws unauthenticated when the current password is wrong.
    */
-  async changePassword(auth: AccessClaims, currentPassword: string, newPassword: string): Promise<void> {
+  async changePassword(
+    auth: AccessClaims,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<void> {
     const user = await this.#store.findUserById(auth.userId);
     if (!user || !(await verifyPassword(user.password_hash, currentPassword))) {
       throw errors.unauthenticated('The current password is incorrect');
@@ -308,12 +326,18 @@ export class AuthService {
     const now = Date.now();
     this.#recentRotations.set(hashHex, now);
     if (this.#recentRotations.size > 10_000) {
-      for (const [k, t] of this.#recentRotations) if (now - t > 60_000) this.#recentRotations.delete(k);
+      for (const [k, t] of this.#recentRotations)
+        if (now - t > 60_000) this.#recentRotations.delete(k);
     }
   }
 
   async #freeUsername(base: string): Promise<string> {
-    const stem = (base.toLowerCase().replace(/[^a-z0-9_.-]/g, '').replace(/^[^a-z0-9]+/, '') || 'user')
+    const stem = (
+      base
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]/g, '')
+        .replace(/^[^a-z0-9]+/, '') || 'user'
+    )
       .slice(0, 40)
       .padEnd(2, '0');
     if (!(await this.#store.usernameTaken(stem))) return stem;

@@ -115,7 +115,10 @@ export class AuthStore {
   async recordLogin(userId: string, totpStep: number | null): Promise<void> {
     await this.#db
       .updateTable('users')
-      .set({ last_login_at: new Date(), ...(totpStep !== null ? { mfa_last_used_step: totpStep } : {}) })
+      .set({
+        last_login_at: new Date(),
+        ...(totpStep !== null ? { mfa_last_used_step: totpStep } : {}),
+      })
       .where('id', '=', userId)
       .execute();
   }
@@ -137,7 +140,11 @@ export class AuthStore {
   }
 
   /** Sets a new password hash and revokes every other session of the user, atomically. */
-  async changePassword(userId: string, passwordHash: string, keepSessionId: string): Promise<string[]> {
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    keepSessionId: string,
+  ): Promise<string[]> {
     return this.#db.transaction().execute(async (tx) => {
       await tx
         .updateTable('users')
@@ -186,7 +193,9 @@ export class AuthStore {
   }
 
   /** The session if it exists, is not revoked, has not expired and its user is active. */
-  async findActiveSession(sessionId: string): Promise<{ userId: string; expiresAt: Date } | undefined> {
+  async findActiveSession(
+    sessionId: string,
+  ): Promise<{ userId: string; expiresAt: Date } | undefined> {
     const row = await this.#db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
@@ -230,7 +239,12 @@ export class AuthStore {
       }
       await tx
         .insertInto('refresh_tokens')
-        .values({ session_id: token.session_id, token_hash: newHash, parent_id: token.id, used_at: null })
+        .values({
+          session_id: token.session_id,
+          token_hash: newHash,
+          parent_id: token.id,
+          used_at: null,
+        })
         .execute();
       await tx
         .updateTable('sessions')

@@ -193,7 +193,10 @@ export class ProjectsService {
    * Records what the runtime did (status, health, container id, service URL). A status change
    * is logged to the activity log by the database trigger, with source `system`.
    */
-  async setRuntimeState(projectId: string, patch: RuntimeStatePatch): Promise<ProjectRecord | undefined> {
+  async setRuntimeState(
+    projectId: string,
+    patch: RuntimeStatePatch,
+  ): Promise<ProjectRecord | undefined> {
     const row = await this.#store.setRuntimeState(projectId, {
       ...(patch.status !== undefined ? { status: patch.status } : {}),
       ...(patch.statusReason !== undefined ? { status_reason: patch.statusReason } : {}),

@@ -196,7 +196,11 @@ export class ProjectsStore {
 
   /** The project row, whoever asks (internal use only: no membership check). */
   findById(projectId: string): Promise<ProjectRow | undefined> {
-    return this.#db.selectFrom('projects').selectAll().where('id', '=', projectId).executeTakeFirst();
+    return this.#db
+      .selectFrom('projects')
+      .selectAll()
+      .where('id', '=', projectId)
+      .executeTakeFirst();
   }
 
   /** Ids of projects in any of `statuses`, or of every project when none is given. */

@@ -20,7 +20,10 @@ export class InProcessBus implements EventBus {
     queueMicrotask(() => this.#emitter.emit(channel, copy));
   }
 
-  async subscribe(channel: string, handler: (message: unknown) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    channel: string,
+    handler: (message: unknown) => void,
+  ): Promise<() => Promise<void>> {
     this.#emitter.on(channel, handler);
     return async () => {
       this.#emitter.off(channel, handler);
@@ -64,7 +67,10 @@ export class RedisBus implements EventBus {
     await this.#pub.publish(this.#prefix + channel, JSON.stringify(message));
   }
 
-  async subscribe(channel: string, handler: (message: unknown) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    channel: string,
+    handler: (message: unknown) => void,
+  ): Promise<() => Promise<void>> {
     let handlers = this.#handlers.get(channel);
     if (!handlers) {
       handlers = new Set();
