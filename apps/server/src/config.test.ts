@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+const dataDir = () => mkdtempSync(path.join(tmpdir(), 'vf-config-'));
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({ VAPORFORM_DATA_DIR: dataDir() });
+    expect(c.port).toBe(4000);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.runtime).toBe('auto');
+    expect(c.publicUrl).toBe('http://localhost:4000');
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.logLevel).toBe('info');
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'not a url'],
+    ['VAPORFORM_RUNTIME', 'vm'],
+    ['LOG_LEVEL', 'loud'],
+    ['JWT_SECRET', 'short'],
+    ['VAPORFORM_PUBLIC_URL', 'ftp://x'],
+  ])('a bad %s stops start-up with a message naming it', (variable, value) => {
+    const run = () => loadConfig({ VAPORFORM_DATA_DIR: dataDir(), [variable]: value });
+    expect(run).toThrow(ConfigError);
+    try {
+      run();
+    } catch (err) {
+      expect((err as ConfigError).variable).toBe(variable);
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect((err as Error).message.startsWith(`${variable}:`)).toBe(true);
+    }
+  });
+
+  it('generates the JWT secret once into the data dir (0600) and reuses it', () => {
+    const dir = dataDir();
+    const first = loadConfig({ VAPORFORM_DATA_DIR: dir }).jwtSecret;
+    const second = loadConfig({ VAPORFORM_DATA_DIR: dir }).jwtSecret;
+    expect(first).toHaveLength(64);
+    expect(second).toBe(first);
+    const file = path.join(dir, 'keys', 'jwt-secret');
+    expect(readFileSync(file, 'utf8').trim()).toBe(first);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('prefers JWT_SECRET when given', () => {
+    const secret = 'x'.repeat(40);
+    expect(loadConfig({ VAPORFORM_DATA_DIR: dataDir(), JWT_SECRET: secret }).jwtSecret).toBe(
+      secret,
+    );
+  });
+});
