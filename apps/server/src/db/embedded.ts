@@ -40,6 +40,8 @@ export async function startEmbeddedPostgres(dir: string, log: Logger): Promise<E
   if (isRoot) prepareForUnprivilegedPostgres(dataDir);
 
   const port = await freePort();
+  // The server's own words when it refuses to start (e.g. another postmaster owns the dir).
+  const fatal: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -50,7 +52,11 @@ export async function startEmbeddedPostgres(dir: string, log: Logger): Promise<E
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`],
-    onLog: (m: string) => log.debug({ postgres: m.trim() }, 'postgres'),
+    onLog: (m: string) => {
+      for (const line of m.split('\n'))
+        if (/\b(FATAL|PANIC|HINT):/.test(line)) fatal.push(line.trim());
+      log.debug({ postgres: m.trim() }, 'postgres');
+    },
     onError: (m: unknown) => log.warn({ postgres: String(m) }, 'postgres'),
   });
 
@@ -62,7 +68,13 @@ export async function startEmbeddedPostgres(dir: string, log: Logger): Promise<E
     await pg.start();
   } catch (err) {
     throw new Error(
-      `embedded PostgreSQL did not start (data dir ${dataDir}): ${err instanceof Error ? err.message : 'the server exited early; run with LOG_LEVEL=debug to see its output'}`,
+      `embedded PostgreSQL did not start (data dir ${dataDir}): ${
+        err instanceof Error
+          ? err.message
+          : fatal.length
+            ? fatal.slice(-2).join(' ')
+            : 'the server exited early; run with LOG_LEVEL=debug to see its output'
+      }`,
     );
   }
   const url = `postgres://vaporform:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;

@@ -15,7 +15,16 @@ export function createApp(s: Services): OpenAPIHono {
   const app = new OpenAPIHono();
 
   app.use('*', requestContext(s.log, s.metrics));
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  // JSON needs only nosniff; pages (docs, the IDE) get the full set of security headers.
+  app.use('/api/*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+  });
+  const pageHeaders = secureHeaders({
+    crossOriginResourcePolicy: false,
+    crossOriginOpenerPolicy: false,
+  });
+  app.use('*', (c, next) => (c.req.path.startsWith('/api/') ? next() : pageHeaders(c, next)));
   app.use(
     '/api/*',
     bodyLimit({

@@ -10,9 +10,17 @@ export interface AccessClaims {
   sessionId: string;
 }
 
-/** Signs and verifies the short-lived access tokens (HS256 JWT carrying the session id). */
+/** How many verified tokens to remember (each entry is a few hundred bytes). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * Signs and verifies the short-lived access tokens (HS256 JWT carrying the session id).
+ * A token's signature is checked once; later presentations of the same string hit a bounded
+ * cache until the token expires (whether its session is still alive is checked separately).
+ */
 export class AccessTokens {
   readonly #key: Uint8Array;
+  readonly #verified = new Map<string, { claims: AccessClaims; expiresAtMs: number }>();
 
   constructor(secret: string) {
     this.#key = new TextEncoder().encode(secret);
@@ -33,6 +41,11 @@ export class AccessTokens {
 
   /** The claims of a valid token, or null for an invalid, expired or foreign one. */
   async verify(token: string): Promise<AccessClaims | null> {
+    const hit = this.#verified.get(token);
+    if (hit) {
+      if (hit.expiresAtMs > Date.now()) return hit.claims;
+      this.#verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, this.#key, {
         issuer: ISSUER,
@@ -40,7 +53,13 @@ export class AccessTokens {
         algorithms: ['HS256'],
       });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
-      return { userId: payload.sub, sessionId: payload.sid };
+      const claims = { userId: payload.sub, sessionId: payload.sid };
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+        // Maps iterate in insertion order: drop the oldest entry.
+        this.#verified.delete(this.#verified.keys().next().value!);
+      }
+      this.#verified.set(token, { claims, expiresAtMs: (payload.exp ?? 0) * 1000 });
+      return claims;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return null;
       throw err;
