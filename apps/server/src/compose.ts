@@ -22,6 +22,7 @@ import {
   type ProjectAccess,
 } from './services/projects/index.ts';
 import { createEventBus, type EventBus } from './services/realtime/index.ts';
+import { KeyRing, SecretsService, createSecretsRoutes } from './services/secrets/index.ts';
 import { TemplatesService, createTemplatesRoutes } from './services/templates/index.ts';
 
 /** Everything the HTTP layer and the process need, built once. */
@@ -42,6 +43,8 @@ export interface Services {
   projects: ProjectsService;
   /** `projectAccess('editor')`: requires a role on the project named by the `:id` path param. */
   projectAccess: ProjectAccess;
+  /** Integrations and project environment, sealed at rest; `projectEnvironment(id)` for runtimes. */
+  secrets: SecretsService;
   routes: {
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
@@ -81,6 +84,15 @@ export async function composeServices(deps: {
   const projects = new ProjectsService({ db, auth, templates, activity, metrics, log });
   const projectAccess = createProjectAccess(projects);
   metrics.countActiveProjectsWith(() => projects.countRunning());
+  const secrets = new SecretsService({
+    db,
+    keyring: new KeyRing({ dataDir: config.dataDir, envKeys: config.masterKey, createFile: true }),
+    activity,
+    bus,
+    metrics,
+    log,
+  });
+  await secrets.start();
 
   return {
     config,
@@ -97,11 +109,13 @@ export async function composeServices(deps: {
     activity,
     projects,
     projectAccess,
+    secrets,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
       api: [
         ['projects', createProjectsRoutes({ projects, activity, requireAuth })],
         ['templates', createTemplatesRoutes(templates)],
+        ['projects', createSecretsRoutes({ secrets, requireAuth, projectAccess })],
       ],
     },
     async close() {

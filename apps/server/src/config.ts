@@ -33,6 +33,17 @@ function isUrlWith(value: string, protocols: string[]): boolean {
   }
 }
 
+/** Each comma/space separated entry is 32 bytes as hex or base64(url) (secrets/keyring.ts parses them). */
+function isMasterKeyList(value: string): boolean {
+  const entries = value.split(/[\s,]+/).filter(Boolean);
+  return entries.every(
+    (e) =>
+      /^[0-9a-fA-F]{64}$/.test(e) ||
+      (/^[A-Za-z0-9+/_-]{43}=?$/.test(e) &&
+        Buffer.from(e.replace(/=$/, ''), 'base64').length === 32),
+  );
+}
+
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z
     .string()
@@ -63,7 +74,13 @@ const envSchema = z.object({
     .refine((v) => v === undefined || v === '' || v.length >= 32, {
       message: 'must be at least 32 characters',
     }),
-  VAPORFORM_MASTER_KEY: z.string().optional(),
+  VAPORFORM_MASTER_KEY: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || isMasterKeyList(v), {
+      message:
+        'must be 32-byte keys in hex (64 digits) or base64, comma-separated, newest first (`npm run vaporform -- generate-master-key` prints one)',
+    }),
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: optionalUrl(['http', 'https']),
   OPENAI_API_KEY: z.string().optional(),

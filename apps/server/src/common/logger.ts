@@ -28,6 +28,13 @@ const secretKeys = [
   'redisUrl',
   'password_hash',
   'mfa_secret',
+  // Project environment values (secrets service) and what runtimes hand to containers.
+  'vars',
+  'env',
+  'Env',
+  'environment',
+  'plaintext',
+  'webhook_secret',
 ];
 
 export const redactPaths = [

@@ -36,6 +36,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Sealed secrets that would not open (tampered, malformed, or their master key missing). */
+  readonly secretOpenFailures = new Counter({
+    name: 'vaporform_secrets_open_failures_total',
+    help: 'Sealed values that failed to open, by problem',
+    labelNames: ['problem'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vaporform_' });
   }
