@@ -22,12 +22,19 @@ export interface TestApp {
 }
 
 /**
- * Builds the real server (same composition as main.ts) against a new test database.
+ * Builds the real server (same composition as main.ts) against a new test database, or against
+ * `options.databaseUrl` and `options.dataDir` (another instance's: a second server of the same
+ * deployment, sharing its generated keys; the first instance's `close()` removes them).
  * @param env extra environment, parsed by the real config loader.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-app-'));
+export async function createTestApp(
+  env: Record<string, string> = {},
+  options: { databaseUrl?: string; dataDir?: string } = {},
+): Promise<TestApp> {
+  const database = options.databaseUrl
+    ? { url: options.databaseUrl, drop: async () => undefined }
+    : await createTestDatabase();
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'vf-app-'));
   const config = loadConfig({
     VAPORFORM_DATA_DIR: dataDir,
     DATABASE_URL: database.url,
@@ -57,7 +64,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       await services.close();
       await db.destroy();
       await database.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
