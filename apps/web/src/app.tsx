@@ -1,0 +1,130 @@
+import {
+  Suspense,
+  lazy,
+  useCallback,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+} from 'react';
+import { AppContext, type AppServices, type Theme } from './context.tsx';
+import { Api } from './lib/api.ts';
+import { DraftStore } from './lib/drafts.ts';
+import { navigate, usePathname } from './lib/router.ts';
+import { SessionStore, type SignOutReason } from './lib/session.ts';
+import { AuthScreen } from './screens/auth-screen.tsx';
+import { Dashboard } from './screens/dashboard.tsx';
+
+const Wizard = lazy(() => import('./screens/wizard.tsx').then((m) => ({ default: m.Wizard })));
+const Workbench = lazy(() =>
+  import('./workbench/workbench.tsx').then((m) => ({ default: m.Workbench })),
+);
+
+interface Toast {
+  id: number;
+  message: string;
+  kind: 'info' | 'error';
+}
+
+/** The IDE: sign-in gate, routes, theme and notifications. */
+export function App() {
+  const session = useMemo(() => new SessionStore(), []);
+  const api = useMemo(() => new Api(session), [session]);
+  const drafts = useMemo(() => new DraftStore(), []);
+  const path = usePathname();
+  const current = useSyncExternalStore(session.subscribe, () => session.get());
+  const [signOutReason, setSignOutReason] = useState<SignOutReason | undefined>();
+  const [theme, setThemeState] = useState<Theme>(
+    () => (document.documentElement.dataset.theme as Theme | undefined) ?? 'dark',
+  );
+  const [toasts, setToasts] = useState<Toast[]>([]);
+
+  const notify = useCallback((message: string, kind: 'info' | 'error' = 'info') => {
+    const id = Math.random();
+    setToasts((t) => [...t.slice(-3), { id, message, kind }]);
+    setTimeout(
+      () => setToasts((t) => t.filter((x) => x.id !== id)),
+      kind === 'error' ? 8000 : 4000,
+    );
+  }, []);
+
+  const setTheme = useCallback((t: Theme) => {
+    document.documentElement.dataset.theme = t;
+    localStorage.setItem('vf.theme', t);
+    setThemeState(t);
+    window.dispatchEvent(new CustomEvent('vf-theme', { detail: t }));
+  }, []);
+
+  useEffect(
+    () =>
+      session.subscribe((s, reason) => {
+        if (!s && reason) setSignOutReason(reason);
+        if (s) setSignOutReason(undefined);
+      }),
+    [session],
+  );
+
+  // Refresh the access token a minute before it expires, while the IDE is open.
+  useEffect(() => {
+    if (!current) return;
+    const wait = Math.max(5_000, current.expiresAt - Date.now() - 60_000);
+    const t = setTimeout(() => void api.refresh(), wait);
+    return () => clearTimeout(t);
+  }, [api, current]);
+
+  const services: AppServices = useMemo(
+    () => ({ api, drafts, theme, setTheme, notify }),
+    [api, drafts, theme, setTheme, notify],
+  );
+
+  let screen;
+  if (!current) {
+    screen = (
+      <AuthScreen
+        mode={path === '/register' ? 'register' : 'login'}
+        reason={signOutReason}
+        hasDrafts={hasAnyDraft()}
+      />
+    );
+  } else if (path === '/login' || path === '/register') {
+    navigate('/', { replace: true });
+    screen = null;
+  } else if (path === '/new') {
+    screen = <Wizard />;
+  } else {
+    const m = /^\/projects\/([^/]+)(?:\/(creating))?\/?$/.exec(path);
+    if (m) {
+      screen = m[2] ? <Wizard progressOf={m[1]!} /> : <Workbench projectId={m[1]!} />;
+    } else {
+      screen = <Dashboard />;
+    }
+  }
+
+  return (
+    <AppContext.Provider value={services}>
+      <Suspense
+        fallback={
+          <div className="loading-screen" role="status">
+            Loading…
+          </div>
+        }
+      >
+        {screen}
+      </Suspense>
+      <div className="toasts" role="status" aria-live="polite">
+        {toasts.map((t) => (
+          <div key={t.id} className={`toast toast-${t.kind}`}>
+            {t.message}
+          </div>
+        ))}
+      </div>
+    </AppContext.Provider>
+  );
+}
+
+function hasAnyDraft(): boolean {
+  for (let i = 0; i < localStorage.length; i++) {
+    if (localStorage.key(i)?.startsWith('vf.draft:')) return true;
+  }
+  return false;
+}

@@ -1,0 +1,106 @@
+import type { Api } from './api.ts';
+import type { ProjectEvent } from './types.ts';
+
+/** Connection state shown in the status bar. */
+export type SocketState = 'connecting' | 'open' | 'closed';
+
+/** The WebSocket URL for an API path on the IDE's own origin (or the API's base URL). */
+export function socketUrl(api: Api, path: string, token: string): string {
+  const base = api.baseUrl || window.location.origin;
+  const url = new URL(path, base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.searchParams.set('token', token);
+  return url.toString();
+}
+
+/**
+ * The project WebSocket (`/api/projects/:id/ws`), reconnecting with backoff (bounded at 10 s)
+ * and a fresh access token each time. Events go to every listener.
+ */
+export class ProjectSocket {
+  readonly #api: Api;
+  readonly #projectId: string;
+  readonly #listeners = new Set<(e: ProjectEvent) => void>();
+  readonly #stateListeners = new Set<(s: SocketState) => void>();
+  #ws: WebSocket | undefined;
+  #state: SocketState = 'closed';
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(api: Api, projectId: string) {
+    this.#api = api;
+    this.#projectId = projectId;
+  }
+
+  get state(): SocketState {
+    return this.#state;
+  }
+
+  /** Opens the socket (and keeps it open until close()). */
+  start(): void {
+    this.#stopped = false;
+    void this.#connect();
+  }
+
+  /** Closes for good. */
+  close(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#ws?.close();
+    this.#setState('closed');
+  }
+
+  /** Adds an event listener; returns an unsubscribe. */
+  on(listener: (e: ProjectEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Adds a connection-state listener; returns an unsubscribe. */
+  onState(listener: (s: SocketState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    this.#setState('connecting');
+    const token = await this.#api.accessToken().catch(() => null);
+    if (this.#stopped) return;
+    if (!token) {
+      this.#setState('closed');
+      return;
+    }
+    const ws = new WebSocket(socketUrl(this.#api, `/api/projects/${this.#projectId}/ws`, token));
+    this.#ws = ws;
+    ws.onopen = () => {
+      this.#attempt = 0;
+      this.#setState('open');
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data !== 'string') return;
+      let event: ProjectEvent;
+      try {
+        event = JSON.parse(m.data) as ProjectEvent;
+      } catch {
+        return;
+      }
+      for (const l of this.#listeners) l(event);
+    };
+    ws.onclose = () => {
+      if (this.#ws !== ws) return;
+      this.#setState('closed');
+      if (this.#stopped) return;
+      const wait = Math.min(10_000, 500 * 2 ** this.#attempt++);
+      this.#timer = setTimeout(() => void this.#connect(), wait);
+    };
+    ws.onerror = () => ws.close();
+  }
+
+  #setState(s: SocketState): void {
+    if (this.#state === s) return;
+    this.#state = s;
+    for (const l of this.#stateListeners) l(s);
+  }
+}

@@ -1,0 +1,111 @@
+import { useState, type FormEvent } from 'react';
+import { useApp } from '../context.tsx';
+import { navigate } from '../lib/router.ts';
+
+/** The user's name with theme switch, two-step verification set-up and sign out. */
+export function AccountMenu() {
+  const { api, theme, setTheme, notify } = useApp();
+  const user = api.session.get()?.user;
+  const [open, setOpen] = useState(false);
+  const [mfa, setMfa] = useState<{ secret: string; otpauthUrl: string } | null>(null);
+  const [code, setCode] = useState('');
+
+  async function startMfa() {
+    setOpen(false);
+    try {
+      setMfa(await api.mfaSetup());
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  async function enableMfa(e: FormEvent) {
+    e.preventDefault();
+    try {
+      await api.mfaEnable(code);
+      notify('Two-step verification is on');
+      setMfa(null);
+      setCode('');
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  return (
+    <div className="account">
+      <button
+        className="ghost"
+        onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+        aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+        title="Toggle theme"
+      >
+        {theme === 'dark' ? '☀' : '☾'}
+      </button>
+      <button
+        className="ghost"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        onClick={() => setOpen((o) => !o)}
+      >
+        {user?.name ?? 'Account'} ▾
+      </button>
+      {open && (
+        <div className="menu" role="menu" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+          <div className="menu-head muted small">{user?.email}</div>
+          <button role="menuitem" autoFocus onClick={() => (setOpen(false), navigate('/'))}>
+            Projects
+          </button>
+          {!user?.mfaEnabled && (
+            <button role="menuitem" onClick={() => void startMfa()}>
+              Set up two-step verification
+            </button>
+          )}
+          <button role="menuitem" onClick={() => void api.logout()}>
+            Sign out
+          </button>
+        </div>
+      )}
+      {mfa && (
+        <div className="modal-backdrop" role="presentation">
+          <form
+            className="modal"
+            role="dialog"
+            aria-modal="true"
+            aria-labelledby="mfa-title"
+            onSubmit={enableMfa}
+          >
+            <h2 id="mfa-title">Two-step verification</h2>
+            <p>
+              Add this key to your authenticator app (or open the link on your phone), then enter
+              the six-digit code it shows.
+            </p>
+            <code className="secret">{mfa.secret}</code>
+            <p className="small">
+              <a href={mfa.otpauthUrl}>Open in authenticator</a>
+            </p>
+            <label>
+              Code
+              <input
+                inputMode="numeric"
+                pattern="\d{6}"
+                maxLength={6}
+                value={code}
+                onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))}
+                autoFocus
+                required
+              />
+            </label>
+            <div className="row end">
+              <button type="button" onClick={() => setMfa(null)}>
+                Cancel
+              </button>
+              <button className="primary" type="submit">
+                Turn on
+              </button>
+            </div>
+          </form>
+        </div>
+      )}
+    </div>
+  );
+}

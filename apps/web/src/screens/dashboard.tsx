@@ -1,0 +1,162 @@
+import { useEffect, useState } from 'react';
+import { useApp } from '../context.tsx';
+import { navigate } from '../lib/router.ts';
+import type { Project } from '../lib/types.ts';
+import { AccountMenu } from './account-menu.tsx';
+
+/** The signed-in user's projects: status, role, last activity; search; delete (owner). */
+export function Dashboard() {
+  const { api, notify } = useApp();
+  const [projects, setProjects] = useState<Project[] | null>(null);
+  const [q, setQ] = useState('');
+  const [confirming, setConfirming] = useState<Project | null>(null);
+
+  useEffect(() => {
+    let alive = true;
+    const t = setTimeout(
+      () => {
+        api
+          .listProjects(q.trim() || undefined)
+          .then((r) => alive && setProjects(r.projects))
+          .catch((err: Error) => alive && notify(err.message, 'error'));
+      },
+      q ? 200 : 0,
+    );
+    return () => {
+      alive = false;
+      clearTimeout(t);
+    };
+  }, [api, notify, q]);
+
+  async function remove(p: Project) {
+    try {
+      await api.deleteProject(p.id);
+      setProjects((list) => list?.filter((x) => x.id !== p.id) ?? null);
+      notify(`Deleted ${p.name}`);
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    } finally {
+      setConfirming(null);
+    }
+  }
+
+  return (
+    <div className="page">
+      <header className="topbar">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            V
+          </span>
+          Vaporform
+        </div>
+        <div className="spacer" />
+        <AccountMenu />
+      </header>
+      <main className="dashboard">
+        <div className="dashboard-head">
+          <h1>Projects</h1>
+          <input
+            type="search"
+            className="search"
+            placeholder="Search projects"
+            aria-label="Search projects"
+            value={q}
+            onChange={(e) => setQ(e.target.value)}
+          />
+          <button className="primary" onClick={() => navigate('/new')}>
+            New project
+          </button>
+        </div>
+        {projects === null ? (
+          <p className="muted" role="status">
+            Loading projects…
+          </p>
+        ) : projects.length === 0 ? (
+          <div className="empty">
+            <p>{q ? 'No project matches.' : 'No projects yet.'}</p>
+            {!q && (
+              <button className="primary" onClick={() => navigate('/new')}>
+                Create your first project
+              </button>
+            )}
+          </div>
+        ) : (
+          <table className="projects">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Role</th>
+                <th scope="col">Last activity</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {projects.map((p) => (
+                <tr key={p.id}>
+                  <td>
+                    <a
+                      href={`/projects/${p.id}`}
+                      onClick={(e) => {
+                        e.preventDefault();
+                        navigate(`/projects/${p.id}`);
+                      }}
+                    >
+                      {p.name}
+                    </a>
+                    <div className="muted small">{p.description || p.type}</div>
+                  </td>
+                  <td>
+                    <span className={`badge status-${p.status}`}>{p.status}</span>
+                  </td>
+                  <td>{p.role}</td>
+                  <td>{relativeTime(p.lastActivityAt ?? p.updatedAt)}</td>
+                  <td className="actions">
+                    {p.role === 'owner' && (
+                      <button
+                        className="ghost danger"
+                        aria-label={`Delete ${p.name}`}
+                        onClick={() => setConfirming(p)}
+                      >
+                        Delete
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </main>
+      {confirming && (
+        <div className="modal-backdrop" role="presentation">
+          <div className="modal" role="dialog" aria-modal="true" aria-labelledby="del-title">
+            <h2 id="del-title">Delete {confirming.name}?</h2>
+            <p>Its files, history and container are removed. This cannot be undone.</p>
+            <div className="row end">
+              <button autoFocus onClick={() => setConfirming(null)}>
+                Cancel
+              </button>
+              <button className="danger" onClick={() => void remove(confirming)}>
+                Delete project
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** "3 minutes ago" style time. */
+export function relativeTime(iso: string | undefined): string {
+  if (!iso) return '';
+  const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  if (Math.abs(s) < 60) return rtf.format(-s, 'second');
+  if (Math.abs(s) < 3600) return rtf.format(-Math.round(s / 60), 'minute');
+  if (Math.abs(s) < 86400) return rtf.format(-Math.round(s / 3600), 'hour');
+  return rtf.format(-Math.round(s / 86400), 'day');
+}

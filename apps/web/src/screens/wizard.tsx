@@ -1,0 +1,624 @@
+import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useApp } from '../context.tsx';
+import { ApiError } from '../lib/api.ts';
+import { ProjectSocket } from '../lib/project-socket.ts';
+import { navigate } from '../lib/router.ts';
+import type { Architecture, ProjectConfig, ProjectEvent, TemplateSummary } from '../lib/types.ts';
+import { AccountMenu } from './account-menu.tsx';
+
+// The seeds' ProjectConfig choices (seeds/000), with the usual options of each.
+const architectures: { id: Architecture; name: string; text: string }[] = [
+  { id: 'monolithic', name: 'Monolithic', text: 'One app and one server: simplest to run.' },
+  { id: 'pwa', name: 'Progressive web app', text: 'Installable, works offline, front-end first.' },
+  { id: 'microservices', name: 'Microservices', text: 'Several small services behind one API.' },
+];
+const languages = ['javascript', 'typescript', 'python', 'go', 'java', 'rust', 'none'];
+const backendFrameworks: Record<string, string[]> = {
+  javascript: ['node:http', 'express', 'fastify', 'hono', 'nestjs'],
+  typescript: ['hono', 'express', 'fastify', 'nestjs'],
+  python: ['fastapi', 'django', 'flask'],
+  go: ['net/http', 'gin', 'echo', 'fiber'],
+  java: ['spring-boot', 'quarkus'],
+  rust: ['axum', 'actix-web'],
+  none: ['none'],
+};
+const baasOptions = ['supabase', 'firebase', 'appwrite', 'pocketbase'];
+const frontendFrameworks = ['react', 'vue', 'svelte', 'angular', 'solid', 'html', 'none'];
+const cssFrameworks = ['tailwindcss', 'bootstrap', 'bulma', 'material-ui', 'chakra-ui', 'sass'];
+const buildTools = ['vite', 'webpack', 'esbuild', 'parcel', 'none'];
+const databases = ['postgresql', 'mysql', 'sqlite', 'mongodb', 'redis', 'supabase'];
+
+/** The project wizard, and (with `progressOf`) the progress of a project being set up. */
+export function Wizard(props: { progressOf?: string }) {
+  if (props.progressOf) return <Progress projectId={props.progressOf} />;
+  return <WizardForm />;
+}
+
+function WizardForm() {
+  const { api } = useApp();
+  const [step, setStep] = useState(0);
+  const [name, setName] = useState('');
+  const [description, setDescription] = useState('');
+  const [functionality, setFunctionality] = useState('');
+  const [architecture, setArchitecture] = useState<Architecture>('monolithic');
+  const [language, setLanguage] = useState('javascript');
+  const [framework, setFramework] = useState('node:http');
+  const [baas, setBaas] = useState<string | null>(null);
+  const [frontend, setFrontend] = useState('html');
+  const [css, setCss] = useState<string[]>([]);
+  const [buildTool, setBuildTool] = useState('none');
+  const [dbs, setDbs] = useState<string[]>([]);
+  const [apis, setApis] = useState('');
+  const [packages, setPackages] = useState('');
+  const [source, setSource] = useState<'template' | 'ai'>('template');
+  const [templateId, setTemplateId] = useState<string | null>(null);
+  const [templates, setTemplates] = useState<TemplateSummary[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api
+      .listTemplates()
+      .then((r) => {
+        setTemplates(r.templates);
+        setTemplateId((t) => t ?? r.templates[0]?.id ?? null);
+      })
+      .catch(() => setTemplates([]));
+  }, [api]);
+
+  const config: ProjectConfig = useMemo(
+    () => ({
+      architecture,
+      backend: { language, framework: baas ?? framework, isBaaS: baas !== null },
+      frontend: { framework: frontend, cssFrameworks: css, buildTool },
+      database: dbs,
+      integrations: { apis: splitList(apis), packages: splitList(packages) },
+      ...(functionality.trim() ? { functionality: functionality.trim() } : {}),
+    }),
+    [
+      architecture,
+      language,
+      framework,
+      baas,
+      frontend,
+      css,
+      buildTool,
+      dbs,
+      apis,
+      packages,
+      functionality,
+    ],
+  );
+
+  const steps = [
+    'Basics',
+    'Architecture',
+    'Back end',
+    'Front end',
+    'Data & integrations',
+    'Start from',
+  ];
+
+  async function create(e: FormEvent) {
+    e.preventDefault();
+    if (step < steps.length - 1) {
+      setStep(step + 1);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const { project } = await api.createProject({
+        name: name.trim(),
+        description: description.trim(),
+        type: architecture,
+        config,
+        ...(source === 'template' && templateId ? { templateId } : {}),
+      });
+      if (source === 'ai') {
+        const prompt = [description, functionality].filter((s) => s.trim()).join('\n\n');
+        sessionStorage.setItem(`vf.describe:${project.id}`, prompt || name);
+      }
+      navigate(`/projects/${project.id}/creating`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        setStep(0);
+        setError('You already have a project with this name. Choose another name.');
+      } else setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const matching = templates.filter(
+    (t) => !t.techStack.architecture || t.techStack.architecture === architecture,
+  );
+
+  return (
+    <div className="page">
+      <header className="topbar">
+        <a
+          className="brand"
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/');
+          }}
+        >
+          <span className="brand-mark" aria-hidden="true">
+            V
+          </span>
+          Vaporform
+        </a>
+        <div className="spacer" />
+        <AccountMenu />
+      </header>
+      <main className="wizard">
+        <h1>New project</h1>
+        <ol className="steps" aria-label="Steps">
+          {steps.map((s, i) => (
+            <li key={s} className={i === step ? 'current' : i < step ? 'done' : ''}>
+              <button
+                type="button"
+                className="linklike"
+                onClick={() => i < step && setStep(i)}
+                disabled={i > step}
+              >
+                {i + 1}. {s}
+              </button>
+            </li>
+          ))}
+        </ol>
+        <form className="wizard-card" onSubmit={create} aria-label={steps[step]}>
+          {step === 0 && (
+            <>
+              <label>
+                Project name
+                <input
+                  value={name}
+                  onChange={(e) => setName(e.target.value)}
+                  required
+                  maxLength={255}
+                  autoFocus
+                  name="name"
+                />
+              </label>
+              <label>
+                Description
+                <input
+                  value={description}
+                  onChange={(e) => setDescription(e.target.value)}
+                  maxLength={10000}
+                  name="description"
+                  placeholder="A one-line summary"
+                />
+              </label>
+              <label>
+                Functionality
+                <textarea
+                  rows={5}
+                  value={functionality}
+                  onChange={(e) => setFunctionality(e.target.value)}
+                  name="functionality"
+                  placeholder="What should the app do? Pages, features, users…"
+                />
+              </label>
+            </>
+          )}
+          {step === 1 && (
+            <fieldset className="choices">
+              <legend>Architecture</legend>
+              {architectures.map((a) => (
+                <label key={a.id} className={`choice ${architecture === a.id ? 'selected' : ''}`}>
+                  <input
+                    type="radio"
+                    name="architecture"
+                    value={a.id}
+                    checked={architecture === a.id}
+                    onChange={() => setArchitecture(a.id)}
+                  />
+                  <strong>{a.name}</strong>
+                  <span className="muted small">{a.text}</span>
+                </label>
+              ))}
+            </fieldset>
+          )}
+          {step === 2 && (
+            <>
+              <Select
+                label="Language"
+                value={language}
+                options={languages}
+                onChange={(v) => (
+                  setLanguage(v),
+                  setFramework(backendFrameworks[v]?.[0] ?? 'none')
+                )}
+              />
+              <Select
+                label="Framework"
+                value={framework}
+                options={backendFrameworks[language] ?? []}
+                onChange={setFramework}
+                disabled={baas !== null}
+              />
+              <label className="inline">
+                <input
+                  type="checkbox"
+                  checked={baas !== null}
+                  onChange={(e) => setBaas(e.target.checked ? baasOptions[0]! : null)}
+                />
+                Use a backend-as-a-service instead
+              </label>
+              {baas !== null && (
+                <Select
+                  label="Backend-as-a-service"
+                  value={baas}
+                  options={baasOptions}
+                  onChange={setBaas}
+                />
+              )}
+            </>
+          )}
+          {step === 3 && (
+            <>
+              <Select
+                label="Front-end framework"
+                value={frontend}
+                options={frontendFrameworks}
+                onChange={setFrontend}
+              />
+              <Checks
+                legend="CSS frameworks"
+                options={cssFrameworks}
+                value={css}
+                onChange={setCss}
+              />
+              <Select
+                label="Build tool"
+                value={buildTool}
+                options={buildTools}
+                onChange={setBuildTool}
+              />
+            </>
+          )}
+          {step === 4 && (
+            <>
+              <Checks legend="Databases" options={databases} value={dbs} onChange={setDbs} />
+              <label>
+                APIs to integrate (comma-separated)
+                <input
+                  value={apis}
+                  onChange={(e) => setApis(e.target.value)}
+                  placeholder="stripe, sendgrid"
+                  name="apis"
+                />
+              </label>
+              <label>
+                Packages (comma-separated)
+                <input
+                  value={packages}
+                  onChange={(e) => setPackages(e.target.value)}
+                  placeholder="zod, date-fns"
+                  name="packages"
+                />
+              </label>
+            </>
+          )}
+          {step === 5 && (
+            <>
+              <fieldset className="choices two">
+                <legend>Start from</legend>
+                <label className={`choice ${source === 'template' ? 'selected' : ''}`}>
+                  <input
+                    type="radio"
+                    name="source"
+                    checked={source === 'template'}
+                    onChange={() => setSource('template')}
+                  />
+                  <strong>A template</strong>
+                  <span className="muted small">
+                    Ready-made files; the container starts at once.
+                  </span>
+                </label>
+                <label className={`choice ${source === 'ai' ? 'selected' : ''}`}>
+                  <input
+                    type="radio"
+                    name="source"
+                    checked={source === 'ai'}
+                    onChange={() => setSource('ai')}
+                  />
+                  <strong>Describe it to the AI</strong>
+                  <span className="muted small">
+                    The assistant writes the app from your description.
+                  </span>
+                </label>
+              </fieldset>
+              {source === 'template' && (
+                <fieldset className="templates">
+                  <legend>Template</legend>
+                  {(matching.length ? matching : templates).map((t) => (
+                    <label key={t.id} className={`choice ${templateId === t.id ? 'selected' : ''}`}>
+                      <input
+                        type="radio"
+                        name="template"
+                        value={t.id}
+                        checked={templateId === t.id}
+                        onChange={() => setTemplateId(t.id)}
+                      />
+                      <strong>{t.name}</strong>
+                      <span className="muted small">{t.description}</span>
+                      <span className="tags">
+                        {t.tags.slice(0, 4).map((tag) => (
+                          <span key={tag} className="tag">
+                            {tag}
+                          </span>
+                        ))}
+                      </span>
+                    </label>
+                  ))}
+                </fieldset>
+              )}
+              {source === 'ai' && (
+                <p className="muted">
+                  The assistant gets your description, functionality and the choices above.
+                  {!description.trim() &&
+                    !functionality.trim() &&
+                    ' Add a description or functionality in step 1 first.'}
+                </p>
+              )}
+            </>
+          )}
+          {error && (
+            <p className="error" role="alert">
+              {error}
+            </p>
+          )}
+          <div className="row end">
+            {step > 0 ? (
+              <button type="button" onClick={() => setStep(step - 1)}>
+                Back
+              </button>
+            ) : (
+              <button type="button" onClick={() => navigate('/')}>
+                Cancel
+              </button>
+            )}
+            <button
+              className="primary"
+              type="submit"
+              disabled={busy || (step === 0 && !name.trim())}
+            >
+              {step < steps.length - 1 ? 'Next' : busy ? 'Creating…' : 'Create project'}
+            </button>
+          </div>
+        </form>
+      </main>
+    </div>
+  );
+}
+
+function Select(props: {
+  label: string;
+  value: string;
+  options: string[];
+  onChange(v: string): void;
+  disabled?: boolean;
+}) {
+  return (
+    <label>
+      {props.label}
+      <select
+        value={props.value}
+        onChange={(e) => props.onChange(e.target.value)}
+        disabled={props.disabled}
+      >
+        {props.options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function Checks(props: {
+  legend: string;
+  options: string[];
+  value: string[];
+  onChange(v: string[]): void;
+}) {
+  return (
+    <fieldset className="checks">
+      <legend>{props.legend}</legend>
+      {props.options.map((o) => (
+        <label key={o} className="inline">
+          <input
+            type="checkbox"
+            checked={props.value.includes(o)}
+            onChange={(e) =>
+              props.onChange(
+                e.target.checked ? [...props.value, o] : props.value.filter((x) => x !== o),
+              )
+            }
+          />
+          {o}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+function splitList(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .slice(0, 50);
+}
+
+type StepState = 'pending' | 'active' | 'done' | 'failed';
+
+/** Real steps of a project's set-up, driven by the project WebSocket. */
+function Progress(props: { projectId: string }) {
+  const { api } = useApp();
+  const id = props.projectId;
+  const [name, setName] = useState('');
+  const [files, setFiles] = useState(0);
+  const [written, setWritten] = useState<string[]>([]);
+  const [container, setContainer] = useState<string>('pending');
+  const [devUp, setDevUp] = useState(false);
+  const [aiNote, setAiNote] = useState<string | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [socketState, setSocketState] = useState('connecting');
+  const describe = useRef(sessionStorage.getItem(`vf.describe:${id}`));
+  const started = useRef(false);
+
+  useEffect(() => {
+    const socket = new ProjectSocket(api, id);
+    const offState = socket.onState(setSocketState);
+    const off = socket.on((e: ProjectEvent) => {
+      const d = (e.data ?? e) as Record<string, unknown>;
+      if (e.type === 'file_changed' && typeof d.path === 'string') {
+        const path = d.path;
+        setWritten((w) => (w.includes(path) ? w : [...w, path].slice(-200)));
+      } else if (e.type === 'container_status') {
+        const status = String(d.status ?? '');
+        if (status) setContainer(status);
+        if (
+          d.health === 'healthy' ||
+          (status === 'running' && d.health !== 'starting' && d.health !== 'unhealthy')
+        )
+          setDevUp(true);
+        if (status === 'error')
+          setFailure(String(d.reason ?? d.statusReason ?? 'The container failed to start'));
+      } else if (e.type === 'claude-progress') {
+        setAiNote(String(d.message ?? d.step ?? d.text ?? 'The assistant is working…'));
+      } else if (e.type === 'claude-error') {
+        setFailure(String(d.message ?? d.error ?? 'The assistant failed'));
+      } else if (e.type === 'claude-response') {
+        setAiNote('The assistant finished writing the app.');
+      }
+    });
+    socket.start();
+
+    let stop = false;
+    const deadline = Date.now() + 10 * 60_000;
+    // Catch up with what happened before the socket opened, then keep the picture true.
+    async function poll() {
+      while (!stop && Date.now() < deadline) {
+        try {
+          const { project } = await api.getProject(id);
+          setName(project.name);
+          setFiles(project.totalFiles);
+          if (project.status === 'error')
+            setFailure(project.statusReason ?? 'Project set-up failed');
+          if (project.status === 'running' && project.health === 'healthy') {
+            setContainer('running');
+            setDevUp(true);
+          }
+          if (!started.current && project.totalFiles > 0 && !describe.current) {
+            started.current = true;
+            await api.containerAction(id, 'start').catch(() => undefined);
+          }
+          if (!started.current && describe.current) {
+            started.current = true;
+            await api
+              .claudeProcess(id, describe.current)
+              .catch((err: Error) => setFailure(err.message));
+          }
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404)
+            setFailure('This project does not exist (or you are not a member).');
+        }
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+    }
+    void poll();
+    return () => {
+      stop = true;
+      off();
+      offState();
+      socket.close();
+    };
+  }, [api, id]);
+
+  const fileCount = Math.max(files, written.length);
+  const containerStarting =
+    ['creating', 'starting', 'installing', 'pending'].includes(container) && fileCount > 0;
+  const stepsList: { label: string; state: StepState; detail?: ReactNode }[] = [
+    { label: 'Project created', state: 'done' },
+    ...(describe.current
+      ? [
+          {
+            label: 'The assistant writes the app',
+            state: (fileCount > 0 ? 'done' : failure ? 'failed' : 'active') as StepState,
+            detail: aiNote,
+          },
+        ]
+      : []),
+    {
+      label: `Files written${fileCount ? ` (${fileCount})` : ''}`,
+      state: fileCount > 0 ? 'done' : failure ? 'failed' : 'active',
+      detail: written.length > 0 && (
+        <span className="muted small">{written.slice(-3).join(', ')}</span>
+      ),
+    },
+    {
+      label: 'Container starting',
+      state:
+        devUp || container === 'running'
+          ? 'done'
+          : failure
+            ? 'failed'
+            : containerStarting || container !== 'pending'
+              ? 'active'
+              : 'pending',
+      detail: container !== 'pending' && <span className="muted small">{container}</span>,
+    },
+    {
+      label: 'Dev server up',
+      state: devUp ? 'done' : failure ? 'failed' : container === 'running' ? 'active' : 'pending',
+    },
+  ];
+
+  return (
+    <div className="page">
+      <main className="wizard">
+        <h1>Setting up {name || 'your project'}</h1>
+        <ol className="progress" aria-label="Set-up progress">
+          {stepsList.map((s) => (
+            <li key={s.label} className={`progress-${s.state}`} data-state={s.state}>
+              <span className="progress-icon" aria-hidden="true">
+                {s.state === 'done'
+                  ? '✓'
+                  : s.state === 'failed'
+                    ? '✕'
+                    : s.state === 'active'
+                      ? '●'
+                      : '○'}
+              </span>
+              <span>
+                {s.label}
+                <span className="sr-only"> ({s.state})</span>
+                {s.detail && <div>{s.detail}</div>}
+              </span>
+            </li>
+          ))}
+        </ol>
+        {failure && (
+          <p className="error" role="alert">
+            {failure}
+          </p>
+        )}
+        <p className="muted small">Live updates: {socketState}</p>
+        <div className="row">
+          <button className="primary" onClick={() => navigate(`/projects/${id}`)} autoFocus={devUp}>
+            {devUp ? 'Open in IDE' : 'Open in IDE now'}
+          </button>
+          <button onClick={() => navigate('/')}>Back to projects</button>
+        </div>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,284 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useApp } from '../context.tsx';
+import { ApiError } from '../lib/api.ts';
+import { readSse } from '../lib/sse.ts';
+import type { ChatFileChange, ChatMessage, ChatTool } from '../lib/types.ts';
+
+interface Turn extends ChatMessage {
+  streaming?: boolean;
+  error?: string;
+  reverted?: boolean;
+}
+
+/**
+ * The AI assistant: streamed answers, tool activity as it happens, and each changeset as
+ * per-file diffs with a revert button. History comes from the server (it persists).
+ */
+export function ChatPanel(props: {
+  projectId: string;
+  canEdit: boolean;
+  onOpen(path: string): void;
+}) {
+  const { api, notify } = useApp();
+  const [turns, setTurns] = useState<Turn[]>([]);
+  const [input, setInput] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [unavailable, setUnavailable] = useState<string | null>(null);
+  const list = useRef<HTMLDivElement>(null);
+  const abort = useRef<AbortController | null>(null);
+
+  useEffect(() => {
+    let alive = true;
+    api
+      .chatHistory(props.projectId)
+      .then((r) => alive && setTurns(r.messages.map(normalise)))
+      .catch((err: unknown) => {
+        if (!alive) return;
+        if (err instanceof ApiError && (err.status === 503 || err.status === 404))
+          setUnavailable(err.message);
+      });
+    return () => {
+      alive = false;
+      abort.current?.abort();
+    };
+  }, [api, props.projectId]);
+
+  useEffect(() => {
+    list.current?.scrollTo({ top: list.current.scrollHeight });
+  }, [turns]);
+
+  function patchLast(fn: (t: Turn) => Turn) {
+    setTurns((ts) => (ts.length ? [...ts.slice(0, -1), fn(ts[ts.length - 1]!)] : ts));
+  }
+
+  async function send(e: FormEvent) {
+    e.preventDefault();
+    const message = input.trim();
+    if (!message || busy) return;
+    setInput('');
+    setBusy(true);
+    setTurns((ts) => [
+      ...ts,
+      { role: 'user', content: message },
+      { role: 'assistant', content: '', streaming: true, tools: [], changes: [] },
+    ]);
+    const ctrl = new AbortController();
+    abort.current = ctrl;
+    try {
+      const res = await api.fetchRaw('POST', `/api/projects/${props.projectId}/chat`, {
+        body: { message },
+        signal: ctrl.signal,
+        headers: { accept: 'text/event-stream' },
+      });
+      if (!res.body) throw new Error('The server sent no stream');
+      for await (const ev of readSse(res.body)) {
+        const data = parse(ev.data);
+        if (ev.event === 'text') {
+          const delta = typeof data === 'string' ? data : String(data.text ?? data.delta ?? '');
+          patchLast((t) => ({ ...t, content: t.content + delta }));
+        } else if (ev.event === 'tool') {
+          const tool: ChatTool = {
+            name: String(data.name ?? 'tool'),
+            input: data.input,
+            summary: str(data.summary ?? data.result),
+          };
+          patchLast((t) => ({ ...t, tools: [...(t.tools ?? []), tool] }));
+        } else if (ev.event === 'file_change') {
+          const change: ChatFileChange = {
+            path: String(data.path ?? ''),
+            operation: String(data.operation ?? 'update'),
+            diff: str(data.diff),
+          };
+          patchLast((t) => ({ ...t, changes: [...(t.changes ?? []), change] }));
+        } else if (ev.event === 'done') {
+          patchLast((t) => ({
+            ...t,
+            streaming: false,
+            changesetId: str(data.changesetId) ?? null,
+          }));
+        } else if (ev.event === 'error') {
+          patchLast((t) => ({
+            ...t,
+            streaming: false,
+            error: str(data.message) ?? 'The assistant failed',
+          }));
+        }
+      }
+      patchLast((t) => ({ ...t, streaming: false }));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 503) setUnavailable(err.message);
+      patchLast((t) => ({ ...t, streaming: false, error: (err as Error).message }));
+    } finally {
+      setBusy(false);
+      abort.current = null;
+    }
+  }
+
+  async function revert(turn: Turn) {
+    if (!turn.changesetId) return;
+    try {
+      const r = await api.revertChangeset(props.projectId, turn.changesetId);
+      notify(`Reverted ${r.reverted.length} file${r.reverted.length === 1 ? '' : 's'}`);
+      setTurns((ts) => ts.map((t) => (t === turn ? { ...t, reverted: true } : t)));
+    } catch (err) {
+      notify(
+        err instanceof ApiError && err.status === 409
+          ? 'Some of these files changed since; revert refused so nothing is lost.'
+          : (err as Error).message,
+        'error',
+      );
+    }
+  }
+
+  return (
+    <section className="side-panel chat" aria-label="Assistant">
+      <div className="panel-head">
+        <h2>Assistant</h2>
+      </div>
+      {unavailable && (
+        <p className="banner warn small" role="status">
+          {unavailable}
+        </p>
+      )}
+      <div className="chat-list" ref={list} aria-live="polite">
+        {turns.length === 0 && (
+          <p className="muted small pad">
+            Ask the assistant to build, change or debug this project.
+          </p>
+        )}
+        {turns.map((t, i) => (
+          <article key={i} className={`chat-turn chat-${t.role}`} data-testid={`chat-${t.role}`}>
+            <div className="chat-role">{t.role === 'user' ? 'You' : 'Assistant'}</div>
+            {t.content && <div className="chat-text">{t.content}</div>}
+            {t.tools?.map((tool, j) => (
+              <div key={j} className="chat-tool" data-testid="chat-tool">
+                <span className="tool-name">⚙ {tool.name}</span>{' '}
+                <span className="muted small">{toolLabel(tool)}</span>
+              </div>
+            ))}
+            {t.changes && t.changes.length > 0 && (
+              <div className="changeset" data-testid="changeset">
+                <div className="row between">
+                  <strong className="small">
+                    {t.changes.length} file{t.changes.length === 1 ? '' : 's'} changed
+                  </strong>
+                  {t.changesetId && props.canEdit && (
+                    <button
+                      className="small-btn"
+                      disabled={t.reverted}
+                      onClick={() => void revert(t)}
+                    >
+                      {t.reverted ? 'Reverted' : 'Revert'}
+                    </button>
+                  )}
+                </div>
+                {t.changes.map((c, j) => (
+                  <details key={j} open={j < 3}>
+                    <summary>
+                      <button
+                        className="linklike"
+                        onClick={(e) => (e.preventDefault(), props.onOpen(c.path))}
+                      >
+                        {c.path}
+                      </button>{' '}
+                      <span className="muted small">{c.operation}</span>
+                    </summary>
+                    {c.diff && <UnifiedDiff diff={c.diff} />}
+                  </details>
+                ))}
+              </div>
+            )}
+            {t.streaming && (
+              <div className="muted small" role="status">
+                Working…
+              </div>
+            )}
+            {t.error && (
+              <p className="error small" role="alert">
+                {t.error}
+              </p>
+            )}
+          </article>
+        ))}
+      </div>
+      <form className="chat-input" onSubmit={send}>
+        <textarea
+          rows={3}
+          aria-label="Message to the assistant"
+          placeholder={
+            props.canEdit
+              ? 'Describe a change… (Enter to send, Shift+Enter for a new line)'
+              : 'Viewers cannot use the assistant'
+          }
+          value={input}
+          disabled={!props.canEdit}
+          onChange={(e) => setInput(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) {
+              e.preventDefault();
+              e.currentTarget.form?.requestSubmit();
+            }
+          }}
+        />
+        <button
+          className="primary"
+          type="submit"
+          disabled={busy || !input.trim() || !props.canEdit}
+        >
+          {busy ? '…' : 'Send'}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** A unified diff with added/removed lines coloured. */
+export function UnifiedDiff(props: { diff: string }) {
+  return (
+    <pre className="unified-diff" data-testid="unified-diff">
+      {props.diff.split('\n').map((line, i) => (
+        <span
+          key={i}
+          className={
+            line.startsWith('+') && !line.startsWith('+++')
+              ? 'add'
+              : line.startsWith('-') && !line.startsWith('---')
+                ? 'del'
+                : line.startsWith('@@')
+                  ? 'hunk'
+                  : ''
+          }
+        >
+          {line + '\n'}
+        </span>
+      ))}
+    </pre>
+  );
+}
+
+function normalise(m: ChatMessage): Turn {
+  const anyM = m as ChatMessage & { content: unknown };
+  return {
+    ...m,
+    content: typeof anyM.content === 'string' ? anyM.content : JSON.stringify(anyM.content),
+  };
+}
+
+function parse(data: string): Record<string, unknown> & { [k: string]: unknown } {
+  try {
+    const v = JSON.parse(data) as unknown;
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : { text: v };
+  } catch {
+    return { text: data };
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return v === undefined || v === null ? undefined : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+function toolLabel(tool: ChatTool): string {
+  const input = tool.input as Record<string, unknown> | undefined;
+  const arg = input && (input.path ?? input.command ?? input.query);
+  return [arg ? String(arg) : '', tool.summary ?? ''].filter(Boolean).join(' — ').slice(0, 200);
+}

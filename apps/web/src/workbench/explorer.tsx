@@ -1,0 +1,437 @@
+import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useApp } from '../context.tsx';
+import type { FileEntry } from '../lib/types.ts';
+
+interface TreeNode {
+  name: string;
+  path: string;
+  dir: boolean;
+  children: TreeNode[];
+}
+
+/** Builds a folder tree from flat paths (folders first, then names). */
+export function buildTree(files: FileEntry[]): TreeNode[] {
+  const root: TreeNode = { name: '', path: '', dir: true, children: [] };
+  for (const f of files) {
+    const parts = f.path.split('/');
+    let node = root;
+    parts.forEach((part, i) => {
+      const path = parts.slice(0, i + 1).join('/');
+      const dir = i < parts.length - 1;
+      let child = node.children.find((c) => c.name === part && c.dir === dir);
+      if (!child) {
+        child = { name: part, path, dir, children: [] };
+        node.children.push(child);
+      }
+      node = child;
+    });
+  }
+  const sort = (n: TreeNode) => {
+    n.children.sort((a, b) => (a.dir === b.dir ? a.name.localeCompare(b.name) : a.dir ? -1 : 1));
+    n.children.forEach(sort);
+  };
+  sort(root);
+  return root.children;
+}
+
+type Pending = { kind: 'file' | 'folder'; parent: string } | { kind: 'rename'; path: string };
+
+/** The file tree with new file/folder, rename, delete, upload and zip download. */
+export function Explorer(props: {
+  projectId: string;
+  files: FileEntry[] | null;
+  canEdit: boolean;
+  active: string | null;
+  dirty: Set<string>;
+  onOpen(path: string): void;
+  onChanged(): void;
+  onRenamed(from: string, to: string): void;
+  onDeleted(path: string): void;
+  onHistory(path: string): void;
+}) {
+  const { api, notify } = useApp();
+  const tree = useMemo(() => buildTree(props.files ?? []), [props.files]);
+  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const [selected, setSelected] = useState<string | null>(null);
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
+  const upload = useRef<HTMLInputElement>(null);
+  const selectedIsDir = selected !== null && !(props.files ?? []).some((f) => f.path === selected);
+  const targetDir = selected === null ? '' : selectedIsDir ? selected : parentOf(selected);
+
+  async function commitPending(name: string) {
+    const p = pending;
+    setPending(null);
+    const clean = name.trim().replace(/^\/+|\/+$/g, '');
+    if (!p || !clean) return;
+    try {
+      if (p.kind === 'rename') {
+        const to = joinPath(parentOf(p.path), clean);
+        if (to === p.path) return;
+        const isDir = !(props.files ?? []).some((f) => f.path === p.path);
+        const moves = isDir
+          ? (props.files ?? [])
+              .filter((f) => f.path.startsWith(p.path + '/'))
+              .map((f) => [f.path, to + f.path.slice(p.path.length)] as const)
+          : [[p.path, to] as const];
+        for (const [from, dest] of moves) {
+          await api.moveFile(props.projectId, from, dest);
+          props.onRenamed(from, dest);
+        }
+      } else if (p.kind === 'file') {
+        const path = joinPath(p.parent, clean);
+        await api.writeFile(props.projectId, path, '');
+        props.onOpen(path);
+      } else {
+        // Folders exist through their files: keep an empty one with a placeholder file.
+        await api.writeFile(props.projectId, joinPath(joinPath(p.parent, clean), '.gitkeep'), '');
+      }
+      props.onChanged();
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  async function remove(path: string) {
+    setConfirmDelete(null);
+    try {
+      const isDir = !(props.files ?? []).some((f) => f.path === path);
+      const paths = isDir
+        ? (props.files ?? []).filter((f) => f.path.startsWith(path + '/')).map((f) => f.path)
+        : [path];
+      for (const p of paths) {
+        await api.deleteFile(props.projectId, p);
+        props.onDeleted(p);
+      }
+      props.onChanged();
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  async function uploadFiles(list: FileList | null) {
+    if (!list) return;
+    for (const file of Array.from(list)) {
+      const path = joinPath(targetDir, file.name);
+      try {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const text = decodeUtf8(bytes);
+        if (text !== null) await api.writeFile(props.projectId, path, text);
+        else await api.writeFile(props.projectId, path, toBase64(bytes), { encoding: 'base64' });
+      } catch (err) {
+        notify(`${file.name}: ${(err as Error).message}`, 'error');
+      }
+    }
+    props.onChanged();
+    if (upload.current) upload.current.value = '';
+  }
+
+  async function download() {
+    try {
+      const blob = await api.archive(props.projectId);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = 'project.zip';
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    } catch (err) {
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  function onKey(e: KeyboardEvent, node: TreeNode) {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      if (node.dir) toggle(node.path);
+      else props.onOpen(node.path);
+    } else if (e.key === 'F2' && props.canEdit) {
+      e.preventDefault();
+      setPending({ kind: 'rename', path: node.path });
+    } else if (e.key === 'Delete' && props.canEdit) {
+      e.preventDefault();
+      setConfirmDelete(node.path);
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      const items = Array.from(
+        document.querySelectorAll<HTMLElement>('.tree [role=treeitem] > .tree-row'),
+      );
+      const i = items.indexOf(e.currentTarget as HTMLElement);
+      items[Math.max(0, Math.min(items.length - 1, i + (e.key === 'ArrowDown' ? 1 : -1)))]?.focus();
+    } else if (node.dir && (e.key === 'ArrowRight' || e.key === 'ArrowLeft')) {
+      e.preventDefault();
+      setCollapsed((c) => {
+        const n = new Set(c);
+        if (e.key === 'ArrowLeft') n.add(node.path);
+        else n.delete(node.path);
+        return n;
+      });
+    }
+  }
+
+  function toggle(path: string) {
+    setCollapsed((c) => {
+      const n = new Set(c);
+      if (n.has(path)) n.delete(path);
+      else n.add(path);
+      return n;
+    });
+  }
+
+  function renderNodes(nodes: TreeNode[], depth: number, parent: string) {
+    return (
+      <>
+        {pending && pending.kind !== 'rename' && pending.parent === parent && (
+          <li role="none">
+            <NameInput
+              depth={depth}
+              label={pending.kind === 'file' ? 'New file name' : 'New folder name'}
+              initial=""
+              onDone={(v) => void commitPending(v)}
+              onCancel={() => setPending(null)}
+            />
+          </li>
+        )}
+        {nodes
+          .filter((n) => !(n.name === '.gitkeep' && !n.dir))
+          .map((n) => {
+            const open = n.dir && !collapsed.has(n.path);
+            return (
+              <li
+                key={n.path}
+                role="treeitem"
+                aria-expanded={n.dir ? open : undefined}
+                aria-selected={selected === n.path}
+              >
+                {pending?.kind === 'rename' && pending.path === n.path ? (
+                  <NameInput
+                    depth={depth}
+                    label="New name"
+                    initial={n.name}
+                    onDone={(v) => void commitPending(v)}
+                    onCancel={() => setPending(null)}
+                  />
+                ) : (
+                  <div
+                    className={`tree-row ${props.active === n.path ? 'active' : ''} ${selected === n.path ? 'selected' : ''}`}
+                    style={{ paddingLeft: 8 + depth * 12 }}
+                    tabIndex={0}
+                    data-path={n.path}
+                    onClick={() => {
+                      setSelected(n.path);
+                      if (n.dir) toggle(n.path);
+                      else props.onOpen(n.path);
+                    }}
+                    onFocus={() => setSelected(n.path)}
+                    onKeyDown={(e) => onKey(e, n)}
+                  >
+                    <span className="tree-icon" aria-hidden="true">
+                      {n.dir ? (open ? '▾' : '▸') : fileIcon(n.name)}
+                    </span>
+                    <span className="tree-name">{n.name}</span>
+                    {props.dirty.has(n.path) && (
+                      <span className="dirty-dot" aria-label="unsaved">
+                        ●
+                      </span>
+                    )}
+                    <span className="tree-actions">
+                      {!n.dir && (
+                        <button
+                          className="icon"
+                          title="History"
+                          aria-label={`History of ${n.path}`}
+                          onClick={(e) => (e.stopPropagation(), props.onHistory(n.path))}
+                        >
+                          ⏱
+                        </button>
+                      )}
+                      {props.canEdit && (
+                        <>
+                          <button
+                            className="icon"
+                            title="Rename (F2)"
+                            aria-label={`Rename ${n.path}`}
+                            onClick={(e) => (
+                              e.stopPropagation(),
+                              setPending({ kind: 'rename', path: n.path })
+                            )}
+                          >
+                            ✎
+                          </button>
+                          <button
+                            className="icon"
+                            title="Delete"
+                            aria-label={`Delete ${n.path}`}
+                            onClick={(e) => (e.stopPropagation(), setConfirmDelete(n.path))}
+                          >
+                            🗑
+                          </button>
+                        </>
+                      )}
+                    </span>
+                  </div>
+                )}
+                {n.dir && open && (
+                  <ul role="group">{renderNodes(n.children, depth + 1, n.path)}</ul>
+                )}
+              </li>
+            );
+          })}
+      </>
+    );
+  }
+
+  return (
+    <section className="explorer" aria-label="Explorer">
+      <div className="panel-head">
+        <h2>Explorer</h2>
+        <div className="panel-actions">
+          {props.canEdit && (
+            <>
+              <button
+                className="icon"
+                title="New file"
+                aria-label="New file"
+                onClick={() => setPending({ kind: 'file', parent: targetDir })}
+              >
+                +
+              </button>
+              <button
+                className="icon"
+                title="New folder"
+                aria-label="New folder"
+                onClick={() => setPending({ kind: 'folder', parent: targetDir })}
+              >
+                ⊞
+              </button>
+              <button
+                className="icon"
+                title="Upload files"
+                aria-label="Upload files"
+                onClick={() => upload.current?.click()}
+              >
+                ⇪
+              </button>
+              <input
+                ref={upload}
+                type="file"
+                multiple
+                hidden
+                aria-hidden="true"
+                tabIndex={-1}
+                onChange={(e) => void uploadFiles(e.target.files)}
+              />
+            </>
+          )}
+          <button
+            className="icon"
+            title="Download as zip"
+            aria-label="Download as zip"
+            onClick={() => void download()}
+          >
+            ⇩
+          </button>
+          <button
+            className="icon"
+            title="Refresh"
+            aria-label="Refresh files"
+            onClick={props.onChanged}
+          >
+            ⟳
+          </button>
+        </div>
+      </div>
+      {props.files === null ? (
+        <p className="muted small pad">Loading files…</p>
+      ) : (
+        <ul className="tree" role="tree" aria-label="Files">
+          {renderNodes(tree, 0, '')}
+          {props.files.length === 0 && !pending && (
+            <li className="muted small pad">No files yet.</li>
+          )}
+        </ul>
+      )}
+      {confirmDelete && (
+        <div className="modal-backdrop" role="presentation">
+          <div className="modal" role="dialog" aria-modal="true" aria-labelledby="delfile-title">
+            <h2 id="delfile-title">Delete {confirmDelete}?</h2>
+            <p>Its history is kept; you can restore it from a version.</p>
+            <div className="row end">
+              <button autoFocus onClick={() => setConfirmDelete(null)}>
+                Cancel
+              </button>
+              <button className="danger" onClick={() => void remove(confirmDelete)}>
+                Delete
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function NameInput(props: {
+  depth: number;
+  label: string;
+  initial: string;
+  onDone(v: string): void;
+  onCancel(): void;
+}) {
+  const [value, setValue] = useState(props.initial);
+  const done = useRef(false);
+  return (
+    <input
+      className="tree-input"
+      style={{ marginLeft: 8 + props.depth * 12 }}
+      aria-label={props.label}
+      autoFocus
+      value={value}
+      onChange={(e) => setValue(e.target.value)}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') {
+          done.current = true;
+          props.onDone(value);
+        } else if (e.key === 'Escape') {
+          done.current = true;
+          props.onCancel();
+        }
+      }}
+      onBlur={() => {
+        if (!done.current) props.onCancel();
+      }}
+    />
+  );
+}
+
+function fileIcon(name: string): string {
+  if (/\.(png|jpe?g|gif|svg|webp|ico)$/i.test(name)) return '▣';
+  if (/\.(json|ya?ml|toml)$/i.test(name)) return '{}';
+  if (/\.(md|txt)$/i.test(name)) return '¶';
+  return '·';
+}
+
+/** The folder part of a path ('' for the root). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+function decodeUtf8(bytes: Uint8Array): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}

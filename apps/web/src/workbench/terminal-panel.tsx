@@ -1,0 +1,213 @@
+import { useEffect, useRef, useState } from 'react';
+import { useApp } from '../context.tsx';
+import { socketUrl } from '../lib/project-socket.ts';
+
+/** Terminal tabs (xterm.js, loaded on first use) on `WS /api/projects/:id/terminal`. */
+export function TerminalPanel(props: {
+  projectId: string;
+  canEdit: boolean;
+  visible: boolean;
+  theme: 'dark' | 'light';
+}) {
+  const [tabs, setTabs] = useState<number[]>([1]);
+  const [active, setActive] = useState(1);
+  const next = useRef(2);
+
+  function add() {
+    const id = next.current++;
+    setTabs((t) => [...t, id]);
+    setActive(id);
+  }
+
+  function close(id: number) {
+    setTabs((t) => {
+      const rest = t.filter((x) => x !== id);
+      if (active === id && rest.length) setActive(rest[rest.length - 1]!);
+      return rest;
+    });
+  }
+
+  if (!props.canEdit) {
+    return <p className="muted small pad">Viewers cannot open a terminal in this project.</p>;
+  }
+
+  return (
+    <div className="terminal-panel">
+      <div className="subtabs" role="tablist" aria-label="Terminals">
+        {tabs.map((id, i) => (
+          <span key={id} className={`subtab ${id === active ? 'active' : ''}`}>
+            <button role="tab" aria-selected={id === active} onClick={() => setActive(id)}>
+              Terminal {i + 1}
+            </button>
+            <button
+              className="icon"
+              aria-label={`Close terminal ${i + 1}`}
+              onClick={() => close(id)}
+            >
+              ×
+            </button>
+          </span>
+        ))}
+        <button className="icon" aria-label="New terminal" title="New terminal" onClick={add}>
+          +
+        </button>
+      </div>
+      {tabs.map((id) => (
+        <TerminalView
+          key={id}
+          projectId={props.projectId}
+          visible={props.visible && id === active}
+          theme={props.theme}
+        />
+      ))}
+      {tabs.length === 0 && (
+        <p className="muted small pad">
+          No terminal open.{' '}
+          <button className="linklike" onClick={add}>
+            Open one
+          </button>
+        </p>
+      )}
+    </div>
+  );
+}
+
+type Status = 'loading' | 'connecting' | 'open' | 'closed';
+
+function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark' | 'light' }) {
+  const { api } = useApp();
+  const host = useRef<HTMLDivElement>(null);
+  const fitRef = useRef<(() => void) | null>(null);
+  const [status, setStatus] = useState<Status>('loading');
+  const [reason, setReason] = useState<string | null>(null);
+  const termRef = useRef<{ options: { theme?: unknown } } | null>(null);
+
+  useEffect(() => {
+    let disposed = false;
+    let ws: WebSocket | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let attempt = 0;
+    let cleanup: (() => void) | undefined;
+
+    void Promise.all([
+      import('@xterm/xterm'),
+      import('@xterm/addon-fit'),
+      import('@xterm/xterm/css/xterm.css'),
+    ]).then(([{ Terminal }, { FitAddon }]) => {
+      if (disposed || !host.current) return;
+      const term = new Terminal({
+        cursorBlink: true,
+        fontSize: 13,
+        fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
+        theme: xtermTheme(props.theme),
+        scrollback: 5000,
+      });
+      termRef.current = term;
+      const fit = new FitAddon();
+      term.loadAddon(fit);
+      term.open(host.current);
+      const doFit = () => {
+        if (!host.current || host.current.offsetParent === null) return;
+        try {
+          fit.fit();
+        } catch {
+          // Not laid out yet.
+        }
+      };
+      fitRef.current = doFit;
+      doFit();
+      const encoder = new TextEncoder();
+      const sendResize = () => {
+        if (ws?.readyState === WebSocket.OPEN)
+          ws.send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows }));
+      };
+      term.onData((d) => {
+        if (ws?.readyState === WebSocket.OPEN) ws.send(encoder.encode(d));
+      });
+      term.onResize(sendResize);
+      const observer = new ResizeObserver(() => doFit());
+      observer.observe(host.current);
+
+      const connect = async () => {
+        if (disposed) return;
+        setStatus('connecting');
+        const token = await api.accessToken().catch(() => null);
+        if (disposed) return;
+        if (!token) {
+          setStatus('closed');
+          setReason('Signed out');
+          return;
+        }
+        const socket = new WebSocket(
+          socketUrl(api, `/api/projects/${props.projectId}/terminal`, token),
+        );
+        socket.binaryType = 'arraybuffer';
+        ws = socket;
+        socket.onopen = () => {
+          attempt = 0;
+          setStatus('open');
+          setReason(null);
+          doFit();
+          sendResize();
+        };
+        socket.onmessage = (m) => {
+          if (typeof m.data === 'string') term.write(m.data);
+          else term.write(new Uint8Array(m.data as ArrayBuffer));
+        };
+        socket.onclose = (e) => {
+          if (ws !== socket || disposed) return;
+          setStatus('closed');
+          setReason(e.reason || null);
+          // Reconnect with backoff, bounded.
+          const wait = Math.min(10_000, 1000 * 2 ** attempt++);
+          retry = setTimeout(() => void connect(), wait);
+        };
+      };
+      void connect();
+      cleanup = () => {
+        observer.disconnect();
+        term.dispose();
+      };
+    });
+    return () => {
+      disposed = true;
+      clearTimeout(retry);
+      ws?.close();
+      cleanup?.();
+    };
+  }, [api, props.projectId]);
+
+  useEffect(() => {
+    if (props.visible) requestAnimationFrame(() => fitRef.current?.());
+  }, [props.visible]);
+
+  useEffect(() => {
+    if (termRef.current) termRef.current.options.theme = xtermTheme(props.theme);
+  }, [props.theme]);
+
+  return (
+    <div className="terminal-view" hidden={!props.visible} data-status={status}>
+      {status !== 'open' && (
+        <div className="terminal-status muted small" role="status">
+          {status === 'loading'
+            ? 'Loading terminal…'
+            : status === 'connecting'
+              ? 'Connecting…'
+              : `Disconnected${reason ? ` (${reason})` : ''}: reconnecting…`}
+        </div>
+      )}
+      <div ref={host} className="xterm-host" data-testid="terminal" />
+    </div>
+  );
+}
+
+function xtermTheme(theme: 'dark' | 'light') {
+  return theme === 'dark'
+    ? { background: '#1e1e1e', foreground: '#d4d4d4', cursor: '#d4d4d4' }
+    : {
+        background: '#ffffff',
+        foreground: '#1f2328',
+        cursor: '#1f2328',
+        selectionBackground: '#add6ff',
+      };
+}

@@ -1,0 +1,494 @@
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useApp } from '../context.tsx';
+import { DocumentStore, isDirty } from '../editor/documents.ts';
+import { ApiError } from '../lib/api.ts';
+import { isBinaryPath, languageOf } from '../lib/languages.ts';
+import { ProjectSocket, type SocketState } from '../lib/project-socket.ts';
+import { navigate } from '../lib/router.ts';
+import type { Container, FileEntry, Project, ProjectEvent } from '../lib/types.ts';
+import { AccountMenu } from '../screens/account-menu.tsx';
+import { ChatPanel } from './chat-panel.tsx';
+import { CommandPalette, type Command } from './command-palette.tsx';
+import { EditorArea } from './editor-area.tsx';
+import { Explorer } from './explorer.tsx';
+import { HistoryPanel } from './history-panel.tsx';
+import { LogsView } from './logs-view.tsx';
+import { PreviewPanel } from './preview-panel.tsx';
+import { SearchPanel } from './search-panel.tsx';
+import { SettingsPanel } from './settings-panel.tsx';
+import { TerminalPanel } from './terminal-panel.tsx';
+
+type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'settings';
+type BottomView = 'terminal' | 'logs';
+
+const activities: { id: SideView; label: string; icon: string; keys: string }[] = [
+  { id: 'explorer', label: 'Explorer', icon: '🗀', keys: 'Ctrl+Shift+E' },
+  { id: 'search', label: 'Search', icon: '⌕', keys: 'Ctrl+Shift+F' },
+  { id: 'history', label: 'File history', icon: '⏱', keys: 'Ctrl+Shift+H' },
+  { id: 'chat', label: 'Assistant', icon: '✦', keys: 'Ctrl+Shift+A' },
+  { id: 'settings', label: 'Project settings', icon: '⚙', keys: 'Ctrl+,' },
+];
+
+/** The VS Code-like workbench of one project. */
+export function Workbench(props: { projectId: string }) {
+  const { api, drafts, theme, setTheme, notify } = useApp();
+  const id = props.projectId;
+  const [project, setProject] = useState<Project | null>(null);
+  const [missing, setMissing] = useState(false);
+  const [files, setFiles] = useState<FileEntry[] | null>(null);
+  const [container, setContainer] = useState<Container | null>(null);
+  const [socketState, setSocketState] = useState<SocketState>('connecting');
+  const [side, setSide] = useState<SideView | null>('explorer');
+  const [bottom, setBottom] = useState<BottomView | null>(null);
+  const [bottomOpened, setBottomOpened] = useState<Set<BottomView>>(new Set());
+  const [showPreview, setShowPreview] = useState(true);
+  const [palette, setPalette] = useState<'files' | 'commands' | null>(null);
+  const [reveal, setReveal] = useState<{ path: string; line: number; nonce: number } | undefined>();
+  const [historyPath, setHistoryPath] = useState<string | null>(null);
+  const store = useMemo(
+    () => new DocumentStore({ files: api, drafts, projectId: id }),
+    [api, drafts, id],
+  );
+  const { docs, active } = useSyncExternalStore(store.subscribe, store.snapshot);
+  const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  const canEdit = project ? project.role !== 'viewer' : false;
+  const activeDoc = docs.find((d) => d.path === active) ?? null;
+  const dirty = useMemo(() => new Set(docs.filter(isDirty).map((d) => d.path)), [docs]);
+
+  const loadFiles = useCallback(() => {
+    api
+      .listFiles(id)
+      .then((r) => setFiles(r.files))
+      .catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404 && err.code === 'not_found') setFiles([]);
+        else notify((err as Error).message, 'error');
+      });
+  }, [api, id, notify]);
+
+  const loadContainer = useCallback(() => {
+    api
+      .container(id)
+      .then((r) => setContainer(r.container))
+      .catch(() => undefined);
+  }, [api, id]);
+
+  useEffect(() => {
+    api
+      .getProject(id)
+      .then((r) => setProject(r.project))
+      .catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) setMissing(true);
+        else notify((err as Error).message, 'error');
+      });
+    loadFiles();
+    loadContainer();
+    // Files that still have local drafts (e.g. after a sign-out) open again.
+    for (const path of drafts.paths(id)) void store.open(path).catch(() => undefined);
+    const poll = setInterval(loadContainer, 10_000);
+    return () => clearInterval(poll);
+  }, [api, drafts, id, loadContainer, loadFiles, notify, store]);
+
+  // Live events: file changes from anyone (editors, the AI, the container) and container status.
+  useEffect(() => {
+    const socket = new ProjectSocket(api, id);
+    const offState = socket.onState((s) => {
+      setSocketState(s);
+      // Catch up on what was missed while disconnected.
+      if (s === 'open') loadFiles();
+    });
+    const off = socket.on((e: ProjectEvent) => {
+      const d = (e.data ?? e) as Record<string, unknown>;
+      if (e.type === 'file_changed' && typeof d.path === 'string') {
+        const deleted =
+          d.deleted === true ||
+          d.operation === 'delete' ||
+          d.type === 'delete' ||
+          d.version === null;
+        if (deleted) store.remoteDeleted(d.path);
+        else
+          void store.remoteChanged(d.path, typeof d.version === 'number' ? d.version : undefined);
+        if (typeof d.from === 'string') store.renamed(d.from, d.path);
+        clearTimeout(refreshTimer.current);
+        refreshTimer.current = setTimeout(loadFiles, 150);
+      } else if (e.type === 'container_status') {
+        setContainer((c) => ({
+          ...(c ?? { projectId: id }),
+          ...d,
+          projectId: id,
+          status: String(d.status ?? c?.status ?? 'unknown'),
+        }));
+      }
+    });
+    socket.start();
+    setSocketState(socket.state);
+    return () => {
+      off();
+      offState();
+      socket.close();
+      clearTimeout(refreshTimer.current);
+    };
+  }, [api, id, loadFiles, store]);
+
+  useEffect(() => {
+    const warn = (e: BeforeUnloadEvent) => {
+      if (store.dirtyPaths().length) e.preventDefault();
+    };
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [store]);
+
+  const save = useCallback(
+    async (path: string) => {
+      const r = await store.save(path);
+      if (r === 'saved') loadFiles();
+      else if (r === 'conflict')
+        notify(`${path} changed on the server: compare and choose`, 'error');
+      else if (r === 'error')
+        notify(`Could not save ${path}: ${store.get(path)?.error ?? ''}`, 'error');
+    },
+    [loadFiles, notify, store],
+  );
+
+  const openFile = useCallback(
+    (path: string, line?: number) => {
+      if (isBinaryPath(path)) {
+        notify(`${path} is a binary file; download the project to get it.`);
+        return;
+      }
+      void store.open(path).catch((err: Error) => notify(err.message, 'error'));
+      if (line) setReveal({ path, line, nonce: Math.random() });
+    },
+    [notify, store],
+  );
+
+  const containerAction = useCallback(
+    async (action: 'start' | 'stop' | 'restart' | 'rebuild') => {
+      try {
+        const r = await api.containerAction(id, action);
+        setContainer(r.container);
+        notify(`Container: ${action} requested`);
+      } catch (err) {
+        notify((err as Error).message, 'error');
+      }
+    },
+    [api, id, notify],
+  );
+
+  const openBottom = useCallback((v: BottomView | null) => {
+    setBottom(v);
+    if (v) setBottomOpened((s) => (s.has(v) ? s : new Set(s).add(v)));
+  }, []);
+
+  const toggleSide = useCallback((v: SideView) => setSide((s) => (s === v ? null : v)), []);
+
+  const commands: Command[] = useMemo(
+    () => [
+      { id: 'save', label: 'File: Save', keys: 'Ctrl+S', run: () => active && void save(active) },
+      {
+        id: 'saveAll',
+        label: 'File: Save All',
+        run: () => store.dirtyPaths().forEach((p) => void save(p)),
+      },
+      { id: 'close', label: 'File: Close Editor', run: () => active && store.close(active) },
+      { id: 'quickOpen', label: 'Go to File…', keys: 'Ctrl+P', run: () => setPalette('files') },
+      ...activities.map((a) => ({
+        id: `view.${a.id}`,
+        label: `View: Show ${a.label}`,
+        keys: a.keys,
+        run: () => setSide(a.id),
+      })),
+      {
+        id: 'terminal',
+        label: 'View: Toggle Terminal',
+        keys: 'Ctrl+`',
+        run: () => openBottom(bottom === 'terminal' ? null : 'terminal'),
+      },
+      { id: 'logs', label: 'View: Show Dev Server Logs', run: () => openBottom('logs') },
+      { id: 'preview', label: 'View: Toggle Preview', run: () => setShowPreview((p) => !p) },
+      {
+        id: 'history',
+        label: 'File: Show History of Active File',
+        run: () => active && (setHistoryPath(active), setSide('history')),
+      },
+      {
+        id: 'theme',
+        label: `Preferences: ${theme === 'dark' ? 'Light' : 'Dark'} Theme`,
+        run: () => setTheme(theme === 'dark' ? 'light' : 'dark'),
+      },
+      { id: 'start', label: 'Container: Start', run: () => void containerAction('start') },
+      { id: 'stop', label: 'Container: Stop', run: () => void containerAction('stop') },
+      { id: 'restart', label: 'Container: Restart', run: () => void containerAction('restart') },
+      { id: 'rebuild', label: 'Container: Rebuild', run: () => void containerAction('rebuild') },
+      { id: 'projects', label: 'Go to Projects', run: () => navigate('/') },
+      { id: 'logout', label: 'Account: Sign Out', run: () => void api.logout() },
+    ],
+    [active, api, bottom, containerAction, openBottom, save, setTheme, store, theme],
+  );
+
+  // VS Code's shortcuts, caught before Monaco sees them.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const mod = e.ctrlKey || e.metaKey;
+      if (!mod) return;
+      const k = e.key.toLowerCase();
+      let handled = true;
+      if (k === 'p' && e.shiftKey) setPalette('commands');
+      else if (k === 'p' && !e.altKey) setPalette('files');
+      else if (k === 's' && !e.shiftKey) {
+        if (e.altKey) store.dirtyPaths().forEach((p) => void save(p));
+        else if (store.snapshot().active) void save(store.snapshot().active!);
+      } else if (k === '`' || e.code === 'Backquote')
+        openBottom(bottom === 'terminal' ? null : 'terminal');
+      else if (k === 'b' && !e.shiftKey) setSide((s) => (s ? null : 'explorer'));
+      else if (k === 'e' && e.shiftKey) setSide('explorer');
+      else if (k === 'f' && e.shiftKey) setSide('search');
+      else if (k === 'h' && e.shiftKey) setSide('history');
+      else if (k === 'a' && e.shiftKey) setSide('chat');
+      else if (k === ',') setSide('settings');
+      else handled = false;
+      if (handled) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+    };
+    window.addEventListener('keydown', onKey, true);
+    return () => window.removeEventListener('keydown', onKey, true);
+  }, [bottom, openBottom, save, store]);
+
+  if (missing) {
+    return (
+      <div className="page">
+        <main className="empty">
+          <h1>Project not found</h1>
+          <p>It does not exist, or you are not a member.</p>
+          <button className="primary" onClick={() => navigate('/')}>
+            Back to projects
+          </button>
+        </main>
+      </div>
+    );
+  }
+
+  const status =
+    container?.status ??
+    (project?.status === 'running' ? 'running' : (project?.status ?? 'unknown'));
+  const health = (container?.health as string | undefined) ?? project?.health;
+  const devServerUp = status === 'running' && health !== 'starting' && health !== 'unhealthy';
+  const historyTarget = historyPath ?? active;
+
+  return (
+    <div className="workbench" data-theme-mode={theme}>
+      <header className="titlebar">
+        <a
+          className="brand"
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/');
+          }}
+        >
+          <span className="brand-mark" aria-hidden="true">
+            V
+          </span>
+        </a>
+        <span className="title">{project?.name ?? '…'}</span>
+        <button
+          className="command-center"
+          onClick={() => setPalette('files')}
+          aria-label="Search files (Ctrl+P)"
+        >
+          ⌕ {project?.name ?? 'Search'} <kbd>Ctrl+P</kbd>
+        </button>
+        <div className="spacer" />
+        <button
+          className={`ghost ${showPreview ? 'on' : ''}`}
+          aria-pressed={showPreview}
+          onClick={() => setShowPreview((p) => !p)}
+        >
+          Preview
+        </button>
+        <button
+          className={`ghost ${bottom === 'terminal' ? 'on' : ''}`}
+          aria-pressed={bottom === 'terminal'}
+          onClick={() => openBottom(bottom === 'terminal' ? null : 'terminal')}
+        >
+          Terminal
+        </button>
+        <AccountMenu />
+      </header>
+      <div className="wb-main">
+        <nav className="activity-bar" aria-label="Views">
+          {activities.map((a) => (
+            <button
+              key={a.id}
+              className={side === a.id ? 'active' : ''}
+              aria-label={a.label}
+              aria-pressed={side === a.id}
+              title={`${a.label} (${a.keys})`}
+              onClick={() => toggleSide(a.id)}
+            >
+              <span aria-hidden="true">{a.icon}</span>
+            </button>
+          ))}
+        </nav>
+        {side && (
+          <aside className={`sidebar ${side === 'chat' ? 'wide' : ''}`}>
+            {side === 'explorer' && (
+              <Explorer
+                projectId={id}
+                files={files}
+                canEdit={canEdit}
+                active={active}
+                dirty={dirty}
+                onOpen={(p) => openFile(p)}
+                onChanged={loadFiles}
+                onRenamed={(from, to) => store.renamed(from, to)}
+                onDeleted={(p) => store.remoteDeleted(p)}
+                onHistory={(p) => {
+                  setHistoryPath(p);
+                  setSide('history');
+                }}
+              />
+            )}
+            {side === 'search' && (
+              <SearchPanel projectId={id} onOpen={(p, line) => openFile(p, line)} />
+            )}
+            {side === 'history' && (
+              <HistoryPanel
+                projectId={id}
+                path={historyTarget}
+                current={
+                  historyTarget && store.get(historyTarget)
+                    ? store.get(historyTarget)!.content
+                    : null
+                }
+                canEdit={canEdit}
+                theme={theme}
+                onRestored={(p) => {
+                  void store.remoteChanged(p, undefined);
+                  loadFiles();
+                }}
+              />
+            )}
+            {side === 'chat' && (
+              <ChatPanel projectId={id} canEdit={canEdit} onOpen={(p) => openFile(p)} />
+            )}
+            {side === 'settings' && project && (
+              <SettingsPanel
+                project={project}
+                container={container}
+                onContainerAction={(a) => void containerAction(a)}
+                onShowLogs={() => openBottom('logs')}
+              />
+            )}
+          </aside>
+        )}
+        <div className="center">
+          <EditorArea
+            store={store}
+            docs={docs}
+            active={active}
+            theme={theme}
+            canEdit={canEdit}
+            onSave={(p) => void save(p)}
+            revealLine={reveal}
+          />
+          {bottomOpened.size > 0 && (
+            <section className="bottom-panel" hidden={!bottom} aria-label="Panel">
+              <div className="panel-tabs" role="tablist">
+                <button
+                  role="tab"
+                  aria-selected={bottom === 'terminal'}
+                  className={bottom === 'terminal' ? 'active' : ''}
+                  onClick={() => openBottom('terminal')}
+                >
+                  Terminal
+                </button>
+                <button
+                  role="tab"
+                  aria-selected={bottom === 'logs'}
+                  className={bottom === 'logs' ? 'active' : ''}
+                  onClick={() => openBottom('logs')}
+                >
+                  Output
+                </button>
+                <div className="spacer" />
+                <button className="icon" aria-label="Close panel" onClick={() => openBottom(null)}>
+                  ×
+                </button>
+              </div>
+              {bottomOpened.has('terminal') && (
+                <div className="panel-body" hidden={bottom !== 'terminal'}>
+                  <TerminalPanel
+                    projectId={id}
+                    canEdit={canEdit}
+                    visible={bottom === 'terminal'}
+                    theme={theme}
+                  />
+                </div>
+              )}
+              {bottomOpened.has('logs') && (
+                <div className="panel-body" hidden={bottom !== 'logs'}>
+                  <LogsView projectId={id} visible={bottom === 'logs'} />
+                </div>
+              )}
+            </section>
+          )}
+        </div>
+        {showPreview && (
+          <aside className="right">
+            <PreviewPanel
+              projectId={id}
+              containerStatus={status}
+              devServerUp={devServerUp}
+              canEdit={canEdit}
+              onStart={() => void containerAction('start')}
+              onShowLogs={() => openBottom('logs')}
+            />
+          </aside>
+        )}
+      </div>
+      <footer className="statusbar" aria-label="Status bar">
+        <button
+          className="status-item"
+          onClick={() => setSide('settings')}
+          title="Container status"
+        >
+          <span className={`dot status-${status}`} aria-hidden="true" /> container: {status}
+          {health && health !== 'unknown' ? ` (${health})` : ''}
+        </button>
+        <span className="status-item" title="Branch of work">
+          ⎇ main
+        </span>
+        <span className="status-item" data-testid="connection" title="Live updates">
+          {socketState === 'open'
+            ? '● live'
+            : socketState === 'connecting'
+              ? '○ connecting…'
+              : '○ offline'}
+        </span>
+        {dirty.size > 0 && <span className="status-item">{dirty.size} unsaved</span>}
+        <div className="spacer" />
+        {project && <span className="status-item">{project.role}</span>}
+        {activeDoc && <span className="status-item">{languageOf(activeDoc.path)}</span>}
+        <button
+          className="status-item"
+          onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+          aria-label="Toggle theme"
+        >
+          {theme === 'dark' ? '☾ dark' : '☀ light'}
+        </button>
+      </footer>
+      {palette && (
+        <CommandPalette
+          mode={palette}
+          files={(files ?? []).map((f) => f.path)}
+          commands={commands}
+          onOpenFile={(p) => openFile(p)}
+          onClose={() => setPalette(null)}
+        />
+      )}
+    </div>
+  );
+}
