@@ -36,11 +36,51 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** seeds/001: resource usage samples of project containers (CPU cores, memory GiB). */
+  readonly containerResourceUsage = new Histogram({
+    name: 'vaporform_container_resource_usage',
+    help: 'Container resource usage distribution (resource: cpu_cores | memory_gib)',
+    labelNames: ['resource'] as const,
+    buckets: [0.1, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** Time from a start request to a running container, by runtime and path (cold | warm). */
+  readonly containerStartDuration = new Histogram({
+    name: 'vaporform_container_start_seconds',
+    help: 'Container start duration by runtime and path (cold, warm pool)',
+    labelNames: ['runtime', 'path'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   /** Sealed secrets that would not open (tampered, malformed, or their master key missing). */
   readonly secretOpenFailures = new Counter({
     name: 'vaporform_secrets_open_failures_total',
     help: 'Sealed values that failed to open, by problem',
     labelNames: ['problem'] as const,
+    registers: [this.registry],
+  });
+
+  /** File versions created, by source (user, claude, container…) and operation. */
+  readonly fileChanges = new Counter({
+    name: 'vaporform_file_changes_total',
+    help: 'File versions created, by source and operation',
+    labelNames: ['source', 'operation'] as const,
+    registers: [this.registry],
+  });
+
+  /** Changes found in project workspaces (made inside the container) and imported. */
+  readonly workspaceImports = new Counter({
+    name: 'vaporform_workspace_imports_total',
+    help: 'Workspace changes imported into the database',
+    registers: [this.registry],
+  });
+
+  /** Open project WebSockets on this instance. */
+  readonly projectSockets = new Gauge({
+    name: 'vaporform_project_sockets',
+    help: 'Open project event WebSockets on this instance',
     registers: [this.registry],
   });
 

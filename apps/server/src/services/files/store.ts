@@ -1,0 +1,459 @@
+import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
+import type { Db } from '../../db/index.ts';
+
+interface ProjectFilesTable {
+  id: Generated<string>;
+  project_id: string;
+  file_path: string;
+  file_name: string;
+  file_type: string | null;
+  mime_type: string | null;
+  content: string;
+  content_hash: string;
+  encoding: string;
+  size_bytes: number;
+  line_count: number;
+  is_binary: boolean;
+  is_generated: Generated<boolean>;
+  version: number;
+  last_source: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+interface FileVersionsTable {
+  id: Generated<string>;
+  project_id: string;
+  file_path: string;
+  version: number;
+  content: string;
+  content_hash: string;
+  encoding: string;
+  size_bytes: number;
+  line_count: number;
+  source: string;
+  operation: string;
+  created_by: string | null;
+  created_at: Generated<Date>;
+  moved_path: string | null;
+}
+
+interface FileSearchTable {
+  project_id: string;
+  file_path: string;
+  content_hash: string;
+  words: string;
+}
+
+type FilesTables = {
+  project_files: ProjectFilesTable;
+  file_versions: FileVersionsTable;
+  file_search: FileSearchTable;
+};
+
+/** A current file without its content. */
+export type FileMetaRow = Pick<
+  Selectable<ProjectFilesTable>,
+  | 'id'
+  | 'file_path'
+  | 'file_type'
+  | 'mime_type'
+  | 'content_hash'
+  | 'encoding'
+  | 'size_bytes'
+  | 'line_count'
+  | 'is_binary'
+  | 'version'
+  | 'last_source'
+  | 'created_at'
+  | 'updated_at'
+  | 'created_by'
+  | 'updated_by'
+>;
+export type FileRow = FileMetaRow & { content: string };
+export type VersionMetaRow = Omit<Selectable<FileVersionsTable>, 'content' | 'id' | 'project_id'>;
+export type VersionRow = VersionMetaRow & { content: string };
+
+const metaColumns = [
+  'id',
+  'file_path',
+  'file_type',
+  'mime_type',
+  'content_hash',
+  'encoding',
+  'size_bytes',
+  'line_count',
+  'is_binary',
+  'version',
+  'last_source',
+  'created_at',
+  'updated_at',
+  'created_by',
+  'updated_by',
+] as const;
+
+const versionMetaColumns = [
+  'file_path',
+  'version',
+  'content_hash',
+  'encoding',
+  'size_bytes',
+  'line_count',
+  'source',
+  'operation',
+  'created_by',
+  'created_at',
+  'moved_path',
+] as const;
+
+/** Values of a new or rewritten file. */
+export interface FileValues {
+  path: string;
+  name: string;
+  type: string;
+  mime: string;
+  content: string;
+  hash: string;
+  encoding: string;
+  size: number;
+  lines: number;
+  isBinary: boolean;
+  version: number;
+  source: string;
+  userId: string | null;
+}
+
+/** `file_path COLLATE "C"`: byte order, matching idx_project_files_path_c. */
+const pathC = sql<string>`file_path COLLATE "C"`;
+
+/**
+ * SQL for project_files, file_versions and file_search. Construct it over a transaction to
+ * make several calls atomic.
+ */
+export class FilesStore {
+  readonly #db: Kysely<FilesTables>;
+
+  constructor(db: Db) {
+    this.#db = db.withTables<FilesTables>();
+  }
+
+  /**
+   * Serialises file changes of one project until the transaction ends (every instance), and
+   * names the actor for the activity trigger.
+   */
+  async beginChange(projectId: string, userId: string | null, source: string): Promise<void> {
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${'vaporform.files:' + projectId}, 0)),
+      set_config('vaporform.actor_id', ${userId ?? ''}, true),
+      set_config('vaporform.source', ${source}, true)`.execute(this.#db);
+  }
+
+  findMeta(projectId: string, filePath: string): Promise<FileMetaRow | undefined> {
+    return this.#db
+      .selectFrom('project_files')
+      .select(metaColumns)
+      .where('project_id', '=', projectId)
+      .where('file_path', '=', filePath)
+      .executeTakeFirst();
+  }
+
+  findFile(projectId: string, filePath: string): Promise<FileRow | undefined> {
+    return this.#db
+      .selectFrom('project_files')
+      .select([...metaColumns, 'content'])
+      .where('project_id', '=', projectId)
+      .where('file_path', '=', filePath)
+      .executeTakeFirst();
+  }
+
+  /** Current content hashes of `paths` (those that exist). */
+  async hashes(projectId: string, paths?: string[]): Promise<Map<string, string>> {
+    if (paths && paths.length === 0) return new Map();
+    let query = this.#db
+      .selectFrom('project_files')
+      .select(['file_path', 'content_hash'])
+      .where('project_id', '=', projectId);
+    if (paths) query = query.where('file_path', 'in', paths);
+    const rows = await query.execute();
+    return new Map(rows.map((r) => [r.file_path, r.content_hash]));
+  }
+
+  /** Files, path order (bytes); under `dir/` only when given. */
+  list(projectId: string, dir?: string): Promise<FileMetaRow[]> {
+    let query = this.#db
+      .selectFrom('project_files')
+      .select(metaColumns)
+      .where('project_id', '=', projectId);
+    if (dir !== undefined) query = query.where(sql<boolean>`${pathC} >= ${dir + '/'} AND ${pathC} < ${dir + '0'}`);
+    return query.orderBy(pathC).execute();
+  }
+
+  /** The first file that is `filePath`'s ancestor directory or lies under `filePath/`. */
+  async treeConflict(projectId: string, filePath: string, ancestors: string[]): Promise<string | undefined> {
+    const row = await this.#db
+      .selectFrom('project_files')
+      .select('file_path')
+      .where('project_id', '=', projectId)
+      .where((eb) =>
+        eb.or([
+          ...(ancestors.length ? [eb('file_path', 'in', ancestors)] : []),
+          sql<boolean>`(${pathC} >= ${filePath + '/'} AND ${pathC} < ${filePath + '0'})`,
+        ]),
+      )
+      .limit(1)
+      .executeTakeFirst();
+    return row?.file_path;
+  }
+
+  /** The version after the newest one this path ever had (1 for a path never used). */
+  async nextVersion(projectId: string, filePath: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('file_versions')
+      .select((eb) => eb.fn.max('version').as('v'))
+      .where('project_id', '=', projectId)
+      .where('file_path', '=', filePath)
+      .executeTakeFirst();
+    return Number(row?.v ?? 0) + 1;
+  }
+
+  insertFile(projectId: string, v: FileValues): Promise<FileMetaRow> {
+    return this.#db
+      .insertInto('project_files')
+      .values({
+        project_id: projectId,
+        file_path: v.path,
+        file_name: v.name,
+        file_type: v.type,
+        mime_type: v.mime,
+        content: v.content,
+        content_hash: v.hash,
+        encoding: v.encoding,
+        size_bytes: v.size,
+        line_count: v.lines,
+        is_binary: v.isBinary,
+        version: v.version,
+        last_source: v.source,
+        created_by: v.userId,
+        updated_by: v.userId,
+      })
+      .returning(metaColumns)
+      .executeTakeFirstOrThrow();
+  }
+
+  updateFile(fileId: string, v: FileValues): Promise<FileMetaRow> {
+    return this.#db
+      .updateTable('project_files')
+      .set({
+        file_type: v.type,
+        mime_type: v.mime,
+        content: v.content,
+        content_hash: v.hash,
+        encoding: v.encoding,
+        size_bytes: v.size,
+        line_count: v.lines,
+        is_binary: v.isBinary,
+        version: v.version,
+        last_source: v.source,
+        updated_by: v.userId,
+      })
+      .where('id', '=', fileId)
+      .returning(metaColumns)
+      .executeTakeFirstOrThrow();
+  }
+
+  /** Renames a file row (its content stays), giving it `version` at the new path. */
+  moveFile(
+    fileId: string,
+    to: { path: string; name: string; type: string; mime: string; version: number },
+    source: string,
+    userId: string | null,
+  ): Promise<FileMetaRow> {
+    return this.#db
+      .updateTable('project_files')
+      .set({
+        file_path: to.path,
+        file_name: to.name,
+        file_type: to.type,
+        mime_type: to.mime,
+        version: to.version,
+        last_source: source,
+        updated_by: userId,
+      })
+      .where('id', '=', fileId)
+      .returning(metaColumns)
+      .executeTakeFirstOrThrow();
+  }
+
+  async deleteFile(fileId: string): Promise<void> {
+    await this.#db.deleteFrom('project_files').where('id', '=', fileId).execute();
+  }
+
+  async insertVersion(
+    projectId: string,
+    v: {
+      path: string;
+      version: number;
+      content: string;
+      hash: string;
+      encoding: string;
+      size: number;
+      lines: number;
+      source: string;
+      operation: 'write' | 'delete' | 'move' | 'restore';
+      userId: string | null;
+      movedPath?: string;
+    },
+  ): Promise<void> {
+    await this.#db
+      .insertInto('file_versions')
+      .values({
+        project_id: projectId,
+        file_path: v.path,
+        version: v.version,
+        content: v.content,
+        content_hash: v.hash,
+        encoding: v.encoding,
+        size_bytes: v.size,
+        line_count: v.lines,
+        source: v.source,
+        operation: v.operation,
+        created_by: v.userId,
+        moved_path: v.movedPath ?? null,
+      })
+      .execute();
+  }
+
+  /** Records the current content of file `fileId` (just moved) as a version, without reading it out. */
+  async insertVersionFromFile(
+    fileId: string,
+    v: { source: string; userId: string | null; movedFrom: string },
+  ): Promise<void> {
+    await sql`INSERT INTO file_versions (project_id, file_path, version, content, content_hash,
+        encoding, size_bytes, line_count, source, operation, created_by, moved_path)
+      SELECT project_id, file_path, version, content, content_hash, encoding, size_bytes,
+        line_count, ${v.source}, 'move', ${v.userId}, ${v.movedFrom}
+      FROM project_files WHERE id = ${fileId}`.execute(this.#db);
+  }
+
+  /** Bytes used by the project's current files. */
+  async usage(projectId: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom('project_files')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size_bytes'), sql<number>`0`).as('n'))
+      .where('project_id', '=', projectId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Versions of a path, newest first. */
+  history(
+    projectId: string,
+    filePath: string,
+    opts: { limit: number; before?: number },
+  ): Promise<VersionMetaRow[]> {
+    let query = this.#db
+      .selectFrom('file_versions')
+      .select(versionMetaColumns)
+      .where('project_id', '=', projectId)
+      .where('file_path', '=', filePath);
+    if (opts.before !== undefined) query = query.where('version', '<', opts.before);
+    return query.orderBy('version', 'desc').limit(opts.limit).execute();
+  }
+
+  version(projectId: string, filePath: string, version: number): Promise<VersionRow | undefined> {
+    return this.#db
+      .selectFrom('file_versions')
+      .select([...versionMetaColumns, 'content'])
+      .where('project_id', '=', projectId)
+      .where('file_path', '=', filePath)
+      .where('version', '=', version)
+      .executeTakeFirst();
+  }
+
+  /** Up to `limit` files with content after `afterPath` (path order), for streaming archives. */
+  page(projectId: string, afterPath: string | undefined, limit: number): Promise<FileRow[]> {
+    let query = this.#db
+      .selectFrom('project_files')
+      .select([...metaColumns, 'content'])
+      .where('project_id', '=', projectId);
+    if (afterPath !== undefined) query = query.where(sql<boolean>`${pathC} > ${afterPath}`);
+    return query.orderBy(pathC).limit(limit).execute();
+  }
+
+  /**
+   * Brings file_search up to date for `paths` (all of the project's files when omitted): words
+   * of changed text files recomputed in the database, rows of vanished files removed.
+   */
+  async refreshSearch(projectId: string, paths?: string[]): Promise<void> {
+    if (paths && paths.length === 0) return;
+    const only = paths ? sql`AND f.file_path = ANY(${paths}::text[])` : sql``;
+    const onlyIndex = paths ? sql`AND s.file_path = ANY(${paths}::text[])` : sql``;
+    await sql`INSERT INTO file_search (project_id, file_path, content_hash, words)
+      SELECT f.project_id, f.file_path, f.content_hash,
+        CASE WHEN f.is_binary THEN ''::tsvector ELSE vaporform_code_words(f.content) END
+      FROM project_files f
+      LEFT JOIN file_search s ON s.project_id = f.project_id AND s.file_path = f.file_path
+      WHERE f.project_id = ${projectId} ${only}
+        AND s.content_hash IS DISTINCT FROM f.content_hash
+      ON CONFLICT (project_id, file_path) DO UPDATE
+        SET content_hash = excluded.content_hash, words = excluded.words`.execute(this.#db);
+    await sql`DELETE FROM file_search s
+      WHERE s.project_id = ${projectId} ${onlyIndex}
+        AND NOT EXISTS (SELECT 1 FROM project_files f
+          WHERE f.project_id = s.project_id AND f.file_path = s.file_path)`.execute(this.#db);
+  }
+
+  /** Paths whose path contains `needle` (case-insensitive), path order. */
+  async searchPaths(projectId: string, needle: string, limit: number): Promise<string[]> {
+    const pattern = `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
+    const rows = await this.#db
+      .selectFrom('file_search')
+      .select('file_path')
+      .where('project_id', '=', projectId)
+      .where('file_path', 'ilike', pattern)
+      .orderBy(sql`length(file_path)`)
+      .orderBy(pathC)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.file_path);
+  }
+
+  /**
+   * Lines of text files whose words match `tsquery` (built from word characters only): the
+   * lines containing `phrase` (case-insensitive), or in a file without such a line, those
+   * containing one of `words`. Files with phrase lines first, then path and line order.
+   */
+  async searchLines(
+    projectId: string,
+    tsquery: string,
+    phrase: string,
+    words: string[],
+    opts: { maxFiles: number; maxLines: number; maxLinesPerFile: number },
+  ): Promise<{ path: string; line: number; text: string }[]> {
+    const like = (s: string) => `%${s.replace(/[\\%_]/g, '\\$&')}%`;
+    const patterns = [like(phrase), ...words.map(like)];
+    const result = await sql<{ path: string; line: string; text: string }>`
+      WITH hits AS (
+        SELECT s.file_path FROM file_search s
+        WHERE s.project_id = ${projectId} AND s.words @@ to_tsquery('simple', ${tsquery})
+        ORDER BY s.file_path COLLATE "C" LIMIT ${opts.maxFiles}
+      ), matched AS (
+        SELECT h.file_path AS path, l.n AS line, l.text, l.text ILIKE ${like(phrase)} AS exact
+        FROM hits h
+        JOIN project_files f ON f.project_id = ${projectId} AND f.file_path = h.file_path
+          AND NOT f.is_binary
+        CROSS JOIN LATERAL string_to_table(f.content, E'\n') WITH ORDINALITY AS l(text, n)
+        WHERE l.text ILIKE ANY (${patterns}::text[])
+      ), flagged AS (
+        SELECT *, bool_or(exact) OVER (PARTITION BY path) AS file_exact FROM matched
+      ), kept AS (
+        SELECT path, line, text, file_exact,
+          row_number() OVER (PARTITION BY path ORDER BY line) AS nth
+        FROM flagged WHERE exact OR NOT file_exact
+      )
+      SELECT path, line, left(text, 300) AS text FROM kept WHERE nth <= ${opts.maxLinesPerFile}
+      ORDER BY file_exact DESC, path COLLATE "C", line LIMIT ${opts.maxLines}`.execute(this.#db);
+    return result.rows.map((r) => ({ path: r.path, line: Number(r.line), text: r.text }));
+  }
+}
