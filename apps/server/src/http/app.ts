@@ -6,6 +6,7 @@ import type { Services } from '../compose.ts';
 import { renderError } from './errors.ts';
 import { requestContext } from './middleware.ts';
 import { createOpsRoutes } from './ops-routes.ts';
+import { createWebUiRoutes } from './web-ui.ts';
 
 /**
  * Assembles the HTTP surface: middleware, every service's sub-app under /api, operations
@@ -54,6 +55,9 @@ export function createApp(s: Services): OpenAPIHono {
     },
     servers: [{ url: s.config.publicUrl }],
   });
+
+  // The built IDE (apps/web/dist) for every other GET outside /api; after all other routes.
+  app.route('/', createWebUiRoutes());
 
   app.notFound(() => {
     throw errors.notFound('route');
