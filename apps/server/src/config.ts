@@ -92,6 +92,17 @@ const envSchema = z.object({
   VAPORFORM_LOGIN_LIMIT_PER_ACCOUNT: intFromEnv(10, 1, 1_000_000),
   VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS: intFromEnv(900, 1, 86_400),
   VAPORFORM_BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  VAPORFORM_MAX_FILE_BYTES: intFromEnv(5 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+  VAPORFORM_WORKSPACE_IGNORE: z
+    .string()
+    .default('node_modules,.git,dist,build,__pycache__,.venv')
+    .refine((v) => v.split(',').every((n) => !/[/\\]/.test(n) && n.trim() !== '..'), {
+      message: 'must be comma-separated names (node_modules,.git), not paths',
+    }),
+  VAPORFORM_IMPORT_MAX_BYTES: intFromEnv(100 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
+  VAPORFORM_IMPORT_MAX_ENTRIES: intFromEnv(10_000, 1, 1_000_000),
+  VAPORFORM_IMPORT_MAX_UNCOMPRESSED_BYTES: intFromEnv(512 * 1024 * 1024, 1, 64 * 1024 ** 3),
+  VAPORFORM_IMPORT_MAX_RATIO: intFromEnv(100, 2, 100_000),
 });
 
 /** The whole server configuration, parsed once at start-up. */
@@ -119,6 +130,19 @@ export interface Config {
   trustedProxies: string[];
   loginLimits: { perIp: number; perAccount: number; windowSeconds: number };
   bodyLimitBytes: number;
+  /** Project files (services/files). */
+  files: {
+    /** Largest file, in bytes (413 beyond). */
+    maxFileBytes: number;
+    /** Names ignored anywhere in a workspace path: never imported, not even watched. */
+    workspaceIgnore: string[];
+    /** Largest zip upload (compressed). */
+    importMaxBytes: number;
+    importMaxEntries: number;
+    importMaxUncompressedBytes: number;
+    /** Largest uncompressed/compressed ratio accepted (zip bombs). */
+    importMaxRatio: number;
+  };
 }
 
 /**
@@ -163,6 +187,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowSeconds: e.VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS,
     },
     bodyLimitBytes: e.VAPORFORM_BODY_LIMIT_BYTES,
+    files: {
+      maxFileBytes: e.VAPORFORM_MAX_FILE_BYTES,
+      workspaceIgnore: e.VAPORFORM_WORKSPACE_IGNORE.split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+      importMaxBytes: e.VAPORFORM_IMPORT_MAX_BYTES,
+      importMaxEntries: e.VAPORFORM_IMPORT_MAX_ENTRIES,
+      importMaxUncompressedBytes: e.VAPORFORM_IMPORT_MAX_UNCOMPRESSED_BYTES,
+      importMaxRatio: e.VAPORFORM_IMPORT_MAX_RATIO,
+    },
   };
 }
 
