@@ -21,7 +21,8 @@ import {
   createProjectsRoutes,
   type ProjectAccess,
 } from './services/projects/index.ts';
-import { createEventBus, type EventBus } from './services/realtime/index.ts';
+import { FilesService, createFilesRoutes, fileBodyLimits } from './services/files/index.ts';
+import { ProjectSocketHub, createEventBus, type EventBus } from './services/realtime/index.ts';
 import { KeyRing, SecretsService, createSecretsRoutes } from './services/secrets/index.ts';
 import { TemplatesService, createTemplatesRoutes } from './services/templates/index.ts';
 
@@ -45,10 +46,16 @@ export interface Services {
   projectAccess: ProjectAccess;
   /** Integrations and project environment, sealed at rest; `projectEnvironment(id)` for runtimes. */
   secrets: SecretsService;
+  /** Project files: versions in PostgreSQL, mirrored into each project's workspace. */
+  files: FilesService;
+  /** `WS /api/projects/:id/ws`: project events (`file_changed`…) for members. */
+  projectSockets: ProjectSocketHub;
   routes: {
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
     api: [string, OpenAPIHono][];
+    /** Routes whose request bodies may exceed the JSON limit (file uploads, zip imports). */
+    bodyLimits: { method: string; path: RegExp; maxBytes: number }[];
   };
   /** Stops background work and closes connections the services opened (not the pool). */
   close(): Promise<void>;
@@ -93,6 +100,35 @@ export async function composeServices(deps: {
     log,
   });
   await secrets.start();
+  const files = new FilesService({
+    db,
+    projects,
+    bus,
+    log,
+    metrics,
+    dataDir: config.dataDir,
+    limits: {
+      maxFileBytes: config.files.maxFileBytes,
+      maxArchiveBytes: config.files.importMaxBytes,
+      zip: {
+        maxEntries: config.files.importMaxEntries,
+        maxTotalBytes: config.files.importMaxUncompressedBytes,
+        maxRatio: config.files.importMaxRatio,
+      },
+    },
+    workspaceIgnore: config.files.workspaceIgnore,
+  });
+  // Before any hook that starts the project: its workspace must hold the template's files.
+  projects.onCreated(async (project, { userId }) => {
+    const template = project.templateId ? await templates.find(project.templateId) : undefined;
+    await files.writeTemplate(project.id, template?.files ?? [], userId);
+  });
+  files.start();
+  const projectSockets = new ProjectSocketHub({ bus, auth, projects, log, metrics });
+  upgrades.add(projectSockets.handleUpgrade);
+
+  // Registered last: the workspace goes after whatever still uses it (the container).
+  projects.onDelete((project) => files.forgetProject(project.id));
 
   return {
     config,
@@ -110,15 +146,21 @@ export async function composeServices(deps: {
     projects,
     projectAccess,
     secrets,
+    files,
+    projectSockets,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
       api: [
         ['projects', createProjectsRoutes({ projects, activity, requireAuth })],
         ['templates', createTemplatesRoutes(templates)],
         ['projects', createSecretsRoutes({ secrets, requireAuth, projectAccess })],
+        ['projects', createFilesRoutes({ files, requireAuth, projectAccess })],
       ],
+      bodyLimits: fileBodyLimits(files),
     },
     async close() {
+      await projectSockets.close();
+      await files.close();
       await auth.stop();
       await bus.close();
       redis?.disconnect();

@@ -26,15 +26,20 @@ export function createApp(s: Services): OpenAPIHono {
     crossOriginOpenerPolicy: false,
   });
   app.use('*', (c, next) => (c.req.path.startsWith('/api/') ? next() : pageHeaders(c, next)));
-  app.use(
-    '/api/*',
+  const limitTo = (maxSize: number) =>
     bodyLimit({
-      maxSize: s.config.bodyLimitBytes,
+      maxSize,
       onError: () => {
-        throw errors.tooLarge(`Request body is larger than ${s.config.bodyLimitBytes} bytes`);
+        throw errors.tooLarge(`Request body is larger than ${maxSize} bytes`);
       },
-    }),
-  );
+    });
+  const jsonLimit = limitTo(s.config.bodyLimitBytes);
+  // Uploads (file contents, zip imports) declare their own, larger limits.
+  const largeBodies = s.routes.bodyLimits.map((l) => ({ ...l, limit: limitTo(l.maxBytes) }));
+  app.use('/api/*', (c, next) => {
+    const large = largeBodies.find((l) => l.method === c.req.method && l.path.test(c.req.path));
+    return (large?.limit ?? jsonLimit)(c, next);
+  });
 
   app.route('/api/auth', s.routes.auth);
   for (const [path, routes] of s.routes.api) app.route(`/api/${path}`, routes);
