@@ -160,7 +160,53 @@ async function projectsBench(): Promise<Result[]> {
   }
 }
 
-const benches: Record<string, () => Promise<Result[]>> = { projects: projectsBench };
+/**
+ * Seal + open of a 64-byte secret, in process: plain AES-256-GCM with one fixed key (baseline)
+ * against the secrets service's sealed values (HKDF per-row key, AAD, text encoding).
+ */
+async function secretsBench(): Promise<Result[]> {
+  const { createCipheriv, createDecipheriv, randomBytes } = await import('node:crypto');
+  const { openValue, sealValue } = await import('../apps/server/src/services/secrets/envelope.ts');
+  const { generateMasterKey } = await import('../apps/server/src/services/secrets/keyring.ts');
+  const seconds = Math.min(DURATION_S, 5);
+  const plaintext = 'x'.repeat(64);
+  const measure = (name: string, op: (i: number) => void): Result => {
+    for (let i = 0; i < 2_000; i++) op(i); // warm-up
+    const samples: number[] = [];
+    const end = performance.now() + seconds * 1000;
+    let ops = 0;
+    while (performance.now() < end && ops < 50_000_000) {
+      const t0 = performance.now();
+      for (let i = 0; i < 100; i++) op(ops + i);
+      samples.push((performance.now() - t0) / 100);
+      ops += 100;
+    }
+    samples.sort((a, b) => a - b);
+    const at = (q: number) => Number(samples[Math.floor(q * (samples.length - 1))]!.toFixed(4));
+    return { name, rps: ops / seconds, p50: at(0.5), p99: at(0.99), errors: 0, non2xx: 0 };
+  };
+  const key = randomBytes(32);
+  const baseline = measure('AES-256-GCM seal+open, one fixed key', () => {
+    const nonce = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    const ct = Buffer.concat([c.update(plaintext, 'utf8'), c.final()]);
+    const d = createDecipheriv('aes-256-gcm', key, nonce);
+    d.setAuthTag(c.getAuthTag());
+    Buffer.concat([d.update(ct), d.final()]).toString('utf8');
+  });
+  const master = generateMasterKey();
+  const lookup = () => master;
+  const sealed = measure('sealValue+openValue (HKDF per-row key, AAD, vf1 text)', (i) => {
+    const context = `project_env_vars.value_encrypted:bench:VAR_${i % 1000}`;
+    openValue(lookup, sealValue(master, plaintext, context), context);
+  });
+  return [baseline, sealed];
+}
+
+const benches: Record<string, () => Promise<Result[]>> = {
+  projects: projectsBench,
+  secrets: secretsBench,
+};
 
 const only = process.argv.slice(2);
 console.log(`# Vaporform benchmarks — ${new Date().toISOString()}`);
