@@ -59,7 +59,14 @@ export function storeBytes(bytes: Uint8Array): StoredContent {
       lines: 0,
     };
   }
-  return { content: text, encoding: 'utf-8', isBinary: false, hash, size: bytes.length, lines: countLines(text) };
+  return {
+    content: text,
+    encoding: 'utf-8',
+    isBinary: false,
+    hash,
+    size: bytes.length,
+    lines: countLines(text),
+  };
 }
 
 /** The bytes of stored content. */

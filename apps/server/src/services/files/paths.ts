@@ -7,6 +7,7 @@ export const maxPathBytes = 1024;
 /** One name (a path segment) is at most 255 bytes, as on Linux file systems. */
 export const maxNameBytes = 255;
 
+// eslint-disable-next-line no-control-regex
 const controlChars = /[\u0000-\u001f\u007f]/;
 const percentEscape = /%[0-9a-f]{2}/i;
 

@@ -47,7 +47,11 @@ export class SearchIndexer {
   async #run(projectId: string): Promise<void> {
     // Let the commit's caller finish first; batch what arrives meanwhile.
     await new Promise((resolve) => setImmediate(resolve));
-    for (let pending = this.#pending.get(projectId); pending; pending = this.#pending.get(projectId)) {
+    for (
+      let pending = this.#pending.get(projectId);
+      pending;
+      pending = this.#pending.get(projectId)
+    ) {
       this.#pending.delete(projectId);
       try {
         await this.#store.refreshSearch(projectId, pending === 'all' ? undefined : [...pending]);

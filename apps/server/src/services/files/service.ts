@@ -204,6 +204,7 @@ export class FilesService {
   readonly #watcher: WorkspaceWatcher;
   readonly #indexer: SearchIndexer;
   #closed = false;
+  #ready: Promise<void> = Promise.resolve();
 
   constructor(deps: FilesServiceDeps) {
     this.#db = deps.db;
@@ -398,7 +399,15 @@ export class FilesService {
   ): Promise<ChangeOutcome> {
     const [outcome] = await this.applyChangeset(
       projectId,
-      [{ op: 'write', path: filePath, content, encoding: opts.encoding, baseVersion: opts.baseVersion }],
+      [
+        {
+          op: 'write',
+          path: filePath,
+          content,
+          encoding: opts.encoding,
+          baseVersion: opts.baseVersion,
+        },
+      ],
       opts,
     );
     return outcome!;
@@ -475,7 +484,11 @@ export class FilesService {
     changes: FileChange[],
     actor: Actor,
   ): Promise<ChangeOutcome[]> {
-    return this.#commit(projectId, changes.map((c, i) => this.#plan(c, changes.length > 1 ? `changes.${i}.` : '')), actor);
+    return this.#commit(
+      projectId,
+      changes.map((c, i) => this.#plan(c, changes.length > 1 ? `changes.${i}.` : '')),
+      actor,
+    );
   }
 
   /**
@@ -527,6 +540,18 @@ export class FilesService {
 
   // ───────────────────────────── workspaces ─────────────────────────────
 
+  /** Starts {@link syncAll} in the background; {@link ready} settles when it is done. */
+  start(): void {
+    this.#ready = this.syncAll().catch((err: unknown) =>
+      this.#log.error({ err }, 'workspace synchronisation failed'),
+    );
+  }
+
+  /** Settles once the start-up synchronisation of every workspace is over. */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
   /**
    * Brings every project's workspace in line with the database and watches it: the
    * database's files are written where the disk differs; files only on disk are imported
@@ -559,12 +584,18 @@ export class FilesService {
         if (disk && sha256(disk) === hash) continue;
         const row = await this.#store.findFile(projectId, filePath);
         if (!row) continue;
-        if (await this.#workspaces.write(projectId, filePath, storedBytes(row.content, row.encoding))) {
+        if (
+          await this.#workspaces.write(projectId, filePath, storedBytes(row.content, row.encoding))
+        ) {
           written++;
         }
       }
       const onDisk = (await this.#workspaces.walk(projectId)).filter((f) => !inDb.has(f.path));
-      if (onDisk.length) await this.#importFromDisk(projectId, onDisk.map((f) => f.path));
+      if (onDisk.length)
+        await this.#importFromDisk(
+          projectId,
+          onDisk.map((f) => f.path),
+        );
       this.#log.info(
         { projectId, files: inDb.size, written, imported: onDisk.length },
         'workspace synchronised',
@@ -579,7 +610,10 @@ export class FilesService {
     try {
       await this.#watcher.watch(projectId, dir);
     } catch (err) {
-      this.#log.warn({ err, projectId }, 'cannot watch the workspace; changes made inside it will not be imported');
+      this.#log.warn(
+        { err, projectId },
+        'cannot watch the workspace; changes made inside it will not be imported',
+      );
     }
   }
 
@@ -597,6 +631,7 @@ export class FilesService {
   /** Stops the watchers and waits for pending disk writes and search refreshes. */
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#ready;
     await this.#watcher.close();
     await this.#workspaces.drain();
     await this.#indexer.close();
@@ -634,7 +669,10 @@ export class FilesService {
     for (const p of present) {
       const bytes = await this.#workspaces.read(projectId, p, this.#limits.maxFileBytes);
       if (!bytes) {
-        this.#log.warn({ projectId, path: p }, 'workspace file not imported: too large or unreadable');
+        this.#log.warn(
+          { projectId, path: p },
+          'workspace file not imported: too large or unreadable',
+        );
         continue;
       }
       const stored = storeBytes(bytes);
@@ -651,7 +689,10 @@ export class FilesService {
       for (const change of planned) {
         await this.#commitInLane(projectId, [change], actor, { fromDisk: true }).catch(
           (e: unknown) =>
-            this.#log.warn({ err: e, projectId, change: describe(change) }, 'workspace change not imported'),
+            this.#log.warn(
+              { err: e, projectId, change: describe(change) },
+              'workspace change not imported',
+            ),
         );
       }
     }
@@ -691,7 +732,9 @@ export class FilesService {
         const from = checkFilePath(change.from, `${prefix}from`);
         const to = checkFilePath(change.to, `${prefix}to`);
         if (from === to) {
-          throw errors.invalid('from and to are the same path', [{ field: `${prefix}to`, message: 'same as from' }]);
+          throw errors.invalid('from and to are the same path', [
+            { field: `${prefix}to`, message: 'same as from' },
+          ]);
         }
         return {
           op: 'move',
@@ -743,8 +786,12 @@ export class FilesService {
     if (!opts.fromDisk) await this.#applyToDisk(projectId, disk);
     const changed = outcomes.filter((o) => o.changed);
     if (changed.length) {
-      this.#indexer.touch(projectId, changed.flatMap((o) => (o.from ? [o.from, o.path] : [o.path])));
-      for (const o of changed) this.#metrics.fileChanges.inc({ source: actor.source, operation: o.operation });
+      this.#indexer.touch(
+        projectId,
+        changed.flatMap((o) => (o.from ? [o.from, o.path] : [o.path])),
+      );
+      for (const o of changed)
+        this.#metrics.fileChanges.inc({ source: actor.source, operation: o.operation });
       void this.#publish(projectId, changed, actor);
     }
     return outcomes;
@@ -759,11 +806,15 @@ export class FilesService {
           await this.#workspaces.remove(projectId, op.path);
         } else if (!(await this.#workspaces.move(projectId, op.from, op.to))) {
           const row = await this.#store.findFile(projectId, op.to);
-          if (row) await this.#workspaces.write(projectId, op.to, storedBytes(row.content, row.encoding));
+          if (row)
+            await this.#workspaces.write(projectId, op.to, storedBytes(row.content, row.encoding));
         }
       } catch (err) {
         // The database is the source of truth; a restart (or the next write) repairs the disk.
-        this.#log.warn({ err, projectId, op: { ...op, bytes: undefined } }, 'workspace update failed');
+        this.#log.warn(
+          { err, projectId, op: { ...op, bytes: undefined } },
+          'workspace update failed',
+        );
       }
     }
   }
@@ -912,7 +963,9 @@ class Transaction {
     const under = await this.store.list(this.projectId, c.from);
     if (under.length === 0) throw errors.notFound('file');
     if (c.to.startsWith(c.from + '/')) {
-      throw errors.invalid('A directory cannot move into itself', [{ field: 'to', message: 'inside from' }]);
+      throw errors.invalid('A directory cannot move into itself', [
+        { field: 'to', message: 'inside from' },
+      ]);
     }
     for (const row of under) await this.#moveOne(row, c.to + row.file_path.slice(c.from.length));
   }
@@ -977,7 +1030,9 @@ function checkBase(filePath: string, baseVersion: number | undefined, current: n
 }
 
 function describe(change: Planned): string {
-  return change.op === 'move' ? `move ${change.from} → ${change.to}` : `${change.op} ${change.path}`;
+  return change.op === 'move'
+    ? `move ${change.from} → ${change.to}`
+    : `${change.op} ${change.path}`;
 }
 
 function toMeta(row: FileMetaRow): FileMeta {

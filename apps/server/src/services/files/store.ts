@@ -185,12 +185,17 @@ export class FilesStore {
       .selectFrom('project_files')
       .select(metaColumns)
       .where('project_id', '=', projectId);
-    if (dir !== undefined) query = query.where(sql<boolean>`${pathC} >= ${dir + '/'} AND ${pathC} < ${dir + '0'}`);
+    if (dir !== undefined)
+      query = query.where(sql<boolean>`${pathC} >= ${dir + '/'} AND ${pathC} < ${dir + '0'}`);
     return query.orderBy(pathC).execute();
   }
 
   /** The first file that is `filePath`'s ancestor directory or lies under `filePath/`. */
-  async treeConflict(projectId: string, filePath: string, ancestors: string[]): Promise<string | undefined> {
+  async treeConflict(
+    projectId: string,
+    filePath: string,
+    ancestors: string[],
+  ): Promise<string | undefined> {
     const row = await this.#db
       .selectFrom('project_files')
       .select('file_path')

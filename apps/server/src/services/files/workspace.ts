@@ -93,12 +93,18 @@ export class Workspaces {
     const parent = path.dirname(target);
     if (!(await this.#makeDirs(root, filePath))) return false;
     if (!(await isReallyInside(root, parent))) {
-      this.#log.warn({ projectId, path: filePath }, 'workspace write refused: leaves the workspace');
+      this.#log.warn(
+        { projectId, path: filePath },
+        'workspace write refused: leaves the workspace',
+      );
       return false;
     }
     const existing = await lstatOrUndefined(target);
     if (existing?.isDirectory()) {
-      this.#log.warn({ projectId, path: filePath }, 'workspace write refused: a directory is there');
+      this.#log.warn(
+        { projectId, path: filePath },
+        'workspace write refused: a directory is there',
+      );
       return false;
     }
     const temp = path.join(parent, `${tempPrefix}${randomBytes(6).toString('hex')}`);
@@ -220,7 +226,10 @@ export class Workspaces {
       const stat = await lstatOrUndefined(abs);
       if (stat?.isDirectory()) continue;
       if (stat) {
-        this.#log.warn({ path: filePath, blocker: dir }, 'workspace write refused: not a directory');
+        this.#log.warn(
+          { path: filePath, blocker: dir },
+          'workspace write refused: not a directory',
+        );
         return false;
       }
       await mkdir(abs).catch((err: NodeJS.ErrnoException) => {

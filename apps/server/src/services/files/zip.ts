@@ -56,7 +56,9 @@ export async function readZip(
   }
   try {
     if (zip.entryCount > limits.maxEntries) {
-      throw errors.tooLarge(`The archive has ${zip.entryCount} entries; at most ${limits.maxEntries} are accepted`);
+      throw errors.tooLarge(
+        `The archive has ${zip.entryCount} entries; at most ${limits.maxEntries} are accepted`,
+      );
     }
     const planned = await planEntries(zip, limits, strip);
     const files: ZipEntryFile[] = [];
@@ -106,7 +108,9 @@ async function planEntries(
       if (seen.has(path)) refuse(name, 'appears twice');
       seen.add(path);
       if (entry.uncompressedSize > limits.maxFileBytes) {
-        throw errors.tooLarge(`${name} is ${entry.uncompressedSize} bytes uncompressed; files may be at most ${limits.maxFileBytes} bytes`);
+        throw errors.tooLarge(
+          `${name} is ${entry.uncompressedSize} bytes uncompressed; files may be at most ${limits.maxFileBytes} bytes`,
+        );
       }
       if (
         entry.uncompressedSize > RATIO_FLOOR_BYTES &&
@@ -117,7 +121,9 @@ async function planEntries(
       total += entry.uncompressedSize;
       compressed += entry.compressedSize;
       if (total > limits.maxTotalBytes) {
-        throw errors.tooLarge(`The archive holds more than ${limits.maxTotalBytes} bytes uncompressed`);
+        throw errors.tooLarge(
+          `The archive holds more than ${limits.maxTotalBytes} bytes uncompressed`,
+        );
       }
       planned.push({ entry, path });
     }
@@ -126,7 +132,9 @@ async function planEntries(
     throw errors.invalid(`The zip archive is malformed: ${message(err)}`);
   }
   if (total > RATIO_FLOOR_BYTES && total / Math.max(compressed, 1) > limits.maxRatio) {
-    throw errors.invalid(`The archive's compression ratio is above ${limits.maxRatio}:1 (a zip bomb?)`);
+    throw errors.invalid(
+      `The archive's compression ratio is above ${limits.maxRatio}:1 (a zip bomb?)`,
+    );
   }
   // A name used both as a file and as a directory cannot exist on disk.
   for (const { path } of planned) {
