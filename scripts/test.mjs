@@ -1,6 +1,9 @@
-// Runs the server's vitest suite and closes with one summary line: `tests: N passed, N failed`.
-// Usage: npm test [-- vitest args, e.g. a file filter]. Exits with vitest's code; under CI=true a
-// run that executed no test fails too.
+// Runs every test suite and closes with one summary line over all of them:
+// `tests: N passed, N failed`. Suites: the server's vitest suite (apps/server), the web IDE's
+// component tests (apps/web, against a real server) and the browser tests (tests/e2e, real
+// Chromium). Usage: npm test [-- vitest args, e.g. a file filter]; VF_TEST_SUITES=server,web,e2e
+// picks suites (default: all). Exits non-zero if any suite failed; under CI=true a run that
+// executed no test fails too.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,60 +12,97 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const serverDir = path.join(root, 'apps', 'server');
-const require = createRequire(path.join(serverDir, 'package.json'));
+const suites = [
+  { name: 'server', dir: path.join(root, 'apps', 'server') },
+  { name: 'web', dir: path.join(root, 'apps', 'web') },
+  { name: 'e2e', dir: path.join(root, 'tests', 'e2e') },
+];
+const wanted = (process.env.VF_TEST_SUITES ?? suites.map((s) => s.name).join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const name of wanted) {
+  if (!suites.some((s) => s.name === name)) {
+    console.error(`VF_TEST_SUITES: unknown suite "${name}" (server, web, e2e)`);
+    process.exit(2);
+  }
+}
+
+const require = createRequire(path.join(root, 'apps', 'server', 'package.json'));
 const vitestPkgPath = require.resolve('vitest/package.json');
 const vitestPkg = JSON.parse(readFileSync(vitestPkgPath, 'utf8'));
 const vitestBin = path.join(
   path.dirname(vitestPkgPath),
   typeof vitestPkg.bin === 'string' ? vitestPkg.bin : vitestPkg.bin.vitest,
 );
+const extraArgs = process.argv.slice(2);
 
-const reportDir = mkdtempSync(path.join(tmpdir(), 'vf-vitest-report-'));
-const reportFile = path.join(reportDir, 'report.json');
-
-const child = spawn(
-  process.execPath,
-  [
-    vitestBin,
-    'run',
-    '--reporter=default',
-    '--reporter=json',
-    `--outputFile.json=${reportFile}`,
-    ...process.argv.slice(2),
-  ],
-  { cwd: serverDir, stdio: 'inherit' },
-);
+let current;
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => child.kill(signal));
+  process.on(signal, () => current?.kill(signal));
 }
 
-const code = await new Promise((resolve) => {
-  child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
-  child.on('error', (err) => {
-    console.error(`could not start vitest: ${err.message}`);
-    resolve(1);
-  });
-});
-
-const counts = readCounts(reportFile);
-rmSync(reportDir, { recursive: true, force: true });
-
-let exitCode = code;
-if (!counts) {
-  console.error('vitest wrote no JSON report (it failed before running the tests).');
-  if (exitCode === 0) exitCode = 1;
+const total = { passed: 0, failed: 0, skipped: 0 };
+let exitCode = 0;
+for (const suite of suites.filter((s) => wanted.includes(s.name))) {
+  console.log(`\n=== tests: ${suite.name} (${path.relative(root, suite.dir)}) ===`);
+  const result = await runVitest(suite.dir);
+  total.passed += result.passed;
+  total.failed += result.failed;
+  total.skipped += result.skipped;
+  if (result.code !== 0) exitCode = result.code || 1;
+  console.log(
+    `tests (${suite.name}): ${result.passed} passed, ${result.failed} failed` +
+      (result.skipped ? `, ${result.skipped} skipped` : ''),
+  );
 }
-const { passed, failed, skipped } = counts ?? { passed: 0, failed: 0, skipped: 0 };
-if (code !== 0 && failed === 0) {
-  console.error(`vitest failed outside any test (exit ${code}): see the error above.`);
-}
-if (process.env.CI === 'true' && passed + failed === 0) {
+
+if (process.env.CI === 'true' && total.passed + total.failed === 0) {
   console.error('CI=true and no test was executed: failing the run.');
   if (exitCode === 0) exitCode = 1;
 }
-console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+console.log(
+  `tests: ${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`,
+);
 process.exit(exitCode);
+
+/** Runs vitest in `dir` and reads its JSON report. */
+async function runVitest(dir) {
+  const reportDir = mkdtempSync(path.join(tmpdir(), 'vf-vitest-report-'));
+  const reportFile = path.join(reportDir, 'report.json');
+  // A file filter given for one suite must not fail the others for matching nothing.
+  const filterArgs = extraArgs.length ? [...extraArgs, '--passWithNoTests'] : [];
+  const code = await new Promise((resolve) => {
+    current = spawn(
+      process.execPath,
+      [
+        vitestBin,
+        'run',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${reportFile}`,
+        ...filterArgs,
+      ],
+      { cwd: dir, stdio: 'inherit' },
+    );
+    current.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+    current.on('error', (err) => {
+      console.error(`could not start vitest: ${err.message}`);
+      resolve(1);
+    });
+  });
+  const counts = readCounts(reportFile);
+  rmSync(reportDir, { recursive: true, force: true });
+  if (!counts) {
+    console.error('vitest wrote no JSON report (it failed before running the tests).');
+    return { code: code || 1, passed: 0, failed: 1, skipped: 0 };
+  }
+  if (code !== 0 && counts.failed === 0) {
+    console.error(`vitest failed outside any test (exit ${code}): see the error above.`);
+    return { code, ...counts, failed: 1 };
+  }
+  return { code, ...counts };
+}
 
 /**
  * Counts from vitest's JSON report. A test file that failed as a whole (import error, failing

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Browser tests: real Chromium (Debian's /usr/bin/chromium through playwright-core) against the
+// real server, one file at a time.
+export default defineConfig({
+  test: {
+    environment: 'node',
+    include: ['**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    fileParallelism: false,
+    maxWorkers: 1,
+    minWorkers: 1,
+  },
+});
