@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from './config.ts';
 import type { Logger } from './common/logger.ts';
-import { UpgradeRouter } from './common/upgrade.ts';
+import { UpgradeRouter, type UpgradeHandler } from './common/upgrade.ts';
 import type { Db } from './db/index.ts';
 import {
   AuthService,
@@ -14,6 +14,14 @@ import {
   createRequireAuth,
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
+import {
+  ContainersService,
+  ContainersStore,
+  DEFAULT_RUNTIME_IMAGE,
+  DockerRuntime,
+  createContainersRoutes,
+  selectRuntime,
+} from './services/containers/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import {
   ProjectsService,
@@ -23,8 +31,15 @@ import {
 } from './services/projects/index.ts';
 import { FilesService, createFilesRoutes, fileBodyLimits } from './services/files/index.ts';
 import { ProjectSocketHub, createEventBus, type EventBus } from './services/realtime/index.ts';
+import {
+  PreviewService,
+  createPreviewRoutes,
+  createPreviewUpgradeHandler,
+  previewUrl,
+} from './services/preview/index.ts';
 import { KeyRing, SecretsService, createSecretsRoutes } from './services/secrets/index.ts';
 import { TemplatesService, createTemplatesRoutes } from './services/templates/index.ts';
+import { TerminalService, createTerminalRoutes } from './services/terminal/index.ts';
 
 /** Everything the HTTP layer and the process need, built once. */
 export interface Services {
@@ -50,6 +65,12 @@ export interface Services {
   files: FilesService;
   /** `WS /api/projects/:id/ws`: project events (`file_changed`…) for members. */
   projectSockets: ProjectSocketHub;
+  /** Project containers: lifecycle, logs, stats, reconciler (docker or process runtime). */
+  containers: ContainersService;
+  /** `<projectId>.preview.<host>`: member-only reverse proxy to each project's dev server. */
+  preview: PreviewService;
+  /** `WS /api/projects/:id/terminal`. */
+  terminal: TerminalService;
   routes: {
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
@@ -76,6 +97,9 @@ export async function composeServices(deps: {
   redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const bus = createEventBus(config.redisUrl, log);
   const upgrades = new UpgradeRouter();
+  // Preview hosts go first: their paths belong to the project's app, not to our socket routes.
+  let previewUpgrade: UpgradeHandler = () => false;
+  upgrades.add((req, socket, head) => previewUpgrade(req, socket, head));
 
   const auth = new AuthService({
     store: new AuthStore(db),
@@ -88,7 +112,15 @@ export async function composeServices(deps: {
   const requireAuth = createRequireAuth(auth);
   const templates = new TemplatesService(db);
   const activity = new ActivityService(db);
-  const projects = new ProjectsService({ db, auth, templates, activity, metrics, log });
+  const projects = new ProjectsService({
+    db,
+    auth,
+    templates,
+    activity,
+    metrics,
+    log,
+    previewUrl: (id) => previewUrl(config.publicUrl, id),
+  });
   const projectAccess = createProjectAccess(projects);
   metrics.countActiveProjectsWith(() => projects.countRunning());
   const secrets = new SecretsService({
@@ -100,6 +132,61 @@ export async function composeServices(deps: {
     log,
   });
   await secrets.start();
+
+  const containerStore = new ContainersStore(db);
+  const installationId = await containerStore.installationId();
+  const { runtime, reason: runtimeReason } = await selectRuntime({
+    kind: config.runtime,
+    dockerHost: config.dockerHost,
+    log,
+    docker: (docker) =>
+      new DockerRuntime({
+        docker,
+        installationId,
+        previewHost: new URL(config.publicUrl).hostname,
+        dataDir: config.dataDir,
+        log,
+        warmPoolSize: config.containers.warmPoolSize,
+        poolImage: config.runtimeImage ?? DEFAULT_RUNTIME_IMAGE,
+        hostIsolation: true,
+      }),
+  });
+  log.info({ runtime: runtime.kind }, `container runtime: ${runtimeReason}`);
+  const containers = new ContainersService({
+    runtime,
+    projects,
+    templates,
+    bus,
+    metrics,
+    log,
+    store: containerStore,
+    dataDir: config.dataDir,
+    images: { ...config.containers.images, node: config.runtimeImage ?? DEFAULT_RUNTIME_IMAGE },
+    previewUrl: (id) => previewUrl(config.publicUrl, id),
+    environment: (id) => secrets.projectEnvironment(id),
+    reconcileIntervalMs: config.containers.reconcileSeconds * 1000,
+    statsIntervalMs: config.containers.statsSeconds * 1000,
+    pidsLimit: config.containers.pidsLimit,
+  });
+  await containers.init();
+  projects.onDelete((project) => containers.remove(project.id));
+  const preview = new PreviewService({
+    projects,
+    auth,
+    target: (id) => containers.target(id),
+    secret: config.jwtSecret,
+    publicUrl: config.publicUrl,
+    log,
+  });
+  previewUpgrade = createPreviewUpgradeHandler({ preview, trustedProxies: config.trustedProxies });
+  const terminal = new TerminalService({
+    auth,
+    projects,
+    openTty: (id, size) => containers.openTty(id, size),
+    publicUrl: config.publicUrl,
+    log,
+  });
+  upgrades.add(terminal.upgradeHandler());
   const files = new FilesService({
     db,
     projects,
@@ -146,6 +233,9 @@ export async function composeServices(deps: {
     projects,
     projectAccess,
     secrets,
+    containers,
+    preview,
+    terminal,
     files,
     projectSockets,
     routes: {
@@ -153,12 +243,18 @@ export async function composeServices(deps: {
       api: [
         ['projects', createProjectsRoutes({ projects, activity, requireAuth })],
         ['templates', createTemplatesRoutes(templates)],
+        ['containers', createContainersRoutes({ containers, projectAccess, requireAuth })],
+        ['projects', createPreviewRoutes({ preview, projectAccess, requireAuth })],
+        ['projects', createTerminalRoutes({ projectAccess, requireAuth })],
         ['projects', createSecretsRoutes({ secrets, requireAuth, projectAccess })],
         ['projects', createFilesRoutes({ files, requireAuth, projectAccess })],
       ],
       bodyLimits: fileBodyLimits(files),
     },
     async close() {
+      terminal.close();
+      preview.close();
+      await containers.close();
       await projectSockets.close();
       await files.close();
       await auth.stop();

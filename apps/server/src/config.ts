@@ -92,6 +92,16 @@ const envSchema = z.object({
   VAPORFORM_LOGIN_LIMIT_PER_ACCOUNT: intFromEnv(10, 1, 1_000_000),
   VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS: intFromEnv(900, 1, 86_400),
   VAPORFORM_BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  VAPORFORM_RUNTIME_IMAGES: z
+    .string()
+    .default('python=python:3.12-slim,go=golang:1.23-bookworm')
+    .refine((v) => v.split(',').every((p) => !p.trim() || /^[a-z0-9_-]+=\S+$/.test(p.trim())), {
+      message: 'must be comma-separated family=image pairs (python=python:3.12-slim)',
+    }),
+  VAPORFORM_WARM_POOL_SIZE: intFromEnv(0, 0, 200),
+  VAPORFORM_RECONCILE_SECONDS: intFromEnv(30, 0, 86_400),
+  VAPORFORM_STATS_SECONDS: intFromEnv(30, 0, 86_400),
+  VAPORFORM_PIDS_LIMIT: intFromEnv(512, 16, 1_000_000),
   VAPORFORM_MAX_FILE_BYTES: intFromEnv(5 * 1024 * 1024, 1, 1024 * 1024 * 1024),
   VAPORFORM_WORKSPACE_IGNORE: z
     .string()
@@ -130,6 +140,18 @@ export interface Config {
   trustedProxies: string[];
   loginLimits: { perIp: number; perAccount: number; windowSeconds: number };
   bodyLimitBytes: number;
+  /** Project containers (services/containers). */
+  containers: {
+    /** Image per runtime family besides node (`runtimeImage` is node's). */
+    images: Record<string, string>;
+    /** Started containers kept ready for the next project start (docker, as root). */
+    warmPoolSize: number;
+    /** Reconciler period; 0 runs it only at start-up. */
+    reconcileSeconds: number;
+    /** Resource sampling period; 0 disables it. */
+    statsSeconds: number;
+    pidsLimit: number;
+  };
   /** Project files (services/files). */
   files: {
     /** Largest file, in bytes (413 beyond). */
@@ -187,6 +209,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowSeconds: e.VAPORFORM_LOGIN_LIMIT_WINDOW_SECONDS,
     },
     bodyLimitBytes: e.VAPORFORM_BODY_LIMIT_BYTES,
+    containers: {
+      images: Object.fromEntries(
+        e.VAPORFORM_RUNTIME_IMAGES.split(',')
+          .map((p) => p.trim())
+          .filter(Boolean)
+          .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
+      ),
+      warmPoolSize: e.VAPORFORM_WARM_POOL_SIZE,
+      reconcileSeconds: e.VAPORFORM_RECONCILE_SECONDS,
+      statsSeconds: e.VAPORFORM_STATS_SECONDS,
+      pidsLimit: e.VAPORFORM_PIDS_LIMIT,
+    },
     files: {
       maxFileBytes: e.VAPORFORM_MAX_FILE_BYTES,
       workspaceIgnore: e.VAPORFORM_WORKSPACE_IGNORE.split(',')

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { errors } from '../common/errors.ts';
 import type { Services } from '../compose.ts';
+import { createPreviewMiddleware } from '../services/preview/index.ts';
 import { renderError } from './errors.ts';
 import { requestContext } from './middleware.ts';
 import { createOpsRoutes } from './ops-routes.ts';
@@ -16,6 +17,11 @@ export function createApp(s: Services): OpenAPIHono {
   const app = new OpenAPIHono();
 
   app.use('*', requestContext(s.log, s.metrics));
+  // Requests for <projectId>.preview.<host> never reach the API: checked, then proxied.
+  app.use(
+    '*',
+    createPreviewMiddleware({ preview: s.preview, trustedProxies: s.config.trustedProxies }),
+  );
   // JSON needs only nosniff; pages (docs, the IDE) get the full set of security headers.
   app.use('/api/*', async (c, next) => {
     await next();
