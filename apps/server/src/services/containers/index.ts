@@ -1,0 +1,30 @@
+export { ContainersService, detectRun, portAnswers } from './service.ts';
+export type {
+  ContainerInfo,
+  ContainerStatusEvent,
+  ContainersServiceDeps,
+  ReconcileReport,
+} from './service.ts';
+export type {
+  ContainerRuntime,
+  LogOptions,
+  RuntimeInstance,
+  RuntimeKind,
+  RuntimeSpec,
+  RuntimeStats,
+  TtySession,
+} from './runtime.ts';
+export { DockerRuntime, POOL_PORT } from './docker-runtime.ts';
+export type { DockerRuntimeOptions } from './docker-runtime.ts';
+export { ProcessRuntime, freePort } from './process-runtime.ts';
+export { dockerClient, dockerAnswers, findBwrap, selectRuntime } from './select-runtime.ts';
+export type { RuntimeChoice } from './select-runtime.ts';
+export { ContainersStore } from './store.ts';
+export { createContainersRoutes } from './routes.ts';
+export {
+  buildRuntimeImage,
+  DEFAULT_RUNTIME_IMAGE,
+  imageExists,
+  RUNTIME_UID,
+} from './runtime-image.ts';
+export type { RuntimeImageResult } from './runtime-image.ts';

@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import Docker from 'dockerode';
+import type { Logger } from '../../common/logger.ts';
+import { DockerRuntime } from './docker-runtime.ts';
+import { ProcessRuntime } from './process-runtime.ts';
+import type { ContainerRuntime, RuntimeKind } from './runtime.ts';
+
+/** A dockerode client for `DOCKER_HOST` (unix://, tcp://, http(s)://) or the default socket. */
+export function dockerClient(dockerHost: string | undefined): Docker {
+  if (!dockerHost) return new Docker();
+  if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice(7) });
+  const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+  return new Docker({
+    protocol: url.protocol === 'https:' ? 'https' : 'http',
+    host: url.hostname,
+    port: Number(url.port || (url.protocol === 'https:' ? 2376 : 2375)),
+  });
+}
+
+/** True when a Docker engine answers within `timeoutMs`. */
+export async function dockerAnswers(docker: Docker, timeoutMs = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      }),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** bubblewrap's path, when installed. */
+export function findBwrap(): string | undefined {
+  return ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'].find((p) => existsSync(p));
+}
+
+export interface RuntimeChoice {
+  runtime: ContainerRuntime;
+  /** Why this one (logged at start-up). */
+  reason: string;
+}
+
+/**
+ * Picks the engine for VAPORFORM_RUNTIME: `auto` takes Docker when an engine answers, otherwise
+ * the process sandbox. `kubernetes` is part of the interface but has no driver yet.
+ * @throws Error when `docker` is asked for and no engine answers, or for `kubernetes`.
+ */
+export async function selectRuntime(options: {
+  kind: RuntimeKind | 'auto';
+  dockerHost: string | undefined;
+  log: Logger;
+  docker: (docker: Docker) => DockerRuntime;
+}): Promise<RuntimeChoice> {
+  const { kind, log } = options;
+  if (kind === 'kubernetes') {
+    throw new Error(
+      'VAPORFORM_RUNTIME=kubernetes: the Kubernetes driver is not available yet; use docker, process or auto',
+    );
+  }
+  const processRuntime = (): RuntimeChoice => {
+    const bwrap = findBwrap();
+    return {
+      runtime: new ProcessRuntime({ log, bwrap }),
+      reason: bwrap
+        ? `process runtime, sandboxed with ${bwrap}`
+        : 'process runtime (no bubblewrap: not sandboxed)',
+    };
+  };
+  if (kind === 'process') return processRuntime();
+  const docker = dockerClient(options.dockerHost);
+  const where = options.dockerHost ?? process.env.DOCKER_HOST ?? 'the default socket';
+  if (await dockerAnswers(docker)) {
+    return { runtime: options.docker(docker), reason: `docker runtime (engine at ${where})` };
+  }
+  if (kind === 'docker') {
+    throw new Error(`VAPORFORM_RUNTIME=docker: no Docker engine answers at ${where}`);
+  }
+  const choice = processRuntime();
+  return { ...choice, reason: `${choice.reason}; no Docker engine answers at ${where}` };
+}

@@ -1,0 +1,314 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { errors } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { AuthService } from '../auth/index.ts';
+import type { ProjectsService } from '../projects/index.ts';
+
+/** The cookie that admits a member to one preview origin (host-only, HttpOnly). */
+export const PREVIEW_COOKIE = 'vf_preview';
+/** Path on the preview origin that trades a preview token for the cookie. */
+export const PREVIEW_AUTH_PATH = '/__vaporform/preview-auth';
+
+const TOKEN_TTL_SECONDS = 60;
+const COOKIE_TTL_SECONDS = 8 * 3600;
+const MEMBERSHIP_CACHE_MS = 5_000;
+const ISSUER = 'vaporform';
+const TOKEN_AUDIENCE = 'vaporform-preview-token';
+const COOKIE_AUDIENCE = 'vaporform-preview';
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** `http://<projectId>.preview.<host of publicUrl>[:port]/`: the project's preview address. */
+export function previewUrl(publicUrl: string, projectId: string): string {
+  const url = new URL(publicUrl);
+  const port = url.port ? `:${url.port}` : '';
+  return `${url.protocol}//${projectId}.preview.${url.hostname}${port}/`;
+}
+
+/** Who a preview request is for. */
+export interface PreviewCaller {
+  userId: string;
+  sessionId: string;
+}
+
+export interface PreviewServiceDeps {
+  projects: ProjectsService;
+  auth: AuthService;
+  /** Where the project's dev server answers (always on 127.0.0.1), or undefined if not running. */
+  target: (projectId: string) => Promise<{ host: string; port: number } | undefined>;
+  /** Signing secret; preview keys are derived from it, never the access-token key itself. */
+  secret: string;
+  publicUrl: string;
+  log: Logger;
+}
+
+/**
+ * Serves each project's dev server at `http://<projectId>.preview.<host>/`, its own browser
+ * origin, to members only: the IDE gets a short-lived token, the preview origin trades it for
+ * an HttpOnly cookie scoped to that host, every request and WebSocket is checked against it.
+ * Requests are routed by the validated Host alone and always go to that project's container on
+ * 127.0.0.1; Vaporform's cookies and Authorization never reach the dev server.
+ */
+export class PreviewService {
+  readonly #d: PreviewServiceDeps;
+  readonly #key: Uint8Array;
+  readonly #public: URL;
+  readonly #proxy = createProxyServer({ ws: true, xfwd: false, changeOrigin: true });
+  readonly #usedTokens = new Map<string, number>();
+  readonly #revoked = new Map<string, number>();
+  readonly #members = new Map<string, number>();
+  readonly #sockets = new Map<string, Set<Duplex>>();
+  readonly #unsubscribe: () => void;
+
+  constructor(deps: PreviewServiceDeps) {
+    this.#d = deps;
+    this.#key = createHmac('sha256', deps.secret).update('vaporform preview v1').digest();
+    this.#public = new URL(deps.publicUrl);
+    this.#proxy.on('error', (err, _req, res) => {
+      deps.log.debug({ err: (err as Error).message }, 'preview proxy error');
+      if (isResponse(res)) {
+        if (!res.headersSent) {
+          res.writeHead(502, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              error: { code: 'unavailable', message: 'The dev server did not answer' },
+            }),
+          );
+        } else res.destroy();
+      } else (res as Duplex | undefined)?.destroy();
+    });
+    this.#unsubscribe = deps.auth.onSessionsRevoked((ids) => {
+      const until = Date.now() + COOKIE_TTL_SECONDS * 1000;
+      for (const id of ids) {
+        this.#revoked.set(id, until);
+        for (const socket of this.#sockets.get(id) ?? []) socket.destroy();
+        this.#sockets.delete(id);
+      }
+      for (const key of this.#members.keys()) {
+        if (ids.some((id) => key.endsWith(`/${id}`))) this.#members.delete(key);
+      }
+    });
+  }
+
+  /** `http://<projectId>.preview.<public host>[:port]` (no trailing slash). */
+  previewOrigin(projectId: string): string {
+    return previewUrl(this.#d.publicUrl, projectId).replace(/\/$/, '');
+  }
+
+  /**
+   * The project a Host header names, when it is exactly `<uuid>.preview.<public host>` (any
+   * port); undefined for every other host.
+   */
+  projectForHost(host: string | undefined): string | undefined {
+    if (!host) return undefined;
+    const hostname = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    const suffix = `.preview.${this.#public.hostname.toLowerCase()}`;
+    if (!hostname.endsWith(suffix)) return undefined;
+    const id = hostname.slice(0, -suffix.length);
+    return uuid.test(id) ? id : undefined;
+  }
+
+  /** True for any host under `.preview.<public host>`, valid project id or not. */
+  isPreviewHost(host: string | undefined): boolean {
+    if (!host) return false;
+    const hostname = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    return hostname.endsWith(`.preview.${this.#public.hostname.toLowerCase()}`);
+  }
+
+  /**
+   * A one-time token (60 s) for the preview origin; the caller's role is checked by the route.
+   */
+  async issueToken(
+    projectId: string,
+    caller: PreviewCaller,
+  ): Promise<{ token: string; url: string; expiresAt: string }> {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ pid: projectId, sid: caller.sessionId })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(caller.userId)
+      .setIssuer(ISSUER)
+      .setAudience(TOKEN_AUDIENCE)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + TOKEN_TTL_SECONDS)
+      .sign(this.#key);
+    const url = `${this.previewOrigin(projectId)}${PREVIEW_AUTH_PATH}?token=${encodeURIComponent(token)}`;
+    return { token, url, expiresAt: new Date((now + TOKEN_TTL_SECONDS) * 1000).toISOString() };
+  }
+
+  /**
+   * Trades a preview token (once) for the cookie value of this project's preview origin.
+   * @throws AppError unauthenticated for a bad, used, expired or foreign token; not_found when
+   *   the caller is no longer a member.
+   */
+  async exchange(projectId: string, token: string | undefined): Promise<{ cookie: string }> {
+    const claims = await this.#verify(token, TOKEN_AUDIENCE);
+    if (!claims || claims.projectId !== projectId || !claims.jti) {
+      throw errors.unauthenticated('The preview link is invalid or expired; open it again');
+    }
+    this.#forgetExpired();
+    if (this.#usedTokens.has(claims.jti)) {
+      throw errors.unauthenticated('This preview link was already used; open it again');
+    }
+    this.#usedTokens.set(claims.jti, Date.now() + TOKEN_TTL_SECONDS * 1000);
+    await this.#requireMember(projectId, claims);
+    const now = Math.floor(Date.now() / 1000);
+    const value = await new SignJWT({ pid: projectId, sid: claims.sessionId })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(claims.userId)
+      .setIssuer(ISSUER)
+      .setAudience(COOKIE_AUDIENCE)
+      .setIssuedAt(now)
+      .setExpirationTime(now + COOKIE_TTL_SECONDS)
+      .sign(this.#key);
+    const secure = this.#public.protocol === 'https:' ? '; Secure' : '';
+    return {
+      cookie: `${PREVIEW_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${COOKIE_TTL_SECONDS}${secure}`,
+    };
+  }
+
+  /**
+   * The member behind a preview request's cookie.
+   * @throws AppError unauthenticated without a valid cookie for this very project, not_found
+   *   when the caller is not (or no longer) a member.
+   */
+  async authorize(projectId: string, cookieHeader: string | undefined): Promise<PreviewCaller> {
+    const value = readCookie(cookieHeader, PREVIEW_COOKIE);
+    const claims = await this.#verify(value, COOKIE_AUDIENCE);
+    if (!claims || claims.projectId !== projectId) {
+      throw errors.unauthenticated('Open this preview from the Vaporform IDE to sign in to it');
+    }
+    if (this.#revoked.has(claims.sessionId)) {
+      throw errors.unauthenticated('Your session has ended; sign in again');
+    }
+    await this.#requireMember(projectId, claims);
+    return { userId: claims.userId, sessionId: claims.sessionId };
+  }
+
+  /** Proxies an HTTP request to the project's dev server (after {@link authorize}). */
+  async proxyWeb(projectId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = await this.#target(projectId);
+    stripCredentials(req);
+    this.#proxy.web(req, res, { target: `http://${target.host}:${target.port}` });
+  }
+
+  /** Proxies a WebSocket upgrade (hot reload) to the project's dev server. */
+  async proxyWs(
+    projectId: string,
+    caller: PreviewCaller,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<void> {
+    const target = await this.#target(projectId);
+    stripCredentials(req);
+    let sockets = this.#sockets.get(caller.sessionId);
+    if (!sockets) this.#sockets.set(caller.sessionId, (sockets = new Set()));
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && this.#sockets.get(caller.sessionId) === sockets) {
+        this.#sockets.delete(caller.sessionId);
+      }
+    });
+    this.#proxy.ws(req, socket, head, { target: `ws://${target.host}:${target.port}` });
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    for (const sockets of this.#sockets.values()) for (const s of sockets) s.destroy();
+    this.#sockets.clear();
+    this.#proxy.close();
+  }
+
+  async #target(projectId: string): Promise<{ host: string; port: number }> {
+    const target = await this.#d.target(projectId);
+    if (!target) throw errors.unavailable('The project is not running; start it in the IDE');
+    return target;
+  }
+
+  async #requireMember(
+    projectId: string,
+    claims: { userId: string; sessionId: string },
+  ): Promise<void> {
+    const key = `${projectId}/${claims.userId}/${claims.sessionId}`;
+    const until = this.#members.get(key);
+    if (until && until > Date.now()) return;
+    await this.#d.projects.requireRole(projectId, claims.userId, 'viewer');
+    this.#members.set(key, Date.now() + MEMBERSHIP_CACHE_MS);
+  }
+
+  async #verify(
+    token: string | undefined,
+    audience: string,
+  ): Promise<
+    { userId: string; sessionId: string; projectId: string; jti: string | undefined } | undefined
+  > {
+    if (!token) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        issuer: ISSUER,
+        audience,
+        algorithms: ['HS256'],
+      });
+      if (
+        typeof payload.sub !== 'string' ||
+        typeof payload.sid !== 'string' ||
+        typeof payload.pid !== 'string'
+      ) {
+        return undefined;
+      }
+      return {
+        userId: payload.sub,
+        sessionId: payload.sid,
+        projectId: payload.pid,
+        jti: payload.jti,
+      };
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return undefined;
+      throw err;
+    }
+  }
+
+  #forgetExpired(): void {
+    const now = Date.now();
+    for (const [k, until] of this.#usedTokens) if (until < now) this.#usedTokens.delete(k);
+    for (const [k, until] of this.#revoked) if (until < now) this.#revoked.delete(k);
+    for (const [k, until] of this.#members) if (until < now) this.#members.delete(k);
+  }
+}
+
+/** One cookie's value from a Cookie header. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Removes Vaporform's own credentials (cookies `vf_*`, Authorization) before forwarding. */
+function stripCredentials(req: IncomingMessage): void {
+  delete req.headers.authorization;
+  delete req.headers['proxy-authorization'];
+  const cookie = req.headers.cookie;
+  if (cookie) {
+    const kept = cookie
+      .split(';')
+      .map((c) => c.trim())
+      .filter((c) => c && !c.toLowerCase().startsWith('vf_'));
+    if (kept.length) req.headers.cookie = kept.join('; ');
+    else delete req.headers.cookie;
+  }
+  // Only what we decide: no forwarded-host games reach the app.
+  delete req.headers['x-forwarded-host'];
+}
+
+function isResponse(value: unknown): value is ServerResponse {
+  return typeof (value as ServerResponse | undefined)?.writeHead === 'function';
+}

@@ -1,0 +1,191 @@
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import type Docker from 'dockerode';
+import {
+  buildRuntimeImage,
+  DEFAULT_RUNTIME_IMAGE,
+  dockerAnswers,
+  dockerClient,
+} from '../src/services/containers/index.ts';
+
+/**
+ * The test Docker engine: one `dockerd` per machine, with its own socket, data root and exec
+ * root under this directory, started on first need and reused by every test file and run
+ * (`.ci/run` starts it first and stops it at the end). The data root keeps the runtime image
+ * between runs.
+ */
+export const TEST_DOCKER_DIR = process.env.VF_DOCKER_DIR ?? '/tmp/vf-docker';
+const socket = `${TEST_DOCKER_DIR}/docker.sock`;
+const lockDir = `${TEST_DOCKER_DIR}.lock`;
+
+/** What a Docker test needs. */
+export interface TestDocker {
+  /** `unix://…` for the server's DOCKER_HOST. */
+  dockerHost: string;
+  docker: Docker;
+  /** The local runtime image (built from this machine's node if missing). */
+  image: string;
+}
+
+/**
+ * A running Docker engine with the runtime image, or an error saying why not: a test that
+ * needs Docker fails without one, it never skips. Uses `DOCKER_HOST` when set; otherwise
+ * starts (and, as root, installs with apt) the test engine. Can take minutes the first time.
+ */
+export async function useTestDocker(): Promise<TestDocker> {
+  const dockerHost = process.env.DOCKER_HOST || `unix://${socket}`;
+  const docker = dockerClient(dockerHost);
+  if (!(await dockerAnswers(docker))) {
+    if (process.env.DOCKER_HOST) {
+      throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST} does not answer`);
+    }
+    await withLock(() => startTestDockerd());
+  }
+  if (!(await dockerAnswers(docker, 10_000))) throw new Error(`no Docker engine at ${dockerHost}`);
+  await withLock(() => buildRuntimeImage(docker, { tag: DEFAULT_RUNTIME_IMAGE }));
+  return { dockerHost, docker, image: DEFAULT_RUNTIME_IMAGE };
+}
+
+/** Installs docker.io when missing (root) and starts the test dockerd; waits until it answers. */
+export async function startTestDockerd(): Promise<string> {
+  const dockerHost = `unix://${socket}`;
+  const docker = dockerClient(dockerHost);
+  if (await dockerAnswers(docker)) return dockerHost;
+  const dockerd = findDockerd() ?? installDocker();
+  mkdirSync(TEST_DOCKER_DIR, { recursive: true });
+  const pidfile = `${TEST_DOCKER_DIR}/docker.pid`;
+  rmSync(pidfile, { force: true });
+  rmSync(socket, { force: true });
+  const log = openSync(`${TEST_DOCKER_DIR}/dockerd.log`, 'a');
+  const child = spawn(
+    dockerd,
+    [
+      `--host=${dockerHost}`,
+      `--data-root=${TEST_DOCKER_DIR}/data`,
+      `--exec-root=${TEST_DOCKER_DIR}/exec`,
+      `--pidfile=${pidfile}`,
+      // No default bridge: every project container gets a network of its own, and the pool
+      // leaves room for hundreds of them (/24 each).
+      '--bridge=none',
+      '--default-address-pool=base=172.20.0.0/14,size=24',
+      '--log-level=warn',
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  closeSync(log);
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (await dockerAnswers(docker, 1_000)) return dockerHost;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tail = readFileSync(`${TEST_DOCKER_DIR}/dockerd.log`, 'utf8').slice(-3_000);
+  throw new Error(`dockerd did not start (see ${TEST_DOCKER_DIR}/dockerd.log):\n${tail}`);
+}
+
+/** Stops the test dockerd (when its pidfile names a live process). */
+export async function stopTestDockerd(): Promise<void> {
+  const pidfile = `${TEST_DOCKER_DIR}/docker.pid`;
+  if (!existsSync(pidfile)) return;
+  const pid = Number(readFileSync(pidfile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // not running
+  }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  process.kill(pid, 'SIGKILL');
+}
+
+function findDockerd(): string | undefined {
+  return ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].find((p) =>
+    existsSync(p),
+  );
+}
+
+/** `apt-get install docker.io` (root only), keeping apt from starting the system service. */
+function installDocker(): string {
+  if (process.getuid?.() !== 0) {
+    throw new Error('dockerd is not installed and this is not root: install docker.io first');
+  }
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore', timeout: 300_000 });
+    execFileSync(
+      'apt-get',
+      ['install', '-y', '-qq', '--no-install-recommends', 'docker.io', 'bubblewrap'],
+      { env, stdio: 'ignore', timeout: 600_000 },
+    );
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
+  }
+  const dockerd = findDockerd();
+  if (!dockerd) throw new Error('apt-get installed docker.io but dockerd is not there');
+  return dockerd;
+}
+
+/** Runs `task` holding a machine-wide lock (test files run in parallel forks). */
+async function withLock<T>(task: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        // A lock older than 15 minutes belonged to a run that died.
+        if (Date.now() - statSync(lockDir).mtimeMs > 15 * 60_000)
+          rmSync(lockDir, { force: true, recursive: true });
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockDir}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await task();
+  } finally {
+    rmSync(lockDir, { force: true, recursive: true });
+  }
+}
+
+/** Removes every container and network whose installation label is `installationId`. */
+export async function removeInstallation(docker: Docker, installationId: string): Promise<void> {
+  const filters = { label: [`vaporform.installation=${installationId}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) {
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+  for (const n of await docker.listNetworks({ filters })) {
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
+  }
+}
