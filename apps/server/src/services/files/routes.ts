@@ -86,14 +86,9 @@ const VersionContentSchema = VersionMetaSchema.extend({
   content: z.string(),
 }).openapi('FileVersionContent');
 
-const BaseVersion = z
-  .number()
-  .int()
-  .min(0)
-  .optional()
-  .openapi({
-    description: 'Only if the file is at this version (0: only if it does not exist); else 409',
-  });
+const BaseVersion = z.number().int().min(0).optional().openapi({
+  description: 'Only if the file is at this version (0: only if it does not exist); else 409',
+});
 
 const BaseVersionQuery = z.coerce
   .number()
@@ -102,9 +97,12 @@ const BaseVersionQuery = z.coerce
   .optional()
   .openapi({ type: 'integer', description: 'Only if the file is at this version; else 409' });
 
-/** Registers a route whose `{path}` spans several segments: Hono matches `:path{.+}`, OpenAPI shows `{path}`. */
+/**
+ * A route whose `{path}` spans several segments: Hono matches `:path{[\s\S]+}` (newlines
+ * included, so they reach the path rules and get a 400), OpenAPI shows `{path}`.
+ */
 function wildcard<R extends RouteConfig>(route: R): R {
-  return { ...route, path: route.path.replace('/{path}', '/{path}{.+}'), hide: true };
+  return { ...route, path: route.path.replace('/{path}', '/{path}{[\\s\\S]+}'), hide: true };
 }
 
 function documentWildcard(app: OpenAPIHono, route: RouteConfig): void {

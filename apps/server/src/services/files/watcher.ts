@@ -1,6 +1,7 @@
 import path from 'node:path';
 import watcher, { type AsyncSubscription } from '@parcel/watcher';
 import type { Logger } from '../../common/logger.ts';
+import { isInside } from './paths.ts';
 import { tempPrefix } from './workspace.ts';
 
 /** Receives the workspace-relative paths that changed on disk (deduplicated, any order). */
@@ -45,8 +46,8 @@ export class WorkspaceWatcher {
         if (!this.#subscriptions.has(projectId)) return;
         const paths = new Set<string>();
         for (const event of events) {
+          if (event.path === root || !isInside(root, event.path)) continue;
           const rel = path.relative(root, event.path);
-          if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
           paths.add(rel.split(path.sep).join('/'));
         }
         if (paths.size === 0) return;
