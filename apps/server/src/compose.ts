@@ -15,6 +15,13 @@ import {
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
 import {
+  AiService,
+  createAiProjectRoutes,
+  createClaudeRoutes,
+  createProvider,
+  filesHost,
+} from './services/ai/index.ts';
+import {
   ContainersService,
   ContainersStore,
   DEFAULT_RUNTIME_IMAGE,
@@ -65,6 +72,8 @@ export interface Services {
   files: FilesService;
   /** `WS /api/projects/:id/ws`: project events (`file_changed`…) for members. */
   projectSockets: ProjectSocketHub;
+  /** The AI assistant: chat, modifications, queued requests (pg-boss), changesets. */
+  ai: AiService;
   /** Project containers: lifecycle, logs, stats, reconciler (docker or process runtime). */
   containers: ContainersService;
   /** `<projectId>.preview.<host>`: member-only reverse proxy to each project's dev server. */
@@ -214,6 +223,31 @@ export async function composeServices(deps: {
   const projectSockets = new ProjectSocketHub({ bus, auth, projects, log, metrics });
   upgrades.add(projectSockets.handleUpgrade);
 
+  const ai = new AiService({
+    db,
+    pool,
+    provider: createProvider(config.ai),
+    limits: {
+      tokenBudget: config.ai.tokenBudget,
+      maxSteps: config.ai.maxSteps,
+      loopLimit: config.ai.loopLimit,
+      maxOutputTokens: config.ai.maxOutputTokens,
+    },
+    leaseSeconds: config.ai.leaseSeconds,
+    jobAttempts: config.ai.jobAttempts,
+    projects,
+    templates,
+    secrets,
+    files: filesHost(files),
+    runtime: undefined,
+    bus,
+    metrics,
+    log,
+  });
+  // The wizard's "describe it" path: no template, a description → a queued `create` request.
+  projects.onCreated((project, { userId }) => ai.onProjectCreated(project, userId));
+  await ai.start();
+
   // Registered last: the workspace goes after whatever still uses it (the container).
   projects.onDelete((project) => files.forgetProject(project.id));
 
@@ -238,6 +272,7 @@ export async function composeServices(deps: {
     terminal,
     files,
     projectSockets,
+    ai,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
       api: [
@@ -248,10 +283,13 @@ export async function composeServices(deps: {
         ['projects', createTerminalRoutes({ projectAccess, requireAuth })],
         ['projects', createSecretsRoutes({ secrets, requireAuth, projectAccess })],
         ['projects', createFilesRoutes({ files, requireAuth, projectAccess })],
+        ['claude', createClaudeRoutes({ ai, projects, requireAuth })],
+        ['projects', createAiProjectRoutes({ ai, requireAuth, projectAccess })],
       ],
       bodyLimits: fileBodyLimits(files),
     },
     async close() {
+      await ai.stop();
       terminal.close();
       preview.close();
       await containers.close();

@@ -85,7 +85,13 @@ const envSchema = z.object({
   ANTHROPIC_BASE_URL: optionalUrl(['http', 'https']),
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_BASE_URL: optionalUrl(['http', 'https']),
-  VAPORFORM_AI_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  VAPORFORM_AI_MODEL: z.string().min(1).default('claude-sonnet-5-5'),
+  VAPORFORM_AI_TOKEN_BUDGET: intFromEnv(400_000, 1_000, 100_000_000),
+  VAPORFORM_AI_MAX_STEPS: intFromEnv(40, 1, 1_000),
+  VAPORFORM_AI_LOOP_LIMIT: intFromEnv(3, 2, 100),
+  VAPORFORM_AI_MAX_OUTPUT_TOKENS: intFromEnv(8192, 256, 200_000),
+  VAPORFORM_AI_LEASE_SECONDS: intFromEnv(60, 1, 3_600),
+  VAPORFORM_AI_JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   VAPORFORM_TRUSTED_PROXIES: z.string().default(''),
   VAPORFORM_LOGIN_LIMIT_PER_IP: intFromEnv(50, 1, 1_000_000),
@@ -134,6 +140,17 @@ export interface Config {
     openaiApiKey: string | undefined;
     openaiBaseUrl: string | undefined;
     model: string;
+    /** Tokens (input + output, all turns) one request may use before it is stopped. */
+    tokenBudget: number;
+    /** Model turns one request may take. */
+    maxSteps: number;
+    /** The same failing tool call this many times stops the run. */
+    loopLimit: number;
+    maxOutputTokens: number;
+    /** A queued run's lease: a worker silent this long is presumed dead and its job retried. */
+    leaseSeconds: number;
+    /** Deliveries of a queued request before it is given up (at-least-once). */
+    jobAttempts: number;
   };
   logLevel: (typeof logLevels)[number];
   /** Peers whose X-Forwarded-For is believed (exact IPs). */
@@ -198,6 +215,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       openaiApiKey: e.OPENAI_API_KEY || undefined,
       openaiBaseUrl: e.OPENAI_BASE_URL,
       model: e.VAPORFORM_AI_MODEL,
+      tokenBudget: e.VAPORFORM_AI_TOKEN_BUDGET,
+      maxSteps: e.VAPORFORM_AI_MAX_STEPS,
+      loopLimit: e.VAPORFORM_AI_LOOP_LIMIT,
+      maxOutputTokens: e.VAPORFORM_AI_MAX_OUTPUT_TOKENS,
+      leaseSeconds: e.VAPORFORM_AI_LEASE_SECONDS,
+      jobAttempts: e.VAPORFORM_AI_JOB_ATTEMPTS,
     },
     logLevel: e.LOG_LEVEL,
     trustedProxies: e.VAPORFORM_TRUSTED_PROXIES.split(',')

@@ -84,6 +84,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** seeds/001 MetricsCollector: one AI run (chat turn, modification, queued request). */
+  readonly claudeRequestDuration = new Histogram({
+    name: 'vaporform_claude_request_duration_seconds',
+    help: 'Claude API request duration (a whole AI run: every model turn and tool call)',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vaporform_' });
   }
