@@ -328,6 +328,20 @@ export class DockerRuntime implements ContainerRuntime {
     await this.#poolFilling;
   }
 
+  /**
+   * Removes the unclaimed warm containers and releases the pool's mount (tests, uninstall).
+   * Containers already handed to projects keep running.
+   */
+  async drainPool(): Promise<void> {
+    this.#closed = true;
+    await this.#poolFilling;
+    for (const c of await this.#poolContainers()) await this.#removeContainer(c.Id);
+    if (this.#poolEnabled) {
+      await run('umount', ['-l', this.#poolDir]).catch(() => undefined);
+      this.#poolEnabled = false;
+    }
+  }
+
   /** Unclaimed and claimed warm-pool containers of this installation, for tests. */
   async poolSize(): Promise<number> {
     return (await this.#poolContainers()).filter((c) => c.State === 'running').length;

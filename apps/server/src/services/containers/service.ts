@@ -634,9 +634,11 @@ export class ContainersService {
   #withLock<T>(projectId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#locks.get(projectId) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(task);
-    const tracked = next.finally(() => {
-      if (this.#locks.get(projectId) === tracked) this.#locks.delete(projectId);
-    });
+    const tracked = next
+      .finally(() => {
+        if (this.#locks.get(projectId) === tracked) this.#locks.delete(projectId);
+      })
+      .catch(() => undefined); // the caller gets `next`'s rejection; this copy only orders
     this.#locks.set(projectId, tracked);
     return next;
   }
