@@ -1,0 +1,150 @@
+// The same lifecycle on the process runtime (no Docker engine): what `npm start` uses on a
+// machine without Docker. Sandboxed with bubblewrap when it is installed.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import {
+  addMember,
+  createProject,
+  eventually,
+  openSocket,
+  previewCookie,
+  previewHost,
+  rawRequest,
+  writeDevServer,
+  type Session,
+} from '../../../test/docker-projects.ts';
+import { findBwrap, type ProcessRuntime } from './index.ts';
+
+let t: TestApp;
+let server: { url: string; port: number; close(): Promise<void> };
+let alice: Session;
+let bob: Session;
+let carol: Session;
+let projectId: string;
+
+beforeAll(async () => {
+  t = await createTestApp({
+    VAPORFORM_RUNTIME: 'process',
+    VAPORFORM_RECONCILE_SECONDS: '0',
+    VAPORFORM_STATS_SECONDS: '0',
+  });
+  server = await listen(t);
+  [alice, bob, carol] = await Promise.all([
+    registerAndLogin(t.app),
+    registerAndLogin(t.app),
+    registerAndLogin(t.app),
+  ]);
+  projectId = await createProject(t, alice, 'Local');
+  writeDevServer(t, projectId, '<h1>local v1</h1>');
+  await addMember(t, alice, projectId, bob, 'viewer');
+});
+
+afterAll(async () => {
+  await server?.close();
+  await t?.close();
+});
+
+describe('process runtime', () => {
+  it('is the runtime in use, sandboxed when bubblewrap is installed', () => {
+    const runtime = t.services.containers.runtime as ProcessRuntime;
+    expect(runtime.kind).toBe('process');
+    expect(runtime.sandboxed).toBe(findBwrap() !== undefined);
+    if (process.env.CI === 'true') expect(runtime.sandboxed).toBe(true);
+  });
+
+  it('starts the project as a local process, with health and the project columns', async () => {
+    const res = await call(t.app, 'POST', `/api/containers/${projectId}/start?wait=true`, {
+      token: alice.token,
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const container = res.body.container;
+    expect(container).toMatchObject({ status: 'running', health: 'healthy', runtime: 'process' });
+    expect(container.id).toMatch(/^process-\d+$/);
+    const port = Object.values(container.ports)[0] as number;
+    expect(container.serviceUrl).toBe(`http://127.0.0.1:${port}`);
+    const who = JSON.parse((await rawRequest(port, 'GET', '/whoami', {})).body);
+    // In the sandbox the workspace is /app, as in a container.
+    if ((t.services.containers.runtime as ProcessRuntime).sandboxed) expect(who.cwd).toBe('/app');
+    expect((await t.services.projects.findById(projectId))?.status).toBe('running');
+  }, 30_000);
+
+  it('serves the preview to members (saved files at once, hot-reload socket) and refuses others', async () => {
+    const cookie = await previewCookie(t, server.port, projectId, bob);
+    const host = previewHost(projectId, server.port);
+    expect((await rawRequest(server.port, 'GET', '/', { host, cookie })).body).toBe(
+      '<h1>local v1</h1>',
+    );
+    writeFileSync(
+      path.join(t.config.dataDir, 'workspaces', projectId, 'index.html'),
+      '<h1>local v2</h1>',
+    );
+    expect((await rawRequest(server.port, 'GET', '/', { host, cookie })).body).toBe(
+      '<h1>local v2</h1>',
+    );
+    const hmr = await openSocket(`ws://127.0.0.1:${server.port}/_hmr`, { host, cookie });
+    await hmr.waitFor(/hmr:connected/);
+    hmr.ws.close();
+    expect((await rawRequest(server.port, 'GET', '/', { host })).status).toBe(401);
+    const token = await call(t.app, 'POST', `/api/projects/${projectId}/preview-token`, {
+      token: carol.token,
+    });
+    expect(token.status).toBe(404);
+  }, 30_000);
+
+  it('gives editors a terminal (node-pty) in the workspace: echo and resize', async () => {
+    const url = `ws://127.0.0.1:${server.port}/api/projects/${projectId}/terminal?token=${alice.token}`;
+    const term = await openSocket(url, { origin: 'http://localhost:4000' });
+    term.ws.send('echo "sum=$((40+2))"; ls\r');
+    await term.waitFor(/sum=42/);
+    await term.waitFor(/index\.html/);
+    term.ws.send(JSON.stringify({ type: 'resize', cols: 101, rows: 33 }));
+    await new Promise((r) => setTimeout(r, 200));
+    term.ws.send('stty size\r');
+    await term.waitFor(/33 101/);
+    term.ws.send('exit\r');
+    expect((await term.closed).code).toBe(1000);
+    const viewer = `ws://127.0.0.1:${server.port}/api/projects/${projectId}/terminal?token=${bob.token}`;
+    await expect(openSocket(viewer, { origin: 'http://localhost:4000' })).rejects.toMatchObject({
+      status: 403,
+    });
+  }, 30_000);
+
+  it('streams logs, restarts after a crash through the reconciler, stops and deletes', async () => {
+    const logs = await call(t.app, 'GET', `/api/containers/${projectId}/logs?follow=false`, {
+      token: alice.token,
+    });
+    expect(logs.body).toMatch(/data: listening on \d+/);
+
+    const before = await t.services.containers.get(projectId);
+    process.kill(Number(before.id.replace('process-', '')), 'SIGKILL');
+    await eventually(
+      async () => (await t.services.containers.get(projectId)).status !== 'running',
+      5_000,
+    );
+    const report = await t.services.containers.reconcile();
+    expect(report.restarted).toContain(projectId);
+    const after = await eventually(async () => {
+      const info = await t.services.containers.get(projectId);
+      return info.health === 'healthy' ? info : undefined;
+    }, 10_000);
+    expect(after.id).not.toBe(before.id);
+
+    const stopped = await call(t.app, 'POST', `/api/containers/${projectId}/stop`, {
+      token: alice.token,
+    });
+    expect(stopped.body.container.status).toBe('stopped');
+    const port = Object.values(after.ports)[0] as number;
+    await expect(rawRequest(port, 'GET', '/', {})).rejects.toThrow();
+
+    await call(t.app, 'POST', `/api/containers/${projectId}/start?wait=true`, {
+      token: alice.token,
+    });
+    const deleted = await call(t.app, 'DELETE', `/api/projects/${projectId}`, {
+      token: alice.token,
+    });
+    expect(deleted.status).toBe(204);
+    expect(await t.services.containers.runtime.inspect(projectId)).toBeUndefined();
+  }, 60_000);
+});
