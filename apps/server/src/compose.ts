@@ -20,6 +20,7 @@ import {
   createClaudeRoutes,
   createProvider,
   filesHost,
+  runtimeHost,
 } from './services/ai/index.ts';
 import {
   ContainersService,
@@ -239,7 +240,7 @@ export async function composeServices(deps: {
     templates,
     secrets,
     files: filesHost(files),
-    runtime: undefined,
+    runtime: runtimeHost(containers),
     bus,
     metrics,
     log,

@@ -181,7 +181,7 @@ export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
           loop = {
             reason: 'loop',
             message:
-              `Stopped: the same ${call.name} call failed ${count} times in a row ` +
+              `Stopped: the same ${call.name} call failed ${count} times ` +
               `(${outcome.summary}). Retrying it would only spend tokens; change the request ` +
               'or fix the cause, then ask again.',
           };

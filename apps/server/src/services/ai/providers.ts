@@ -266,9 +266,10 @@ export class OpenAiProvider implements ModelProvider {
       };
       for await (const chunk of stream) {
         if (chunk.usage) {
-          usage.inputTokens = chunk.usage.prompt_tokens ?? 0;
-          usage.outputTokens = chunk.usage.completion_tokens ?? 0;
+          // prompt_tokens includes the cached ones; keep them apart as Anthropic does.
           usage.cacheReadTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
+          usage.inputTokens = (chunk.usage.prompt_tokens ?? 0) - usage.cacheReadTokens;
+          usage.outputTokens = chunk.usage.completion_tokens ?? 0;
         }
         const choice = chunk.choices[0];
         if (!choice) continue;
