@@ -1,9 +1,9 @@
 /**
- * The canary sweep: plant unmistakable secret values (passwords, tokens, API keys, webhook
- * secrets, environment values, the master key and JWT secret), drive the main flows through the
- * real app, then look for every one of them in the captured logs, every response body and a
- * `pg_dump` of the database. Zero occurrences allowed (tokens are expected only in the responses
- * that issue them).
+ * The canary sweep (the secrets issue; it lives here because it drives the whole app): plant
+ * unmistakable secret values (passwords, tokens, API keys, webhook secrets, environment values,
+ * the master key and JWT secret), drive the main flows through the real app, then look for every
+ * one of them in the captured logs, every response body and a `pg_dump` of the database. Zero
+ * occurrences allowed (tokens are expected only in the responses that issue them).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,16 +13,16 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeServices, type Services } from '../../compose.ts';
-import { loadConfig } from '../../config.ts';
-import { createLogger } from '../../common/logger.ts';
-import { createDb, freePort, migrate } from '../../db/index.ts';
-import { createApp } from '../../http/app.ts';
-import { adminUrl, createTestDatabase } from '../../../test/db.ts';
-import { call } from '../../../test/app.ts';
-import { startSystemPostgres } from '../../../test/system-postgres.ts';
+import { composeServices, type Services } from '../src/compose.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/common/logger.ts';
+import { createDb, freePort, migrate } from '../src/db/index.ts';
+import { createApp } from '../src/http/app.ts';
+import { adminUrl, createTestDatabase } from './db.ts';
+import { call } from './app.ts';
+import { startSystemPostgres } from './system-postgres.ts';
 
-const repoRoot = path.resolve(import.meta.dirname, '../../../../..');
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 function canary(kind: string): string {
   return `CANARY_${kind}_${randomBytes(9).toString('hex')}`;
