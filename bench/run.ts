@@ -203,9 +203,196 @@ async function secretsBench(): Promise<Result[]> {
   return [baseline, sealed];
 }
 
+/**
+ * Files: sequential PUT+GET round trips (100 B as the baseline, then 100 KB), listing and
+ * searching a project of 10,000 files, and how long a change takes to reach a project WebSocket
+ * as `file_changed`: through the API, and made inside the workspace (watcher → import → event).
+ * One client, one request at a time: these are latencies, not throughput.
+ */
+async function filesBench(): Promise<Result[]> {
+  const { writeFileSync } = await import('node:fs');
+  const { WebSocket } = await import('ws');
+  const { makeZip } = await import('../apps/server/test/zip-writer.ts');
+  const seconds = Math.min(DURATION_S, 10);
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
+  const port = await freePort();
+  const server = await startProcess(
+    ['--import', 'tsx', 'apps/server/src/main.ts'],
+    {
+      PORT: String(port),
+      VAPORFORM_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+    },
+    `http://127.0.0.1:${port}/healthz`,
+  );
+  const sockets: InstanceType<typeof WebSocket>[] = [];
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const email = `bench${Date.now()}@example.test`;
+    await json(`${base}/api/auth/register`, {
+      method: 'POST',
+      body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }),
+    });
+    const { token } = await json(`${base}/api/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ email, password: 'bench password 1' }),
+    });
+    const auth = { authorization: `Bearer ${token}` };
+    const newProject = async (name: string): Promise<string> =>
+      (
+        await json(`${base}/api/projects`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({ name }),
+        })
+      ).project.id;
+
+    /** Runs `op` one at a time for `seconds` (at most `max` times); latency percentiles. */
+    const sequential = async (
+      name: string,
+      op: (i: number) => Promise<unknown>,
+      max: number,
+    ): Promise<Result> => {
+      for (let i = 0; i < 10; i++) await op(-1 - i); // warm-up
+      const samples: number[] = [];
+      let errors = 0;
+      const end = performance.now() + seconds * 1000;
+      while (performance.now() < end && samples.length < max && errors < 20) {
+        const t0 = performance.now();
+        try {
+          await op(samples.length);
+          samples.push(performance.now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+      samples.sort((a, b) => a - b);
+      const at = (q: number) => Number(samples[Math.floor(q * (samples.length - 1))]!.toFixed(2));
+      const busy = samples.reduce((s, x) => s + x, 0) / 1000;
+      return {
+        name: `${name} (n=${samples.length}, p95 ${at(0.95)} ms)`,
+        rps: samples.length / busy,
+        p50: at(0.5),
+        p99: at(0.99),
+        errors,
+        non2xx: 0,
+      };
+    };
+
+    // ── PUT+GET ──
+    const io = await newProject('bench-io');
+    const line = 'export const value = computeSomething(input, options); // padding\n';
+    const hundredKb = line.repeat(Math.ceil(100_000 / line.length)).slice(0, 100_000 - 16);
+    const putGet = (content: string) => async (i: number) => {
+      const url = `${base}/api/projects/${io}/files/src/file-${content.length}.ts`;
+      await json(url, {
+        method: 'PUT',
+        headers: auth,
+        body: JSON.stringify({ content: `// ${String(i).padStart(12)}\n${content}` }),
+      });
+      const res = await fetch(url, { headers: auth });
+      if (!res.ok) throw new Error(`GET ${res.status}`);
+      await res.json();
+    };
+    const baseline = await sequential('PUT+GET of a 100 B file', putGet('x'.repeat(84)), 3000);
+    const big = await sequential('PUT+GET of a 100 KB file', putGet(hundredKb), 1500);
+
+    // ── a project of 10,000 files ──
+    const large = await newProject('bench-10k');
+    const words = ['useState', 'fetchUser', 'render', 'config', 'items', 'result', 'handler'];
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({
+      name: `src/module${Math.floor(i / 100)}/file${i}.ts`,
+      data: Array.from(
+        { length: 30 },
+        (_, l) =>
+          `export function ${words[(i + l) % words.length]}${i}_${l}(value: number) { return value * ${l}; }`,
+      ).join('\n'),
+    }));
+    const imported = await fetch(`${base}/api/projects/${large}/import`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/zip' },
+      body: makeZip(entries),
+    });
+    if (!imported.ok) throw new Error(`import: ${imported.status} ${await imported.text()}`);
+    const list = await sequential(
+      'GET /files of 10,000 files',
+      async () => {
+        const res = await fetch(`${base}/api/projects/${large}/files`, { headers: auth });
+        if (((await res.json()) as { files: unknown[] }).files.length !== 10_000)
+          throw new Error('short list');
+      },
+      500,
+    );
+    const queries = ['fetchUser4242_7', 'handler77', 'useState', 'file9999.ts', 'module42', 'rend'];
+    const search = await sequential(
+      'GET /search in 10,000 files (identifier, prefix, common word, path)',
+      async (i) => {
+        const q = queries[Math.abs(i) % queries.length]!;
+        const res = await fetch(`${base}/api/projects/${large}/search?q=${encodeURIComponent(q)}`, {
+          headers: auth,
+        });
+        if (!res.ok) throw new Error(`search ${res.status}`);
+        await res.json();
+      },
+      3000,
+    );
+
+    // ── change → file_changed on the project WebSocket ──
+    const live = await newProject('bench-live');
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/projects/${live}/ws?token=${token}`);
+    sockets.push(ws);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const waiting = new Map<string, () => void>();
+    ws.on('message', (raw) => {
+      const m = JSON.parse(raw.toString()) as { type: string; data: { path: string } };
+      if (m.type === 'file_changed') waiting.get(m.data.path)?.();
+    });
+    const eventAfter = (filePath: string, act: () => unknown) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no event in 10 s')), 10_000);
+        waiting.set(filePath, () => {
+          clearTimeout(timer);
+          waiting.delete(filePath);
+          resolve();
+        });
+        Promise.resolve()
+          .then(act)
+          .catch((err: unknown) => reject(err));
+      });
+    const viaApi = await sequential(
+      'API PUT → file_changed on the WebSocket',
+      (i) =>
+        eventAfter(`api/${i}.txt`, () =>
+          json(`${base}/api/projects/${live}/files/api/${i}.txt`, {
+            method: 'PUT',
+            headers: auth,
+            body: JSON.stringify({ content: `change ${i}` }),
+          }),
+        ),
+      300,
+    );
+    const workspace = path.join(dataDir, 'workspaces', live);
+    const viaDisk = await sequential(
+      'workspace write → file_changed on the WebSocket',
+      (i) =>
+        eventAfter(`disk-${i}.txt`, () =>
+          writeFileSync(path.join(workspace, `disk-${i}.txt`), `change ${i}`),
+        ),
+      200,
+    );
+    return [baseline, big, list, search, viaApi, viaDisk];
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await stop(server);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 const benches: Record<string, () => Promise<Result[]>> = {
   projects: projectsBench,
   secrets: secretsBench,
+  files: filesBench,
 };
 
 const only = process.argv.slice(2);

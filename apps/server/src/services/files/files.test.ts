@@ -18,9 +18,12 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 
 beforeAll(async () => {
   t = await createTestApp();
-  [owner, editor, viewer, stranger] = await Promise.all(
-    Array.from({ length: 4 }, () => registerAndLogin(t.app)),
-  );
+  [owner, editor, viewer, stranger] = await Promise.all([
+    registerAndLogin(t.app),
+    registerAndLogin(t.app),
+    registerAndLogin(t.app),
+    registerAndLogin(t.app),
+  ]);
   projectId = await newProject('Files under test');
   for (const [who, role] of [
     [editor, 'editor'],

@@ -3,20 +3,24 @@ import type { Db } from '../../db/index.ts';
 import { FilesStore } from './store.ts';
 
 /**
- * Keeps `file_search` in step with the files, right after each commit rather than inside it
- * (tokenising a large file costs more than saving it). Search waits for a project's pending
- * refresh, so in one process a search always sees the writes that came before it.
+ * Keeps `file_search` in step with the files, shortly after each commit rather than inside it
+ * (tokenising a large file costs more than saving it). Refreshes wait `delayMs` so a burst of
+ * saves (an editor's autosave, an AI turn) is indexed once; a search runs the project's pending
+ * refresh at once, so in one process a search always sees the writes that came before it.
  */
 export class SearchIndexer {
   readonly #store: FilesStore;
   readonly #log: Logger;
+  readonly #delayMs: number;
   /** Paths waiting per project; `all` means reconcile every file. */
   readonly #pending = new Map<string, Set<string> | 'all'>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #running = new Map<string, Promise<void>>();
 
-  constructor(db: Db, log: Logger) {
+  constructor(db: Db, log: Logger, delayMs = 200) {
     this.#store = new FilesStore(db);
     this.#log = log;
+    this.#delayMs = delayMs;
   }
 
   /** Queues a refresh of `paths` (every file of the project when omitted). */
@@ -28,25 +32,42 @@ export class SearchIndexer {
       for (const p of paths) set.add(p);
       this.#pending.set(projectId, set);
     }
-    if (!this.#running.has(projectId)) {
-      const run = this.#run(projectId).finally(() => this.#running.delete(projectId));
-      this.#running.set(projectId, run);
+    if (!this.#timers.has(projectId)) {
+      const timer = setTimeout(() => void this.#start(projectId), this.#delayMs);
+      timer.unref();
+      this.#timers.set(projectId, timer);
     }
   }
 
-  /** Resolves once every refresh queued for the project so far is done. */
+  /** Runs the project's pending refresh now and resolves when everything queued is indexed. */
   async flush(projectId: string): Promise<void> {
-    while (this.#running.has(projectId)) await this.#running.get(projectId);
+    for (;;) {
+      const run = this.#pending.has(projectId)
+        ? this.#start(projectId)
+        : this.#running.get(projectId);
+      if (!run) return;
+      await run;
+    }
   }
 
-  /** Waits for all queued refreshes. */
+  /** Indexes everything pending, then resolves. */
   async close(): Promise<void> {
-    while (this.#running.size) await Promise.all([...this.#running.values()]);
+    const projects = () => new Set([...this.#pending.keys(), ...this.#running.keys()]);
+    while (projects().size) await Promise.all([...projects()].map((id) => this.flush(id)));
+  }
+
+  #start(projectId: string): Promise<void> {
+    clearTimeout(this.#timers.get(projectId));
+    this.#timers.delete(projectId);
+    let run = this.#running.get(projectId);
+    if (!run) {
+      run = this.#run(projectId).finally(() => this.#running.delete(projectId));
+      this.#running.set(projectId, run);
+    }
+    return run;
   }
 
   async #run(projectId: string): Promise<void> {
-    // Let the commit's caller finish first; batch what arrives meanwhile.
-    await new Promise((resolve) => setImmediate(resolve));
     for (
       let pending = this.#pending.get(projectId);
       pending;

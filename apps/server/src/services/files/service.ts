@@ -205,6 +205,7 @@ export class FilesService {
   readonly #indexer: SearchIndexer;
   #closed = false;
   #ready: Promise<void> = Promise.resolve();
+  readonly #limitCache = new Map<string, { mb: number; until: number }>();
 
   constructor(deps: FilesServiceDeps) {
     this.#db = deps.db;
@@ -624,6 +625,7 @@ export class FilesService {
 
   /** Stops watching a project and removes its workspace (the project is being deleted). */
   async forgetProject(projectId: string): Promise<void> {
+    this.#limitCache.delete(projectId);
     await this.#watcher.unwatch(projectId);
     await this.#workspaces.exclusive(projectId, () => this.#workspaces.destroy(projectId));
   }
@@ -764,21 +766,17 @@ export class FilesService {
     opts: { fromDisk: boolean },
   ): Promise<ChangeOutcome[]> {
     if (!fileSources.includes(actor.source)) throw new Error(`unknown file source ${actor.source}`);
-    const project = await this.#projects.findById(projectId);
-    if (!project) throw errors.notFound('project');
-    const quotaBytes = project.storageLimitMb * MiB;
+    const quotaMb = await this.#storageLimitMb(projectId);
     const userId = actor.userId ?? null;
-    const { outcomes, disk } = await this.#db.transaction().execute(async (tx) => {
+    const { outcomes, disk } = await this.#transaction(async (tx) => {
       const store = new FilesStore(tx);
       await store.beginChange(projectId, userId, actor.source);
       const run = new Transaction(store, projectId, actor.source, userId);
       for (const change of planned) await run.apply(change);
       if (run.growth > 0) {
         const used = await store.usage(projectId);
-        if (used > quotaBytes) {
-          throw errors.tooLarge(
-            `The project's storage quota (${project.storageLimitMb} MB) would be exceeded`,
-          );
+        if (used > quotaMb * MiB) {
+          throw errors.tooLarge(`The project's storage quota (${quotaMb} MB) would be exceeded`);
         }
       }
       return { outcomes: run.outcomes, disk: run.disk };
@@ -795,6 +793,26 @@ export class FilesService {
       void this.#publish(projectId, changed, actor);
     }
     return outcomes;
+  }
+
+  /** The project's storage limit, remembered for a while (one query less per write). */
+  async #storageLimitMb(projectId: string): Promise<number> {
+    const cached = this.#limitCache.get(projectId);
+    if (cached && cached.until > Date.now()) return cached.mb;
+    const project = await this.#projects.findById(projectId);
+    if (!project) throw errors.notFound('project');
+    this.#limitCache.set(projectId, { mb: project.storageLimitMb, until: Date.now() + 30_000 });
+    return project.storageLimitMb;
+  }
+
+  /** A transaction; a project deleted meanwhile (foreign key violation) is not_found. */
+  async #transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    try {
+      return await this.#db.transaction().execute((tx) => fn(tx));
+    } catch (err) {
+      if ((err as { code?: string }).code === '23503') throw errors.notFound('project');
+      throw err;
+    }
   }
 
   async #applyToDisk(projectId: string, ops: DiskOp[]): Promise<void> {
