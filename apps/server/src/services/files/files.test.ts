@@ -349,6 +349,51 @@ describe('history, restore, move and delete', () => {
   });
 });
 
+describe('changesets (FilesService.applyChangeset, for the AI)', () => {
+  it('applies several changes in one transaction, all or nothing', async () => {
+    const files = t.services.files;
+    await put('cs/a.ts', { content: 'a1' });
+    await put('cs/b.ts', { content: 'b1' });
+    const failed = files.applyChangeset(
+      projectId,
+      [
+        { op: 'write', path: 'cs/a.ts', content: 'a2' },
+        { op: 'delete', path: 'cs/b.ts' },
+        { op: 'write', path: 'cs/c.ts', content: 'c1' },
+        { op: 'write', path: 'cs/a.ts', content: 'a3', baseVersion: 1 }, // stale by now
+      ],
+      { source: 'claude', userId: editor.user.id },
+    );
+    await expect(failed).rejects.toMatchObject({ code: 'conflict' });
+    expect((await get('cs/a.ts')).body).toMatchObject({ content: 'a1', version: 1 });
+    expect((await get('cs/b.ts')).body.content).toBe('b1');
+    expect((await get('cs/c.ts')).status).toBe(404);
+    expect(
+      readFileSync(path.join(t.services.files.workspacePath(projectId), 'cs/a.ts'), 'utf8'),
+    ).toBe('a1');
+
+    const outcomes = await files.applyChangeset(
+      projectId,
+      [
+        { op: 'write', path: 'cs/a.ts', content: 'a2', baseVersion: 1 },
+        { op: 'move', from: 'cs/b.ts', to: 'cs/renamed.ts' },
+        { op: 'write', path: 'cs/c.ts', content: new Uint8Array([1, 2, 0, 3]) },
+      ],
+      { source: 'claude', userId: editor.user.id },
+    );
+    expect(outcomes.map((o) => [o.operation, o.path, o.version])).toEqual([
+      ['write', 'cs/a.ts', 2],
+      ['move', 'cs/renamed.ts', 1],
+      ['write', 'cs/c.ts', 1],
+    ]);
+    const a = (await get('cs/a.ts')).body;
+    expect(a).toMatchObject({ content: 'a2', source: 'claude', updatedBy: editor.user.id });
+    const activity = (await call(t.app, 'GET', url('/activity?limit=3'), { token: owner.token }))
+      .body.activity;
+    expect(activity.every((e: { sourceType: string }) => e.sourceType === 'claude')).toBe(true);
+  });
+});
+
 describe('limits', () => {
   it('refuses a file over the size limit with 413 (default 5 MiB)', async () => {
     const big = 'x'.repeat(5 * 1024 * 1024 + 1);
