@@ -18,9 +18,9 @@ beforeAll(async () => {
     ANTHROPIC_BASE_URL: fake.url,
     VAPORFORM_AI_LOOP_LIMIT: '3',
   });
-  [owner, editor, viewer, stranger] = await Promise.all(
+  [owner, editor, viewer, stranger] = (await Promise.all(
     Array.from({ length: 4 }, () => registerAndLogin(t.app)),
-  );
+  )) as [Session, Session, Session, Session];
 });
 
 afterAll(async () => {

@@ -63,6 +63,13 @@ export interface AiRuntime {
     options: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<CommandResult>;
   logs(projectId: string, lines: number): Promise<string[]>;
-  /** Starts (or restarts) the project's container and waits until its dev server is up. */
-  start(projectId: string, userId: string): Promise<{ running: boolean; reason?: string }>;
+  /**
+   * Starts the project's container (a fresh process with `restart`) and waits until its dev
+   * server answers.
+   */
+  start(
+    projectId: string,
+    userId: string,
+    options?: { restart?: boolean },
+  ): Promise<{ running: boolean; reason?: string }>;
 }

@@ -21,6 +21,10 @@ export interface ContainersLike {
     projectId: string,
     options?: { wait?: boolean; actor?: string },
   ): Promise<{ status: string; reason?: string | null }>;
+  restart?(
+    projectId: string,
+    options?: { wait?: boolean },
+  ): Promise<{ status: string; reason?: string | null }>;
   exec?(
     projectId: string,
     command: string,
@@ -29,7 +33,8 @@ export interface ContainersLike {
 }
 
 const maxOutputBytes = 1024 * 1024;
-/** TTY input lines are limited (canonical mode, 4096 bytes): send scripts in small pieces. */
+/** TTY input lines are limited (canonical mode, 4096 bytes): send scripts in small pieces
+ * (a multiple of 4: one escape is 4 characters). */
 const chunkChars = 800;
 
 /** The AI's view of the containers service: commands never run on the host. */
@@ -56,9 +61,12 @@ export function runtimeHost(containers: ContainersLike): AiRuntime {
       }
       return out.slice(-lines);
     },
-    async start(projectId, userId) {
+    async start(projectId, userId, options) {
       try {
-        const info = await containers.start(projectId, { wait: true, actor: userId });
+        const info =
+          options?.restart && containers.restart
+            ? await containers.restart(projectId, { wait: true })
+            : await containers.start(projectId, { wait: true, actor: userId });
         return {
           running: info.status === 'running',
           ...(info.reason ? { reason: info.reason } : {}),
@@ -73,7 +81,7 @@ export function runtimeHost(containers: ContainersLike): AiRuntime {
 
 /**
  * Runs a command through a shell with a TTY in the project's container: the script is written
- * to a temporary file in base64 pieces (no quoting or line-length problems), run with its output
+ * to a temporary file in pieces of octal escapes (no quoting or line-length problems), run with its output
  * framed by random markers, and its exit code read from the closing marker.
  */
 async function execThroughTty(
@@ -87,7 +95,11 @@ async function execThroughTty(
   const begin = `__VF_BEGIN_${nonce}__`;
   const end = `__VF_END_${nonce}__`;
   const file = `/tmp/.vf-cmd-${nonce}`;
-  const encoded = Buffer.from(command, 'utf8').toString('base64');
+  // Every byte as a printf octal escape: printf is a builtin of every shell, base64 is not in
+  // every image.
+  const encoded = [...Buffer.from(command, 'utf8')]
+    .map((b) => `\\${b.toString(8).padStart(3, '0')}`)
+    .join('');
   return new Promise<CommandResult>((resolve, reject) => {
     let raw = '';
     let settled = false;
@@ -130,9 +142,8 @@ async function execThroughTty(
     tty.stream.on('error', (err: Error) => finish(err));
     const lines = [
       'stty -echo 2>/dev/null; PS1=""; PS2=""; export PS1 PS2',
-      `: > ${file}.b64`,
-      ...chunks(encoded, chunkChars).map((c) => `printf %s '${c}' >> ${file}.b64`),
-      `base64 -d ${file}.b64 > ${file} && rm -f ${file}.b64`,
+      `: > ${file}`,
+      ...chunks(encoded, chunkChars).map((c) => `printf '${c}' >> ${file}`),
       // The markers are printed with a split string so the echoed input never contains them.
       `printf '%s\\n' '__VF_BEGIN_''${nonce}__'; (cd /app 2>/dev/null; sh ${file} </dev/null 2>&1); ` +
         `printf '\\n%s%s__\\n' '__VF_END_''${nonce}__' "$?"; rm -f ${file}`,

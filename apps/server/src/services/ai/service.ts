@@ -864,7 +864,7 @@ export class AiService {
       return;
     }
     await run.guard?.();
-    const started = await runtime.start(project.id, run.userId);
+    const started = await runtime.start(project.id, run.userId, { restart: type === 'debug' });
     if (started.running) {
       if (type === 'create') {
         await this.#deps.projects.setRuntimeState(project.id, {
