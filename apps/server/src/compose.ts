@@ -159,6 +159,8 @@ export async function composeServices(deps: {
         warmPoolSize: config.containers.warmPoolSize,
         poolImage: config.runtimeImage ?? DEFAULT_RUNTIME_IMAGE,
         hostIsolation: true,
+        // The projects table's default limits: a claim then needs no update.
+        poolLimits: { memoryMb: 1024, cpuPercent: 100, pidsLimit: config.containers.pidsLimit },
       }),
   });
   log.info({ runtime: runtime.kind }, `container runtime: ${runtimeReason}`);

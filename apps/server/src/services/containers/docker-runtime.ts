@@ -48,6 +48,8 @@ export interface DockerRuntimeOptions {
   poolImage: string;
   /** Drop traffic from project networks to the host (iptables, needs root). */
   hostIsolation: boolean;
+  /** Limits warm containers are created with (a project's defaults: no update at claim). */
+  poolLimits: Pick<RuntimeSpec, 'memoryMb' | 'cpuPercent' | 'pidsLimit'>;
 }
 
 /**
@@ -121,13 +123,15 @@ export class DockerRuntime implements ContainerRuntime {
 
   async start(spec: RuntimeSpec, options: { fresh: boolean }): Promise<RuntimeInstance> {
     const specHash = hashSpec(spec);
-    const existing = await this.#find(spec.projectId);
+    const [existing] = await Promise.all([
+      this.#find(spec.projectId),
+      this.#prepareWorkspace(spec.workspace),
+    ]);
     if (existing && !options.fresh && existing.Config.Labels?.[LABEL_SPEC] === specHash) {
       if (!existing.State.Running) await this.#docker.getContainer(existing.Id).start();
       return this.#instance(await this.#docker.getContainer(existing.Id).inspect());
     }
     if (existing) await this.remove(spec.projectId);
-    await this.#prepareWorkspace(spec.workspace);
 
     if (
       !existing &&
@@ -615,7 +619,7 @@ export class DockerRuntime implements ContainerRuntime {
       ExposedPorts: { [portKey]: {} },
       Labels: { ...this.#labels(), [LABEL_POOL]: slot },
       HostConfig: {
-        ...this.#hardening({ memoryMb: 1024, cpuPercent: 100, pidsLimit: 256 }),
+        ...this.#hardening(this.#opts.poolLimits),
         Mounts: [
           {
             Type: 'bind',
@@ -649,31 +653,58 @@ export class DockerRuntime implements ContainerRuntime {
         throw err;
       }
       try {
-        await run('mount', ['--bind', spec.workspace, path.join(this.#poolDir, slot)]);
-        const h = this.#hardening(spec);
-        await container.update({
-          Memory: h.Memory,
-          MemorySwap: h.MemorySwap,
-          NanoCpus: h.NanoCpus,
-          PidsLimit: h.PidsLimit,
-        });
-        const stdin = (await container.attach({
-          stream: true,
-          stdin: true,
-          hijack: true,
-        })) as unknown as NodeJS.WritableStream & { end(): void };
+        const [stdin] = await Promise.all([
+          container.attach({ stream: true, stdin: true, hijack: true }) as unknown as Promise<
+            NodeJS.WritableStream & { end(): void }
+          >,
+          run('mount', ['--bind', spec.workspace, path.join(this.#poolDir, slot)]),
+          this.#updateLimits(container, spec),
+        ]);
         const exports = Object.entries(this.#env(spec))
           .map(([k, v]) => `export ${k}=${shellQuote(v)};`)
           .join(' ');
+        // Written only once the workspace is mounted: the command starts in it.
         stdin.write(`${exports} cd /app && ${installScript(spec)}\n`);
         stdin.end();
-        return this.#instance(await container.inspect());
+        const hostPort = candidate.Ports.find(
+          (p) => p.IP === '127.0.0.1' && p.PublicPort,
+        )?.PublicPort;
+        return {
+          id: candidate.Id,
+          projectId: spec.projectId,
+          state: 'running',
+          ports: hostPort ? { [String(POOL_PORT)]: hostPort } : {},
+          ...(hostPort ? { hostPort } : {}),
+          image: candidate.Image,
+          createdAt: new Date(candidate.Created * 1000).toISOString(),
+          startedAt: new Date().toISOString(),
+          pooled: true,
+        };
       } catch (err) {
         await this.#removeContainer(candidate.Id).catch(() => undefined);
         throw err;
       }
     }
     return undefined;
+  }
+
+  /** Applies the project's limits to a warm container, unless they are the pool's already. */
+  async #updateLimits(container: Docker.Container, spec: RuntimeSpec): Promise<void> {
+    const pool = this.#opts.poolLimits;
+    if (
+      spec.memoryMb === pool.memoryMb &&
+      spec.cpuPercent === pool.cpuPercent &&
+      spec.pidsLimit === pool.pidsLimit
+    ) {
+      return;
+    }
+    const h = this.#hardening(spec);
+    await container.update({
+      Memory: h.Memory,
+      MemorySwap: h.MemorySwap,
+      NanoCpus: h.NanoCpus,
+      PidsLimit: h.PidsLimit,
+    });
   }
 
   async #unmountSlot(slot: string): Promise<void> {

@@ -331,7 +331,7 @@ export class ContainersService {
       (performance.now() - started) / 1000,
     );
     const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
-    await this.#d.projects.setRuntimeState(projectId, {
+    const recorded = this.#d.projects.setRuntimeState(projectId, {
       status: 'running',
       statusReason: null,
       health: 'starting',
@@ -339,7 +339,7 @@ export class ContainersService {
       serviceUrl,
       allocatedPort: instance.hostPort ?? null,
     });
-    await this.#d.store.upsertContainer({
+    const stored = this.#d.store.upsertContainer({
       projectId,
       containerId: instance.id,
       status: 'active',
@@ -357,6 +357,7 @@ export class ContainersService {
         pooled: instance.pooled,
       },
     });
+    await Promise.all([recorded, stored]);
     const healthy = this.#watchHealth(projectId, instance);
     if (options.wait) await healthy;
     const info = await this.get(projectId);
@@ -446,6 +447,8 @@ export class ContainersService {
 
   /** A container of a running project exited on its own. */
   async #crashed(projectId: string, instance: RuntimeInstance): Promise<void> {
+    const record = await this.#d.projects.findById(projectId);
+    if (record?.status !== 'running') return; // stopped on purpose meanwhile
     const reason = instance.reason ?? 'the container stopped';
     this.#log.warn({ projectId, reason }, 'project container stopped on its own');
     await this.#d.projects.setRuntimeState(projectId, {
@@ -474,6 +477,7 @@ export class ContainersService {
     for (const [projectId, instance] of instances) {
       if (this.#closed) return report;
       if (!all.has(projectId)) {
+        this.#stopWatching(projectId);
         await this.#withLock(projectId, () => this.#runtime.remove(projectId)).catch(
           () => undefined,
         );
@@ -484,6 +488,7 @@ export class ContainersService {
         const record = await this.#d.projects.findById(projectId);
         // Only a project nobody is starting right now: its lock is free and it is not creating.
         if (record && record.status !== 'running' && !this.#locks.has(projectId)) {
+          this.#stopWatching(projectId);
           await this.#withLock(projectId, () => this.#runtime.stop(projectId));
           report.stopped.push(projectId);
         }
@@ -513,7 +518,11 @@ export class ContainersService {
           else if (instance.pooled && record.health !== 'starting') {
             // A warm container brought back by the engine waits for a command: replace it.
             await this.#restartFromReconcile(projectId, report, true);
-          } else this.#watchHealth(projectId, { ...instance });
+          } else {
+            // Running but not answering (e.g. just restarted by the engine): starting again.
+            await this.#setHealth(projectId, 'starting');
+            this.#watchHealth(projectId, { ...instance });
+          }
         }
         continue;
       }
