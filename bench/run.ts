@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { containersBench, densityBench } from './containers.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
@@ -391,6 +392,8 @@ async function filesBench(): Promise<Result[]> {
 
 const benches: Record<string, () => Promise<Result[]>> = {
   projects: projectsBench,
+  containers: containersBench,
+  density: densityBench,
   secrets: secretsBench,
   files: filesBench,
 };
