@@ -4,9 +4,21 @@
 // changes live. Writes screenshots of the main screens to docs/screenshots/.
 import { existsSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+
+// Monaco, xterm and the dev server take a moment: poll for up to 15 s unless told otherwise.
+const basePoll = baseExpect.poll.bind(baseExpect);
+const expect = Object.assign(
+  (value: unknown, message?: string) => baseExpect(value, message),
+  baseExpect,
+  {
+    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
+      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
+  },
+) as typeof baseExpect;
 import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
 import { repoRoot, startServer, type RunningServer } from './server.ts';
 
@@ -101,6 +113,10 @@ beforeAll(async () => {
   ]);
   server = await startServer({
     env: { ANTHROPIC_API_KEY: 'sk-ant-fake-e2e', ANTHROPIC_BASE_URL: fake.url },
+    // IDE and previews on one site (vaporform.localhost and <id>.preview.vaporform.localhost),
+    // as in production (ide.example.com, <id>.preview.ide.example.com): the preview cookie is
+    // SameSite=Lax, which a cross-site frame (localhost vs *.preview.localhost) does not send.
+    publicHost: 'vaporform.localhost',
   });
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -115,7 +131,7 @@ beforeAll(async () => {
       '--disable-quic',
     ],
   });
-  owner = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  owner = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
   page = await owner.newPage();
   watch(page, 'owner');
 }, 300_000);
@@ -126,6 +142,21 @@ afterAll(async () => {
   await fake?.close();
   if (networkErrors.length)
     console.log(`failed requests seen by the browser:\n${networkErrors.join('\n')}`);
+});
+
+/** Opens a side view unless it is already open (clicking the active one closes it, as in VS Code). */
+async function showView(p: Page, name: string): Promise<void> {
+  const button = p.getByRole('button', { name, exact: true });
+  if ((await button.getAttribute('aria-pressed')) !== 'true') await button.click();
+}
+
+beforeEach(({ task, onTestFailed }) => {
+  onTestFailed(async () => {
+    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page
+      ?.screenshot({ path: path.join(tmpdir(), `vf-e2e-failed-${name}.png`) })
+      .catch(() => undefined);
+  });
 });
 
 describe('the web IDE in Chromium', () => {
@@ -217,7 +248,7 @@ describe('the web IDE in Chromium', () => {
   });
 
   it('shows what the assistant changed as a diff, and reverts it', async () => {
-    await page.getByRole('button', { name: 'Assistant' }).click();
+    await showView(page, 'Assistant');
     await page.getByLabel('Message to the assistant').fill('Add a notes file');
     await page.getByRole('button', { name: 'Send' }).click();
     const changeset = page.locator('[data-testid=changeset]').last();
@@ -229,14 +260,6 @@ describe('the web IDE in Chromium', () => {
     await expect
       .poll(() => page.locator('[data-testid=chat-assistant]').last().textContent())
       .toContain('Created NOTES.md');
-    await page
-      .locator('.tree')
-      .getByText('NOTES.md')
-      .waitFor()
-      .catch(async () => {
-        await page.getByRole('button', { name: 'Explorer' }).click();
-        await page.locator('.tree').getByText('NOTES.md').waitFor();
-      });
     await shot(page, 'assistant');
 
     await changeset.getByRole('button', { name: 'Revert' }).click();
@@ -244,6 +267,8 @@ describe('the web IDE in Chromium', () => {
     const token = await tokenOf(page);
     const { files } = await api(token, 'GET', `/api/projects/${projectId}/files`);
     expect(files.map((f: { path: string }) => f.path)).not.toContain('NOTES.md');
+    await showView(page, 'Explorer');
+    await page.locator('.tree').getByText('NOTES.md').waitFor({ state: 'detached' });
   });
 
   it('a second member sees file changes live', async () => {
@@ -264,7 +289,7 @@ describe('the web IDE in Chromium', () => {
         .toContain('live');
 
       // The owner changes the open file and creates another; the member sees both without reloading.
-      await page.getByRole('button', { name: 'Explorer' }).click();
+      await showView(page, 'Explorer');
       await page.locator('.tree').getByText('index.html').click();
       await page.locator('.monaco-editor .view-lines').click();
       await page.keyboard.press('Control+End');

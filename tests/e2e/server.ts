@@ -14,7 +14,7 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 /** A running server. */
 export interface RunningServer {
-  /** `http://localhost:<port>` (the IDE's origin; previews at `<id>.preview.localhost:<port>`). */
+  /** `http://<publicHost>:<port>` (the IDE's origin; previews at `<id>.preview.<publicHost>:<port>`). */
   url: string;
   port: number;
   dataDir: string;
@@ -63,8 +63,14 @@ export function dockerAnswers(timeoutMs = 1500): Promise<boolean> {
  * @throws when it exits or does not come up, quoting its output.
  */
 export async function startServer(
-  opts: { env?: Record<string, string>; startTimeoutMs?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    startTimeoutMs?: number;
+    /** Host name of the public URL (default localhost); previews live at `<id>.preview.<host>`. */
+    publicHost?: string;
+  } = {},
 ): Promise<RunningServer> {
+  const publicHost = opts.publicHost ?? 'localhost';
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-e2e-'));
   // Embedded PostgreSQL runs as the postgres user when we are root: it must enter the dir.
@@ -81,7 +87,7 @@ export async function startServer(
         PORT: String(port),
         HOST: '127.0.0.1',
         VAPORFORM_DATA_DIR: dataDir,
-        VAPORFORM_PUBLIC_URL: `http://localhost:${port}`,
+        VAPORFORM_PUBLIC_URL: `http://${publicHost}:${port}`,
         VAPORFORM_RUNTIME: runtime,
         LOG_LEVEL: 'warn',
         VAPORFORM_LOGIN_LIMIT_PER_IP: '10000',
@@ -101,7 +107,7 @@ export async function startServer(
   let alive = true;
   void exited.then(() => (alive = false));
 
-  const url = `http://localhost:${port}`;
+  const url = `http://${publicHost}:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 120_000);
   for (;;) {
     if (!alive) {

@@ -87,8 +87,7 @@ export function App() {
       />
     );
   } else if (path === '/login' || path === '/register') {
-    navigate('/', { replace: true });
-    screen = null;
+    screen = <Redirect to="/" />;
   } else if (path === '/new') {
     screen = <Wizard />;
   } else {
@@ -120,6 +119,12 @@ export function App() {
       </div>
     </AppContext.Provider>
   );
+}
+
+/** Replaces the current route after rendering (never during it). */
+function Redirect(props: { to: string }) {
+  useEffect(() => navigate(props.to, { replace: true }), [props.to]);
+  return null;
 }
 
 function hasAnyDraft(): boolean {

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { navigate } from '../lib/router.ts';
+import { Icon } from '../workbench/icons.tsx';
 
 /** The user's name with theme switch, two-step verification set-up and sign out. */
 export function AccountMenu() {
@@ -39,7 +40,7 @@ export function AccountMenu() {
         aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
         title="Toggle theme"
       >
-        {theme === 'dark' ? '☀' : '☾'}
+        <Icon name={theme === 'dark' ? 'sun' : 'moon'} />
       </button>
       <button
         className="ghost"

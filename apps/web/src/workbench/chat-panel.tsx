@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
+import { Icon } from './icons.tsx';
 import { ApiError } from '../lib/api.ts';
 import { readSse } from '../lib/sse.ts';
 import type { ChatFileChange, ChatMessage, ChatTool } from '../lib/types.ts';
@@ -152,7 +153,9 @@ export function ChatPanel(props: {
             {t.content && <div className="chat-text">{t.content}</div>}
             {t.tools?.map((tool, j) => (
               <div key={j} className="chat-tool" data-testid="chat-tool">
-                <span className="tool-name">⚙ {tool.name}</span>{' '}
+                <span className="tool-name row">
+                  <Icon name="gear" size={12} /> {tool.name}
+                </span>{' '}
                 <span className="muted small">{toolLabel(tool)}</span>
               </div>
             ))}

@@ -61,9 +61,8 @@ export function CommandPalette(props: {
 
   function choose(i: number) {
     const item = items[i];
-    if (!item) return;
     props.onClose();
-    item.run();
+    item?.run();
   }
 
   return (

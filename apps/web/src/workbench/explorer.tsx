@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../context.tsx';
+import { Icon } from './icons.tsx';
 import type { FileEntry } from '../lib/types.ts';
 
 interface TreeNode {
@@ -225,7 +226,11 @@ export function Explorer(props: {
                     onKeyDown={(e) => onKey(e, n)}
                   >
                     <span className="tree-icon" aria-hidden="true">
-                      {n.dir ? (open ? '▾' : '▸') : fileIcon(n.name)}
+                      {n.dir ? (
+                        <Icon name={open ? 'chevronDown' : 'chevronRight'} size={12} />
+                      ) : (
+                        <Icon name="file" size={13} />
+                      )}
                     </span>
                     <span className="tree-name">{n.name}</span>
                     {props.dirty.has(n.path) && (
@@ -241,7 +246,7 @@ export function Explorer(props: {
                           aria-label={`History of ${n.path}`}
                           onClick={(e) => (e.stopPropagation(), props.onHistory(n.path))}
                         >
-                          ⏱
+                          <Icon name="history" size={13} />
                         </button>
                       )}
                       {props.canEdit && (
@@ -255,7 +260,7 @@ export function Explorer(props: {
                               setPending({ kind: 'rename', path: n.path })
                             )}
                           >
-                            ✎
+                            <Icon name="rename" size={13} />
                           </button>
                           <button
                             className="icon"
@@ -263,7 +268,7 @@ export function Explorer(props: {
                             aria-label={`Delete ${n.path}`}
                             onClick={(e) => (e.stopPropagation(), setConfirmDelete(n.path))}
                           >
-                            🗑
+                            <Icon name="trash" size={13} />
                           </button>
                         </>
                       )}
@@ -293,7 +298,7 @@ export function Explorer(props: {
                 aria-label="New file"
                 onClick={() => setPending({ kind: 'file', parent: targetDir })}
               >
-                +
+                <Icon name="newFile" />
               </button>
               <button
                 className="icon"
@@ -301,7 +306,7 @@ export function Explorer(props: {
                 aria-label="New folder"
                 onClick={() => setPending({ kind: 'folder', parent: targetDir })}
               >
-                ⊞
+                <Icon name="newFolder" />
               </button>
               <button
                 className="icon"
@@ -309,7 +314,7 @@ export function Explorer(props: {
                 aria-label="Upload files"
                 onClick={() => upload.current?.click()}
               >
-                ⇪
+                <Icon name="upload" />
               </button>
               <input
                 ref={upload}
@@ -328,7 +333,7 @@ export function Explorer(props: {
             aria-label="Download as zip"
             onClick={() => void download()}
           >
-            ⇩
+            <Icon name="download" />
           </button>
           <button
             className="icon"
@@ -336,7 +341,7 @@ export function Explorer(props: {
             aria-label="Refresh files"
             onClick={props.onChanged}
           >
-            ⟳
+            <Icon name="refresh" />
           </button>
         </div>
       </div>
@@ -401,13 +406,6 @@ function NameInput(props: {
       }}
     />
   );
-}
-
-function fileIcon(name: string): string {
-  if (/\.(png|jpe?g|gif|svg|webp|ico)$/i.test(name)) return '▣';
-  if (/\.(json|ya?ml|toml)$/i.test(name)) return '{}';
-  if (/\.(md|txt)$/i.test(name)) return '¶';
-  return '·';
 }
 
 /** The folder part of a path ('' for the root). */

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
+import { Icon } from './icons.tsx';
 
 const devices = [
   { id: 'full', label: 'Fit', width: null },
@@ -83,7 +84,7 @@ export function PreviewPanel(props: {
     <section className="preview" aria-label="Preview">
       <div className="preview-bar">
         <button className="icon" title="Reload" aria-label="Reload preview" onClick={reload}>
-          ⟳
+          <Icon name="refresh" />
         </button>
         <form onSubmit={go} className="address">
           <span className="muted small origin">{origin ?? 'preview'}</span>
@@ -111,7 +112,7 @@ export function PreviewPanel(props: {
           aria-label="Open preview in a new tab"
           onClick={() => void openInTab()}
         >
-          ↗
+          <Icon name="external" />
         </button>
       </div>
       <div className="preview-stage">

@@ -12,6 +12,7 @@ import { CommandPalette, type Command } from './command-palette.tsx';
 import { EditorArea } from './editor-area.tsx';
 import { Explorer } from './explorer.tsx';
 import { HistoryPanel } from './history-panel.tsx';
+import { Icon, type IconName } from './icons.tsx';
 import { LogsView } from './logs-view.tsx';
 import { PreviewPanel } from './preview-panel.tsx';
 import { SearchPanel } from './search-panel.tsx';
@@ -21,12 +22,12 @@ import { TerminalPanel } from './terminal-panel.tsx';
 type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'settings';
 type BottomView = 'terminal' | 'logs';
 
-const activities: { id: SideView; label: string; icon: string; keys: string }[] = [
-  { id: 'explorer', label: 'Explorer', icon: '🗀', keys: 'Ctrl+Shift+E' },
-  { id: 'search', label: 'Search', icon: '⌕', keys: 'Ctrl+Shift+F' },
-  { id: 'history', label: 'File history', icon: '⏱', keys: 'Ctrl+Shift+H' },
-  { id: 'chat', label: 'Assistant', icon: '✦', keys: 'Ctrl+Shift+A' },
-  { id: 'settings', label: 'Project settings', icon: '⚙', keys: 'Ctrl+,' },
+const activities: { id: SideView; label: string; icon: IconName; keys: string }[] = [
+  { id: 'explorer', label: 'Explorer', icon: 'files', keys: 'Ctrl+Shift+E' },
+  { id: 'search', label: 'Search', icon: 'search', keys: 'Ctrl+Shift+F' },
+  { id: 'history', label: 'File history', icon: 'history', keys: 'Ctrl+Shift+H' },
+  { id: 'chat', label: 'Assistant', icon: 'sparkle', keys: 'Ctrl+Shift+A' },
+  { id: 'settings', label: 'Project settings', icon: 'gear', keys: 'Ctrl+,' },
 ];
 
 /** The VS Code-like workbench of one project. */
@@ -298,7 +299,10 @@ export function Workbench(props: { projectId: string }) {
           onClick={() => setPalette('files')}
           aria-label="Search files (Ctrl+P)"
         >
-          ⌕ {project?.name ?? 'Search'} <kbd>Ctrl+P</kbd>
+          <span className="row">
+            <Icon name="search" /> {project?.name ?? 'Search'}
+          </span>
+          <kbd>Ctrl+P</kbd>
         </button>
         <div className="spacer" />
         <button
@@ -328,7 +332,7 @@ export function Workbench(props: { projectId: string }) {
               title={`${a.label} (${a.keys})`}
               onClick={() => toggleSide(a.id)}
             >
-              <span aria-hidden="true">{a.icon}</span>
+              <Icon name={a.icon} size={22} />
             </button>
           ))}
         </nav>
@@ -459,7 +463,7 @@ export function Workbench(props: { projectId: string }) {
           {health && health !== 'unknown' ? ` (${health})` : ''}
         </button>
         <span className="status-item" title="Branch of work">
-          ⎇ main
+          <Icon name="branch" size={12} /> main
         </span>
         <span className="status-item" data-testid="connection" title="Live updates">
           {socketState === 'open'
@@ -477,11 +481,12 @@ export function Workbench(props: { projectId: string }) {
           onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
           aria-label="Toggle theme"
         >
-          {theme === 'dark' ? '☾ dark' : '☀ light'}
+          <Icon name={theme === 'dark' ? 'moon' : 'sun'} size={12} /> {theme}
         </button>
       </footer>
       {palette && (
         <CommandPalette
+          key={palette}
           mode={palette}
           files={(files ?? []).map((f) => f.path)}
           commands={commands}
