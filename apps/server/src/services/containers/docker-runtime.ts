@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { chown, lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { errors } from '../../common/errors.ts';
@@ -68,6 +68,8 @@ export class DockerRuntime implements ContainerRuntime {
   #poolEnabled = false;
   #poolFilling: Promise<void> | undefined;
   #closed = false;
+  /** Warm containers being claimed by this instance right now. */
+  readonly #claimed = new Set<string>();
   /** Image pulls (or builds) in progress, shared by concurrent starts. */
   readonly #pulls = new Map<string, Promise<void>>();
 
@@ -644,22 +646,44 @@ export class DockerRuntime implements ContainerRuntime {
     const idle = (await this.#poolContainers()).filter((c) => c.State === 'running');
     for (const candidate of idle) {
       const slot = candidate.Labels[LABEL_POOL]!;
+      if (this.#claimed.has(candidate.Id)) continue;
+      this.#claimed.add(candidate.Id);
       const container = this.#docker.getContainer(candidate.Id);
+      const slotDir = path.join(this.#poolDir, slot);
+      let stdin: NodeJS.WritableStream & { end(): void };
       try {
-        // The rename is the claim: only one instance wins it.
-        await container.rename({ name: containerName(spec.projectId) });
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 409) continue;
-        throw err;
-      }
-      try {
-        const [stdin] = await Promise.all([
+        // The rename is the claim across instances; mount, stdin and limits go alongside.
+        const [renamed, attached] = await Promise.allSettled([
+          container.rename({ name: containerName(spec.projectId) }),
           container.attach({ stream: true, stdin: true, hijack: true }) as unknown as Promise<
             NodeJS.WritableStream & { end(): void }
           >,
-          run('mount', ['--bind', spec.workspace, path.join(this.#poolDir, slot)]),
+          run('mount', ['--bind', spec.workspace, slotDir]),
           this.#updateLimits(container, spec),
-        ]);
+        ]).then((results) => {
+          const failed = results.find((r) => r.status === 'rejected');
+          if (results[0].status === 'rejected') {
+            // Another instance won the claim: let go of our side of its stdin.
+            if (results[1].status === 'fulfilled')
+              (results[1].value as unknown as Duplex).destroy();
+            return [results[0], undefined] as const;
+          }
+          if (failed) throw failed.reason;
+          return [results[0], (results[1] as PromiseFulfilledResult<typeof stdin>).value] as const;
+        });
+        if (renamed.status === 'rejected') {
+          await this.#unmountSlot(slot, { keepDir: true });
+          if ((renamed.reason as { statusCode?: number }).statusCode === 409) continue;
+          throw renamed.reason;
+        }
+        stdin = attached!;
+      } catch (err) {
+        await this.#removeContainer(candidate.Id).catch(() => undefined);
+        throw err;
+      } finally {
+        this.#claimed.delete(candidate.Id);
+      }
+      try {
         const exports = Object.entries(this.#env(spec))
           .map(([k, v]) => `export ${k}=${shellQuote(v)};`)
           .join(' ');
@@ -707,7 +731,7 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  async #unmountSlot(slot: string): Promise<void> {
+  async #unmountSlot(slot: string, options: { keepDir?: boolean } = {}): Promise<void> {
     const dir = path.join(this.#poolDir, slot);
     for (let i = 0; i < 4; i++) {
       try {
@@ -716,6 +740,7 @@ export class DockerRuntime implements ContainerRuntime {
         break; // nothing (more) mounted there
       }
     }
+    if (options.keepDir) return;
     try {
       if ((await lstat(dir)).isDirectory()) await rm(dir, { recursive: false, force: true });
     } catch {

@@ -296,15 +296,18 @@ export class ContainersService {
     let instance: RuntimeInstance;
     try {
       spec = await this.#spec(project);
-      await this.#d.projects.setRuntimeState(projectId, { health: 'starting', statusReason: null });
-      await this.#publishRaw(projectId, {
-        status: 'starting',
-        health: 'starting',
-        containerId: project.containerId ?? null,
-        serviceUrl: null,
-        reason: null,
-      });
-      instance = await this.#runtime.start(spec, { fresh: options.fresh });
+      // Announced while the engine works (the final state is written after both).
+      const announced = Promise.all([
+        this.#d.projects.setRuntimeState(projectId, { health: 'starting', statusReason: null }),
+        this.#publishRaw(projectId, {
+          status: 'starting',
+          health: 'starting',
+          containerId: project.containerId ?? null,
+          serviceUrl: null,
+          reason: null,
+        }),
+      ]);
+      instance = await this.#runtime.start(spec, { fresh: options.fresh }).finally(() => announced);
       if (instance.state !== 'running') {
         throw errors.unavailable(`The container did not start (${instance.reason ?? 'unknown'})`);
       }
@@ -360,7 +363,11 @@ export class ContainersService {
     await Promise.all([recorded, stored]);
     const healthy = this.#watchHealth(projectId, instance);
     if (options.wait) await healthy;
-    const info = await this.get(projectId);
+    // The engine's answer is fresh unless we waited for health (it may have restarted since).
+    const info = options.wait
+      ? await this.get(projectId)
+      : await this.#info(projectId, undefined, instance);
+    if (!info) throw errors.notFound('container');
     if (!options.wait || info.health !== 'healthy') await this.#publish(info);
     return info;
   }
@@ -570,10 +577,14 @@ export class ContainersService {
     return project;
   }
 
-  async #info(projectId: string, row?: ContainerResourceRow): Promise<ContainerInfo | undefined> {
+  async #info(
+    projectId: string,
+    row?: ContainerResourceRow,
+    known?: RuntimeInstance,
+  ): Promise<ContainerInfo | undefined> {
     const [record, instance, resource] = await Promise.all([
       this.#d.projects.findById(projectId),
-      this.#runtime.inspect(projectId),
+      known ? Promise.resolve(known) : this.#runtime.inspect(projectId),
       row ? Promise.resolve(row) : this.#d.store.findContainer(projectId),
     ]);
     if (!record || !instance) return undefined;
