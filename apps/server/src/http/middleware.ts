@@ -23,8 +23,9 @@ export function requestContext(log: Logger, metrics: Metrics) {
       await next();
       const seconds = (performance.now() - started) / 1000;
       const status = c.res.status;
-      const last = matchedRoutes(c).at(-1);
-      const route = last && last.method !== 'ALL' ? last.path : 'unmatched';
+      // Label by the endpoint pattern that matched (bounded cardinality), never the raw path.
+      const endpoint = matchedRoutes(c).find((r) => r.method === c.req.method);
+      const route = endpoint ? endpoint.path : 'unmatched';
       metrics.httpRequestDuration.observe(
         { method: c.req.method, route, status: String(status) },
         seconds,

@@ -318,14 +318,24 @@ describe('activity', () => {
       metadata: Record<string, unknown>;
       createdAt: string;
     }[];
-    expect(activity.map((a) => a.type)).toEqual([
+    // The template's files are written by the system when the project is created.
+    const fromTemplate = activity.filter((a) => a.type === 'file_created');
+    expect(fromTemplate.map((a) => a.metadata.file_path).sort()).toEqual([
+      'index.html',
+      'package.json',
+      'server.js',
+      'style.css',
+    ]);
+    expect(fromTemplate.every((a) => a.sourceType === 'system')).toBe(true);
+    const byPeople = activity.filter((a) => a.type !== 'file_created');
+    expect(byPeople.map((a) => a.type)).toEqual([
       'member_added',
       'project_renamed',
       'project_created',
     ]);
-    expect(activity.every((a) => a.sourceType === 'user' && a.userId === alice.user.id)).toBe(true);
-    expect(activity[0]!.metadata).toMatchObject({ memberId: bob.user.id, role: 'viewer' });
-    expect(activity[2]!.metadata).toMatchObject({ templateId: 'node-http' });
+    expect(byPeople.every((a) => a.sourceType === 'user' && a.userId === alice.user.id)).toBe(true);
+    expect(byPeople[0]!.metadata).toMatchObject({ memberId: bob.user.id, role: 'viewer' });
+    expect(byPeople[2]!.metadata).toMatchObject({ templateId: 'node-http' });
   });
 
   it('pages with limit and before, without gaps or repeats', async () => {
