@@ -47,6 +47,13 @@ function watch(p: Page, who: string): void {
 }
 
 async function shot(p: Page, name: string): Promise<void> {
+  // Make sure the compositor shows the current DOM (an out-of-process preview frame can leave
+  // the captured surface a few frames behind).
+  await p.bringToFront();
+  await p.evaluate(
+    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+  );
+  await p.waitForTimeout(300);
   await p.screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
