@@ -17,6 +17,7 @@ import { createDb, migrate, startEmbeddedPostgres } from './db/index.ts';
 import { ActivityService } from './services/activity/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import { createEventBus } from './services/realtime/index.ts';
+import { AuthStore } from './services/auth/index.ts';
 import { KeyRing, SecretsService, generateMasterKey } from './services/secrets/index.ts';
 
 const usage = `usage: npm run vaporform -- <command>
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
       metrics: new Metrics(),
       log,
     });
+    secrets.addSealedColumn(new AuthStore(db).mfaSecretColumn());
     try {
       await secrets.start();
       if (command === 'master-key-status') {

@@ -111,8 +111,24 @@ export async function composeServices(deps: {
   let previewUpgrade: UpgradeHandler = () => false;
   upgrades.add((req, socket, head) => previewUpgrade(req, socket, head));
 
+  const templates = new TemplatesService(db);
+  const activity = new ActivityService(db);
+  const secrets = new SecretsService({
+    db,
+    keyring: new KeyRing({ dataDir: config.dataDir, envKeys: config.masterKey, createFile: true }),
+    activity,
+    bus,
+    metrics,
+    log,
+  });
+  const authStore = new AuthStore(db);
+  // TOTP secrets are sealed at rest and re-sealed by master-key rotation.
+  secrets.addSealedColumn(authStore.mfaSecretColumn());
+  await secrets.start();
+
   const auth = new AuthService({
-    store: new AuthStore(db),
+    store: authStore,
+    sealer: secrets,
     jwtSecret: config.jwtSecret,
     limiter: new LoginRateLimiter(config.loginLimits, redis),
     bus,
@@ -120,8 +136,6 @@ export async function composeServices(deps: {
   });
   await auth.start();
   const requireAuth = createRequireAuth(auth);
-  const templates = new TemplatesService(db);
-  const activity = new ActivityService(db);
   const projects = new ProjectsService({
     db,
     auth,
@@ -133,16 +147,6 @@ export async function composeServices(deps: {
   });
   const projectAccess = createProjectAccess(projects);
   metrics.countActiveProjectsWith(() => projects.countRunning());
-  const secrets = new SecretsService({
-    db,
-    keyring: new KeyRing({ dataDir: config.dataDir, envKeys: config.masterKey, createFile: true }),
-    activity,
-    bus,
-    metrics,
-    log,
-  });
-  await secrets.start();
-
   const containerStore = new ContainersStore(db);
   const installationId = await containerStore.installationId();
   const { runtime, reason: runtimeReason } = await selectRuntime({

@@ -258,6 +258,18 @@ describe('MFA (TOTP)', () => {
     });
     expect(withCode.status).toBe(200);
     expect(withCode.body.user.mfaEnabled).toBe(true);
+    // The TOTP secret is sealed at rest, bound to this user.
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT mfa_secret FROM users WHERE id = $1', [
+        s.user.id,
+      ]);
+      expect(rows[0].mfa_secret).toMatch(/^vf1:aes-256-gcm:/);
+      expect(rows[0].mfa_secret).not.toContain(setup.body.secret);
+    } finally {
+      await client.end();
+    }
     // The same code cannot sign in twice.
     const replay = await call(t.app, 'POST', '/api/auth/login', {
       body: { email: s.user.email, password: s.password, totp: totp.generate() },

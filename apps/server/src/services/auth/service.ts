@@ -4,7 +4,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { EventBus } from '../realtime/index.ts';
 import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.ts';
 import type { LoginRateLimiter } from './rate-limit.ts';
-import type { AuthStore, UserRow } from './store.ts';
+import { mfaSecretContext, type AuthStore, type UserRow } from './store.ts';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
   AccessTokens,
@@ -37,8 +37,15 @@ const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 const SESSION_CACHE_MS = 5_000;
 const REVOCATION_CHANNEL = 'auth:session-revoked';
 
+/** Seals values at rest (the secrets service); TOTP secrets go through it. */
+export interface Sealer {
+  seal(plaintext: string, context: string): Promise<string>;
+  open(sealed: string, context: string): string;
+}
+
 export interface AuthServiceDeps {
   store: AuthStore;
+  sealer: Sealer;
   jwtSecret: string;
   limiter: LoginRateLimiter;
   bus: EventBus;
@@ -48,6 +55,7 @@ export interface AuthServiceDeps {
 /** Registration, sign-in, token rotation, sessions and MFA. */
 export class AuthService {
   readonly #store: AuthStore;
+  readonly #sealer: Sealer;
   readonly #tokens: AccessTokens;
   readonly #limiter: LoginRateLimiter;
   readonly #bus: EventBus;
@@ -61,6 +69,7 @@ export class AuthService {
 
   constructor(deps: AuthServiceDeps) {
     this.#store = deps.store;
+    this.#sealer = deps.sealer;
     this.#tokens = new AccessTokens(deps.jwtSecret);
     this.#limiter = deps.limiter;
     this.#bus = deps.bus;
@@ -151,7 +160,7 @@ export class AuthService {
     let totpStep: number | null = null;
     if (user.mfa_enabled) {
       if (!input.totp) throw errors.mfaRequired();
-      totpStep = verifyTotp(user.mfa_secret!, input.totp, user.mfa_last_used_step);
+      totpStep = verifyTotp(this.#mfaSecret(user), input.totp, user.mfa_last_used_step);
       if (totpStep === null) throw errors.mfaRequired();
     }
     await this.#limiter.reset(email);
@@ -275,7 +284,10 @@ export class AuthService {
     if (!user) throw errors.notFound('user');
     if (user.mfa_enabled) throw errors.conflict('Two-factor authentication is already enabled');
     const secret = new Secret({ size: 20 }).base32;
-    await this.#store.setMfaSecret(userId, secret);
+    await this.#store.setMfaSecret(
+      userId,
+      await this.#sealer.seal(secret, mfaSecretContext(userId)),
+    );
     return { secret, otpauthUrl: totpFor(secret, user.email).toString() };
   }
 
@@ -289,7 +301,7 @@ export class AuthService {
     if (user.mfa_enabled) throw errors.conflict('Two-factor authentication is already enabled');
     if (!user.mfa_secret) throw errors.invalid('Call /api/auth/mfa/setup first');
     // The enabling code is not recorded as used: it proves the authenticator, it signs nobody in.
-    if (verifyTotp(user.mfa_secret, code, null) === null) {
+    if (verifyTotp(this.#mfaSecret(user), code, null) === null) {
       throw errors.invalid('The code is not valid', [{ field: 'code', message: 'invalid code' }]);
     }
     await this.#store.enableMfa(userId);
@@ -314,6 +326,11 @@ export class AuthService {
       auth.sessionId,
     );
     await this.#forgetSessions(revoked);
+  }
+
+  /** The user's TOTP secret, opened (it is sealed at rest). */
+  #mfaSecret(user: UserRow): string {
+    return this.#sealer.open(user.mfa_secret!, mfaSecretContext(user.id));
   }
 
   async #forgetSessions(ids: string[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable, type Generated, type ColumnType } from 'kysely';
 import type { Db } from '../../db/index.ts';
+import type { SealedColumn } from '../secrets/index.ts';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
@@ -163,6 +164,43 @@ export class AuthStore {
     });
   }
 
+  /**
+   * `users.mfa_secret` as a sealed column, so master-key rotation re-seals it. Each value is
+   * sealed with the context {@link mfaSecretContext}.
+   */
+  mfaSecretColumn(): SealedColumn {
+    return {
+      name: 'users.mfa_secret',
+      stale: async (keyId, after, limit) => {
+        const { rows } = await sql<{ id: string; mfa_secret: string }>`
+          SELECT id::text AS id, mfa_secret FROM users
+          WHERE mfa_secret IS NOT NULL AND split_part(mfa_secret, ':', 3) <> ${keyId}
+            AND id::text > ${after ?? ''}
+          ORDER BY id::text LIMIT ${limit}`.execute(this.#db);
+        return rows.map((r) => ({
+          cursor: r.id,
+          sealed: r.mfa_secret,
+          context: mfaSecretContext(r.id),
+        }));
+      },
+      replace: async (cursor, expected, next) => {
+        const result = await this.#db
+          .updateTable('users')
+          .set({ mfa_secret: next })
+          .where('id', '=', cursor)
+          .where('mfa_secret', '=', expected)
+          .executeTakeFirst();
+        return result.numUpdatedRows > 0n;
+      },
+      countByKey: async () => {
+        const { rows } = await sql<{ key_id: string; n: number }>`
+          SELECT split_part(mfa_secret, ':', 3) AS key_id, count(*)::int AS n
+          FROM users WHERE mfa_secret IS NOT NULL GROUP BY 1`.execute(this.#db);
+        return Object.fromEntries(rows.map((r) => [r.key_id, Number(r.n)]));
+      },
+    };
+  }
+
   /** Opens a session with its first refresh token. */
   async createSession(s: {
     userId: string;
@@ -280,4 +318,9 @@ export class AuthStore {
       .where('revoked_at', 'is', null)
       .execute();
   }
+}
+
+/** What binds a sealed TOTP secret to its user: a value copied to another user does not open. */
+export function mfaSecretContext(userId: string): string {
+  return `users.mfa_secret:${userId}`;
 }
