@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { containersBench, densityBench } from './containers.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -392,6 +393,8 @@ async function filesBench(): Promise<Result[]> {
 
 const benches: Record<string, () => Promise<Result[]>> = {
   projects: projectsBench,
+  'ai-ttft': aiTtftBench,
+  'ai-changeset': aiChangesetBench,
   containers: containersBench,
   density: densityBench,
   secrets: secretsBench,

@@ -5,7 +5,7 @@ import type { Db } from '../../db/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { Project, ProjectsService } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
-import type { TemplatesService } from '../templates/index.ts';
+import type { TemplateRun, TemplatesService } from '../templates/index.ts';
 import { runAgent, type AgentLimits, type AgentOutcome, type ToolEvent } from './agent.ts';
 import {
   ChangesetRecorder,
@@ -94,9 +94,11 @@ export type ChatEvent =
     }
   | { event: 'error'; data: { code: string; message: string } };
 
-/** Secret-aware environment of a project (the secrets service). */
+/**
+ * The project's environment (the secrets service): its names are shown to the model, its
+ * values only used to redact tool output. Never logged.
+ */
 export interface AiSecrets {
-  environmentNames(projectId: string): Promise<string[]>;
   projectEnvironment(projectId: string): Promise<Record<string, string>>;
 }
 
@@ -139,7 +141,8 @@ interface RunInput {
   project: Project;
   userId: string;
   prompt: string;
-  history?: ConversationMessage[];
+  /** Earlier conversation (chat history), loaded alongside the rest of the context. */
+  history?: Promise<ConversationMessage[]>;
   requestId?: string;
   /** Files of the changeset recorded before the agent starts (create: the template). */
   recorder?: ChangesetRecorder;
@@ -167,6 +170,7 @@ export class AiService {
   /** Aborted on stop: runs in progress end, queued ones are redelivered later. */
   readonly #stopping = new AbortController();
   readonly #running = new Set<Promise<unknown>>();
+  readonly #templateRuns = new Map<string, { run: TemplateRun | undefined; at: number }>();
 
   constructor(deps: AiServiceDeps) {
     this.#deps = deps;
@@ -228,14 +232,17 @@ export class AiService {
     emit: (event: ChatEvent) => void,
   ): Promise<ChatMessage> {
     this.requireProvider();
-    const history = toConversation(await this.#store.chatMessages(project.id, chatHistoryTurns));
-    const asked = await this.#store.insertChatMessage({
-      projectId: project.id,
-      userId,
-      role: 'user',
-      content: message,
-    });
-    await this.#publish(project.id, 'chat', { message: toChatMessage(asked) });
+    const history = this.#store
+      .chatMessages(project.id, chatHistoryTurns)
+      .then((rows) => toConversation(rows));
+    // Stored while the model starts: the first token does not wait for it.
+    const asked = this.#store
+      .insertChatMessage({ projectId: project.id, userId, role: 'user', content: message })
+      .then(async (row) => {
+        await this.#publish(project.id, 'chat', { message: toChatMessage(row) });
+        return row;
+      });
+    asked.catch(() => undefined);
     let row: ChatMessageRow;
     try {
       const { outcome, changesetId } = await this.#track(
@@ -269,6 +276,7 @@ export class AiService {
       const text = outcome.stopped
         ? `${outcome.text}${outcome.text ? '\n\n' : ''}${outcome.stopped.message}`
         : outcome.text;
+      await asked;
       row = await this.#store.insertChatMessage({
         projectId: project.id,
         userId: null,
@@ -296,6 +304,7 @@ export class AiService {
       });
     } catch (err) {
       const messageText = publicMessage(err);
+      await asked;
       row = await this.#store.insertChatMessage({
         projectId: project.id,
         userId: null,
@@ -445,6 +454,16 @@ export class AiService {
 
   // ── internals ──
 
+  /** How a template's projects run; cached (templates change rarely, and only by migration). */
+  async #templateRun(templateId: string | undefined): Promise<TemplateRun | undefined> {
+    if (!templateId) return undefined;
+    const cached = this.#templateRuns.get(templateId);
+    if (cached && cached.at > Date.now() - 60_000) return cached.run;
+    const run = (await this.#deps.templates.find(templateId))?.run;
+    this.#templateRuns.set(templateId, { run, at: Date.now() });
+    return run;
+  }
+
   #requireFiles(): AiFiles {
     if (!this.#deps.files)
       throw errors.unavailable('Project files are not available on this server');
@@ -469,12 +488,16 @@ export class AiService {
     const { db, files, runtime, secrets, limits, log } = this.#deps;
     const startedAt = new Date();
     const projectId = input.project.id;
-    const list = files ? await files.list(projectId) : [];
-    const envNames = secrets ? await secrets.environmentNames(projectId) : [];
-    const redact = createRedactor(secrets ? await secrets.projectEnvironment(projectId) : {});
-    const template = input.project.templateId
-      ? await this.#deps.templates.find(input.project.templateId)
-      : undefined;
+    // Independent look-ups, at once: they all come before the first token.
+    const [history, list, environment, run] = await Promise.all([
+      input.history ?? [],
+      files ? files.list(projectId) : [],
+      secrets ? secrets.projectEnvironment(projectId) : {},
+      this.#templateRun(input.project.templateId),
+    ]);
+    // The model is told the names the container receives; the values only serve to redact.
+    const envNames = Object.keys(environment).sort();
+    const redact = createRedactor(environment);
     const system = systemPrompt({
       mode: input.mode,
       project: {
@@ -483,7 +506,7 @@ export class AiService {
         functionality: input.project.config.functionality,
       },
       stack: input.project.config,
-      run: template?.run,
+      run,
       files: list,
       envNames,
     });
@@ -505,7 +528,7 @@ export class AiService {
         provider,
         system,
         tools: toolSpecs,
-        history: input.history ?? [],
+        history,
         prompt: input.prompt,
         limits,
         signal,
