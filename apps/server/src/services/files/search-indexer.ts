@@ -1,6 +1,11 @@
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import { FilesStore } from './store.ts';
+import { codeWords } from './words.ts';
+
+/** Files per query while finding stale ones; bytes of content per indexing batch. */
+const PAGE = 500;
+const BATCH_BYTES = 8 * 1024 * 1024;
 
 /**
  * Keeps `file_search` in step with the files, shortly after each commit rather than inside it
@@ -75,10 +80,34 @@ export class SearchIndexer {
     ) {
       this.#pending.delete(projectId);
       try {
-        await this.#store.refreshSearch(projectId, pending === 'all' ? undefined : [...pending]);
+        await this.#refresh(projectId, pending === 'all' ? undefined : [...pending]);
       } catch (err) {
         this.#log.warn({ err, projectId }, 'search index refresh failed');
       }
     }
+  }
+
+  /** Recomputes the words of stale files (in bounded batches) and drops vanished ones. */
+  async #refresh(projectId: string, paths: string[] | undefined): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const stale = await this.#store.staleSearch(projectId, paths, after, PAGE);
+      for (let i = 0; i < stale.length;) {
+        const batch: string[] = [];
+        let bytes = 0;
+        while (i < stale.length && (batch.length === 0 || bytes + stale[i]!.size <= BATCH_BYTES)) {
+          bytes += stale[i]!.size;
+          batch.push(stale[i++]!.path);
+        }
+        const sources = await this.#store.searchSources(projectId, batch);
+        await this.#store.upsertSearch(
+          projectId,
+          sources.map((f) => ({ path: f.path, hash: f.hash, words: codeWords(f.text) })),
+        );
+      }
+      if (stale.length < PAGE) break;
+      after = stale.at(-1)!.path;
+    }
+    await this.#store.dropVanishedSearch(projectId, paths);
   }
 }

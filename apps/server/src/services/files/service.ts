@@ -17,8 +17,15 @@ import {
 } from './content.ts';
 import { baseName, checkFilePath, parentDirs, pathProblem } from './paths.ts';
 import { SearchIndexer } from './search-indexer.ts';
-import { FilesStore, type FileMetaRow, type VersionMetaRow } from './store.ts';
+import {
+  FilesStore,
+  type FileMetaRow,
+  type FileValues,
+  type VersionMetaRow,
+  type VersionValues,
+} from './store.ts';
 import { WorkspaceWatcher } from './watcher.ts';
+import { prefixQuery, queryWords } from './words.ts';
 import { Workspaces } from './workspace.ts';
 import { buildZip, readZip, type ArchiveEntry, type ZipLimits } from './zip.ts';
 
@@ -177,6 +184,8 @@ type Planned =
   | { op: 'delete'; path: string; baseVersion?: number }
   | { op: 'move'; from: string; to: string; baseVersion?: number };
 
+type WritePlan = Extract<Planned, { op: 'write' }>;
+
 type DiskOp =
   | { kind: 'write'; path: string; bytes: Buffer }
   | { kind: 'remove'; path: string }
@@ -318,33 +327,34 @@ export class FilesService {
     if (!q) throw errors.invalid('Search for something', [{ field: 'q', message: 'empty' }]);
     const limit = Math.min(Math.max(opts.limit ?? 200, 1), 1000);
     await this.#indexer.flush(projectId);
-    const words = [...new Set(q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])].slice(0, 16);
-    const paths = await this.#store.searchPaths(projectId, q, Math.min(limit, 50));
+    const words = queryWords(q);
+    const wanted = limit + 1;
+    const [paths, lines] = await Promise.all([
+      this.#store.searchPaths(projectId, q, Math.min(limit, 50)),
+      words.length
+        ? this.#store.searchLines(projectId, prefixQuery(words), q, words, {
+            maxFiles: 100,
+            maxLines: wanted,
+            maxLinesPerFile: 20,
+          })
+        : Promise.resolve([]),
+    ]);
     const results: SearchResult[] = paths.map((p) => ({
       path: p,
       line: 0,
       preview: p,
       kind: 'path',
     }));
-    let truncated = paths.length >= Math.min(limit, 50);
-    if (words.length) {
-      const tsquery = words.map((w, i) => (i === words.length - 1 ? `${w}:*` : w)).join(' & ');
-      const wanted = limit - results.length + 1;
-      const lines = await this.#store.searchLines(projectId, tsquery, q, words, {
-        maxFiles: 200,
-        maxLines: wanted,
-        maxLinesPerFile: 20,
+    for (const l of lines) {
+      results.push({
+        path: l.path,
+        line: l.line,
+        preview: l.text.replace(/\r$/, ''),
+        kind: 'content',
       });
-      if (lines.length >= wanted) truncated = true;
-      for (const l of lines.slice(0, wanted - 1)) {
-        results.push({
-          path: l.path,
-          line: l.line,
-          preview: l.text.replace(/\r$/, ''),
-          kind: 'content',
-        });
-      }
     }
+    const truncated = paths.length >= Math.min(limit, 50) || results.length > limit;
+    results.length = Math.min(results.length, limit);
     return { results, truncated };
   }
 
@@ -582,7 +592,10 @@ export class FilesService {
       let written = 0;
       for (const [filePath, hash] of inDb) {
         const disk = await this.#workspaces.read(projectId, filePath, Number.MAX_SAFE_INTEGER);
-        if (disk && sha256(disk) === hash) continue;
+        if (disk && sha256(disk.bytes) === hash) {
+          this.#workspaces.noteSynced(projectId, filePath, disk.stamp);
+          continue;
+        }
         const row = await this.#store.findFile(projectId, filePath);
         if (!row) continue;
         if (
@@ -667,24 +680,38 @@ export class FilesService {
         }
       }
     }
-    const known = await this.#store.hashes(projectId, [...present]);
+    const changed: string[] = [];
     for (const p of present) {
-      const bytes = await this.#workspaces.read(projectId, p, this.#limits.maxFileBytes);
-      if (!bytes) {
+      if (!(await this.#workspaces.isUnchanged(projectId, p))) changed.push(p);
+    }
+    const known = await this.#store.hashes(projectId, changed);
+    const stamps = new Map<string, string>();
+    for (const p of changed) {
+      const read = await this.#workspaces.read(projectId, p, this.#limits.maxFileBytes);
+      if (!read) {
         this.#log.warn(
           { projectId, path: p },
           'workspace file not imported: too large or unreadable',
         );
         continue;
       }
-      const stored = storeBytes(bytes);
-      if (known.get(p) === stored.hash) continue;
-      planned.push({ op: 'write', path: p, stored, bytes });
+      const stored = storeBytes(read.bytes);
+      stamps.set(p, read.stamp);
+      if (known.get(p) === stored.hash) {
+        this.#workspaces.noteSynced(projectId, p, read.stamp);
+        continue;
+      }
+      planned.push({ op: 'write', path: p, stored, bytes: read.bytes });
     }
     if (planned.length === 0) return;
     const actor: Actor = { source: 'container', userId: null };
     try {
       await this.#commitInLane(projectId, planned, actor, { fromDisk: true });
+      for (const c of planned) {
+        if (c.op !== 'write') continue;
+        const stamp = stamps.get(c.path);
+        if (stamp) this.#workspaces.noteSynced(projectId, c.path, stamp);
+      }
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       // One bad change (a quota, a file/directory clash) must not hold back the others.
@@ -772,7 +799,7 @@ export class FilesService {
       const store = new FilesStore(tx);
       await store.beginChange(projectId, userId, actor.source);
       const run = new Transaction(store, projectId, actor.source, userId);
-      for (const change of planned) await run.apply(change);
+      await run.applyAll(planned);
       if (run.growth > 0) {
         const used = await store.usage(projectId);
         if (used > quotaMb * MiB) {
@@ -874,13 +901,106 @@ class Transaction {
     readonly userId: string | null,
   ) {}
 
+  /** Applies changes in order; runs of writes to distinct paths go in a few bulk statements. */
+  async applyAll(changes: Planned[]): Promise<void> {
+    for (let i = 0; i < changes.length;) {
+      const batch: WritePlan[] = [];
+      const seen = new Set<string>();
+      for (let c = changes[i]; c?.op === 'write' && !seen.has(c.path); c = changes[++i]) {
+        seen.add(c.path);
+        batch.push(c);
+      }
+      if (batch.length > 1) await this.#writeBatch(batch);
+      else if (batch.length === 1) await this.#write(batch[0]!);
+      else await this.apply(changes[i++]!);
+    }
+  }
+
   async apply(change: Planned): Promise<void> {
     if (change.op === 'write') return this.#write(change);
     if (change.op === 'delete') return this.#delete(change);
     return this.#move(change);
   }
 
-  async #write(c: Extract<Planned, { op: 'write' }>): Promise<void> {
+  /** Like {@link #write} for many distinct paths: one query per step instead of per file. */
+  async #writeBatch(cs: WritePlan[]): Promise<void> {
+    const { store, projectId } = this;
+    const paths = cs.map((c) => c.path);
+    const current = new Map((await store.findMetas(projectId, paths)).map((r) => [r.file_path, r]));
+    for (const c of cs) checkBase(c.path, c.baseVersion, current.get(c.path)?.version ?? 0);
+    const fresh = cs.filter((c) => !current.has(c.path)).map((c) => c.path);
+    if (fresh.length) {
+      const inBatch = new Set(paths);
+      for (const p of fresh) {
+        const dir = parentDirs(p).find((d) => inBatch.has(d));
+        if (dir) throw clashError(p, dir);
+      }
+      const ancestors = [...new Set(fresh.flatMap(parentDirs))];
+      const clash = await store.treeConflicts(projectId, fresh, ancestors);
+      if (clash)
+        throw clashError(
+          fresh.find((p) => clash.startsWith(p + '/') || p.startsWith(clash + '/')) ?? fresh[0]!,
+          clash,
+        );
+    }
+    const highest = await store.maxVersions(projectId, fresh);
+    const inserts: FileValues[] = [];
+    const versions: VersionValues[] = [];
+    const rows = new Map<string, FileMetaRow>();
+    const plans: { c: WritePlan; version: number; changed: boolean; created: boolean }[] = [];
+    for (const c of cs) {
+      const cur = current.get(c.path);
+      const s = c.stored;
+      const operation = c.restoreOf ? 'restore' : 'write';
+      if (cur && cur.content_hash === s.hash && cur.encoding === s.encoding) {
+        rows.set(c.path, cur);
+        plans.push({ c, version: cur.version, changed: false, created: false });
+        continue;
+      }
+      const version = cur ? cur.version + 1 : (highest.get(c.path) ?? 0) + 1;
+      const values = this.#values(c, version);
+      if (cur) rows.set(c.path, await store.updateFile(cur.id, values));
+      else inserts.push(values);
+      versions.push({ ...values, operation });
+      this.growth += s.size - (cur ? Number(cur.size_bytes) : 0);
+      this.disk.push({ kind: 'write', path: c.path, bytes: c.bytes });
+      plans.push({ c, version, changed: true, created: !cur });
+    }
+    for (const row of await store.insertFiles(projectId, inserts)) rows.set(row.file_path, row);
+    await store.insertVersions(projectId, versions);
+    for (const p of plans) {
+      this.outcomes.push({
+        operation: p.c.restoreOf ? 'restore' : 'write',
+        path: p.c.path,
+        version: p.version,
+        changed: p.changed,
+        ...(p.changed ? { created: p.created } : {}),
+        file: toMeta(rows.get(p.c.path)!),
+      });
+    }
+  }
+
+  #values(c: WritePlan, version: number): FileValues {
+    const s = c.stored;
+    const { type, mime } = fileType(c.path, s.isBinary);
+    return {
+      path: c.path,
+      name: baseName(c.path),
+      type,
+      mime,
+      content: s.content,
+      hash: s.hash,
+      encoding: s.encoding,
+      size: s.size,
+      lines: s.lines,
+      isBinary: s.isBinary,
+      version,
+      source: this.source,
+      userId: this.userId,
+    };
+  }
+
+  async #write(c: WritePlan): Promise<void> {
     const { store, projectId } = this;
     const current = await store.findMeta(projectId, c.path);
     checkBase(c.path, c.baseVersion, current?.version ?? 0);
@@ -896,23 +1016,8 @@ class Transaction {
       return;
     }
     if (!current) await this.#checkTree(c.path);
-    const { type, mime } = fileType(c.path, s.isBinary);
     const version = current ? current.version + 1 : await store.nextVersion(projectId, c.path);
-    const values = {
-      path: c.path,
-      name: baseName(c.path),
-      type,
-      mime,
-      content: s.content,
-      hash: s.hash,
-      encoding: s.encoding,
-      size: s.size,
-      lines: s.lines,
-      isBinary: s.isBinary,
-      version,
-      source: this.source,
-      userId: this.userId,
-    };
+    const values = this.#values(c, version);
     const row = current
       ? await store.updateFile(current.id, values)
       : await store.insertFile(projectId, values);
@@ -1028,13 +1133,16 @@ class Transaction {
 
   async #checkTree(filePath: string): Promise<void> {
     const clash = await this.store.treeConflict(this.projectId, filePath, parentDirs(filePath));
-    if (clash) {
-      throw errors.conflict(`${filePath} clashes with ${clash} (a file and a directory)`, {
-        path: filePath,
-        clash,
-      });
-    }
+    if (clash) throw clashError(filePath, clash);
   }
+}
+
+/** A file where a directory is needed, or the reverse. */
+function clashError(filePath: string, clash: string): AppError {
+  return errors.conflict(`${filePath} clashes with ${clash} (a file and a directory)`, {
+    path: filePath,
+    clash,
+  });
 }
 
 function checkBase(filePath: string, baseVersion: number | undefined, current: number): void {

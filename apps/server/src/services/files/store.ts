@@ -125,6 +125,58 @@ export interface FileValues {
   userId: string | null;
 }
 
+/** Values of one version. */
+export interface VersionValues {
+  path: string;
+  version: number;
+  content: string;
+  hash: string;
+  encoding: string;
+  size: number;
+  lines: number;
+  source: string;
+  operation: 'write' | 'delete' | 'move' | 'restore';
+  userId: string | null;
+  movedPath?: string;
+}
+
+function fileRow(projectId: string, v: FileValues) {
+  return {
+    project_id: projectId,
+    file_path: v.path,
+    file_name: v.name,
+    file_type: v.type,
+    mime_type: v.mime,
+    content: v.content,
+    content_hash: v.hash,
+    encoding: v.encoding,
+    size_bytes: v.size,
+    line_count: v.lines,
+    is_binary: v.isBinary,
+    version: v.version,
+    last_source: v.source,
+    created_by: v.userId,
+    updated_by: v.userId,
+  };
+}
+
+function versionRow(projectId: string, v: VersionValues) {
+  return {
+    project_id: projectId,
+    file_path: v.path,
+    version: v.version,
+    content: v.content,
+    content_hash: v.hash,
+    encoding: v.encoding,
+    size_bytes: v.size,
+    line_count: v.lines,
+    source: v.source,
+    operation: v.operation,
+    created_by: v.userId,
+    moved_path: v.movedPath ?? null,
+  };
+}
+
 /** `file_path COLLATE "C"`: byte order, matching idx_project_files_path_c. */
 const pathC = sql<string>`file_path COLLATE "C"`;
 
@@ -211,6 +263,86 @@ export class FilesStore {
     return row?.file_path;
   }
 
+  /** Current files among `paths` (no content). */
+  findMetas(projectId: string, paths: string[]): Promise<FileMetaRow[]> {
+    if (paths.length === 0) return Promise.resolve([]);
+    return this.#db
+      .selectFrom('project_files')
+      .select(metaColumns)
+      .where('project_id', '=', projectId)
+      .where('file_path', 'in', paths)
+      .execute();
+  }
+
+  /**
+   * A file that clashes with creating `paths`: one at an ancestor directory (`ancestors`), or
+   * one under any of `paths` (one index probe per path).
+   */
+  async treeConflicts(
+    projectId: string,
+    paths: string[],
+    ancestors: string[],
+  ): Promise<string | undefined> {
+    if (ancestors.length) {
+      const row = await this.#db
+        .selectFrom('project_files')
+        .select('file_path')
+        .where('project_id', '=', projectId)
+        .where('file_path', 'in', ancestors)
+        .limit(1)
+        .executeTakeFirst();
+      if (row) return row.file_path;
+    }
+    const under = await sql<{ file_path: string }>`
+      SELECT x.file_path FROM unnest(${paths}::text[]) AS p(path)
+      CROSS JOIN LATERAL (
+        SELECT f.file_path FROM project_files f
+        WHERE f.project_id = ${projectId}
+          AND ${sql.raw('f.file_path COLLATE "C"')} >= p.path || '/'
+          AND ${sql.raw('f.file_path COLLATE "C"')} < p.path || '0'
+        LIMIT 1
+      ) x LIMIT 1`.execute(this.#db);
+    return under.rows[0]?.file_path;
+  }
+
+  /** The highest version each of `paths` ever had (absent: never used). */
+  async maxVersions(projectId: string, paths: string[]): Promise<Map<string, number>> {
+    if (paths.length === 0) return new Map();
+    const rows = await this.#db
+      .selectFrom('file_versions')
+      .select(['file_path', (eb) => eb.fn.max('version').as('v')])
+      .where('project_id', '=', projectId)
+      .where('file_path', 'in', paths)
+      .groupBy('file_path')
+      .execute();
+    return new Map(rows.map((r) => [r.file_path, Number(r.v)]));
+  }
+
+  /** Inserts many new files (in chunks); returns them. */
+  async insertFiles(projectId: string, values: FileValues[]): Promise<FileMetaRow[]> {
+    const out: FileMetaRow[] = [];
+    for (let i = 0; i < values.length; i += 500) {
+      out.push(
+        ...(await this.#db
+          .insertInto('project_files')
+          .values(values.slice(i, i + 500).map((v) => fileRow(projectId, v)))
+          .returning(metaColumns)
+          .execute()),
+      );
+    }
+    return out;
+  }
+
+  /** Inserts many versions (in chunks). */
+  async insertVersions(projectId: string, versions: VersionValues[]): Promise<void> {
+    for (let i = 0; i < versions.length; i += 500) {
+      await this.#db
+        .insertInto('file_versions')
+        .values(versions.slice(i, i + 500).map((v) => versionRow(projectId, v)))
+        .execute();
+    }
+  }
+
   /** The version after the newest one this path ever had (1 for a path never used). */
   async nextVersion(projectId: string, filePath: string): Promise<number> {
     const row = await this.#db
@@ -225,23 +357,7 @@ export class FilesStore {
   insertFile(projectId: string, v: FileValues): Promise<FileMetaRow> {
     return this.#db
       .insertInto('project_files')
-      .values({
-        project_id: projectId,
-        file_path: v.path,
-        file_name: v.name,
-        file_type: v.type,
-        mime_type: v.mime,
-        content: v.content,
-        content_hash: v.hash,
-        encoding: v.encoding,
-        size_bytes: v.size,
-        line_count: v.lines,
-        is_binary: v.isBinary,
-        version: v.version,
-        last_source: v.source,
-        created_by: v.userId,
-        updated_by: v.userId,
-      })
+      .values(fileRow(projectId, v))
       .returning(metaColumns)
       .executeTakeFirstOrThrow();
   }
@@ -294,39 +410,8 @@ export class FilesStore {
     await this.#db.deleteFrom('project_files').where('id', '=', fileId).execute();
   }
 
-  async insertVersion(
-    projectId: string,
-    v: {
-      path: string;
-      version: number;
-      content: string;
-      hash: string;
-      encoding: string;
-      size: number;
-      lines: number;
-      source: string;
-      operation: 'write' | 'delete' | 'move' | 'restore';
-      userId: string | null;
-      movedPath?: string;
-    },
-  ): Promise<void> {
-    await this.#db
-      .insertInto('file_versions')
-      .values({
-        project_id: projectId,
-        file_path: v.path,
-        version: v.version,
-        content: v.content,
-        content_hash: v.hash,
-        encoding: v.encoding,
-        size_bytes: v.size,
-        line_count: v.lines,
-        source: v.source,
-        operation: v.operation,
-        created_by: v.userId,
-        moved_path: v.movedPath ?? null,
-      })
-      .execute();
+  async insertVersion(projectId: string, v: VersionValues): Promise<void> {
+    await this.#db.insertInto('file_versions').values(versionRow(projectId, v)).execute();
   }
 
   /** Records the current content of file `fileId` (just moved) as a version, without reading it out. */
@@ -387,24 +472,68 @@ export class FilesStore {
   }
 
   /**
-   * Brings file_search up to date for `paths` (all of the project's files when omitted): words
-   * of changed text files recomputed in the database, rows of vanished files removed.
+   * Files whose search words are missing or stale (their hash differs), with their sizes: among
+   * `paths`, or all of the project's files. Path order, after `after`, at most `limit`.
    */
-  async refreshSearch(projectId: string, paths?: string[]): Promise<void> {
-    if (paths && paths.length === 0) return;
+  async staleSearch(
+    projectId: string,
+    paths: string[] | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ path: string; size: number }[]> {
     const only = paths ? sql`AND f.file_path = ANY(${paths}::text[])` : sql``;
-    const onlyIndex = paths ? sql`AND s.file_path = ANY(${paths}::text[])` : sql``;
+    const from = after === undefined ? sql`` : sql`AND f.file_path COLLATE "C" > ${after}`;
+    const result = await sql<{ path: string; size: string }>`
+      SELECT f.file_path AS path, f.size_bytes AS size FROM project_files f
+      LEFT JOIN file_search s ON s.project_id = f.project_id AND s.file_path = f.file_path
+      WHERE f.project_id = ${projectId} ${only} ${from}
+        AND s.content_hash IS DISTINCT FROM f.content_hash
+      ORDER BY f.file_path COLLATE "C" LIMIT ${limit}`.execute(this.#db);
+    return result.rows.map((r) => ({ path: r.path, size: Number(r.size) }));
+  }
+
+  /** Contents (empty for binary files) and hashes of `paths`, for indexing. */
+  async searchSources(
+    projectId: string,
+    paths: string[],
+  ): Promise<{ path: string; hash: string; text: string }[]> {
+    const rows = await this.#db
+      .selectFrom('project_files')
+      .select(['file_path', 'content_hash', 'is_binary', 'content'])
+      .where('project_id', '=', projectId)
+      .where('file_path', 'in', paths)
+      .execute();
+    return rows.map((r) => ({
+      path: r.file_path,
+      hash: r.content_hash,
+      text: r.is_binary ? '' : r.content,
+    }));
+  }
+
+  /**
+   * Stores search words (lexemes) per file, only where the file still has the hash they were
+   * computed from (a concurrent change wins).
+   */
+  async upsertSearch(
+    projectId: string,
+    entries: { path: string; hash: string; words: string[] }[],
+  ): Promise<void> {
+    if (entries.length === 0) return;
     await sql`INSERT INTO file_search (project_id, file_path, content_hash, words)
       SELECT f.project_id, f.file_path, f.content_hash,
-        CASE WHEN f.is_binary THEN ''::tsvector ELSE vaporform_code_words(f.content) END
-      FROM project_files f
-      LEFT JOIN file_search s ON s.project_id = f.project_id AND s.file_path = f.file_path
-      WHERE f.project_id = ${projectId} ${only}
-        AND s.content_hash IS DISTINCT FROM f.content_hash
+        array_to_tsvector(ARRAY(SELECT jsonb_array_elements_text(x -> 'words')))
+      FROM jsonb_array_elements(${JSON.stringify(entries)}::jsonb) AS x
+      JOIN project_files f ON f.project_id = ${projectId} AND f.file_path = x ->> 'path'
+        AND f.content_hash = x ->> 'hash'
       ON CONFLICT (project_id, file_path) DO UPDATE
         SET content_hash = excluded.content_hash, words = excluded.words`.execute(this.#db);
+  }
+
+  /** Removes search rows of files that no longer exist (among `paths`, or all). */
+  async dropVanishedSearch(projectId: string, paths?: string[]): Promise<void> {
+    const only = paths ? sql`AND s.file_path = ANY(${paths}::text[])` : sql``;
     await sql`DELETE FROM file_search s
-      WHERE s.project_id = ${projectId} ${onlyIndex}
+      WHERE s.project_id = ${projectId} ${only}
         AND NOT EXISTS (SELECT 1 FROM project_files f
           WHERE f.project_id = s.project_id AND f.file_path = s.file_path)`.execute(this.#db);
   }
@@ -425,7 +554,7 @@ export class FilesStore {
   }
 
   /**
-   * Lines of text files whose words match `tsquery` (built from word characters only): the
+   * Lines of text files whose words match `tsquery` (tsquery input syntax, see prefixQuery): the
    * lines containing `phrase` (case-insensitive), or in a file without such a line, those
    * containing one of `words`. Files with phrase lines first, then path and line order.
    */
@@ -441,7 +570,7 @@ export class FilesStore {
     const result = await sql<{ path: string; line: string; text: string }>`
       WITH hits AS (
         SELECT s.file_path FROM file_search s
-        WHERE s.project_id = ${projectId} AND s.words @@ to_tsquery('simple', ${tsquery})
+        WHERE s.project_id = ${projectId} AND s.words @@ ${tsquery}::tsquery
         ORDER BY s.file_path COLLATE "C" LIMIT ${opts.maxFiles}
       ), matched AS (
         SELECT h.file_path AS path, l.n AS line, l.text, l.text ILIKE ${like(phrase)} AS exact

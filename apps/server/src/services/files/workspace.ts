@@ -28,6 +28,8 @@ export class Workspaces {
   readonly #ignore: Set<string>;
   readonly #log: Logger;
   readonly #lanes = new Map<string, Promise<unknown>>();
+  /** What we last wrote per project and path (size, mtime, inode): our own writes seen again. */
+  readonly #written = new Map<string, Map<string, string>>();
 
   constructor(deps: { dataDir: string; ignore: string[]; log: Logger }) {
     this.#dataDir = deps.dataDir;
@@ -125,7 +127,35 @@ export class Workspaces {
       await unlink(temp).catch(() => undefined);
       throw err;
     }
+    const written = await lstatOrUndefined(target);
+    if (written) this.#remember(projectId, filePath, written);
     return true;
+  }
+
+  /**
+   * True when the file at `filePath` is still exactly what {@link write} (or {@link noteSynced})
+   * left there: same size, mtime and inode. Lets the watcher skip our own writes without reading them.
+   */
+  async isUnchanged(projectId: string, filePath: string): Promise<boolean> {
+    const known = this.#written.get(projectId)?.get(filePath);
+    if (!known) return false;
+    const stat = await lstatOrUndefined(path.join(this.dir(projectId), filePath));
+    return stat !== undefined && fingerprint(stat) === known;
+  }
+
+  /** Records that the file read with `stamp` (see {@link read}) matches the database. */
+  noteSynced(projectId: string, filePath: string, stamp: string): void {
+    let files = this.#written.get(projectId);
+    if (!files) this.#written.set(projectId, (files = new Map()));
+    files.set(filePath, stamp);
+  }
+
+  #remember(projectId: string, filePath: string, stat: Stats): void {
+    this.noteSynced(projectId, filePath, fingerprint(stat));
+  }
+
+  #forget(projectId: string, filePath: string): void {
+    this.#written.get(projectId)?.delete(filePath);
   }
 
   /** Removes a file (not a directory) and the directories it leaves empty. */
@@ -135,6 +165,7 @@ export class Workspaces {
     if (!(await isReallyInside(root, path.dirname(target)))) return;
     const stat = await lstatOrUndefined(target);
     if (stat && !stat.isDirectory()) await unlink(target).catch(ignoreMissing);
+    this.#forget(projectId, filePath);
     await this.#pruneEmptyDirs(root, filePath);
   }
 
@@ -153,12 +184,21 @@ export class Workspaces {
     }
     if ((await lstatOrUndefined(target))?.isDirectory()) return false;
     await rename(source, target);
+    this.#forget(projectId, from);
+    this.#forget(projectId, to);
     await this.#pruneEmptyDirs(root, from);
     return true;
   }
 
-  /** Reads a regular file (never through a symbolic link); undefined when it is not one. */
-  async read(projectId: string, filePath: string, maxBytes: number): Promise<Buffer | undefined> {
+  /**
+   * Reads a regular file (never through a symbolic link); undefined when it is not one or is
+   * larger than `maxBytes`. `stamp` identifies what was read (see {@link noteSynced}).
+   */
+  async read(
+    projectId: string,
+    filePath: string,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; stamp: string } | undefined> {
     const root = this.dir(projectId);
     const target = resolveInside(root, filePath);
     if (!(await isReallyInside(root, path.dirname(target)))) return undefined;
@@ -169,9 +209,10 @@ export class Workspaces {
       return undefined;
     }
     try {
+      // Stat before reading: a change made while we read gets a newer stamp.
       const stat = await handle.stat();
       if (!stat.isFile() || stat.size > maxBytes) return undefined;
-      return await handle.readFile();
+      return { bytes: await handle.readFile(), stamp: fingerprint(stat) };
     } finally {
       await handle.close();
     }
@@ -215,6 +256,7 @@ export class Workspaces {
 
   /** Deletes the project's workspace directory. */
   async destroy(projectId: string): Promise<void> {
+    this.#written.delete(projectId);
     await rm(this.dir(projectId), { recursive: true, force: true });
   }
 
@@ -256,6 +298,10 @@ async function lstatOrUndefined(target: string): Promise<Stats | undefined> {
   } catch {
     return undefined;
   }
+}
+
+function fingerprint(stat: Stats): string {
+  return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {
