@@ -14,6 +14,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { containersBench, densityBench } from './containers.ts';
+import { webFirstScreenBench } from './web.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
@@ -399,6 +400,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   density: densityBench,
   secrets: secretsBench,
   files: filesBench,
+  web: webFirstScreenBench,
 };
 
 const only = process.argv.slice(2);
