@@ -51,7 +51,10 @@ export async function useTestDocker(): Promise<TestDocker> {
     await withLock(() => startTestDockerd());
   }
   if (!(await dockerAnswers(docker, 10_000))) throw new Error(`no Docker engine at ${dockerHost}`);
-  await withLock(() => buildRuntimeImage(docker, { tag: DEFAULT_RUNTIME_IMAGE }));
+  await withLock(async () => {
+    await pruneStale(docker);
+    await buildRuntimeImage(docker, { tag: DEFAULT_RUNTIME_IMAGE });
+  });
   return { dockerHost, docker, image: DEFAULT_RUNTIME_IMAGE };
 }
 
@@ -170,6 +173,36 @@ async function withLock<T>(task: () => Promise<T>): Promise<T> {
     return await task();
   } finally {
     rmSync(lockDir, { force: true, recursive: true });
+  }
+}
+
+/**
+ * Removes what earlier test runs left behind: Vaporform containers whose workspace directory is
+ * gone (their test app was closed without deleting them) and old Vaporform networks nobody uses.
+ */
+export async function pruneStale(docker: Docker): Promise<void> {
+  const managed = { label: ['vaporform.managed'] };
+  for (const c of await docker.listContainers({ all: true, filters: managed })) {
+    const mount = c.Mounts.find((m) => m.Destination === '/app');
+    if (mount?.Source && existsSync(mount.Source)) continue;
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+  for (const n of await docker.listNetworks({ filters: managed })) {
+    const info = await docker
+      .getNetwork(n.Id)
+      .inspect()
+      .catch(() => undefined);
+    // Old ones only: a test running now may have made it a moment before its container.
+    const old = info && Date.now() - new Date(info.Created).getTime() > 10 * 60_000;
+    if (old && Object.keys(info.Containers ?? {}).length === 0) {
+      await docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => undefined);
+    }
   }
 }
 
