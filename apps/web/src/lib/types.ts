@@ -129,7 +129,9 @@ export interface Container {
   health?: string;
   createdAt?: string;
   lastActivity?: string;
-  stats?: { cpuPercent?: number; memoryBytes?: number; memoryLimitBytes?: number };
+  reason?: string | null;
+  /** Last sampled resource use (null until sampled). */
+  resources?: { cpuPercent: number | null; memoryMb: number | null; sampledAt: string | null };
   [key: string]: unknown;
 }
 

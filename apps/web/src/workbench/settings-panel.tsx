@@ -38,7 +38,7 @@ function ContainerSection(props: {
 }) {
   const canRun = roleRank[props.project.role] >= roleRank.editor;
   const c = props.container;
-  const stats = c?.stats;
+  const res = c?.resources;
   return (
     <div className="settings-section">
       <h3>Container</h3>
@@ -49,13 +49,14 @@ function ContainerSection(props: {
         </span>
         {c?.health && <span className="muted"> · health {c.health}</span>}
       </p>
-      {stats && (
-        <p className="small muted">
-          {stats.cpuPercent !== undefined && <>CPU {stats.cpuPercent.toFixed(1)}% · </>}
-          {stats.memoryBytes !== undefined && <>memory {formatBytes(stats.memoryBytes)}</>}
-          {stats.memoryLimitBytes ? <> of {formatBytes(stats.memoryLimitBytes)}</> : null}
+      {res && (res.cpuPercent !== null || res.memoryMb !== null) && (
+        <p className="small muted" data-testid="resources">
+          {res.cpuPercent !== null && <>CPU {res.cpuPercent.toFixed(1)}%</>}
+          {res.cpuPercent !== null && res.memoryMb !== null && ' · '}
+          {res.memoryMb !== null && <>memory {formatBytes(res.memoryMb * 1024 * 1024)}</>}
         </p>
       )}
+      {c?.reason && c.status !== 'running' && <p className="small error">{c.reason}</p>}
       {canRun && (
         <div className="row wrap">
           {(['start', 'stop', 'restart', 'rebuild'] as const).map((a) => (
