@@ -213,7 +213,7 @@ describe('create and debug requests', () => {
     const done = await finished(queued.body.requestId);
     expect(done.status, JSON.stringify(done)).toBe('succeeded');
     expect(results(1)[0]!.content).toMatch(/SyntaxError/);
-    expect(results(3)[0]).toMatchObject({ is_error: false });
+    expect(results(3)[0], JSON.stringify(results(3)[0])).toMatchObject({ is_error: false });
     expect(await homePage(projectId)).toContain('Hello from Vaporform');
   }, 180_000);
 });

@@ -80,8 +80,8 @@ export function runtimeHost(containers: ContainersLike): AiRuntime {
 }
 
 /**
- * Runs a command through a shell with a TTY in the project's container: the script is written
- * to a temporary file in pieces of octal escapes (no quoting or line-length problems), run with its output
+ * Runs a command through a shell with a TTY in the project's container: the script is sent in
+ * pieces of octal escapes (no quoting or line-length problems), run with its output
  * framed by random markers, and its exit code read from the closing marker.
  */
 async function execThroughTty(
@@ -90,11 +90,10 @@ async function execThroughTty(
   command: string,
   options: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<CommandResult> {
-  const tty = await containers.openTty(projectId, { cols: 500, rows: 50 });
+  const tty = await openTtyPatiently(containers, projectId, options.signal);
   const nonce = randomBytes(8).toString('hex');
   const begin = `__VF_BEGIN_${nonce}__`;
   const end = `__VF_END_${nonce}__`;
-  const file = `/tmp/.vf-cmd-${nonce}`;
   // Every byte as a printf octal escape: printf is a builtin of every shell, base64 is not in
   // every image.
   const encoded = [...Buffer.from(command, 'utf8')]
@@ -140,16 +139,55 @@ async function execThroughTty(
     });
     tty.stream.on('close', () => finish({ exitCode: null, output: output(), timedOut: false }));
     tty.stream.on('error', (err: Error) => finish(err));
+    // No `stty`: changing the terminal's mode may flush input already typed.
+    // The script is built in a shell variable (no file: /tmp may not be writable by the
+    // project's user); each piece ends in x so command substitution keeps trailing newlines.
     const lines = [
-      'stty -echo 2>/dev/null; PS1=""; PS2=""; export PS1 PS2',
-      `: > ${file}`,
-      ...chunks(encoded, chunkChars).map((c) => `printf '${c}' >> ${file}`),
+      "__vf_c=''",
+      ...chunks(encoded, chunkChars).map(
+        (c) => `__vf_c="$__vf_c$(printf '${c}x')"; __vf_c="\${__vf_c%x}"`,
+      ),
       // The markers are printed with a split string so the echoed input never contains them.
-      `printf '%s\\n' '__VF_BEGIN_''${nonce}__'; (cd /app 2>/dev/null; sh ${file} </dev/null 2>&1); ` +
-        `printf '\\n%s%s__\\n' '__VF_END_''${nonce}__' "$?"; rm -f ${file}`,
+      `printf '%s\\n' '__VF_BEGIN_''${nonce}__'; (cd /app 2>/dev/null; sh -c "$__vf_c" </dev/null 2>&1); ` +
+        `printf '\\n%s%s__\\n' '__VF_END_''${nonce}__' "$?"`,
     ];
-    tty.stream.write(lines.join('\n') + '\n');
+    // Typed once the shell has shown its first output (its prompt): it is reading by then.
+    const send = () => {
+      if (!settled) tty.stream.write(lines.join('\n') + '\n');
+    };
+    const ready = setTimeout(send, 2_000);
+    tty.stream.once('data', () => {
+      clearTimeout(ready);
+      setTimeout(send, 50);
+    });
   });
+}
+
+/**
+ * A container in a crash-restart loop (e.g. a dev server that fails on start, the very thing
+ * being debugged) refuses exec for a moment at a time: try again for up to 10 s.
+ */
+async function openTtyPatiently(
+  containers: ContainersLike,
+  projectId: string,
+  signal: AbortSignal | undefined,
+): Promise<{ stream: Duplex; close(): void }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await containers.openTty(projectId, { cols: 500, rows: 50 });
+    } catch (err) {
+      const restarting = err instanceof Error && /restarting|is not running/i.test(err.message);
+      if (!restarting || Date.now() > deadline || signal?.aborted) {
+        if (err instanceof AppError) throw err;
+        throw new AppError(
+          'conflict',
+          `The project's container cannot run commands now: ${(err as Error).message}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
 }
 
 function chunks(text: string, size: number): string[] {
