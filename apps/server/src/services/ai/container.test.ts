@@ -175,6 +175,30 @@ describe('create and debug requests', () => {
     expect(changes.some((d) => d.includes('creating →'))).toBe(true);
   }, 180_000);
 
+  it('the wizard’s "describe it": a project created from a description is built and started', async () => {
+    fake.script((request) =>
+      (request.body.tools as unknown[]).length === 0
+        ? { text: 'node-http' }
+        : { text: 'Built from the node-http template.' },
+    );
+    const res = await call(t.app, 'POST', '/api/projects', {
+      token: me.token,
+      body: { name: 'Described in the wizard', config: { functionality: 'a page saying hello' } },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.project.status).toBe('creating');
+    const projectId = res.body.project.id as string;
+    const deadline = Date.now() + 120_000;
+    let project = res.body.project as { status: string; health: string };
+    while (project.health !== 'healthy' && project.status !== 'error' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      project = (await call(t.app, 'GET', `/api/projects/${projectId}`, { token: me.token })).body
+        .project;
+    }
+    expect(project).toMatchObject({ status: 'running', health: 'healthy' });
+    expect(await homePage(projectId)).toContain('Hello from Vaporform');
+  }, 180_000);
+
   it('debug: reads the logs, fixes the crash and checks the dev server answers', async () => {
     const projectId = await newProject({ name: 'Broken app', templateId: 'node-http' });
     const template = await t.services.templates.get('node-http');
