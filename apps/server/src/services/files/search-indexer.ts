@@ -100,10 +100,18 @@ export class SearchIndexer {
           batch.push(stale[i++]!.path);
         }
         const sources = await this.#store.searchSources(projectId, batch);
-        await this.#store.upsertSearch(
-          projectId,
-          sources.map((f) => ({ path: f.path, hash: f.hash, words: codeWords(f.text) })),
-        );
+        const entries = [];
+        let since = 0;
+        for (const f of sources) {
+          entries.push({ path: f.path, hash: f.hash, words: codeWords(f.text) });
+          since += f.text.length;
+          if (since > 512 * 1024) {
+            // Tokenising runs on the event loop: let requests through between chunks.
+            await new Promise((resolve) => setImmediate(resolve));
+            since = 0;
+          }
+        }
+        await this.#store.upsertSearch(projectId, entries);
       }
       if (stale.length < PAGE) break;
       after = stale.at(-1)!.path;

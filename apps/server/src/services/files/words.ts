@@ -2,6 +2,8 @@
 const WORD = /[\p{L}\p{N}]+/gu;
 /** camelCase / PascalCase / ACRONYMCase parts: getUserByID → get, User, By, ID. */
 const PART = /\p{Lu}+(?=\p{Lu}\p{Ll})|\p{Lu}?\p{Ll}+|\p{Lu}+|\p{N}+/gu;
+/** Words that have parts at all: a case change or a letter/digit boundary. */
+const HAS_PARTS = /\p{Ll}\p{Lu}|\p{Lu}\p{Lu}\p{Ll}|\p{L}\p{N}|\p{N}\p{L}/u;
 
 const MAX_WORD_CHARS = 100;
 /** tsvector holds at most 1 MB; stay well below (a lexeme costs its bytes plus ~4). */
@@ -22,11 +24,13 @@ export function codeWords(text: string): string[] {
     words.add(w);
     bytes += Buffer.byteLength(w) + 4;
   };
+  const seen = new Set<string>();
   for (const [word] of text.slice(0, MAX_SCANNED_CHARS).matchAll(WORD)) {
     if (bytes > MAX_INDEX_BYTES) break;
+    if (seen.has(word)) continue; // code repeats itself a lot
+    seen.add(word);
     add(word.toLowerCase());
-    const parts = word.match(PART);
-    if (parts && parts.length > 1) for (const p of parts) add(p.toLowerCase());
+    if (HAS_PARTS.test(word)) for (const p of word.match(PART)!) add(p.toLowerCase());
   }
   return [...words];
 }
