@@ -59,27 +59,39 @@ export async function useTestDocker(): Promise<TestDocker> {
 }
 
 /** Installs docker.io when missing (root) and starts the test dockerd; waits until it answers. */
-export async function startTestDockerd(): Promise<string> {
-  const dockerHost = `unix://${socket}`;
+export async function startTestDockerd(
+  options: {
+    /** Another engine's directory (its own socket, data and exec roots, pidfile). */
+    dir?: string;
+    /** Its own address pool, so two engines' networks never overlap. */
+    addressPool?: string;
+    /** A second engine leaves iptables to the first (ports are served by docker-proxy). */
+    iptables?: boolean;
+  } = {},
+): Promise<string> {
+  const dir = options.dir ?? TEST_DOCKER_DIR;
+  const sock = `${dir}/docker.sock`;
+  const dockerHost = `unix://${sock}`;
   const docker = dockerClient(dockerHost);
   if (await dockerAnswers(docker)) return dockerHost;
   const dockerd = findDockerd() ?? installDocker();
-  mkdirSync(TEST_DOCKER_DIR, { recursive: true });
-  const pidfile = `${TEST_DOCKER_DIR}/docker.pid`;
+  mkdirSync(dir, { recursive: true });
+  const pidfile = `${dir}/docker.pid`;
   rmSync(pidfile, { force: true });
-  rmSync(socket, { force: true });
-  const log = openSync(`${TEST_DOCKER_DIR}/dockerd.log`, 'a');
+  rmSync(sock, { force: true });
+  const log = openSync(`${dir}/dockerd.log`, 'a');
   const child = spawn(
     dockerd,
     [
       `--host=${dockerHost}`,
-      `--data-root=${TEST_DOCKER_DIR}/data`,
-      `--exec-root=${TEST_DOCKER_DIR}/exec`,
+      `--data-root=${dir}/data`,
+      `--exec-root=${dir}/exec`,
       `--pidfile=${pidfile}`,
       // No default bridge: every project container gets a network of its own, and the pool
       // leaves room for hundreds of them (/24 each).
       '--bridge=none',
-      '--default-address-pool=base=172.20.0.0/14,size=24',
+      `--default-address-pool=base=${options.addressPool ?? '172.20.0.0/14'},size=24`,
+      `--iptables=${options.iptables ?? true}`,
       '--log-level=warn',
     ],
     { detached: true, stdio: ['ignore', log, log] },
@@ -92,13 +104,13 @@ export async function startTestDockerd(): Promise<string> {
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  const tail = readFileSync(`${TEST_DOCKER_DIR}/dockerd.log`, 'utf8').slice(-3_000);
-  throw new Error(`dockerd did not start (see ${TEST_DOCKER_DIR}/dockerd.log):\n${tail}`);
+  const tail = readFileSync(`${dir}/dockerd.log`, 'utf8').slice(-3_000);
+  throw new Error(`dockerd did not start (see ${dir}/dockerd.log):\n${tail}`);
 }
 
-/** Stops the test dockerd (when its pidfile names a live process). */
-export async function stopTestDockerd(): Promise<void> {
-  const pidfile = `${TEST_DOCKER_DIR}/docker.pid`;
+/** Stops the test dockerd, or the one in `dir` (when its pidfile names a live process). */
+export async function stopTestDockerd(dir = TEST_DOCKER_DIR): Promise<void> {
+  const pidfile = `${dir}/docker.pid`;
   if (!existsSync(pidfile)) return;
   const pid = Number(readFileSync(pidfile, 'utf8').trim());
   if (!Number.isInteger(pid) || pid <= 0) return;

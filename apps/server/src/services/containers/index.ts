@@ -24,6 +24,7 @@ export { createContainersRoutes } from './routes.ts';
 export {
   buildRuntimeImage,
   DEFAULT_RUNTIME_IMAGE,
+  followBuild,
   imageExists,
   RUNTIME_UID,
 } from './runtime-image.ts';

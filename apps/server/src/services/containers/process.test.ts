@@ -55,6 +55,12 @@ describe('process runtime', () => {
   });
 
   it('starts the project as a local process, with health and the project columns', async () => {
+    // The project's environment (secrets service) reaches the dev server.
+    const env = await call(t.app, 'PUT', `/api/projects/${projectId}/env`, {
+      token: alice.token,
+      body: { vars: { VF_TEST_VALUE: 'from-the-env-route' } },
+    });
+    expect(env.status, JSON.stringify(env.body)).toBe(200);
     const res = await call(t.app, 'POST', `/api/containers/${projectId}/start?wait=true`, {
       token: alice.token,
     });
@@ -65,6 +71,7 @@ describe('process runtime', () => {
     const port = Object.values(container.ports)[0] as number;
     expect(container.serviceUrl).toBe(`http://127.0.0.1:${port}`);
     const who = JSON.parse((await rawRequest(port, 'GET', '/whoami', {})).body);
+    expect(who.env).toBe('from-the-env-route');
     // In the sandbox the workspace is /app, as in a container.
     if ((t.services.containers.runtime as ProcessRuntime).sandboxed) expect(who.cwd).toBe('/app');
     expect((await t.services.projects.findById(projectId))?.status).toBe('running');
