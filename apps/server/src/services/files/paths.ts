@@ -90,11 +90,16 @@ export function resolveInside(root: string, filePath: string): string {
 /**
  * True when the existing directory `dir` really lies inside `root` once every symbolic link on
  * the way is followed (a link planted in the workspace must not lead writes elsewhere).
+ * `realRoot`: `root` already resolved, to save a lookup.
  */
-export async function isReallyInside(root: string, dir: string): Promise<boolean> {
+export async function isReallyInside(
+  root: string,
+  dir: string,
+  realRoot?: string,
+): Promise<boolean> {
   try {
-    const [realRoot, realDir] = await Promise.all([realpath(root), realpath(dir)]);
-    return isInside(realRoot, realDir);
+    const [resolvedRoot, realDir] = await Promise.all([realRoot ?? realpath(root), realpath(dir)]);
+    return isInside(resolvedRoot, realDir);
   } catch {
     return false;
   }

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../common/logger.ts';
 import { isReallyInside, parentDirs, pathProblem, resolveInside } from './paths.ts';
@@ -30,6 +41,8 @@ export class Workspaces {
   readonly #lanes = new Map<string, Promise<unknown>>();
   /** What we last wrote per project and path (size, mtime, inode): our own writes seen again. */
   readonly #written = new Map<string, Map<string, string>>();
+  /** Workspace roots known to exist, resolved (realpath). */
+  readonly #roots = new Map<string, string>();
 
   constructor(deps: { dataDir: string; ignore: string[]; log: Logger }) {
     this.#dataDir = deps.dataDir;
@@ -94,7 +107,7 @@ export class Workspaces {
     const target = resolveInside(root, filePath);
     const parent = path.dirname(target);
     if (!(await this.#makeDirs(root, filePath))) return false;
-    if (!(await isReallyInside(root, parent))) {
+    if (!(await isReallyInside(root, parent, this.#roots.get(root)))) {
       this.#log.warn(
         { projectId, path: filePath },
         'workspace write refused: leaves the workspace',
@@ -257,12 +270,24 @@ export class Workspaces {
   /** Deletes the project's workspace directory. */
   async destroy(projectId: string): Promise<void> {
     this.#written.delete(projectId);
+    this.#roots.delete(this.dir(projectId));
     await rm(this.dir(projectId), { recursive: true, force: true });
+  }
+
+  /** Creates `root` if needed (it may have been removed); its resolved path, remembered. */
+  async #realRoot(root: string): Promise<string> {
+    await mkdir(root, { recursive: true });
+    let real = this.#roots.get(root);
+    if (!real) {
+      real = await realpath(root);
+      this.#roots.set(root, real);
+    }
+    return real;
   }
 
   /** mkdir one level at a time, refusing symbolic links and files on the way. */
   async #makeDirs(root: string, filePath: string): Promise<boolean> {
-    await mkdir(root, { recursive: true });
+    await this.#realRoot(root);
     for (const dir of parentDirs(filePath)) {
       const abs = path.join(root, dir);
       const stat = await lstatOrUndefined(abs);
