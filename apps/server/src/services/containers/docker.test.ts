@@ -61,8 +61,9 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  await server?.close();
+  // Services first: they end the WebSockets (terminals, proxied HMR) the server would wait for.
   await t?.close();
+  await server?.close();
   if (docker && installationId) await removeInstallation(docker, installationId);
 }, 120_000);
 
@@ -430,7 +431,7 @@ describe('preview proxy', () => {
 
     const hmr = await openSocket(`ws://127.0.0.1:${server.port}/__hmr`, { host, cookie });
     expect(await hmr.waitFor(/hmr:connected/)).toBe('hmr:connected');
-    hmr.ws.close();
+    hmr.ws.terminate();
   }, 30_000);
 
   it('shows a saved file at once', async () => {

@@ -42,8 +42,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
+  // Services first: they end the WebSockets (terminals, proxied HMR) the server would wait for.
   await t?.close();
+  await server?.close();
 });
 
 describe('process runtime', () => {
@@ -92,7 +93,7 @@ describe('process runtime', () => {
     );
     const hmr = await openSocket(`ws://127.0.0.1:${server.port}/_hmr`, { host, cookie });
     await hmr.waitFor(/hmr:connected/);
-    hmr.ws.close();
+    hmr.ws.terminate();
     expect((await rawRequest(server.port, 'GET', '/', { host })).status).toBe(401);
     const token = await call(t.app, 'POST', `/api/projects/${projectId}/preview-token`, {
       token: carol.token,
