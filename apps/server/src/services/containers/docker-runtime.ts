@@ -553,14 +553,26 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const chain = 'VAPORFORM-HOST';
     const ipt = (...args: string[]) => run('iptables', ['-w', ...args]);
-    try {
-      await ipt('-N', chain).catch(() => undefined);
-      await ipt('-F', chain);
-      await ipt('-A', chain, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN');
-      await ipt('-A', chain, '-j', 'DROP');
-      await ipt('-C', 'INPUT', '-i', 'vf+', '-j', chain).catch(() =>
-        ipt('-I', 'INPUT', '-i', 'vf+', '-j', chain),
+    // Added only where missing, never flushed: other instances on this host rely on it too.
+    const ensure = async (position: 'first' | 'last', chainName: string, ...rule: string[]) => {
+      await ipt('-C', chainName, ...rule).catch(() =>
+        position === 'first' ? ipt('-I', chainName, '1', ...rule) : ipt('-A', chainName, ...rule),
       );
+    };
+    try {
+      await ipt('-N', chain).catch(() => undefined); // exists already
+      await ensure(
+        'first',
+        chain,
+        '-m',
+        'conntrack',
+        '--ctstate',
+        'ESTABLISHED,RELATED',
+        '-j',
+        'RETURN',
+      );
+      await ensure('last', chain, '-j', 'DROP');
+      await ensure('first', 'INPUT', '-i', 'vf+', '-j', chain);
     } catch (err) {
       this.#log.warn(
         { err: (err as Error).message },

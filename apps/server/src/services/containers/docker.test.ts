@@ -335,7 +335,10 @@ describe('docker runtime: hardening', () => {
     // …but not from A.
     expect(await canConnect(infoA.Id, netB.IPAddress, 3000)).toMatch(/^FAILED/);
     // The host, through A's gateway: a port listening on all interfaces, and PostgreSQL's.
-    const listener: Server = createServer((s) => s.end('hello')).listen(0, '0.0.0.0');
+    const listener: Server = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end('hello');
+    }).listen(0, '0.0.0.0');
     await new Promise((r) => listener.once('listening', r));
     const port = (listener.address() as { port: number }).port;
     try {
