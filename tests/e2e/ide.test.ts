@@ -125,10 +125,9 @@ beforeAll(async () => {
   ]);
   server = await startServer({
     env: { ANTHROPIC_API_KEY: 'sk-ant-fake-e2e', ANTHROPIC_BASE_URL: fake.url },
-    // IDE and previews on one site (vaporform.localhost and <id>.preview.vaporform.localhost),
-    // as in production (ide.example.com, <id>.preview.ide.example.com): the preview cookie is
-    // SameSite=Lax, which a cross-site frame (localhost vs *.preview.localhost) does not send.
-    publicHost: 'vaporform.localhost',
+    // The default public URL, as `npm start` gives it: the IDE on localhost frames previews on
+    // <id>.preview.localhost, another site (the preview cookie is SameSite=None, partitioned).
+    publicHost: 'localhost',
   });
   browser = await chromium.launch({
     executablePath: chromiumPath,

@@ -142,6 +142,11 @@ export async function previewCookie(
   const cookie = setCookie.find((c) => c.startsWith('vf_preview='));
   expect(cookie).toMatch(/HttpOnly/);
   expect(cookie).not.toMatch(/Domain=/i);
+  // The IDE on localhost frames <id>.preview.localhost, another site: the cookie must travel in
+  // a cross-site frame, partitioned by the IDE's site.
+  expect(cookie).toMatch(/SameSite=None/);
+  expect(cookie).toMatch(/; Secure/);
+  expect(cookie).toMatch(/Partitioned/);
   return cookie!.split(';')[0]!;
 }
 

@@ -257,6 +257,20 @@ export class AuthService {
     return claims;
   }
 
+  /**
+   * Whether a session is still alive for `userId` (not revoked, not expired), with the same cache
+   * as {@link authenticate}: for credentials derived from a session (preview cookies).
+   */
+  async isSessionActive(sessionId: string, userId: string): Promise<boolean> {
+    const cached = this.#activeSessions.get(sessionId);
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.userId === userId;
+    const session = await this.#store.findActiveSession(sessionId);
+    if (!session) return false;
+    this.#activeSessions.set(sessionId, { userId: session.userId, until: now + SESSION_CACHE_MS });
+    return session.userId === userId;
+  }
+
   /** @throws not_found when the user no longer exists. */
   async me(userId: string): Promise<PublicUser> {
     const user = await this.#store.findUserById(userId);

@@ -164,10 +164,24 @@ export class PreviewService {
       .setIssuedAt(now)
       .setExpirationTime(now + COOKIE_TTL_SECONDS)
       .sign(this.#key);
-    const secure = this.#public.protocol === 'https:' ? '; Secure' : '';
     return {
-      cookie: `${PREVIEW_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${COOKIE_TTL_SECONDS}${secure}`,
+      cookie: `${PREVIEW_COOKIE}=${value}; Path=/; HttpOnly; Max-Age=${COOKIE_TTL_SECONDS}; ${this.#crossSiteAttributes()}`,
     };
+  }
+
+  /**
+   * The IDE frames the preview, and the preview host is usually another site than the IDE's
+   * (`<id>.preview.localhost` is not same-site with `localhost`), so the cookie must be sent in a
+   * cross-site frame: `SameSite=None; Secure`, partitioned (CHIPS) so it also works where
+   * third-party cookies are blocked. Browsers allow Secure cookies on http only for localhost
+   * (and *.localhost); on another plain-http host the IDE and previews must share a site
+   * (e.g. `ide.example.test` and `<id>.preview.ide.example.test`), and Lax is used.
+   */
+  #crossSiteAttributes(): string {
+    const host = this.#public.hostname;
+    const trustworthy =
+      this.#public.protocol === 'https:' || host === 'localhost' || host.endsWith('.localhost');
+    return trustworthy ? 'SameSite=None; Secure; Partitioned' : 'SameSite=Lax';
   }
 
   /**
@@ -181,7 +195,10 @@ export class PreviewService {
     if (!claims || claims.projectId !== projectId) {
       throw errors.unauthenticated('Open this preview from the Vaporform IDE to sign in to it');
     }
-    if (this.#revoked.has(claims.sessionId)) {
+    if (
+      this.#revoked.has(claims.sessionId) ||
+      !(await this.#d.auth.isSessionActive(claims.sessionId, claims.userId))
+    ) {
       throw errors.unauthenticated('Your session has ended; sign in again');
     }
     await this.#requireMember(projectId, claims);
