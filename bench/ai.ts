@@ -14,35 +14,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { startFakeAnthropic } from '../apps/server/test/fakes/anthropic.ts';
+import { summarise, type Result } from './results.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const TTFT_RUNS = Number(process.env.BENCH_TTFT_RUNS ?? 100);
 const CHANGESET_RUNS = Number(process.env.BENCH_CHANGESET_RUNS ?? 5);
 const FILES = 100;
-
-/** One row of the results table (same shape as bench/run.ts). */
-export interface Result {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
-function summarise(name: string, samples: number[], errors = 0): Result {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
-  return {
-    name,
-    rps: mean > 0 ? 1000 / mean : 0,
-    p50: Number(at(0.5).toFixed(2)),
-    p99: Number(at(0.99).toFixed(2)),
-    errors,
-    non2xx: 0,
-  };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

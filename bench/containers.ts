@@ -16,6 +16,7 @@ import { freemem, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { useTestDocker } from '../apps/server/test/docker.ts';
+import { percentile, type Result } from './results.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
@@ -24,26 +25,11 @@ const SAVE_RUNS = Number(process.env.BENCH_SAVE_RUNS ?? 30);
 const DENSITY = Number(process.env.BENCH_DENSITY ?? 100);
 const DENSITY_LIMIT_MS = 15 * 60_000;
 
-/** One row of the results table (same shape as bench/run.ts). */
-export interface Result {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
 const devServer = `import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 createServer(async (req, res) => res.end(await readFile('index.html').catch(() => 'none')))
   .listen(Number(process.env.PORT ?? 3000), '0.0.0.0');
 `;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 function row(name: string, ms: number[], errors = 0): Result {
   const p50 = percentile(ms, 50);

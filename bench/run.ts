@@ -15,19 +15,11 @@ import autocannon from 'autocannon';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { containersBench, densityBench } from './containers.ts';
 import { webFirstScreenBench } from './web.ts';
+import type { Result } from './results.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
-
-interface Result {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
 
 async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
@@ -315,7 +307,7 @@ async function filesBench(): Promise<Result[]> {
     const imported = await fetch(`${base}/api/projects/${large}/import`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/zip' },
-      body: makeZip(entries),
+      body: new Uint8Array(makeZip(entries)),
     });
     if (!imported.ok) throw new Error(`import: ${imported.status} ${await imported.text()}`);
     const list = await sequential(

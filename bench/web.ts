@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The web IDE's first screen in real Chromium (Debian's /usr/bin/chromium via playwright-core)
  * against the real server on loopback, each run in a fresh browser context:
@@ -12,32 +13,12 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { repoRoot, startServer } from '../tests/e2e/server.ts';
+import { summarise as summariseMs, type Result } from './results.ts';
+
+const summarise = (name: string, samples: number[], errors = 0) =>
+  summariseMs(name, samples, errors, 1);
 
 const RUNS = Number(process.env.BENCH_WEB_RUNS ?? 15);
-
-/** One row of the results table (same shape as bench/run.ts). */
-export interface Result {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-}
-
-function summarise(name: string, samples: number[], errors = 0): Result {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
-  return {
-    name,
-    rps: mean > 0 ? 1000 / mean : 0,
-    p50: Number(at(0.5).toFixed(1)),
-    p99: Number(at(0.99).toFixed(1)),
-    errors,
-    non2xx: 0,
-  };
-}
 
 /** First-screen timings of the IDE. */
 export async function webFirstScreenBench(): Promise<Result[]> {
