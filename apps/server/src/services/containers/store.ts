@@ -51,6 +51,20 @@ const RESOURCE_NAME = 'app';
  * SQL for the containers service: its installation id, and the `container` rows of
  * infrastructure_resources (one per project: what runs, its state and its last sample).
  */
+/** The columns a container record is read with. */
+const containerColumns = [
+  'project_id',
+  'resource_id',
+  'configuration',
+  'status',
+  'health_status',
+  'cpu_usage_percent',
+  'memory_usage_mb',
+  'created_at',
+  'updated_at',
+  'last_metrics_at',
+] as const;
+
 export class ContainersStore {
   readonly #db: Kysely<ContainersTables>;
 
@@ -150,18 +164,7 @@ export class ContainersStore {
   async findContainer(projectId: string): Promise<ContainerResourceRow | undefined> {
     return this.#db
       .selectFrom('infrastructure_resources')
-      .select([
-        'project_id',
-        'resource_id',
-        'configuration',
-        'status',
-        'health_status',
-        'cpu_usage_percent',
-        'memory_usage_mb',
-        'created_at',
-        'updated_at',
-        'last_metrics_at',
-      ])
+      .select(containerColumns)
       .where('project_id', '=', projectId)
       .where('resource_type', '=', RESOURCE_TYPE)
       .where('resource_name', '=', RESOURCE_NAME)
@@ -172,18 +175,7 @@ export class ContainersStore {
     if (projectIds.length === 0) return [];
     return this.#db
       .selectFrom('infrastructure_resources')
-      .select([
-        'project_id',
-        'resource_id',
-        'configuration',
-        'status',
-        'health_status',
-        'cpu_usage_percent',
-        'memory_usage_mb',
-        'created_at',
-        'updated_at',
-        'last_metrics_at',
-      ])
+      .select(containerColumns)
       .where('project_id', 'in', projectIds)
       .where('resource_type', '=', RESOURCE_TYPE)
       .where('resource_name', '=', RESOURCE_NAME)
