@@ -142,6 +142,17 @@ describe('errors', () => {
     expect(fields).toEqual(expect.arrayContaining(['name', 'type']));
   });
 
+  it('marks every API response nosniff, errors included', async () => {
+    const { token } = await registerAndLogin(t.app);
+    const ok = await call(t.app, 'GET', '/api/projects', { token });
+    const denied = await call(t.app, 'GET', '/api/projects');
+    const missing = await call(t.app, 'GET', '/api/nope');
+    for (const res of [ok, denied, missing]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect([ok.status, denied.status, missing.status]).toEqual([200, 401, 404]);
+  });
+
   it('echoes a sane X-Request-Id and makes one up otherwise', async () => {
     const mine = await t.app.request('/healthz', {
       headers: { 'x-request-id': 'trace-abc-123456' },

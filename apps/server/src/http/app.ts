@@ -23,9 +23,11 @@ export function createApp(s: Services): OpenAPIHono {
     createPreviewMiddleware({ preview: s.preview, trustedProxies: s.config.trustedProxies }),
   );
   // JSON needs only nosniff; pages (docs, the IDE) get the full set of security headers.
-  app.use('/api/*', async (c, next) => {
-    await next();
+  // Set before the handler so it joins the response's prepared headers (cheaper than editing
+  // a finished response).
+  app.use('/api/*', (c, next) => {
     c.header('X-Content-Type-Options', 'nosniff');
+    return next();
   });
   const pageHeaders = secureHeaders({
     crossOriginResourcePolicy: false,
@@ -43,6 +45,8 @@ export function createApp(s: Services): OpenAPIHono {
   // Uploads (file contents, zip imports) declare their own, larger limits.
   const largeBodies = s.routes.bodyLimits.map((l) => ({ ...l, limit: limitTo(l.maxBytes) }));
   app.use('/api/*', (c, next) => {
+    // Bodiless reads skip the limiter: probing the body would materialise a full Request.
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const large = largeBodies.find((l) => l.method === c.req.method && l.path.test(c.req.path));
     return (large?.limit ?? jsonLimit)(c, next);
   });

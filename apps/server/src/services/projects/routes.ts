@@ -324,7 +324,13 @@ export function createProjectsRoutes(deps: {
     })
     .openapi(list, async (c) => {
       const { q } = c.req.valid('query');
-      return c.json({ projects: await projects.list(c.var.auth.userId, { q }) }, 200);
+      if (q?.trim())
+        return c.json({ projects: await projects.list(c.var.auth.userId, { q }) }, 200);
+      // Same body as c.json({projects}), reusing the serialisation of a cached list.
+      // (Typed as the JSON response it is; hono cannot see through a pre-serialised body.)
+      return c.body(await projects.listJson(c.var.auth.userId), 200, {
+        'Content-Type': 'application/json',
+      }) as never;
     })
     .openapi(r.get, async (c) => c.json({ project: c.var.project }, 200))
     .openapi(r.update, async (c) => {

@@ -129,6 +129,9 @@ export interface ProjectsServiceDeps {
   previewUrl?: (projectId: string) => string;
 }
 
+/** How long one user's project list is reused (see ProjectsService.list). */
+const LIST_CACHE_MS = 1_000;
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -146,6 +149,13 @@ export class ProjectsService {
   readonly #previewUrl: ((projectId: string) => string) | undefined;
   readonly #deleteHooks: DeleteHook[] = [];
   readonly #createdHooks: CreatedHook[] = [];
+  /** userId → that user's project list (no search), for LIST_CACHE_MS; see {@link list}. */
+  readonly #lists = new Map<
+    string,
+    { until: number; projects: Promise<Project[]>; json?: string }
+  >();
+  /** Bumped by every change: a list read that overlapped a change is not cached. */
+  #listGeneration = 0;
 
   constructor(deps: ProjectsServiceDeps) {
     this.#db = deps.db;
@@ -197,15 +207,17 @@ export class ProjectsService {
     projectId: string,
     patch: RuntimeStatePatch,
   ): Promise<ProjectRecord | undefined> {
-    const row = await this.#store.setRuntimeState(projectId, {
-      ...(patch.status !== undefined ? { status: patch.status } : {}),
-      ...(patch.statusReason !== undefined ? { status_reason: patch.statusReason } : {}),
-      ...(patch.health !== undefined ? { health_status: patch.health } : {}),
-      ...(patch.containerId !== undefined ? { container_id: patch.containerId } : {}),
-      ...(patch.serviceUrl !== undefined ? { service_url: patch.serviceUrl } : {}),
-      ...(patch.allocatedPort !== undefined ? { allocated_port: patch.allocatedPort } : {}),
+    return this.#changing(async () => {
+      const row = await this.#store.setRuntimeState(projectId, {
+        ...(patch.status !== undefined ? { status: patch.status } : {}),
+        ...(patch.statusReason !== undefined ? { status_reason: patch.statusReason } : {}),
+        ...(patch.health !== undefined ? { health_status: patch.health } : {}),
+        ...(patch.containerId !== undefined ? { container_id: patch.containerId } : {}),
+        ...(patch.serviceUrl !== undefined ? { service_url: patch.serviceUrl } : {}),
+        ...(patch.allocatedPort !== undefined ? { allocated_port: patch.allocatedPort } : {}),
+      });
+      return row ? toRecord(row) : undefined;
     });
-    return row ? toRecord(row) : undefined;
   }
 
   /**
@@ -214,72 +226,126 @@ export class ProjectsService {
    *   already has a project of that name (ignoring case).
    */
   async create(userId: string, input: CreateProjectInput): Promise<Project> {
-    const template =
-      input.templateId === undefined ? undefined : await this.#templates.find(input.templateId);
-    if (input.templateId !== undefined && !template) {
-      throw errors.invalid('Unknown template', [
-        { field: 'templateId', message: 'no such template' },
-      ]);
-    }
-    const { functionality, ...choices } = input.config ?? {};
-    const templateStack = template?.techStack ?? {};
-    const type: Architecture =
-      input.type ??
-      choices.architecture ??
-      (isArchitecture(templateStack.architecture) ? templateStack.architecture : 'monolithic');
-    const techStack: TechStack = { ...mergeConfig(templateStack, choices), architecture: type };
-
-    let row: ProjectRow;
-    try {
-      row = await this.#db.transaction().execute(async (tx) => {
-        const store = new ProjectsStore(tx);
-        await store.setActor(userId, 'user');
-        const project = await store.insertProject({
-          ownerId: userId,
-          name: input.name,
-          description: input.description ?? '',
-          functionality: functionality ?? null,
-          templateId: template?.id ?? null,
-          architecture: type,
-          techStack,
-          config: input.config ?? {},
-          status: 'stopped',
-        });
-        await store.insertMember({ projectId: project.id, userId, role: 'owner', addedBy: userId });
-        return project;
-      });
-    } catch (err) {
-      if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
-      throw err;
-    }
-
-    if (template) {
-      await this.#templates.recordUse(template.id).catch((err: unknown) => {
-        // The template may have been removed meanwhile; the project stands either way.
-        this.#log.warn({ err, templateId: template.id }, 'could not count template use');
-      });
-    }
-    this.#metrics.projectsCreated.inc();
-    this.#log.info({ projectId: row.id, userId, templateId: template?.id }, 'project created');
-    let project = this.#toProject({ ...row, role: 'owner' });
-    for (const hook of this.#createdHooks) {
-      try {
-        await hook(project, { userId });
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        this.#log.warn({ err, projectId: project.id }, 'project set-up step failed');
-        await this.#store.setRuntimeState(project.id, { status: 'error', status_reason: reason });
-        break;
+    return this.#changing(async () => {
+      const template =
+        input.templateId === undefined ? undefined : await this.#templates.find(input.templateId);
+      if (input.templateId !== undefined && !template) {
+        throw errors.invalid('Unknown template', [
+          { field: 'templateId', message: 'no such template' },
+        ]);
       }
-    }
-    if (this.#createdHooks.length) project = await this.get(project.id, userId);
-    return project;
+      const { functionality, ...choices } = input.config ?? {};
+      const templateStack = template?.techStack ?? {};
+      const type: Architecture =
+        input.type ??
+        choices.architecture ??
+        (isArchitecture(templateStack.architecture) ? templateStack.architecture : 'monolithic');
+      const techStack: TechStack = { ...mergeConfig(templateStack, choices), architecture: type };
+
+      let row: ProjectRow;
+      try {
+        row = await this.#db.transaction().execute(async (tx) => {
+          const store = new ProjectsStore(tx);
+          await store.setActor(userId, 'user');
+          const project = await store.insertProject({
+            ownerId: userId,
+            name: input.name,
+            description: input.description ?? '',
+            functionality: functionality ?? null,
+            templateId: template?.id ?? null,
+            architecture: type,
+            techStack,
+            config: input.config ?? {},
+            status: 'stopped',
+          });
+          await store.insertMember({
+            projectId: project.id,
+            userId,
+            role: 'owner',
+            addedBy: userId,
+          });
+          return project;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
+        throw err;
+      }
+
+      if (template) {
+        await this.#templates.recordUse(template.id).catch((err: unknown) => {
+          // The template may have been removed meanwhile; the project stands either way.
+          this.#log.warn({ err, templateId: template.id }, 'could not count template use');
+        });
+      }
+      this.#metrics.projectsCreated.inc();
+      this.#log.info({ projectId: row.id, userId, templateId: template?.id }, 'project created');
+      let project = this.#toProject({ ...row, role: 'owner' });
+      for (const hook of this.#createdHooks) {
+        try {
+          await hook(project, { userId });
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          this.#log.warn({ err, projectId: project.id }, 'project set-up step failed');
+          await this.#store.setRuntimeState(project.id, { status: 'error', status_reason: reason });
+          break;
+        }
+      }
+      if (this.#createdHooks.length) project = await this.get(project.id, userId);
+      return project;
+    });
   }
 
   /** Projects `userId` is a member of, newest first; `q` matches name or description. */
   async list(userId: string, opts: { q?: string } = {}): Promise<Project[]> {
     const q = opts.q?.trim();
-    return (await this.#store.listForMember(userId, q || undefined)).map((r) => this.#toProject(r));
+    if (q) return this.#readList(userId, q);
+    // The dashboard polls this: reuse a read for a moment. Changes made through this service
+    // drop every cached list at once; file statistics may lag by up to LIST_CACHE_MS.
+    const now = Date.now();
+    const cached = this.#lists.get(userId);
+    if (cached && cached.until > now) return cached.projects;
+    const generation = this.#listGeneration;
+    const projects = this.#readList(userId);
+    this.#lists.set(userId, { until: now + LIST_CACHE_MS, projects });
+    try {
+      await projects;
+    } catch (err) {
+      this.#lists.delete(userId);
+      throw err;
+    }
+    if (generation !== this.#listGeneration && this.#lists.get(userId)?.projects === projects) {
+      this.#lists.delete(userId);
+    }
+    return projects;
+  }
+
+  /**
+   * `{"projects": [...]}` for {@link list} without a search, serialised once per cached read
+   * (the dashboard's hot path).
+   */
+  async listJson(userId: string): Promise<string> {
+    const projects = await this.list(userId);
+    const entry = this.#lists.get(userId);
+    if (entry && (await entry.projects) === projects) {
+      return (entry.json ??= JSON.stringify({ projects }));
+    }
+    return JSON.stringify({ projects });
+  }
+
+  async #readList(userId: string, q?: string): Promise<Project[]> {
+    return (await this.#store.listForMember(userId, q)).map((r) => this.#toProject(r));
+  }
+
+  /** Runs a change, then drops every cached project list (whatever the outcome). */
+  async #changing<T>(work: () => Promise<T>): Promise<T> {
+    this.#listGeneration++;
+    this.#lists.clear();
+    try {
+      return await work();
+    } finally {
+      this.#listGeneration++;
+      this.#lists.clear();
+    }
   }
 
   /**
@@ -314,45 +380,47 @@ export class ProjectsService {
    * @throws AppError not_found, forbidden, conflict on a name the owner already uses.
    */
   async update(projectId: string, userId: string, patch: UpdateProjectInput): Promise<Project> {
-    const { role } = await this.requireRole(projectId, userId, 'admin');
-    let row: ProjectRow;
-    try {
-      row = await this.#db.transaction().execute(async (tx) => {
-        const store = new ProjectsStore(tx);
-        await store.setActor(userId, 'user');
-        const current = await store.lockProject(projectId);
-        if (!current) throw errors.notFound('project');
-        const changes = planUpdate(current, patch);
-        if (Object.keys(changes).length === 0) return current;
-        const updated = await store.updateProject(projectId, changes);
-        // Renames are logged by the projects trigger; log the other edits here.
-        const fields = [
-          ...new Set(
-            Object.keys(changes)
-              .filter((f) => f !== 'name')
-              .map(fieldLabel),
-          ),
-        ];
-        if (fields.length > 0) {
-          await this.#activity.record(
-            {
-              projectId,
-              userId,
-              type: 'project_updated',
-              description: `Updated project ${fields.join(' and ')}`,
-              sourceType: 'user',
-              metadata: { fields },
-            },
-            tx,
-          );
-        }
-        return updated;
-      });
-    } catch (err) {
-      if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
-      throw err;
-    }
-    return this.#toProject({ ...row, role });
+    return this.#changing(async () => {
+      const { role } = await this.requireRole(projectId, userId, 'admin');
+      let row: ProjectRow;
+      try {
+        row = await this.#db.transaction().execute(async (tx) => {
+          const store = new ProjectsStore(tx);
+          await store.setActor(userId, 'user');
+          const current = await store.lockProject(projectId);
+          if (!current) throw errors.notFound('project');
+          const changes = planUpdate(current, patch);
+          if (Object.keys(changes).length === 0) return current;
+          const updated = await store.updateProject(projectId, changes);
+          // Renames are logged by the projects trigger; log the other edits here.
+          const fields = [
+            ...new Set(
+              Object.keys(changes)
+                .filter((f) => f !== 'name')
+                .map(fieldLabel),
+            ),
+          ];
+          if (fields.length > 0) {
+            await this.#activity.record(
+              {
+                projectId,
+                userId,
+                type: 'project_updated',
+                description: `Updated project ${fields.join(' and ')}`,
+                sourceType: 'user',
+                metadata: { fields },
+              },
+              tx,
+            );
+          }
+          return updated;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
+        throw err;
+      }
+      return this.#toProject({ ...row, role });
+    });
   }
 
   /**
@@ -360,10 +428,12 @@ export class ProjectsService {
    * @throws AppError not_found, forbidden; whatever a hook throws.
    */
   async delete(projectId: string, userId: string): Promise<void> {
-    const { project } = await this.requireRole(projectId, userId, 'owner');
-    for (const hook of this.#deleteHooks) await hook(project);
-    await this.#store.deleteProject(projectId);
-    this.#log.info({ projectId, userId }, 'project deleted');
+    return this.#changing(async () => {
+      const { project } = await this.requireRole(projectId, userId, 'owner');
+      for (const hook of this.#deleteHooks) await hook(project);
+      await this.#store.deleteProject(projectId);
+      this.#log.info({ projectId, userId }, 'project deleted');
+    });
   }
 
   /**
@@ -393,40 +463,42 @@ export class ProjectsService {
     actorId: string,
     input: { email: string; role: GrantableRole },
   ): Promise<Member> {
-    const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
-    if (input.role === 'admin' && actorRole !== 'owner') {
-      throw errors.forbidden('Only the owner can add admins');
-    }
-    const user = await this.#auth.userByEmail(input.email);
-    if (!user) throw errors.notFound('user');
-    try {
-      const row = await this.#db.transaction().execute(async (tx) => {
-        const member = await new ProjectsStore(tx).insertMember({
-          projectId,
-          userId: user.id,
-          role: input.role,
-          addedBy: actorId,
-        });
-        await this.#activity.record(
-          {
-            projectId,
-            userId: actorId,
-            type: 'member_added',
-            description: `Added ${user.email} as ${input.role}`,
-            sourceType: 'user',
-            metadata: { memberId: user.id, email: user.email, role: input.role },
-          },
-          tx,
-        );
-        return member;
-      });
-      return toMember(row, user);
-    } catch (err) {
-      if (isUniqueViolation(err, memberKeyConstraint)) {
-        throw errors.conflict('This user is already a member', { field: 'email' });
+    return this.#changing(async () => {
+      const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
+      if (input.role === 'admin' && actorRole !== 'owner') {
+        throw errors.forbidden('Only the owner can add admins');
       }
-      throw err;
-    }
+      const user = await this.#auth.userByEmail(input.email);
+      if (!user) throw errors.notFound('user');
+      try {
+        const row = await this.#db.transaction().execute(async (tx) => {
+          const member = await new ProjectsStore(tx).insertMember({
+            projectId,
+            userId: user.id,
+            role: input.role,
+            addedBy: actorId,
+          });
+          await this.#activity.record(
+            {
+              projectId,
+              userId: actorId,
+              type: 'member_added',
+              description: `Added ${user.email} as ${input.role}`,
+              sourceType: 'user',
+              metadata: { memberId: user.id, email: user.email, role: input.role },
+            },
+            tx,
+          );
+          return member;
+        });
+        return toMember(row, user);
+      } catch (err) {
+        if (isUniqueViolation(err, memberKeyConstraint)) {
+          throw errors.conflict('This user is already a member', { field: 'email' });
+        }
+        throw err;
+      }
+    });
   }
 
   /**
@@ -440,36 +512,38 @@ export class ProjectsService {
     memberId: string,
     role: GrantableRole,
   ): Promise<Member> {
-    const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
-    const target = await this.#findMember(projectId, memberId);
-    if (target.role === 'owner') throw errors.forbidden("The owner's role cannot be changed");
-    if ((target.role === 'admin' || role === 'admin') && actorRole !== 'owner') {
-      throw errors.forbidden('Only the owner can grant or take away the admin role');
-    }
-    const user = await this.#memberUser(memberId);
-    if (target.role === role) return toMember(target, user);
-    const row = await this.#db.transaction().execute(async (tx) => {
-      const changed = await new ProjectsStore(tx).changeMemberRole(
-        projectId,
-        memberId,
-        target.role,
-        role,
-      );
-      if (!changed) throw errors.conflict('The membership changed meanwhile; try again');
-      await this.#activity.record(
-        {
+    return this.#changing(async () => {
+      const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
+      const target = await this.#findMember(projectId, memberId);
+      if (target.role === 'owner') throw errors.forbidden("The owner's role cannot be changed");
+      if ((target.role === 'admin' || role === 'admin') && actorRole !== 'owner') {
+        throw errors.forbidden('Only the owner can grant or take away the admin role');
+      }
+      const user = await this.#memberUser(memberId);
+      if (target.role === role) return toMember(target, user);
+      const row = await this.#db.transaction().execute(async (tx) => {
+        const changed = await new ProjectsStore(tx).changeMemberRole(
           projectId,
-          userId: actorId,
-          type: 'member_role_changed',
-          description: `Changed ${user.email} from ${target.role} to ${role}`,
-          sourceType: 'user',
-          metadata: { memberId, email: user.email, role, previousRole: target.role },
-        },
-        tx,
-      );
-      return changed;
+          memberId,
+          target.role,
+          role,
+        );
+        if (!changed) throw errors.conflict('The membership changed meanwhile; try again');
+        await this.#activity.record(
+          {
+            projectId,
+            userId: actorId,
+            type: 'member_role_changed',
+            description: `Changed ${user.email} from ${target.role} to ${role}`,
+            sourceType: 'user',
+            metadata: { memberId, email: user.email, role, previousRole: target.role },
+          },
+          tx,
+        );
+        return changed;
+      });
+      return toMember(row, user);
     });
-    return toMember(row, user);
   }
 
   /**
@@ -478,36 +552,38 @@ export class ProjectsService {
    * @throws AppError not_found (project or member), forbidden.
    */
   async removeMember(projectId: string, actorId: string, memberId: string): Promise<void> {
-    const { role: actorRole } = await this.requireRole(projectId, actorId, 'viewer');
-    const leaving = memberId.toLowerCase() === actorId.toLowerCase();
-    if (leaving && actorRole === 'owner') {
-      throw errors.forbidden('The owner cannot leave the project; delete it instead');
-    }
-    if (!leaving && !roleAtLeast(actorRole, 'admin')) {
-      throw errors.forbidden(
-        `Removing members needs the admin role or higher; you are ${article(actorRole)}`,
-      );
-    }
-    const target = leaving ? { role: actorRole } : await this.#findMember(projectId, memberId);
-    if (target.role === 'owner') throw errors.forbidden('The owner cannot be removed');
-    if (target.role === 'admin' && !leaving && actorRole !== 'owner') {
-      throw errors.forbidden('Only the owner can remove admins');
-    }
-    const user = await this.#memberUser(memberId);
-    await this.#db.transaction().execute(async (tx) => {
-      const removed = await new ProjectsStore(tx).removeMember(projectId, memberId, target.role);
-      if (!removed) throw errors.notFound('member');
-      await this.#activity.record(
-        {
-          projectId,
-          userId: actorId,
-          type: leaving ? 'member_left' : 'member_removed',
-          description: leaving ? `${user.email} left the project` : `Removed ${user.email}`,
-          sourceType: 'user',
-          metadata: { memberId, email: user.email, role: target.role },
-        },
-        tx,
-      );
+    return this.#changing(async () => {
+      const { role: actorRole } = await this.requireRole(projectId, actorId, 'viewer');
+      const leaving = memberId.toLowerCase() === actorId.toLowerCase();
+      if (leaving && actorRole === 'owner') {
+        throw errors.forbidden('The owner cannot leave the project; delete it instead');
+      }
+      if (!leaving && !roleAtLeast(actorRole, 'admin')) {
+        throw errors.forbidden(
+          `Removing members needs the admin role or higher; you are ${article(actorRole)}`,
+        );
+      }
+      const target = leaving ? { role: actorRole } : await this.#findMember(projectId, memberId);
+      if (target.role === 'owner') throw errors.forbidden('The owner cannot be removed');
+      if (target.role === 'admin' && !leaving && actorRole !== 'owner') {
+        throw errors.forbidden('Only the owner can remove admins');
+      }
+      const user = await this.#memberUser(memberId);
+      await this.#db.transaction().execute(async (tx) => {
+        const removed = await new ProjectsStore(tx).removeMember(projectId, memberId, target.role);
+        if (!removed) throw errors.notFound('member');
+        await this.#activity.record(
+          {
+            projectId,
+            userId: actorId,
+            type: leaving ? 'member_left' : 'member_removed',
+            description: leaving ? `${user.email} left the project` : `Removed ${user.email}`,
+            sourceType: 'user',
+            metadata: { memberId, email: user.email, role: target.role },
+          },
+          tx,
+        );
+      });
     });
   }
 
