@@ -14,7 +14,7 @@ declare module 'hono' {
     log: Logger;
     /** Set by the auth middleware on protected routes. */
     auth: AuthContext;
-    /** Monotonic-free wall clock ms when the request reached the server. */
+    /** Wall-clock ms (fractional) when the request reached the server. */
     receivedAt: number;
   }
 }

@@ -13,7 +13,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 export function requestContext(log: Logger, metrics: Metrics) {
   return createMiddleware(async (c, next) => {
     const started = performance.now();
-    c.set('receivedAt', Date.now());
+    // Sub-millisecond: a replay can arrive within the millisecond its rotation committed.
+    c.set('receivedAt', performance.timeOrigin + performance.now());
     const incoming = c.req.header('x-request-id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);

@@ -354,7 +354,8 @@ export class AuthService {
   }
 
   #rememberRotation(hashHex: string): void {
-    const now = Date.now();
+    // The same sub-millisecond clock as the request's receivedAt.
+    const now = performance.timeOrigin + performance.now();
     this.#recentRotations.set(hashHex, now);
     if (this.#recentRotations.size > 10_000) {
       for (const [k, t] of this.#recentRotations)
