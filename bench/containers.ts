@@ -17,6 +17,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { useTestDocker } from '../apps/server/test/docker.ts';
 import { percentile, type Result } from './results.ts';
+import { freePort } from '../apps/server/src/db/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
@@ -69,17 +70,6 @@ async function until<T>(probe: () => Promise<T | undefined>, limitMs: number): P
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`not within ${limitMs} ms`);
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Server {

@@ -16,21 +16,11 @@ import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { containersBench, densityBench } from './containers.ts';
 import { webFirstScreenBench } from './web.ts';
 import type { Result } from './results.ts';
+import { freePort } from '../apps/server/src/db/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a Node child and resolves once `readyUrl` answers 200 (bounded: 120 s). */
 async function startProcess(
@@ -57,6 +47,26 @@ async function startProcess(
   }
   child.kill('SIGKILL');
   throw new Error(`not ready in 120 s:\n${stderr}`);
+}
+
+/**
+ * `npm start` as an operator runs it, on a fresh data dir (embedded PostgreSQL unless
+ * BENCH_DATABASE_URL is set), quiet logs.
+ */
+async function startVaporform(): Promise<{ server: ChildProcess; port: number; dataDir: string }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
+  const port = await freePort();
+  const server = await startProcess(
+    ['--import', 'tsx', 'apps/server/src/main.ts'],
+    {
+      PORT: String(port),
+      VAPORFORM_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
+    },
+    `http://127.0.0.1:${port}/healthz`,
+  );
+  return { server, port, dataDir };
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -107,18 +117,7 @@ async function projectsBench(): Promise<Result[]> {
   const baseline = await load('bare Hono hello-world', `http://127.0.0.1:${barePort}/`);
   await stop(bare);
 
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
-  const port = await freePort();
-  const server = await startProcess(
-    ['--import', 'tsx', 'apps/server/src/main.ts'],
-    {
-      PORT: String(port),
-      VAPORFORM_DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
-    },
-    `http://127.0.0.1:${port}/healthz`,
-  );
+  const { server, port, dataDir } = await startVaporform();
   try {
     const base = `http://127.0.0.1:${port}`;
     const email = `bench${Date.now()}@example.test`;
@@ -209,18 +208,7 @@ async function filesBench(): Promise<Result[]> {
   const { WebSocket } = await import('ws');
   const { makeZip } = await import('../apps/server/test/zip-writer.ts');
   const seconds = Math.min(DURATION_S, 10);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
-  const port = await freePort();
-  const server = await startProcess(
-    ['--import', 'tsx', 'apps/server/src/main.ts'],
-    {
-      PORT: String(port),
-      VAPORFORM_DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
-    },
-    `http://127.0.0.1:${port}/healthz`,
-  );
+  const { server, port, dataDir } = await startVaporform();
   const sockets: InstanceType<typeof WebSocket>[] = [];
   try {
     const base = `http://127.0.0.1:${port}`;
