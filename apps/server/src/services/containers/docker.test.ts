@@ -686,6 +686,7 @@ describe('reconciler', () => {
       const started = await call(app.app, 'POST', `/api/containers/${id}/start?wait=true`, {
         token: owner.token,
       });
+      expect(started.status, JSON.stringify(started.body)).toBe(200);
       expect(started.body.container.health).toBe('healthy');
       await stopTestDockerd(dir);
       await startTestDockerd({ dir, addressPool: '172.24.0.0/16', iptables: false });
