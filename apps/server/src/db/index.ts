@@ -3,3 +3,4 @@ export type { Db } from './pool.ts';
 export { migrate, readMigrations } from './migrator.ts';
 export { startEmbeddedPostgres, freePort } from './embedded.ts';
 export type { EmbeddedDatabase } from './embedded.ts';
+export { databaseUnavailable, isDatabaseUnreachable } from './connection-errors.ts';

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError, type ErrorCode } from '../common/errors.ts';
+import { databaseUnavailable, isDatabaseUnreachable } from '../db/connection-errors.ts';
 
 /** The one place errors become responses: `{error:{code,message,details?}}`, never a stack. */
 export function renderError(err: unknown, c: Context): Response {
@@ -25,6 +26,12 @@ export function renderError(err: unknown, c: Context): Response {
   }
   if (isBodyParseError(err)) {
     return respond(c, 400, 'invalid_request', 'The request body is not valid JSON');
+  }
+  if (isDatabaseUnreachable(err)) {
+    // Down or restarting (the embedded server is restarted automatically): retry, not a bug.
+    const unavailable = databaseUnavailable(err);
+    c.var.log?.warn({ err: unavailable }, 'database unreachable');
+    return respond(c, 503, unavailable.code, unavailable.message, undefined, unavailable.headers);
   }
   c.var.log?.error({ err }, 'unhandled error');
   return respond(c, 500, 'internal', 'Something went wrong on our side; it has been logged');
