@@ -3,11 +3,21 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
-import { installScript } from './run-script.ts';
+import {
+  FORWARDER_FD,
+  FORWARDER_SOURCE,
+  hostListener,
+  joinSandboxCommand,
+  probeSandbox,
+  sandboxPid,
+  type SandboxSupport,
+} from './process-network.ts';
+import { installScript, shellQuote } from './run-script.ts';
 import type {
   ContainerRuntime,
   LogOptions,
@@ -22,7 +32,13 @@ const LOG_LINES = 2_000;
 interface Running {
   child: ChildProcess;
   spec: RuntimeSpec;
+  /** The environment of the dev command; terminals get the same. */
+  env: Record<string, string>;
+  /** Where the dev server listens: the spec's port in its own namespace, else `hostPort`. */
+  port: number;
   hostPort: number;
+  /** In a network namespace of its own. */
+  ownNetwork: boolean;
   createdAt: string;
   startedAt: string;
   state: 'running' | 'stopped' | 'error';
@@ -37,23 +53,35 @@ export interface ProcessRuntimeOptions {
   log: Logger;
   /** Path of bubblewrap, or undefined to run unsandboxed. */
   bwrap: string | undefined;
+  /**
+   * Number of accounts on the installation. Where projects cannot get their own network (no
+   * bubblewrap, or no namespaces), they are started only while there is at most one account:
+   * project code on the host network reaches the API, the database and other dev servers.
+   */
+  accounts?: () => Promise<number>;
 }
 
 /**
  * Runs a project's dev command as a local child process in its workspace, for machines with no
  * Docker engine. With bubblewrap present the process sees only /usr, a few /etc files, a private
- * /tmp and its workspace at /app, in its own pid/ipc/uts namespaces with every capability
- * dropped. It shares the host's network: the dev server gets a free port on the host (PORT).
+ * /tmp and its workspace at /app, in its own pid/ipc/uts/network namespaces with every capability
+ * dropped; its network is loopback only, and its dev port is reached through a host listener on
+ * 127.0.0.1 (see process-network.ts). Terminals join that same sandbox with the same environment.
+ * Where no namespace can be made, processes share the host network (PORT is a free host port)
+ * and run only while the installation has a single account.
  */
 export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
   readonly #log: Logger;
   readonly #bwrap: string | undefined;
+  readonly #accounts: (() => Promise<number>) | undefined;
   readonly #running = new Map<string, Running>();
+  #support: SandboxSupport | undefined;
 
   constructor(options: ProcessRuntimeOptions) {
     this.#log = options.log;
     this.#bwrap = options.bwrap;
+    this.#accounts = options.accounts;
   }
 
   /** True when processes run inside bubblewrap. */
@@ -61,7 +89,46 @@ export class ProcessRuntime implements ContainerRuntime {
     return this.#bwrap !== undefined;
   }
 
-  async init(): Promise<void> {}
+  /** What the machine allows: own network namespaces, terminals joining the sandbox. */
+  get support(): SandboxSupport | undefined {
+    return this.#support;
+  }
+
+  async init(): Promise<void> {
+    await this.#probe();
+  }
+
+  async #probe(): Promise<SandboxSupport> {
+    if (this.#support) return this.#support;
+    const support = await probeSandbox(this.#bwrap, this.#sandboxArgs(os.tmpdir()));
+    // A machine that cannot run bubblewrap at all runs projects unsandboxed, as without it.
+    if (!support.ownNetwork && this.#bwrap) {
+      this.#log.error({ bwrap: this.#bwrap, reason: support.reason }, 'bubblewrap does not work');
+    }
+    this.#support = support;
+    if (!support.ownNetwork) {
+      this.#log.error(
+        { reason: support.reason },
+        `process runtime: NO NETWORK ISOLATION (${support.reason}). Project code would reach ` +
+          'the API, the database and other projects on this host, so projects run only while ' +
+          'this installation has a single account. Install bubblewrap (and allow unprivileged ' +
+          'user namespaces) or Docker to run projects for several people.',
+      );
+    }
+    return support;
+  }
+
+  /** @throws AppError unavailable when projects cannot be isolated and several accounts exist. */
+  async #checkShared(support: SandboxSupport): Promise<void> {
+    if (support.ownNetwork) return;
+    const accounts = this.#accounts ? await this.#accounts() : 1;
+    if (accounts <= 1) return;
+    throw errors.unavailable(
+      `Projects cannot run on this server: it cannot isolate them from each other and from the ` +
+        `server (${support.reason}), and it has ${accounts} accounts. An administrator must ` +
+        'install bubblewrap (with user namespaces allowed) or Docker.',
+    );
+  }
 
   async start(spec: RuntimeSpec, options: { fresh: boolean }): Promise<RuntimeInstance> {
     const current = this.#running.get(spec.projectId);
@@ -69,37 +136,53 @@ export class ProcessRuntime implements ContainerRuntime {
       return this.#instance(current);
     }
     if (current) await this.#kill(current);
+    const support = await this.#probe();
+    await this.#checkShared(support);
     await mkdir(spec.workspace, { recursive: true });
-    const hostPort = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-      ...spec.env,
-      PORT: String(hostPort),
-      NODE_ENV: 'development',
-      npm_config_update_notifier: 'false',
-      VAPORFORM_PROJECT_ID: spec.projectId,
-    };
-    const script = installScript(spec);
-    const [command, args, cwd] = this.#bwrap
+    // Own namespace: the dev server listens on the spec's port there; the host listener's
+    // descriptor reaches it through the forwarder. Shared network: a free host port.
+    const listener = support.ownNetwork ? await hostListener() : undefined;
+    const hostPort = listener?.port ?? (await freePort());
+    const port = listener ? spec.port : hostPort;
+    const env = this.#environment(spec, port);
+    let script = installScript(spec);
+    if (listener) {
+      script =
+        `${shellQuote(process.execPath)} -e ${shellQuote(FORWARDER_SOURCE)} ${port} & ` +
+        `exec ${FORWARDER_FD}<&-; ${script}`;
+    }
+    const [command, args] = this.#bwrap
       ? [
           this.#bwrap,
-          [...this.#sandboxArgs(spec.workspace), '/bin/sh', '-c', script],
-          spec.workspace,
+          [
+            ...this.#sandboxArgs(spec.workspace),
+            ...(listener ? ['--unshare-net'] : []),
+            '/bin/sh',
+            '-c',
+            script,
+          ],
         ]
-      : ['/bin/sh', ['-c', script], spec.workspace];
-    if (!this.#bwrap) env.HOME = spec.workspace;
-    const child = spawn(command, args, {
-      cwd,
-      env,
-      detached: true, // its own process group: stop() ends the whole tree
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+      : ['/bin/sh', ['-c', script]];
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, {
+        cwd: spec.workspace,
+        env,
+        detached: true, // its own process group: stop() ends the whole tree
+        stdio: ['ignore', 'pipe', 'pipe', ...(listener ? [listener.fd] : [])],
+      });
+    } finally {
+      // The sandbox holds its own copy of the listener; this process never accepts on it.
+      listener?.close();
+    }
     const now = new Date().toISOString();
     const entry: Running = {
       child,
       spec,
+      env,
+      port,
       hostPort,
+      ownNetwork: Boolean(listener),
       createdAt: now,
       startedAt: now,
       state: 'running',
@@ -135,7 +218,13 @@ export class ProcessRuntime implements ContainerRuntime {
     });
     this.#running.set(spec.projectId, entry);
     this.#log.info(
-      { projectId: spec.projectId, pid: child.pid, port: hostPort, sandbox: Boolean(this.#bwrap) },
+      {
+        projectId: spec.projectId,
+        pid: child.pid,
+        port: hostPort,
+        sandbox: Boolean(this.#bwrap),
+        ownNetwork: Boolean(listener),
+      },
       'process runtime: started',
     );
     return this.#instance(entry);
@@ -221,24 +310,15 @@ export class ProcessRuntime implements ContainerRuntime {
     }
     const pty = await import('node-pty');
     const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
-    const env = {
-      TERM: 'xterm-256color',
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-    };
-    const term = this.#bwrap
-      ? pty.spawn(this.#bwrap, [...this.#sandboxArgs(entry.spec.workspace), shell, '-i'], {
-          cols: size.cols,
-          rows: size.rows,
-          cwd: entry.spec.workspace,
-          env: { ...env, HOME: '/tmp' },
-        })
-      : pty.spawn(shell, ['-i'], {
-          cols: size.cols,
-          rows: size.rows,
-          cwd: entry.spec.workspace,
-          env: { ...env, HOME: entry.spec.workspace },
-        });
+    // The dev server's environment (project variables, PORT) and, sandboxed, its sandbox.
+    const env = { ...entry.env, TERM: 'xterm-256color' };
+    const [command, args] = await this.#ttyCommand(entry, [shell, '-i']);
+    const term = pty.spawn(command, args, {
+      cols: size.cols,
+      rows: size.rows,
+      cwd: entry.spec.workspace,
+      env,
+    });
     const stream = new Duplex({
       read() {},
       write(chunk: Buffer, _encoding, callback) {
@@ -264,6 +344,44 @@ export class ProcessRuntime implements ContainerRuntime {
         stream.destroy();
       },
     };
+  }
+
+  /** The environment of a project's processes (dev command and terminals). */
+  #environment(spec: RuntimeSpec, port: number): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      ...spec.env,
+      PORT: String(port),
+      NODE_ENV: 'development',
+      npm_config_update_notifier: 'false',
+      VAPORFORM_PROJECT_ID: spec.projectId,
+      // In the sandbox HOME is its private /tmp (bwrap --setenv); unsandboxed, the workspace.
+      HOME: this.#bwrap ? '/tmp' : spec.workspace,
+    };
+  }
+
+  /**
+   * How a terminal runs `argv`: inside the dev server's own sandbox (its namespaces, /tmp and
+   * network) when the machine allows joining it, else in a sandbox of its own (with a network of
+   * its own when the dev server has one), unsandboxed without bubblewrap.
+   */
+  async #ttyCommand(entry: Running, argv: string[]): Promise<[string, string[]]> {
+    if (!this.#bwrap) return [argv[0]!, argv.slice(1)];
+    const support = await this.#probe();
+    const ownNetwork = entry.ownNetwork;
+    if (ownNetwork && support.joinSandbox && entry.child.pid) {
+      const pid = await sandboxPid(entry.child.pid);
+      if (pid) return joinSandboxCommand(pid, argv);
+    }
+    return [
+      this.#bwrap,
+      [
+        ...this.#sandboxArgs(entry.spec.workspace),
+        ...(ownNetwork ? ['--unshare-net'] : []),
+        ...argv,
+      ],
+    ];
   }
 
   /** Ends every process (children cannot be adopted by the next server process). */
@@ -358,7 +476,7 @@ export class ProcessRuntime implements ContainerRuntime {
       projectId: entry.spec.projectId,
       state: entry.state,
       ...(entry.reason && entry.state !== 'running' ? { reason: entry.reason } : {}),
-      ports: { [String(entry.hostPort)]: entry.hostPort },
+      ports: { [String(entry.port)]: entry.hostPort },
       hostPort: entry.hostPort,
       image: 'process',
       createdAt: entry.createdAt,

@@ -1,12 +1,14 @@
 // The same lifecycle on the process runtime (no Docker engine): what `npm start` uses on a
 // machine without Docker. Sandboxed with bubblewrap when it is installed.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import { createLogger } from '../../common/logger.ts';
 import {
   addMember,
   createProject,
+  devServerSource,
   eventually,
   openSocket,
   previewCookie,
@@ -15,7 +17,30 @@ import {
   writeDevServer,
   type Session,
 } from '../../../test/docker-projects.ts';
-import { findBwrap, type ProcessRuntime } from './index.ts';
+import { findBwrap, ProcessRuntime } from './index.ts';
+
+/** The test dev server plus `/probe?host=&port=`: what the project's code reaches over TCP. */
+const probingServerSource = (() => {
+  const marker = "  if (req.url === '/headers') {";
+  if (!devServerSource.includes(marker)) throw new Error('devServerSource changed: update probe');
+  return (
+    "import net from 'node:net';\n" +
+    devServerSource.replace(
+      marker,
+      `  if (req.url.startsWith('/probe?')) {
+    const q = new URL(req.url, 'http://probe').searchParams;
+    const s = net.connect({ host: q.get('host'), port: Number(q.get('port')) });
+    let answered = false;
+    const done = (r) => { if (answered) return; answered = true; s.destroy(); res.end(r); };
+    s.once('connect', () => done('open'));
+    s.once('error', (e) => done(e.code ?? 'error'));
+    s.setTimeout(3000, () => done('timeout'));
+    return;
+  }
+${marker}`,
+    )
+  );
+})();
 
 let t: TestApp;
 let server: { url: string; port: number; close(): Promise<void> };
@@ -101,12 +126,63 @@ describe('process runtime', () => {
     expect(token.status).toBe(404);
   }, 30_000);
 
+  it('keeps project code off the host network: no API, database or other dev server; its own preview works', async () => {
+    // Another person's project whose code probes the host's ports.
+    const attacker = await createProject(t, carol, 'Prober');
+    const dir = writeDevServer(t, attacker, '<h1>prober</h1>');
+    writeFileSync(path.join(dir, 'server.js'), probingServerSource);
+    const started = await call(t.app, 'POST', `/api/containers/${attacker}/start?wait=true`, {
+      token: carol.token,
+    });
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    const hostPort = Object.values(started.body.container.ports)[0] as number;
+    const victim = await t.services.containers.get(projectId);
+    const victimPort = Object.values(victim.ports)[0] as number;
+    const probe = async (host: string, port: number) =>
+      (await rawRequest(hostPort, 'GET', `/probe?host=${host}&port=${port}`, {})).body;
+
+    // The probe works: the dev server reaches itself on its own port.
+    const ownPort = Number(Object.keys(started.body.container.ports)[0]);
+    expect(await probe('127.0.0.1', ownPort)).toBe('open');
+    const targets = {
+      api: server.port,
+      database: Number(new URL(t.databaseUrl).port || 5432),
+      otherProject: victimPort,
+    };
+    for (const [what, port] of Object.entries(targets)) {
+      for (const host of ['127.0.0.1', '::1', 'localhost']) {
+        expect(`${what} via ${host}: ${await probe(host, port)}`).not.toMatch(/: open$/);
+      }
+    }
+    // Its own preview still works for its members: HTTP and a WebSocket (HMR).
+    const cookie = await previewCookie(t, server.port, attacker, carol);
+    const host = previewHost(attacker, server.port);
+    expect((await rawRequest(server.port, 'GET', '/', { host, cookie })).body).toBe(
+      '<h1>prober</h1>',
+    );
+    const hmr = await openSocket(`ws://127.0.0.1:${server.port}/_hmr`, { host, cookie });
+    await hmr.waitFor(/hmr:connected/);
+    hmr.ws.terminate();
+    await call(t.app, 'DELETE', `/api/projects/${attacker}`, { token: carol.token });
+  }, 60_000);
+
   it('gives editors a terminal (node-pty) in the workspace: echo and resize', async () => {
     const url = `ws://127.0.0.1:${server.port}/api/projects/${projectId}/terminal?token=${alice.token}`;
     const term = await openSocket(url, { origin: 'http://localhost:4000' });
     term.ws.send('echo "sum=$((40+2))"; ls\r');
     await term.waitFor(/sum=42/);
     await term.waitFor(/index\.html/);
+    // The project's environment, as the dev server has it.
+    term.ws.send('echo "env=$VF_TEST_VALUE"\r');
+    await term.waitFor(/env=from-the-env-route/);
+    // Same sandbox as the dev server: it answers on $PORT; the server's API does not.
+    const script =
+      `const n=require('net');const t=(w,p)=>n.connect(p,'127.0.0.1')` +
+      `.on('connect',function(){console.log(w+'='+'open');this.destroy()})` +
+      `.on('error',e=>console.log(w+'='+e.code));t('own',process.env.PORT);t('api',${server.port})`;
+    term.ws.send(`node -e "${script}"\r`);
+    expect(await term.waitFor(/own=\w+/)).toBe('own=open');
+    expect(await term.waitFor(/api=\w+/)).not.toBe('api=open');
     term.ws.send(JSON.stringify({ type: 'resize', cols: 101, rows: 33 }));
     await new Promise((r) => setTimeout(r, 200));
     term.ws.send('stty size\r');
@@ -117,6 +193,42 @@ describe('process runtime', () => {
     await expect(openSocket(viewer, { origin: 'http://localhost:4000' })).rejects.toMatchObject({
       status: 403,
     });
+  }, 30_000);
+
+  it('where no network namespace can be made, refuses to run projects for a second account and says so', async () => {
+    const logged: string[] = [];
+    const log = createLogger('info', { write: (line: string) => void logged.push(line) });
+    let accounts = 2;
+    const runtime = new ProcessRuntime({ log, bwrap: undefined, accounts: async () => accounts });
+    await runtime.init();
+    expect(runtime.support).toMatchObject({ ownNetwork: false });
+    expect(logged.join('')).toMatch(/"level":50.*NO NETWORK ISOLATION/);
+    const workspace = path.join(t.config.dataDir, 'fallback');
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(path.join(workspace, 'server.js'), devServerSource);
+    writeFileSync(path.join(workspace, 'package.json'), '{"type":"module"}');
+    const spec = {
+      projectId: 'fallback',
+      image: 'process',
+      workspace,
+      port: 3000,
+      install: null,
+      dev: 'node server.js',
+      env: {},
+      memoryMb: 256,
+      cpuPercent: 100,
+      pidsLimit: 64,
+    };
+    // The message is what the IDE shows as the container's reason (status `error`).
+    await expect(runtime.start(spec, { fresh: true })).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringMatching(/cannot isolate .*bubblewrap.*2 accounts/),
+    });
+    accounts = 1;
+    const single = await runtime.start(spec, { fresh: true });
+    expect(single.state).toBe('running');
+    await runtime.remove('fallback');
+    await runtime.close();
   }, 30_000);
 
   it('streams logs, restarts after a crash through the reconciler, stops and deletes', async () => {
