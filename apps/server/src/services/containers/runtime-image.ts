@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -81,7 +81,30 @@ const hostCommands = [
   'diff',
   'tar',
   'gzip',
+  'mktemp',
+  'stat',
+  'nproc',
+  'seq',
+  'expr',
+  'sha256sum',
+  // What people type first in a terminal.
+  'git',
+  'curl',
+  'which',
+  'unzip',
+  'nano',
+  'python3',
 ];
+
+/** Commands stored under another name: the first of the host's candidates that exists. */
+const renamedCommands: Record<string, string[]> = { vi: ['vim.tiny', 'vim.basic', 'vi'] };
+
+/** Top-level parts of Python's standard library left out of the image (tests, GUI, build kit). */
+const pythonSkipped =
+  /^(test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|pydoc_data|config-.*|site-packages|dist-packages)$/;
+
+/** git's helpers worth their size (the rest of /usr/lib/git-core is links to git, or scripts). */
+const gitHelpers = new Set(['git-remote-http', 'git-sh-i18n--envsubst']);
 
 const terminfo = ['x/xterm', 'x/xterm-256color', 'd/dumb', 'v/vt100', 'l/linux', 's/screen'];
 
@@ -119,10 +142,10 @@ export async function buildRuntimeImage(
       return { image: tag, versionTag, built: false, seconds: seconds() };
     }
     options.log?.info({ image: tag, versionTag }, 'building the runtime image from host files');
-    const stream = await docker.buildImage(
-      { context, src: ['Dockerfile', 'rootfs'] },
-      { t: versionTag, labels: { 'vaporform.runtime': 'node', 'vaporform.content-hash': hash } },
-    );
+    const stream = await docker.buildImage(packContext(context), {
+      t: versionTag,
+      labels: { 'vaporform.runtime': 'node', 'vaporform.content-hash': hash },
+    });
     await followBuild(docker, stream);
     await docker.getImage(versionTag).tag({ repo, tag: tag.slice(repo.length + 1) || 'latest' });
     return { image: tag, versionTag, built: true, seconds: seconds() };
@@ -142,12 +165,44 @@ export async function imageExists(docker: Docker, image: string): Promise<boolea
   }
 }
 
+/**
+ * The build context as a tar stream with every mode exactly as on disk (dockerode's own packer
+ * applies the process umask: /tmp lost its write bits) and root as every file's owner.
+ */
+function packContext(context: string): NodeJS.ReadableStream {
+  const tar = spawn(
+    'tar',
+    [
+      '-C',
+      context,
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '-cf',
+      '-',
+      'Dockerfile',
+      'rootfs',
+      'home',
+      'app',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  tar.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  tar.on('close', (code) => {
+    if (code !== 0)
+      tar.stdout.destroy(new Error(`tar of the image context failed: ${stderr.trim()}`));
+  });
+  return tar.stdout;
+}
+
 function dockerfile(): string {
   return [
     'FROM scratch',
     'COPY rootfs/ /',
-    `COPY --chown=${RUNTIME_UID}:${RUNTIME_UID} rootfs/home/vaporform /home/vaporform`,
-    `COPY --chown=${RUNTIME_UID}:${RUNTIME_UID} rootfs/app /app`,
+    // Created by these COPYs, so the directories themselves belong to the user too.
+    `COPY --chown=${RUNTIME_UID}:${RUNTIME_UID} home/ /home/vaporform/`,
+    `COPY --chown=${RUNTIME_UID}:${RUNTIME_UID} app/ /app/`,
     'ENV PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/vaporform TERM=xterm-256color LANG=C.UTF-8',
     `USER ${RUNTIME_UID}:${RUNTIME_UID}`,
     'WORKDIR /app',
@@ -156,15 +211,19 @@ function dockerfile(): string {
   ].join('\n');
 }
 
-/** Lays out the image's filesystem under `rootfs` (merged /usr, like Debian). */
+/**
+ * Lays out the image's filesystem under `rootfs` (merged /usr, like Debian); the user's home
+ * and /app go to `home` and `app` beside it.
+ */
 function assembleRootfs(rootfs: string): void {
+  const context = path.dirname(rootfs);
   for (const dir of ['usr/bin', 'usr/lib', 'usr/lib64', 'usr/sbin', 'usr/local/bin', 'etc']) {
     mkdirSync(path.join(rootfs, dir), { recursive: true });
   }
   for (const link of ['bin', 'lib', 'lib64', 'sbin']) {
     symlinkSync(`usr/${link}`, path.join(rootfs, link));
   }
-  for (const dir of ['tmp', 'app', 'home/vaporform', 'proc', 'sys', 'dev', 'etc/ssl/certs']) {
+  for (const dir of ['tmp', 'home', 'proc', 'sys', 'dev', 'etc/ssl/certs']) {
     mkdirSync(path.join(rootfs, dir), { recursive: true });
   }
   chmodSync(path.join(rootfs, 'tmp'), 0o1777);
@@ -182,8 +241,13 @@ function assembleRootfs(rootfs: string): void {
     symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(rootfs, 'usr/local/bin/npx'));
   }
 
-  for (const name of hostCommands) {
-    const found = which(name);
+  const commands: [string, string][] = hostCommands.map((name) => [name, name]);
+  for (const [name, candidates] of Object.entries(renamedCommands)) {
+    const found = candidates.find((c) => which(c));
+    if (found) commands.push([name, found]);
+  }
+  for (const [name, hostName] of commands) {
+    const found = which(hostName);
     if (!found) continue;
     const target = path.join(rootfs, 'usr/bin', name);
     if (existsSync(target)) continue;
@@ -191,6 +255,11 @@ function assembleRootfs(rootfs: string): void {
     chmodSync(target, 0o755);
     for (const lib of sharedLibraries(found)) libraries.add(lib);
   }
+  if (existsSync(path.join(rootfs, 'usr/bin/vi')))
+    symlinkSync('vi', path.join(rootfs, 'usr/bin/vim'));
+  const python = which('python3');
+  if (python) addPython(rootfs, realpathSync(python), libraries);
+  if (which('git')) addGit(rootfs, libraries);
   if (!existsSync(path.join(rootfs, 'usr/bin/sh'))) {
     throw new Error('no /bin/sh on this machine to put in the runtime image');
   }
@@ -229,11 +298,55 @@ function assembleRootfs(rootfs: string): void {
     path.join(rootfs, 'etc/nsswitch.conf'),
     'passwd: files\ngroup: files\nhosts: files dns\n',
   );
+  mkdirSync(path.join(context, 'home'), { recursive: true });
+  mkdirSync(path.join(context, 'app'), { recursive: true });
   writeFileSync(
-    path.join(rootfs, 'home/vaporform/.bashrc'),
+    path.join(context, 'home/.bashrc'),
     "PS1='\\u@vaporform:\\w\\$ '\nalias ll='ls -l'\n",
   );
-  writeFileSync(path.join(rootfs, 'app/.keep'), '');
+  writeFileSync(path.join(context, 'app/.keep'), '');
+}
+
+/** Python 3 with its standard library (no tests, GUI or build kit) and the modules' libraries. */
+function addPython(rootfs: string, binary: string, libraries: Set<string>): void {
+  const version = path.basename(binary); // python3.11
+  const stdlib = path.join('/usr/lib', version);
+  if (!/^python3\.\d+$/.test(version) || !existsSync(path.join(stdlib, 'os.py'))) return;
+  symlinkSync('python3', path.join(rootfs, 'usr/bin', version));
+  symlinkSync('python3', path.join(rootfs, 'usr/bin/python'));
+  copyTree(stdlib, path.join(rootfs, stdlib), (rel, isDir) =>
+    isDir
+      ? !(pythonSkipped.test(rel) || /(^|\/)(__pycache__|tests?)$/.test(rel))
+      : !rel.endsWith('.pyc'),
+  );
+  const dynload = path.join(stdlib, 'lib-dynload');
+  if (!existsSync(dynload)) return;
+  for (const name of readdirSync(dynload)) {
+    if (!name.endsWith('.so')) continue;
+    for (const lib of sharedLibraries(path.join(dynload, name))) libraries.add(lib);
+  }
+}
+
+/** git's helper programs (HTTPS remotes, shell helpers) and the templates `git init` copies. */
+function addGit(rootfs: string, libraries: Set<string>): void {
+  const core = '/usr/lib/git-core';
+  if (!existsSync(core)) return;
+  const target = path.join(rootfs, core);
+  mkdirSync(target, { recursive: true });
+  for (const entry of readdirSync(core, { withFileTypes: true })) {
+    const from = path.join(core, entry.name);
+    const to = path.join(target, entry.name);
+    if (entry.name === 'git') symlinkSync('../../bin/git', to);
+    else if (entry.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
+    else if (entry.isDirectory()) copyTree(from, to);
+    else if (entry.isFile() && (gitHelpers.has(entry.name) || statSync(from).size < 256 * 1024)) {
+      copyFileSync(from, to);
+      chmodSync(to, statSync(from).mode & 0o777);
+      for (const lib of sharedLibraries(from)) libraries.add(lib);
+    }
+  }
+  const templates = '/usr/share/git-core/templates';
+  if (existsSync(templates)) copyTree(templates, path.join(rootfs, templates));
 }
 
 /** The npm package directory of this Node.js installation, if there is one. */
@@ -276,13 +389,21 @@ function sharedLibraries(binary: string): string[] {
   return libs;
 }
 
-function copyTree(source: string, target: string): void {
+/** Copies `source` to `target`; `keep` (path relative to `source`) may leave entries out. */
+function copyTree(
+  source: string,
+  target: string,
+  keep: (rel: string, isDir: boolean) => boolean = () => true,
+  rel = '',
+): void {
   mkdirSync(target, { recursive: true });
   for (const entry of readdirSync(source, { withFileTypes: true })) {
     const from = path.join(source, entry.name);
     const to = path.join(target, entry.name);
+    const relative = rel ? `${rel}/${entry.name}` : entry.name;
+    if (!keep(relative, entry.isDirectory())) continue;
     if (entry.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
-    else if (entry.isDirectory()) copyTree(from, to);
+    else if (entry.isDirectory()) copyTree(from, to, keep, relative);
     else if (entry.isFile()) {
       copyFileSync(from, to);
       chmodSync(to, statSync(from).mode & 0o777);

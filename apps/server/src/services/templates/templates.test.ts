@@ -50,7 +50,7 @@ describe('GET /api/templates/{id}', () => {
     const { template } = res.body;
     expect(template.run).toEqual({
       install: null,
-      dev: 'node server.js',
+      dev: 'node --watch server.js', // a saved server.js restarts it (migration 003)
       port: 3000,
       image: 'node',
     });
@@ -60,6 +60,15 @@ describe('GET /api/templates/{id}', () => {
       (f) => f.path === 'server.js',
     );
     expect(server!.content).toContain('createServer');
+  });
+
+  it('runs the Node.js templates in watch mode', async () => {
+    for (const id of ['node-http', 'hono-api', 'express-react']) {
+      const template = await templates.get(id);
+      const pkg = JSON.parse(template.files.find((f) => f.path === 'package.json')!.content);
+      const dev = template.run.dev === 'npm run dev' ? pkg.scripts.dev : template.run.dev;
+      expect(dev, id).toMatch(/^node --watch /);
+    }
   });
 
   it('gives every official template a runnable configuration', async () => {
