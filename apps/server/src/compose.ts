@@ -153,6 +153,7 @@ export async function composeServices(deps: {
     kind: config.runtime,
     dockerHost: config.dockerHost,
     log,
+    accounts: () => auth.countAccounts(),
     docker: (docker) =>
       new DockerRuntime({
         docker,

@@ -278,6 +278,11 @@ export class AuthService {
     return toPublicUser(user);
   }
 
+  /** How many accounts exist (an unisolated process runtime runs projects for one only). */
+  async countAccounts(): Promise<number> {
+    return this.#store.countUsers();
+  }
+
   /** Public profiles by id (for member lists). */
   async usersByIds(ids: string[]): Promise<PublicUser[]> {
     return (await this.#store.findUsersByIds(ids)).map(toPublicUser);

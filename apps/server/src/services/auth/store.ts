@@ -95,6 +95,14 @@ export class AuthStore {
     return this.#db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
   }
 
+  async countUsers(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   findUserById(id: string): Promise<UserRow | undefined> {
     return this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -56,6 +56,8 @@ export async function selectRuntime(options: {
   dockerHost: string | undefined;
   log: Logger;
   docker: (docker: Docker) => DockerRuntime;
+  /** Accounts on the installation (see ProcessRuntimeOptions.accounts). */
+  accounts?: () => Promise<number>;
 }): Promise<RuntimeChoice> {
   const { kind, log } = options;
   if (kind === 'kubernetes') {
@@ -66,7 +68,11 @@ export async function selectRuntime(options: {
   const processRuntime = (): RuntimeChoice => {
     const bwrap = findBwrap();
     return {
-      runtime: new ProcessRuntime({ log, bwrap }),
+      runtime: new ProcessRuntime({
+        log,
+        bwrap,
+        ...(options.accounts ? { accounts: options.accounts } : {}),
+      }),
       reason: bwrap
         ? `process runtime, sandboxed with ${bwrap}`
         : 'process runtime (no bubblewrap: not sandboxed)',
