@@ -27,6 +27,7 @@ import {
   ContainersStore,
   DEFAULT_RUNTIME_IMAGE,
   DockerRuntime,
+  RUNTIME_UID,
   createContainersRoutes,
   selectRuntime,
 } from './services/containers/index.ts';
@@ -139,12 +140,14 @@ export async function composeServices(deps: {
   const projects = new ProjectsService({
     db,
     auth,
+    bus,
     templates,
     activity,
     metrics,
     log,
     previewUrl: (id) => previewUrl(config.publicUrl, id),
   });
+  await projects.start();
   const projectAccess = createProjectAccess(projects);
   metrics.countActiveProjectsWith(() => projects.countRunning());
   const containerStore = new ContainersStore(db);
@@ -221,6 +224,11 @@ export async function composeServices(deps: {
       },
     },
     workspaceIgnore: config.files.workspaceIgnore,
+    // Project containers run as RUNTIME_UID; as root, what the server writes must be theirs.
+    workspaceOwner:
+      runtime.kind === 'docker' && process.getuid?.() === 0
+        ? { uid: RUNTIME_UID, gid: RUNTIME_UID }
+        : undefined,
   });
   // Before any hook that starts the project: its workspace must hold the template's files.
   projects.onCreated(async (project, { userId }) => {
@@ -228,7 +236,14 @@ export async function composeServices(deps: {
     await files.writeTemplate(project.id, template?.files ?? [], userId);
   });
   files.start();
-  const projectSockets = new ProjectSocketHub({ bus, auth, projects, log, metrics });
+  const projectSockets = new ProjectSocketHub({
+    bus,
+    auth,
+    projects,
+    log,
+    metrics,
+    publicUrl: config.publicUrl,
+  });
   upgrades.add(projectSockets.handleUpgrade);
 
   const ai = new AiService({
@@ -303,6 +318,7 @@ export async function composeServices(deps: {
       await containers.close();
       await projectSockets.close();
       await files.close();
+      await projects.stop();
       await auth.stop();
       await bus.close();
       redis?.disconnect();

@@ -7,6 +7,7 @@ export type {
   DeleteHook,
   GrantableRole,
   Member,
+  MembershipChange,
   Project,
   ProjectConfig,
   ProjectHealth,

@@ -4,6 +4,7 @@ import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import type { AuthService, PublicUser } from '../auth/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
+import type { EventBus } from '../realtime/index.ts';
 import {
   architectures,
   type Architecture,
@@ -118,9 +119,24 @@ export interface RuntimeStatePatch {
   allocatedPort?: number | null;
 }
 
+/**
+ * A member's access changed: `role` is the new role, or null when the membership is gone
+ * (removed, left, or the project deleted). Delivered on every instance.
+ */
+export interface MembershipChange {
+  projectId: string;
+  userId: string;
+  role: Role | null;
+}
+
+/** Where membership changes travel between instances. */
+const MEMBERSHIP_CHANNEL = 'projects:membership-changed';
+
 export interface ProjectsServiceDeps {
   db: Db;
   auth: AuthService;
+  /** Carries membership changes to every instance (see {@link ProjectsService.onMembershipChanged}). */
+  bus: EventBus;
   templates: TemplatesService;
   activity: ActivityService;
   metrics: Metrics;
@@ -149,6 +165,9 @@ export class ProjectsService {
   readonly #previewUrl: ((projectId: string) => string) | undefined;
   readonly #deleteHooks: DeleteHook[] = [];
   readonly #createdHooks: CreatedHook[] = [];
+  readonly #bus: EventBus;
+  readonly #membershipListeners = new Set<(change: MembershipChange) => void>();
+  #unsubscribe: (() => Promise<void>) | undefined;
   /** userId → that user's project list (no search), for LIST_CACHE_MS; see {@link list}. */
   readonly #lists = new Map<
     string,
@@ -161,11 +180,52 @@ export class ProjectsService {
     this.#db = deps.db;
     this.#store = new ProjectsStore(deps.db);
     this.#auth = deps.auth;
+    this.#bus = deps.bus;
     this.#templates = deps.templates;
     this.#activity = deps.activity;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#previewUrl = deps.previewUrl;
+  }
+
+  /** Listens for membership changes made by any instance (this one included). */
+  async start(): Promise<void> {
+    this.#unsubscribe = await this.#bus.subscribe(MEMBERSHIP_CHANNEL, (message) => {
+      const change = parseMembershipChange(message);
+      if (!change) return;
+      for (const listener of this.#membershipListeners) {
+        try {
+          listener(change);
+        } catch (err) {
+          this.#log.warn({ err }, 'a membership listener failed');
+        }
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+  }
+
+  /**
+   * Calls `listener` whenever a member's role changes or a membership ends, on whichever
+   * instance it happened, so long-lived connections (sockets, terminals, previews) can close
+   * at once instead of at their next periodic check.
+   * @returns a function that removes the listener.
+   */
+  onMembershipChanged(listener: (change: MembershipChange) => void): () => void {
+    this.#membershipListeners.add(listener);
+    return () => this.#membershipListeners.delete(listener);
+  }
+
+  /** Tells every instance; a lost message leaves the periodic re-checks as the fallback. */
+  async #announce(changes: MembershipChange[]): Promise<void> {
+    for (const change of changes) {
+      await this.#bus.publish(MEMBERSHIP_CHANNEL, change).catch((err: unknown) => {
+        this.#log.warn({ err, projectId: change.projectId }, 'membership change not announced');
+      });
+    }
   }
 
   /** How many projects are running now (the active-projects gauge). */
@@ -431,8 +491,10 @@ export class ProjectsService {
     return this.#changing(async () => {
       const { project } = await this.requireRole(projectId, userId, 'owner');
       for (const hook of this.#deleteHooks) await hook(project);
+      const members = await this.#store.listMembers(projectId);
       await this.#store.deleteProject(projectId);
       this.#log.info({ projectId, userId }, 'project deleted');
+      await this.#announce(members.map((m) => ({ projectId, userId: m.user_id, role: null })));
     });
   }
 
@@ -542,6 +604,7 @@ export class ProjectsService {
         );
         return changed;
       });
+      await this.#announce([{ projectId, userId: row.user_id, role }]);
       return toMember(row, user);
     });
   }
@@ -584,6 +647,7 @@ export class ProjectsService {
           tx,
         );
       });
+      await this.#announce([{ projectId, userId: memberId.toLowerCase(), role: null }]);
     });
   }
 
@@ -668,6 +732,13 @@ export function mergeConfig<T extends object>(base: T, patch: object): T {
     out[key] = isRecord(value) && isRecord(prev) ? mergeConfig(prev, value) : value;
   }
   return out as T;
+}
+
+function parseMembershipChange(message: unknown): MembershipChange | undefined {
+  const m = message as Partial<MembershipChange> | null;
+  if (typeof m?.projectId !== 'string' || typeof m.userId !== 'string') return undefined;
+  if (m.role !== null && !roles.includes(m.role as Role)) return undefined;
+  return { projectId: m.projectId, userId: m.userId, role: m.role ?? null };
 }
 
 function toMember(row: MemberRow, user: PublicUser): Member {

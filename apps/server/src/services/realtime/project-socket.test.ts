@@ -16,9 +16,9 @@ interface Client {
 }
 
 /** Opens a socket; resolves once open, or rejects with the HTTP status the upgrade got. */
-function connect(url: string): Promise<Client> {
+function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const messages: Message[] = [];
     const waiters: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
     ws.on('message', (raw) => {
@@ -65,9 +65,9 @@ function connect(url: string): Promise<Client> {
   });
 }
 
-async function refusal(url: string): Promise<number> {
+async function refusal(url: string, headers: Record<string, string> = {}): Promise<number> {
   try {
-    const client = await connect(url);
+    const client = await connect(url, headers);
     client.ws.close();
     return 101;
   } catch (err) {
@@ -123,6 +123,55 @@ describe('project WebSocket', () => {
     expect(await refusal(socketUrl('not-a-token'))).toBe(401);
     expect(await refusal(socketUrl(owner.token, 'not-a-uuid'))).toBe(404);
     expect(await refusal(socketUrl(owner.token, '00000000-0000-4000-8000-000000000000'))).toBe(404);
+  });
+
+  it('refuses a browser on another origin with 403, as the terminal does', async () => {
+    // A page elsewhere that got hold of a token (or rides a proxy) must not open the feed.
+    expect(await refusal(socketUrl(owner.token), { origin: 'http://evil.example' })).toBe(403);
+    expect(await refusal(socketUrl(owner.token), { origin: 'http://localhost:4001' })).toBe(403);
+    expect(await refusal(socketUrl(stranger.token), { origin: 'http://evil.example' })).toBe(403);
+    // The IDE's own origin and clients that send none (CLIs, servers) are let in.
+    expect(await refusal(socketUrl(owner.token), { origin: 'http://localhost:4000' })).toBe(101);
+    expect(await refusal(socketUrl(owner.token))).toBe(101);
+  });
+
+  it('closes a removed member’s socket at once, and a downgraded member keeps it', async () => {
+    const member = await registerAndLogin(t.app);
+    await call(t.app, 'POST', `/api/projects/${projectId}/members`, {
+      token: owner.token,
+      body: { email: member.user.email, role: 'editor' },
+    });
+    const client = await connect(socketUrl(member.token));
+    await client.next((m) => m.type === 'presence' && m.data.event === 'snapshot');
+    // Viewers may watch the project: a downgrade leaves the socket open.
+    const down = await call(
+      t.app,
+      'PATCH',
+      `/api/projects/${projectId}/members/${member.user.id}`,
+      {
+        token: owner.token,
+        body: { role: 'viewer' },
+      },
+    );
+    expect(down.status, JSON.stringify(down.body)).toBe(200);
+    const started = Date.now();
+    const removed = await call(
+      t.app,
+      'DELETE',
+      `/api/projects/${projectId}/members/${member.user.id}`,
+      { token: owner.token },
+    );
+    expect(removed.status).toBe(204);
+    const closed = await Promise.race([
+      client.closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000)),
+    ]);
+    expect(closed, 'the socket was still open a second after the removal').toEqual({
+      code: 4404,
+      reason: 'no longer a member',
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await refusal(socketUrl(member.token))).toBe(404);
   });
 
   it('delivers file_changed from every source to every connected member, viewers included', async () => {
@@ -271,5 +320,34 @@ describe('project WebSocket across two instances (Redis)', () => {
       onA.ws.close();
       onB.ws.close();
     }
+  });
+
+  it('closes a member’s socket on one instance when another removes them', async () => {
+    const [owner, member] = await Promise.all([registerAndLogin(a.app), registerAndLogin(a.app)]);
+    const created = await call(a.app, 'POST', '/api/projects', {
+      token: owner.token,
+      body: { name: 'Removal across instances' },
+    });
+    const id = created.body.project.id;
+    await call(a.app, 'POST', `/api/projects/${id}/members`, {
+      token: owner.token,
+      body: { email: member.user.email, role: 'editor' },
+    });
+    const onB = await connect(
+      `${serverB.url.replace('http', 'ws')}/api/projects/${id}/ws?token=${member.token}`,
+    );
+    await onB.next((m) => m.type === 'presence' && m.data.event === 'snapshot');
+    const removed = await call(a.app, 'DELETE', `/api/projects/${id}/members/${member.user.id}`, {
+      token: owner.token,
+    });
+    expect(removed.status).toBe(204);
+    const closed = await Promise.race([
+      onB.closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000)),
+    ]);
+    expect(closed, 'the socket on B was still open a second after A removed the member').toEqual({
+      code: 4404,
+      reason: 'no longer a member',
+    });
   });
 });

@@ -7,6 +7,7 @@ import type { AuthService } from '../auth/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from './bus.ts';
+import { requireIdeOrigin } from './socket-origin.ts';
 
 /** The bus channel a project's events travel on: `project:<projectId>`. */
 export function projectChannel(projectId: string): string {
@@ -43,8 +44,9 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
  * member, viewers included, on every instance (the bus is Redis when REDIS_URL is set). Also
  * `presence` (`join`/`leave`, and a `snapshot` of who is connected here on connect).
  *
- * Auth: `?token=` or `Authorization: Bearer`. Strangers get 404, like every route. A socket
- * closes when its session is revoked (4401) or its member leaves the project (4404).
+ * Auth: `?token=` or `Authorization: Bearer`; a browser's Origin must be the IDE's (403).
+ * Strangers get 404, like every route. A socket closes when its session is revoked (4401) or
+ * its member leaves the project (4404), at once on every instance.
  */
 export class ProjectSocketHub {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
@@ -56,6 +58,8 @@ export class ProjectSocketHub {
   readonly #metrics: Metrics;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #stopRevocations: () => void;
+  readonly #stopMembership: () => void;
+  readonly #origin: string;
   #closed = false;
 
   constructor(deps: {
@@ -64,6 +68,8 @@ export class ProjectSocketHub {
     projects: ProjectsService;
     log: Logger;
     metrics: Metrics;
+    /** The IDE's base URL: a browser's Origin header must be its origin. */
+    publicUrl: string;
     /** How often to ping clients and re-check their membership (ms). */
     heartbeatMs?: number;
   }) {
@@ -72,12 +78,20 @@ export class ProjectSocketHub {
     this.#projects = deps.projects;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
+    this.#origin = new URL(deps.publicUrl).origin;
     const every = deps.heartbeatMs ?? 30_000;
     this.#timers.push(setInterval(() => void this.#heartbeat(), every).unref());
     this.#stopRevocations = this.#auth.onSessionsRevoked((sessionIds) => {
       const ended = new Set(sessionIds);
       for (const client of this.#clients()) {
         if (ended.has(client.sessionId)) client.ws.close(4401, 'session ended');
+      }
+    });
+    this.#stopMembership = this.#projects.onMembershipChanged((change) => {
+      for (const client of this.#rooms.get(change.projectId)?.clients ?? []) {
+        if (client.userId !== change.userId) continue;
+        if (change.role === null) client.ws.close(4404, 'no longer a member');
+        else client.role = change.role;
       }
     });
   }
@@ -92,6 +106,7 @@ export class ProjectSocketHub {
     const match = PATH.exec(url.pathname);
     if (!match) return false;
     if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
+    requireIdeOrigin(req, this.#origin);
     const token = url.searchParams.get('token') ?? bearer(req.headers.authorization);
     const claims = await this.#auth.authenticate(token ?? undefined);
     const projectId = safeDecode(match[1]!);
@@ -124,6 +139,7 @@ export class ProjectSocketHub {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#stopRevocations();
+    this.#stopMembership();
     for (const client of this.#clients()) client.ws.terminate();
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
