@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { adminUrl } from '../../test/db.ts';
@@ -70,6 +71,32 @@ describe('a database that cannot be reached is a 503, not a 500', () => {
     } finally {
       await killer.end();
       await client.end().catch(() => undefined);
+    }
+  });
+
+  it('a connection lost inside a transaction fails that request (503) and not the process', async () => {
+    const { pool, db } = createDb(adminUrl(), 2);
+    const killer = new pg.Client({ connectionString: adminUrl() });
+    await killer.connect();
+    try {
+      const err = await failureOf(() =>
+        db.transaction().execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+          // The server ends this session while the transaction holds it between two statements:
+          // node-postgres emits 'error' on the checked-out client (fatal without a listener).
+          await killer.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          await new Promise((r) => setTimeout(r, 300));
+          await sql`SELECT 1`.execute(trx);
+        }),
+      );
+      expect(isDatabaseUnreachable(err)).toBe(true);
+      expect((await rendered(err)).status).toBe(503);
+      // The pool dropped the dead client: the next query gets a fresh connection.
+      const { rows } = await sql<{ one: number }>`SELECT 1 AS one`.execute(db);
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await killer.end();
+      await pool.end();
     }
   });
 

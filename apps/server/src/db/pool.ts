@@ -23,8 +23,11 @@ export function createDb(url: string, max = 20): { pool: pg.Pool; db: Db } {
     idle_in_transaction_session_timeout: 30_000,
     application_name: 'vaporform',
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A client losing its connection (the server died or restarts) must not crash the process:
+  // idle, the pool replaces it; checked out (e.g. inside a transaction), its next query fails
+  // with a connection error (503) and the pool discards it on release.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   const db = new Kysely<{}>({ dialect: new PostgresDialect({ pool }) });
   return { pool, db };
