@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
@@ -20,12 +20,22 @@ const ISSUER = 'vaporform';
 const TOKEN_AUDIENCE = 'vaporform-preview-token';
 const COOKIE_AUDIENCE = 'vaporform-preview';
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** At most this many `vf_preview` cookies are tried per request (a page can plant more). */
+const MAX_COOKIE_CANDIDATES = 8;
 
 /** `http://<projectId>.preview.<host of publicUrl>[:port]/`: the project's preview address. */
 export function previewUrl(publicUrl: string, projectId: string): string {
   const url = new URL(publicUrl);
   const port = url.port ? `:${url.port}` : '';
   return `${url.protocol}//${projectId}.preview.${url.hostname}${port}/`;
+}
+
+/** An open preview WebSocket and whose it is. */
+interface PreviewSocket {
+  socket: Duplex;
+  projectId: string;
+  userId: string;
+  sessionId: string;
 }
 
 /** Who a preview request is for. */
@@ -50,7 +60,8 @@ export interface PreviewServiceDeps {
  * origin, to members only: the IDE gets a short-lived token, the preview origin trades it for
  * an HttpOnly cookie scoped to that host, every request and WebSocket is checked against it.
  * Requests are routed by the validated Host alone and always go to that project's container on
- * 127.0.0.1; Vaporform's cookies and Authorization never reach the dev server.
+ * 127.0.0.1; Vaporform's cookies and Authorization never reach the dev server, and the dev
+ * server's cookies stay on its own preview origin (host-only, never `vf_*`).
  */
 export class PreviewService {
   readonly #d: PreviewServiceDeps;
@@ -60,8 +71,9 @@ export class PreviewService {
   readonly #usedTokens = new Map<string, number>();
   readonly #revoked = new Map<string, number>();
   readonly #members = new Map<string, number>();
-  readonly #sockets = new Map<string, Set<Duplex>>();
+  readonly #sockets = new Set<PreviewSocket>();
   readonly #unsubscribe: () => void;
+  readonly #stopMembership: () => void;
 
   constructor(deps: PreviewServiceDeps) {
     this.#d = deps;
@@ -80,17 +92,41 @@ export class PreviewService {
         } else res.destroy();
       } else (res as Duplex | undefined)?.destroy();
     });
+    // A dev server's cookies must stay on its own preview origin: see sanitiseSetCookie.
+    this.#proxy.on('proxyRes', (proxyRes) => sanitiseResponseHeaders(proxyRes.headers));
+    this.#proxy.on('proxyReqWs', (proxyReq: ClientRequest) => {
+      // The 101 (or refusal) of a WebSocket upgrade is written from these events' headers.
+      proxyReq.prependListener('upgrade', (res: IncomingMessage) =>
+        sanitiseResponseHeaders(res.headers),
+      );
+      proxyReq.prependListener('response', (res: IncomingMessage) =>
+        sanitiseResponseHeaders(res.headers),
+      );
+    });
     this.#unsubscribe = deps.auth.onSessionsRevoked((ids) => {
       const until = Date.now() + COOKIE_TTL_SECONDS * 1000;
-      for (const id of ids) {
-        this.#revoked.set(id, until);
-        for (const socket of this.#sockets.get(id) ?? []) socket.destroy();
-        this.#sockets.delete(id);
-      }
+      const ended = new Set(ids);
+      for (const id of ids) this.#revoked.set(id, until);
+      this.#endSockets((s) => ended.has(s.sessionId));
       for (const key of this.#members.keys()) {
         if (ids.some((id) => key.endsWith(`/${id}`))) this.#members.delete(key);
       }
     });
+    // Any role may view a preview: only the end of a membership closes its sockets.
+    this.#stopMembership = deps.projects.onMembershipChanged((change) => {
+      if (change.role !== null) return;
+      this.#endSockets((s) => s.projectId === change.projectId && s.userId === change.userId);
+      const prefix = `${change.projectId}/${change.userId}/`;
+      for (const key of this.#members.keys()) if (key.startsWith(prefix)) this.#members.delete(key);
+    });
+  }
+
+  #endSockets(match: (s: PreviewSocket) => boolean): void {
+    for (const s of this.#sockets) {
+      if (!match(s)) continue;
+      this.#sockets.delete(s);
+      s.socket.destroy();
+    }
   }
 
   /** `http://<projectId>.preview.<public host>[:port]` (no trailing slash). */
@@ -185,24 +221,30 @@ export class PreviewService {
   }
 
   /**
-   * The member behind a preview request's cookie.
+   * The member behind a preview request's cookie. A browser may hold several `vf_preview`
+   * cookies for this host (a page on a sibling origin can plant one for a parent domain, and it
+   * may come first): each is tried, the first valid one for this project with a live session
+   * wins.
    * @throws AppError unauthenticated without a valid cookie for this very project, not_found
    *   when the caller is not (or no longer) a member.
    */
   async authorize(projectId: string, cookieHeader: string | undefined): Promise<PreviewCaller> {
-    const value = readCookie(cookieHeader, PREVIEW_COOKIE);
-    const claims = await this.#verify(value, COOKIE_AUDIENCE);
-    if (!claims || claims.projectId !== projectId) {
-      throw errors.unauthenticated('Open this preview from the Vaporform IDE to sign in to it');
+    let ended = false;
+    for (const value of readCookies(cookieHeader, PREVIEW_COOKIE).slice(0, MAX_COOKIE_CANDIDATES)) {
+      const claims = await this.#verify(value, COOKIE_AUDIENCE);
+      if (!claims || claims.projectId !== projectId) continue;
+      if (
+        this.#revoked.has(claims.sessionId) ||
+        !(await this.#d.auth.isSessionActive(claims.sessionId, claims.userId))
+      ) {
+        ended = true;
+        continue;
+      }
+      await this.#requireMember(projectId, claims);
+      return { userId: claims.userId, sessionId: claims.sessionId };
     }
-    if (
-      this.#revoked.has(claims.sessionId) ||
-      !(await this.#d.auth.isSessionActive(claims.sessionId, claims.userId))
-    ) {
-      throw errors.unauthenticated('Your session has ended; sign in again');
-    }
-    await this.#requireMember(projectId, claims);
-    return { userId: claims.userId, sessionId: claims.sessionId };
+    if (ended) throw errors.unauthenticated('Your session has ended; sign in again');
+    throw errors.unauthenticated('Open this preview from the Vaporform IDE to sign in to it');
   }
 
   /** Proxies an HTTP request to the project's dev server (after {@link authorize}). */
@@ -222,22 +264,16 @@ export class PreviewService {
   ): Promise<void> {
     const target = await this.#target(projectId);
     stripCredentials(req);
-    let sockets = this.#sockets.get(caller.sessionId);
-    if (!sockets) this.#sockets.set(caller.sessionId, (sockets = new Set()));
-    sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      if (sockets.size === 0 && this.#sockets.get(caller.sessionId) === sockets) {
-        this.#sockets.delete(caller.sessionId);
-      }
-    });
+    const entry: PreviewSocket = { socket, projectId, ...caller };
+    this.#sockets.add(entry);
+    socket.once('close', () => this.#sockets.delete(entry));
     this.#proxy.ws(req, socket, head, { target: `ws://${target.host}:${target.port}` });
   }
 
   close(): void {
     this.#unsubscribe();
-    for (const sockets of this.#sockets.values()) for (const s of sockets) s.destroy();
-    this.#sockets.clear();
+    this.#stopMembership();
+    this.#endSockets(() => true);
     this.#proxy.close();
   }
 
@@ -298,15 +334,53 @@ export class PreviewService {
   }
 }
 
-/** One cookie's value from a Cookie header. */
+/** One cookie's value from a Cookie header (the first, when there are several). */
 export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+  return readCookies(header, name)[0];
+}
+
+/** Every value a Cookie header carries under `name`, in order. */
+export function readCookies(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  return undefined;
+  return values;
+}
+
+/** Vaporform's own cookie names (and their prefixed forms), which no dev server may set. */
+const ownCookie = /^(__(secure|host)-)?vf_/i;
+
+/**
+ * A dev server's `Set-Cookie` made safe for its preview origin, or undefined to drop it:
+ * `Domain` is removed, so the cookie is host-only on `<id>.preview.<host>` instead of reaching
+ * every project's preview (`Domain=preview.localhost`) or the IDE; a cookie named like
+ * Vaporform's (`vf_*`) is dropped whole.
+ */
+export function sanitiseSetCookie(line: string): string | undefined {
+  const [pair = '', ...attributes] = line.split(';');
+  // A pair without `=` is a nameless cookie whose value the browser sends bare.
+  const sent = pair.includes('=') ? pair.replace(/^\s*=/, '').trim() : pair.trim();
+  if (ownCookie.test(sent)) return undefined;
+  const kept = attributes.filter((a) => a.split('=')[0]!.trim().toLowerCase() !== 'domain');
+  return [pair, ...kept].join(';');
+}
+
+/**
+ * Applies {@link sanitiseSetCookie} to a dev server's response headers, and drops
+ * `Clear-Site-Data` (its `cookies` directive clears the whole site's cookies: every preview's
+ * and the IDE's).
+ */
+function sanitiseResponseHeaders(headers: IncomingMessage['headers']): void {
+  delete headers['clear-site-data'];
+  const cookies = headers['set-cookie'];
+  if (!cookies) return;
+  const kept = cookies.flatMap((c) => sanitiseSetCookie(c) ?? []);
+  if (kept.length) headers['set-cookie'] = kept;
+  else delete headers['set-cookie'];
 }
 
 /** Removes Vaporform's own credentials (cookies `vf_*`, Authorization) before forwarding. */
@@ -318,7 +392,7 @@ function stripCredentials(req: IncomingMessage): void {
     const kept = cookie
       .split(';')
       .map((c) => c.trim())
-      .filter((c) => c && !c.toLowerCase().startsWith('vf_'));
+      .filter((c) => c && !ownCookie.test(c.replace(/^=\s*/, '')));
     if (kept.length) req.headers.cookie = kept.join('; ');
     else delete req.headers.cookie;
   }
