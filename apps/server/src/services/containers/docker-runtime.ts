@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { chown, lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { errors } from '../../common/errors.ts';
+import { AnchoredDir } from '../../common/anchored-dir.ts';
 import type { Logger } from '../../common/logger.ts';
 import {
   buildRuntimeImage,
@@ -525,21 +526,14 @@ export class DockerRuntime implements ContainerRuntime {
   async #prepareWorkspace(workspace: string): Promise<void> {
     await mkdir(workspace, { recursive: true });
     if (process.getuid?.() !== 0) return;
-    const walk = async (dir: string, depth: number): Promise<void> => {
-      await chown(dir, this.#user.uid, this.#user.gid);
-      if (depth > 32) return;
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
-        const full = path.join(dir, entry.name);
-        if (entry.isSymbolicLink()) continue;
-        if (entry.isDirectory()) {
-          if (entry.name === 'node_modules') continue; // written by the container user already
-          await walk(full, depth + 1);
-        } else {
-          await chown(full, this.#user.uid, this.#user.gid);
-        }
-      }
-    };
-    await walk(workspace, 0);
+    // The project's code may be running in it already (a restart): never follow its links.
+    const root = await AnchoredDir.open(workspace);
+    try {
+      // node_modules: written by the container user already.
+      await root.chownTree(this.#user, new Set(['node_modules']));
+    } finally {
+      await root.close();
+    }
   }
 
   /**

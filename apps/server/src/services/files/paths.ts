@@ -1,4 +1,3 @@
-import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from '../../common/errors.ts';
 
@@ -85,22 +84,4 @@ export function resolveInside(root: string, filePath: string): string {
     ]);
   }
   return target;
-}
-
-/**
- * True when the existing directory `dir` really lies inside `root` once every symbolic link on
- * the way is followed (a link planted in the workspace must not lead writes elsewhere).
- * `realRoot`: `root` already resolved, to save a lookup.
- */
-export async function isReallyInside(
-  root: string,
-  dir: string,
-  realRoot?: string,
-): Promise<boolean> {
-  try {
-    const [resolvedRoot, realDir] = await Promise.all([realRoot ?? realpath(root), realpath(dir)]);
-    return isInside(resolvedRoot, realDir);
-  } catch {
-    return false;
-  }
 }

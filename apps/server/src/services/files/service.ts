@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Owner } from '../../common/anchored-dir.ts';
 import { AppError, errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
@@ -170,6 +171,8 @@ export interface FilesServiceDeps {
   limits: FileLimits;
   /** Names ignored anywhere in workspace paths (node_modules, .git…). */
   workspaceIgnore: string[];
+  /** The user project code runs as, who owns what is written to workspaces (default: ours). */
+  workspaceOwner?: Owner;
 }
 
 type Planned =
@@ -228,6 +231,7 @@ export class FilesService {
       dataDir: deps.dataDir,
       ignore: deps.workspaceIgnore,
       log: deps.log,
+      owner: deps.workspaceOwner,
     });
     this.#watcher = new WorkspaceWatcher({
       ignore: deps.workspaceIgnore,
@@ -384,8 +388,12 @@ export class FilesService {
               bytes = cache.get(file.file_path);
             }
             cache.delete(file.file_path);
-            if (!bytes) throw new Error(`${file.file_path} vanished while archiving`);
-            return bytes;
+            if (bytes) return bytes;
+            // Deleted or moved since the listing: the listed version is still in the history.
+            const listed = await store.version(projectId, file.file_path, file.version);
+            if (!listed)
+              throw new Error(`${file.file_path} v${file.version} missing while archiving`);
+            return storedBytes(listed.content, listed.encoding);
           },
         };
       }

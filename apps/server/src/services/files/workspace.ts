@@ -1,20 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  realpath,
-  rename,
-  rm,
-  rmdir,
-  unlink,
-} from 'node:fs/promises';
-import path from 'node:path';
+import type { Stats } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { AnchoredDir, type Owner } from '../../common/anchored-dir.ts';
 import type { Logger } from '../../common/logger.ts';
-import { isReallyInside, parentDirs, pathProblem, resolveInside } from './paths.ts';
+import { checkFilePath, pathProblem } from './paths.ts';
 import { workspaceDir } from './workspace-path.ts';
 
 /** Prefix of the temporary files atomic writes rename into place; never imported. */
@@ -31,23 +19,30 @@ export interface DiskFile {
 
 /**
  * The project workspaces on disk (`<dataDir>/workspaces/<projectId>`), which containers mount:
- * atomic writes, containment checks with resolved paths, and one lane per project so that
- * database commits, disk writes and imports from the watcher never interleave.
+ * atomic writes, and one lane per project so that database commits, disk writes and imports
+ * from the watcher never interleave.
+ *
+ * The project's own code changes its workspace while the server works in it (renames, links,
+ * directory ⇄ symlink swaps), so no path below the workspace root is ever resolved by name:
+ * every read and write walks from the root's descriptor one component at a time without
+ * following links ({@link AnchoredDir}). What the server writes belongs to `owner`, the user the
+ * project's code runs as, exactly as if that user had written it.
  */
 export class Workspaces {
   readonly #dataDir: string;
   readonly #ignore: Set<string>;
   readonly #log: Logger;
+  readonly #owner: Owner | undefined;
   readonly #lanes = new Map<string, Promise<unknown>>();
   /** What we last wrote per project and path (size, mtime, inode): our own writes seen again. */
   readonly #written = new Map<string, Map<string, string>>();
-  /** Workspace roots known to exist, resolved (realpath). */
-  readonly #roots = new Map<string, string>();
 
-  constructor(deps: { dataDir: string; ignore: string[]; log: Logger }) {
+  /** `owner`: who the project's code runs as (undefined: the server's own user). */
+  constructor(deps: { dataDir: string; ignore: string[]; log: Logger; owner?: Owner }) {
     this.#dataDir = deps.dataDir;
     this.#ignore = new Set(deps.ignore);
     this.#log = deps.log;
+    this.#owner = deps.owner;
   }
 
   /** The names ignored anywhere in a path (node_modules, .git…). */
@@ -90,59 +85,61 @@ export class Workspaces {
     while (this.#lanes.size) await Promise.all([...this.#lanes.values()]);
   }
 
-  /** Creates the project's workspace directory. */
+  /** Creates the project's workspace directory (owned by the project's user). */
   async ensure(projectId: string): Promise<string> {
     const dir = this.dir(projectId);
     await mkdir(dir, { recursive: true });
+    if (this.#owner) {
+      const root = await AnchoredDir.open(dir);
+      await root.chown(this.#owner).finally(() => root.close());
+    }
     return dir;
+  }
+
+  /**
+   * Gives every file and directory of the workspace to the project's user (workspaces written
+   * by older versions as root), skipping ignored directories (node_modules: the container
+   * wrote them itself). Links are never followed.
+   */
+  async claim(projectId: string): Promise<void> {
+    if (!this.#owner) return;
+    await this.ensure(projectId);
+    await this.#withRoot(projectId, (root) => root.chownTree(this.#owner!, this.#ignore));
   }
 
   /**
    * Writes `bytes` to `filePath` atomically (temp file + rename), creating directories on the
    * way; an existing file keeps its mode (e.g. executable scripts). Refuses, and returns false,
-   * when a directory on the way is a symbolic link or a file, or resolves outside the workspace.
+   * when something on the way is not a real directory (a link, a file) or a directory stands
+   * at `filePath`.
    */
   async write(projectId: string, filePath: string, bytes: Uint8Array): Promise<boolean> {
-    const root = this.dir(projectId);
-    const target = resolveInside(root, filePath);
-    const parent = path.dirname(target);
-    if (!(await this.#makeDirs(root, filePath))) return false;
-    if (!(await isReallyInside(root, parent, this.#roots.get(root)))) {
-      this.#log.warn(
-        { projectId, path: filePath },
-        'workspace write refused: leaves the workspace',
-      );
-      return false;
-    }
-    const existing = await lstatOrUndefined(target);
-    if (existing?.isDirectory()) {
-      this.#log.warn(
-        { projectId, path: filePath },
-        'workspace write refused: a directory is there',
-      );
-      return false;
-    }
-    const temp = path.join(parent, `${tempPrefix}${randomBytes(6).toString('hex')}`);
-    const handle = await open(
-      temp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
-    try {
-      await handle.writeFile(bytes);
-    } finally {
-      await handle.close();
-    }
-    try {
-      if (existing?.isFile()) await chmod(temp, existing.mode & 0o7777);
-      await rename(temp, target);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
-    const written = await lstatOrUndefined(target);
-    if (written) this.#remember(projectId, filePath, written);
+    const { dirs, name } = split(filePath);
+    const log = this.#log;
+    const written = await this.#withRoot(projectId, async (root) => {
+      const dir = await root.walk(dirs, { create: true, owner: this.#owner });
+      if (!dir) return refuse('not a directory on the way');
+      try {
+        const existing = await dir.lstat(name);
+        if (existing?.isDirectory()) return refuse('a directory is there');
+        const stat = await dir.writeFileAtomic(name, bytes, {
+          mode: existing?.isFile() ? existing.mode & 0o7777 : 0o644,
+          owner: this.#owner,
+          tempPrefix,
+        });
+        return stat ?? refuse('a directory is there');
+      } finally {
+        if (dir !== root) await dir.close();
+      }
+    });
+    if (!written) return false;
+    this.#remember(projectId, filePath, written);
     return true;
+
+    function refuse(why: string): undefined {
+      log.warn({ projectId, path: filePath }, `workspace write refused: ${why}`);
+      return undefined;
+    }
   }
 
   /**
@@ -152,7 +149,7 @@ export class Workspaces {
   async isUnchanged(projectId: string, filePath: string): Promise<boolean> {
     const known = this.#written.get(projectId)?.get(filePath);
     if (!known) return false;
-    const stat = await lstatOrUndefined(path.join(this.dir(projectId), filePath));
+    const stat = await this.#lstat(projectId, filePath);
     return stat !== undefined && fingerprint(stat) === known;
   }
 
@@ -173,13 +170,12 @@ export class Workspaces {
 
   /** Removes a file (not a directory) and the directories it leaves empty. */
   async remove(projectId: string, filePath: string): Promise<void> {
-    const root = this.dir(projectId);
-    const target = resolveInside(root, filePath);
-    if (!(await isReallyInside(root, path.dirname(target)))) return;
-    const stat = await lstatOrUndefined(target);
-    if (stat && !stat.isDirectory()) await unlink(target).catch(ignoreMissing);
-    this.#forget(projectId, filePath);
-    await this.#pruneEmptyDirs(root, filePath);
+    const { dirs, name } = split(filePath);
+    await this.#withChain(projectId, dirs, async (chain) => {
+      await chain.at(-1)!.unlinkFile(name);
+      this.#forget(projectId, filePath);
+      await pruneEmpty(chain, dirs);
+    });
   }
 
   /**
@@ -187,53 +183,47 @@ export class Workspaces {
    * nothing to move, so the caller writes the content instead.
    */
   async move(projectId: string, from: string, to: string): Promise<boolean> {
-    const root = this.dir(projectId);
-    const source = resolveInside(root, from);
-    const target = resolveInside(root, to);
-    const stat = await lstatOrUndefined(source);
-    if (!stat?.isFile() || !(await isReallyInside(root, path.dirname(source)))) return false;
-    if (!(await this.#makeDirs(root, to)) || !(await isReallyInside(root, path.dirname(target)))) {
-      return false;
-    }
-    if ((await lstatOrUndefined(target))?.isDirectory()) return false;
-    await rename(source, target);
+    const source = split(from);
+    const target = split(to);
+    const moved = await this.#withChain(projectId, source.dirs, async (chain) => {
+      const sourceDir = chain.at(-1)!;
+      if (!(await sourceDir.lstat(source.name))?.isFile()) return false;
+      const root = chain[0]!;
+      const targetDir = await root.walk(target.dirs, { create: true, owner: this.#owner });
+      if (!targetDir) return false;
+      try {
+        if ((await targetDir.lstat(target.name))?.isDirectory()) return false;
+        await sourceDir.rename(source.name, targetDir, target.name);
+      } finally {
+        if (targetDir !== root) await targetDir.close();
+      }
+      await pruneEmpty(chain, source.dirs);
+      return true;
+    });
+    if (!moved) return false;
     this.#forget(projectId, from);
     this.#forget(projectId, to);
-    await this.#pruneEmptyDirs(root, from);
     return true;
   }
 
   /**
-   * Reads a regular file (never through a symbolic link); undefined when it is not one or is
-   * larger than `maxBytes`. `stamp` identifies what was read (see {@link noteSynced}).
+   * Reads a regular file (never through a symbolic link, never a FIFO or socket); undefined
+   * when it is not one or is larger than `maxBytes`. `stamp` identifies what was read (see
+   * {@link noteSynced}).
    */
   async read(
     projectId: string,
     filePath: string,
     maxBytes: number,
   ): Promise<{ bytes: Buffer; stamp: string } | undefined> {
-    const root = this.dir(projectId);
-    const target = resolveInside(root, filePath);
-    if (!(await isReallyInside(root, path.dirname(target)))) return undefined;
-    let handle;
-    try {
-      handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch {
-      return undefined;
-    }
-    try {
-      // Stat before reading: a change made while we read gets a newer stamp.
-      const stat = await handle.stat();
-      if (!stat.isFile() || stat.size > maxBytes) return undefined;
-      return { bytes: await handle.readFile(), stamp: fingerprint(stat) };
-    } finally {
-      await handle.close();
-    }
+    const { dirs, name } = split(filePath);
+    const read = await this.#inDir(projectId, dirs, (dir) => dir.readFile(name, maxBytes));
+    return read && { bytes: read.bytes, stamp: fingerprint(read.stat) };
   }
 
   /** What is at `filePath`: 'file', 'dir', 'other' (links, sockets…) or undefined. */
   async kind(projectId: string, filePath: string): Promise<'file' | 'dir' | 'other' | undefined> {
-    const stat = await lstatOrUndefined(resolveInside(this.dir(projectId), filePath));
+    const stat = await this.#lstat(projectId, filePath);
     if (!stat) return undefined;
     return stat.isFile() ? 'file' : stat.isDirectory() ? 'dir' : 'other';
   }
@@ -243,92 +233,121 @@ export class Workspaces {
    * symbolic links and names that are not acceptable file paths. Bounded by `limit` files.
    */
   async walk(projectId: string, dir?: string, limit = 100_000): Promise<DiskFile[]> {
-    const root = this.dir(projectId);
     const found: DiskFile[] = [];
-    const stack: string[] = [dir ?? ''];
-    while (stack.length && found.length < limit) {
-      const rel = stack.pop()!;
-      let entries;
-      try {
-        entries = await readdir(rel ? path.join(root, rel) : root, { withFileTypes: true });
-      } catch {
-        continue;
-      }
-      for (const entry of entries) {
-        const child = rel ? `${rel}/${entry.name}` : entry.name;
-        if (pathProblem(child) || this.isIgnored(child)) continue;
-        if (entry.isDirectory()) stack.push(child);
-        else if (entry.isFile()) {
-          const stat = await lstatOrUndefined(path.join(root, child));
-          if (stat?.isFile()) found.push({ path: child, size: stat.size });
+    const start = dir === undefined ? [] : checkFilePath(dir, 'dir').split('/');
+    await this.#inDir(projectId, start, async (top) => {
+      const visit = async (at: AnchoredDir, rel: string): Promise<void> => {
+        let entries;
+        try {
+          entries = await at.readdir();
+        } catch {
+          return;
         }
-      }
-    }
+        for (const entry of entries) {
+          if (found.length >= limit) return;
+          const child = rel ? `${rel}/${entry.name}` : entry.name;
+          if (pathProblem(child) || this.isIgnored(child)) continue;
+          if (entry.isDirectory()) {
+            const sub = await at.openDir(entry.name);
+            if (!sub) continue;
+            try {
+              await visit(sub, child);
+            } finally {
+              await sub.close();
+            }
+          } else if (entry.isFile()) {
+            const stat = await at.lstat(entry.name);
+            if (stat?.isFile()) found.push({ path: child, size: stat.size });
+          }
+        }
+      };
+      await visit(top, dir ?? '');
+    });
     return found;
   }
 
-  /** Deletes the project's workspace directory. */
+  /** Deletes the project's workspace directory (its contents first, never following a link). */
   async destroy(projectId: string): Promise<void> {
     this.#written.delete(projectId);
-    this.#roots.delete(this.dir(projectId));
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(() => undefined);
+    if (root) await root.emptyTree().finally(() => root.close());
     await rm(this.dir(projectId), { recursive: true, force: true });
   }
 
-  /** Creates `root` if needed (it may have been removed); its resolved path, remembered. */
-  async #realRoot(root: string): Promise<string> {
-    await mkdir(root, { recursive: true });
-    let real = this.#roots.get(root);
-    if (!real) {
-      real = await realpath(root);
-      this.#roots.set(root, real);
+  /** Runs `fn` with the workspace root open (creating the root if it was removed). */
+  async #withRoot<T>(projectId: string, fn: (root: AnchoredDir) => Promise<T>): Promise<T> {
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(async (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return AnchoredDir.open(await this.ensure(projectId));
+    });
+    try {
+      return await fn(root);
+    } finally {
+      await root.close();
     }
-    return real;
   }
 
-  /** mkdir one level at a time, refusing symbolic links and files on the way. */
-  async #makeDirs(root: string, filePath: string): Promise<boolean> {
-    await this.#realRoot(root);
-    for (const dir of parentDirs(filePath)) {
-      const abs = path.join(root, dir);
-      const stat = await lstatOrUndefined(abs);
-      if (stat?.isDirectory()) continue;
-      if (stat) {
-        this.#log.warn(
-          { path: filePath, blocker: dir },
-          'workspace write refused: not a directory',
-        );
-        return false;
-      }
-      await mkdir(abs).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      });
-    }
-    return true;
-  }
-
-  async #pruneEmptyDirs(root: string, filePath: string): Promise<void> {
-    for (const dir of parentDirs(filePath).reverse()) {
+  /** Runs `fn` in the existing directory `dirs`; undefined when it is missing or not real. */
+  async #inDir<T>(
+    projectId: string,
+    dirs: readonly string[],
+    fn: (dir: AnchoredDir) => Promise<T>,
+  ): Promise<T | undefined> {
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(() => undefined);
+    if (!root) return undefined;
+    try {
+      const dir = await root.walk(dirs);
+      if (!dir) return undefined;
       try {
-        await rmdir(path.join(root, dir));
-      } catch {
-        return; // not empty (or gone): stop climbing
+        return await fn(dir);
+      } finally {
+        if (dir !== root) await dir.close();
       }
+    } finally {
+      await root.close();
     }
+  }
+
+  /** Runs `fn` with every directory from the root to `dirs` open (root first). */
+  async #withChain<T>(
+    projectId: string,
+    dirs: readonly string[],
+    fn: (chain: AnchoredDir[]) => Promise<T>,
+  ): Promise<T | false> {
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(() => undefined);
+    if (!root) return false;
+    const chain = [root];
+    try {
+      for (const name of dirs) {
+        const next = await chain.at(-1)!.openDir(name);
+        if (!next) return false;
+        chain.push(next);
+      }
+      return await fn(chain);
+    } finally {
+      for (const dir of chain.reverse()) await dir.close();
+    }
+  }
+
+  #lstat(projectId: string, filePath: string): Promise<Stats | undefined> {
+    const { dirs, name } = split(filePath);
+    return this.#inDir(projectId, dirs, (dir) => dir.lstat(name));
   }
 }
 
-async function lstatOrUndefined(target: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(target);
-  } catch {
-    return undefined;
+/** `a/b/c.ts` → dirs `['a', 'b']`, name `c.ts`, after checking the path. */
+function split(filePath: string): { dirs: string[]; name: string } {
+  const segments = checkFilePath(filePath).split('/');
+  return { dirs: segments.slice(0, -1), name: segments.at(-1)! };
+}
+
+/** Removes the directories of `dirs` that are left empty, innermost first (`chain`: root…dirs). */
+async function pruneEmpty(chain: AnchoredDir[], dirs: readonly string[]): Promise<void> {
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    if (!(await chain[i]!.rmdir(dirs[i]!))) return; // not empty (or gone): stop climbing
   }
 }
 
 function fingerprint(stat: Stats): string {
   return `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
-}
-
-function ignoreMissing(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'ENOENT') throw err;
 }
