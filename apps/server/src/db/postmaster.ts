@@ -17,6 +17,7 @@ export function postmasterPid(dataDir: string): number | undefined {
 
 /** True while `pid` names a running process (ours or another user's); a zombie has exited. */
 export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false; // 0 and -n would mean process groups
   try {
     process.kill(pid, 0);
   } catch (err) {
