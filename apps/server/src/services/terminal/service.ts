@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { UpgradeHandler } from '../../common/upgrade.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { TtySession } from '../containers/index.ts';
-import type { ProjectsService } from '../projects/index.ts';
+import { roleAtLeast, type ProjectsService } from '../projects/index.ts';
+import { requireIdeOrigin } from '../realtime/index.ts';
 
 const PATH = /^\/api\/projects\/([^/]+)\/terminal\/?$/;
 /** Pause the shell's output while this much is queued for a slow client. */
@@ -34,6 +34,8 @@ export interface TerminalServiceDeps {
 
 interface OpenTerminal {
   ws: WebSocket;
+  projectId: string;
+  userId: string;
   sessionId: string;
   tty: TtySession;
 }
@@ -42,7 +44,7 @@ interface OpenTerminal {
  * `WS /api/projects/:id/terminal`: a real TTY in the project's container for editors. Frames
  * from the client are keystrokes (text or binary) or `{"type":"resize","cols","rows"}`; frames
  * to the client are the TTY's bytes (binary). The socket closes when the shell exits, when the
- * session is revoked, or when the user loses the editor role.
+ * session is revoked, or when the user loses the editor role (at once, on every instance).
  */
 export class TerminalService {
   readonly #d: TerminalServiceDeps;
@@ -50,6 +52,7 @@ export class TerminalService {
   readonly #open = new Set<OpenTerminal>();
   readonly #origin: string;
   readonly #unsubscribe: () => void;
+  readonly #stopMembership: () => void;
 
   constructor(deps: TerminalServiceDeps) {
     this.#d = deps;
@@ -57,6 +60,15 @@ export class TerminalService {
     this.#unsubscribe = deps.auth.onSessionsRevoked((ids) => {
       for (const t of this.#open) {
         if (ids.includes(t.sessionId)) t.ws.close(TERMINAL_CLOSE.revoked, 'session revoked');
+      }
+    });
+    // Viewers may not use terminals: a removal or a downgrade below editor ends them now.
+    this.#stopMembership = deps.projects.onMembershipChanged((change) => {
+      if (change.role !== null && roleAtLeast(change.role, 'editor')) return;
+      for (const t of this.#open) {
+        if (t.projectId === change.projectId && t.userId === change.userId) {
+          t.ws.close(TERMINAL_CLOSE.forbidden, 'access removed');
+        }
       }
     });
   }
@@ -80,6 +92,7 @@ export class TerminalService {
   /** Closes every terminal (server shutdown). */
   close(): void {
     this.#unsubscribe();
+    this.#stopMembership();
     for (const t of this.#open) t.ws.close(TERMINAL_CLOSE.shutdown, 'server shutting down');
     this.#wss.close();
   }
@@ -91,10 +104,7 @@ export class TerminalService {
     projectId: string,
     url: URL,
   ): Promise<void> {
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== this.#origin) {
-      throw errors.forbidden('Terminals open only from the Vaporform IDE');
-    }
+    requireIdeOrigin(req, this.#origin);
     const header = req.headers.authorization;
     const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : url.searchParams.get('token');
     const caller = await this.#d.auth.authenticate(bearer ?? undefined);
@@ -107,12 +117,12 @@ export class TerminalService {
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#attach({ ws, sessionId: caller.sessionId, tty }, projectId, caller.userId),
+      this.#attach({ ws, projectId, userId: caller.userId, sessionId: caller.sessionId, tty }),
     );
   }
 
-  #attach(terminal: OpenTerminal, projectId: string, userId: string): void {
-    const { ws, tty } = terminal;
+  #attach(terminal: OpenTerminal): void {
+    const { ws, tty, projectId, userId } = terminal;
     this.#open.add(terminal);
     this.#d.log.info({ projectId, userId }, 'terminal opened');
     let closed = false;
@@ -156,11 +166,14 @@ export class TerminalService {
     ws.on('close', finish);
     ws.on('error', finish);
 
-    const recheck = setInterval(() => {
+    const check = () => {
       this.#d.projects.requireRole(projectId, userId, 'editor').catch(() => {
         ws.close(TERMINAL_CLOSE.forbidden, 'access removed');
       });
-    }, RECHECK_MS);
+    };
+    // Once now: a change announced while the TTY was opening found no terminal to close.
+    check();
+    const recheck = setInterval(check, RECHECK_MS);
     recheck.unref();
   }
 }
