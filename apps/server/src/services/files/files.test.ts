@@ -142,8 +142,8 @@ describe('reading and writing', () => {
 
     // Text with a NUL cannot live in a PostgreSQL text column: it is stored as base64, same bytes.
     const withNul = 'a\u0000b';
-    await put('docs/nul.txt', { content: withNul });
-    const nulBack = await get('docs/nul.txt');
+    await put('docs/with-nul.txt', { content: withNul });
+    const nulBack = await get('docs/with-nul.txt');
     expect(nulBack.body.encoding).toBe('base64');
     expect(Buffer.from(nulBack.body.content, 'base64').toString('utf8')).toBe(withNul);
 

@@ -9,13 +9,19 @@ export const maxNameBytes = 255;
 // eslint-disable-next-line no-control-regex
 const controlChars = /[\u0000-\u001f\u007f]/;
 const percentEscape = /%[0-9a-f]{2}/i;
+/** Characters Windows (and so zip tools and many checkouts) cannot have in a name. */
+const windowsForbidden = /[<>:"|?*]/;
+/** Device names Windows reserves, with or without an extension (`nul.txt` too). */
+const windowsDevice = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
 /**
  * Why `input` is not an acceptable file path, or undefined when it is. A file path is relative
  * and POSIX (`src/app.ts`): no leading `/`, no `.` or `..` segments, no empty segments (`a//b`,
  * a trailing `/`), no NUL or other control characters, no backslashes, no percent escapes (the
  * URL was decoded once already; a surviving `%2e` is a double-encoding trick), at most 1,024
- * bytes and 255 bytes per name.
+ * bytes and 255 bytes per name. Names are portable: none of `< > : " | ? *`, no trailing dot or
+ * space, no Windows device name (`con`, `nul.txt`…), so every project can be exported as a zip
+ * and checked out anywhere.
  */
 export function pathProblem(input: unknown): string | undefined {
   if (typeof input !== 'string') return 'must be a string';
@@ -37,6 +43,9 @@ export function pathProblem(input: unknown): string | undefined {
     if (Buffer.byteLength(segment, 'utf8') > maxNameBytes) {
       return `names must be at most ${maxNameBytes} bytes`;
     }
+    if (windowsForbidden.test(segment)) return 'must not contain < > : " | ? or *';
+    if (/[. ]$/.test(segment)) return 'names must not end with a dot or a space';
+    if (windowsDevice.test(segment)) return `"${segment}" is a reserved device name`;
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { sql } from 'kysely';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
@@ -213,5 +214,55 @@ describe('zip archive download', () => {
       );
       expect(got.get(p)!.equals(bytes), p).toBe(true);
     }
+  });
+});
+
+describe('file names that zip tools and Windows refuse', () => {
+  it.each(['c:x.txt', 'a/b?.txt', 'nul', 'docs/CON.md', 'trailing.', 'space ', 'a<b>.txt', 'p|q'])(
+    'refuses %j on write (400) and keeps the project exportable',
+    async (name) => {
+      const res = await call(
+        t.app,
+        'PUT',
+        `/api/projects/${projectId}/files/${encodeURIComponent(name).replaceAll('%2F', '/')}`,
+        {
+          token,
+          body: { content: 'x' },
+        },
+      );
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+    },
+  );
+
+  it('exports a project holding a name saved before the rules, whole, with the name made portable', async () => {
+    const own = await call(t.app, 'POST', '/api/projects', {
+      token,
+      body: { name: 'Legacy names' },
+    });
+    const id: string = own.body.project.id;
+    const put = await call(t.app, 'PUT', `/api/projects/${id}/files/legacy.txt`, {
+      token,
+      body: { content: 'kept' },
+    });
+    expect(put.status).toBe(201);
+    await call(t.app, 'PUT', `/api/projects/${id}/files/zz-after.txt`, {
+      token,
+      body: { content: 'after' },
+    });
+    // A name accepted by an older version of the rules, straight into the tables.
+    await sql`UPDATE project_files SET file_path = 'c:x.txt' WHERE project_id = ${id} AND file_path = 'legacy.txt'`.execute(
+      t.services.db,
+    );
+    const res = await t.app.request(`/api/projects/${id}/archive`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    const zip = await yauzl.fromBufferPromise(Buffer.from(await res.arrayBuffer()), {
+      lazyEntries: true,
+    });
+    const names: string[] = [];
+    for await (const entry of zip.eachEntry()) names.push(entry.fileName);
+    expect(names.sort()).toEqual(['c_x.txt', 'zz-after.txt']);
   });
 });

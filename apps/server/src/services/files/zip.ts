@@ -184,6 +184,24 @@ export interface ArchiveEntry {
 }
 
 /**
+ * `filePath` as a zip entry name. Stored paths follow {@link pathProblem}'s rules, but files saved
+ * before the rules became portable may not: their odd characters become `_` rather than abort the
+ * archive half-way (zip tools refuse `c:x.txt` as an absolute path).
+ */
+export function portableName(filePath: string): string {
+  if (!pathProblem(filePath)) return filePath;
+  return filePath
+    .split('/')
+    .map((segment) =>
+      segment
+        // eslint-disable-next-line no-control-regex
+        .replace(/[<>:"|?*\\\u0000-\u001f]/g, '_')
+        .replace(/[. ]+$/, (m) => '_'.repeat(m.length)),
+    )
+    .join('/');
+}
+
+/**
  * A zip of `entries`, streamed: each file's bytes are loaded only when the archive gets to it,
  * so memory stays bounded whatever the project's size.
  */
@@ -195,12 +213,16 @@ export function buildZip(entries: AsyncIterable<ArchiveEntry>): Readable {
   void (async () => {
     try {
       for await (const entry of entries) {
-        zip.addReadStreamLazy(entry.path, { mtime: entry.mtime, mode: 0o100644 }, (cb) => {
-          entry.load().then(
-            (bytes) => cb(null, Readable.from([bytes])),
-            (err: unknown) => cb(err, Readable.from([])),
-          );
-        });
+        zip.addReadStreamLazy(
+          portableName(entry.path),
+          { mtime: entry.mtime, mode: 0o100644 },
+          (cb) => {
+            entry.load().then(
+              (bytes) => cb(null, Readable.from([bytes])),
+              (err: unknown) => cb(err, Readable.from([])),
+            );
+          },
+        );
       }
       zip.end();
     } catch (err) {
