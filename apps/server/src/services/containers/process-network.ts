@@ -17,9 +17,11 @@ import { createServer, type Server } from 'node:net';
 export const FORWARDER_FD = 3;
 
 /**
- * The forwarder (CommonJS for `node -e`; argv[1] is the dev port): accepts on fd 3 and pipes each
- * connection to 127.0.0.1:port, or [::1]:port for dev servers bound to IPv6 localhost only.
- * Bytes both ways, half-closes kept (HTTP, WebSocket upgrades, HMR).
+ * The forwarder (CommonJS for `node -e`; argv: dev port, then optionally the egress proxy's port
+ * and socket): accepts on fd 3 and pipes each connection to 127.0.0.1:port, or [::1]:port for dev
+ * servers bound to IPv6 localhost only; and pipes connections to 127.0.0.1:<egress port> to the
+ * host's egress proxy (process-egress.ts). Bytes both ways, half-closes kept (HTTP, WebSocket
+ * upgrades, HMR).
  */
 export const FORWARDER_SOURCE = `'use strict';
 const net = require('node:net');
@@ -49,6 +51,24 @@ server.on('error', (err) => {
   process.exit(1);
 });
 server.listen({ fd: ${FORWARDER_FD} });
+const egressPort = Number(process.argv[2]);
+const egressSocket = process.argv[3];
+if (egressPort && egressSocket) {
+  const egress = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (down) => {
+    down.on('error', () => {});
+    const up = net.connect({ path: egressSocket, allowHalfOpen: true });
+    up.once('error', () => down.destroy());
+    up.once('connect', () => {
+      up.on('close', () => down.destroy());
+      down.on('close', () => up.destroy());
+      down.pipe(up);
+      up.pipe(down);
+      down.resume();
+    });
+  });
+  egress.on('error', (err) => console.error('[vaporform] egress proxy unavailable: ' + err.message));
+  egress.listen(egressPort, '127.0.0.1');
+}
 `;
 
 /**
@@ -75,6 +95,8 @@ export async function hostListener(): Promise<{ port: number; fd: number; close(
 
 /** What this machine allows the process runtime. */
 export interface SandboxSupport {
+  /** bubblewrap runs here (with or without a network namespace). */
+  sandbox: boolean;
   /** Processes get their own network namespace (only their dev port is reachable). */
   ownNetwork: boolean;
   /** Terminals join the dev server's sandbox (nsenter + setpriv from util-linux). */
@@ -95,13 +117,30 @@ export async function probeSandbox(
   const joinSandbox = ['/usr/bin/nsenter', '/usr/bin/setpriv'].every((p) => existsSync(p));
   if (!bwrap) {
     return {
+      sandbox: false,
       ownNetwork: false,
       joinSandbox: false,
       reason: 'bubblewrap (bwrap) is not installed',
     };
   }
-  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(bwrap, [...args, '--unshare-net', '/bin/sh', '-c', 'exit 0'], {
+  const result = await trySandbox(bwrap, [...args, '--unshare-net']);
+  if (result.code === 0) return { sandbox: true, ownNetwork: true, joinSandbox };
+  const sandbox = (await trySandbox(bwrap, args)).code === 0;
+  return {
+    sandbox,
+    ownNetwork: false,
+    joinSandbox: false,
+    reason: `bubblewrap cannot create a network namespace here (${result.output.trim().slice(0, 200) || `exit ${result.code}`}; are unprivileged user namespaces disabled?)`,
+  };
+}
+
+/** Runs `exit 0` in a sandbox made with `args`. */
+function trySandbox(
+  bwrap: string,
+  args: string[],
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(bwrap, [...args, '/bin/sh', '-c', 'exit 0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -110,12 +149,6 @@ export async function probeSandbox(
     child.once('error', (err) => resolve({ code: -1, output: err.message }));
     child.once('close', (code) => resolve({ code, output }));
   });
-  if (result.code === 0) return { ownNetwork: true, joinSandbox };
-  return {
-    ownNetwork: false,
-    joinSandbox: false,
-    reason: `bubblewrap cannot create namespaces here (${result.output.trim().slice(0, 200) || `exit ${result.code}`}; are unprivileged user namespaces disabled?)`,
-  };
 }
 
 /**

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { EGRESS_PORT, EGRESS_SOCKET, EgressProxy, egressEnvironment } from './process-egress.ts';
 import {
   FORWARDER_FD,
   FORWARDER_SOURCE,
@@ -59,6 +60,8 @@ export interface ProcessRuntimeOptions {
    * project code on the host network reaches the API, the database and other dev servers.
    */
   accounts?: () => Promise<number>;
+  /** Overrides the egress proxy's address policy (tests); see process-egress.ts. */
+  egressAllow?: (address: string) => boolean;
 }
 
 /**
@@ -73,7 +76,8 @@ export interface ProcessRuntimeOptions {
 export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
   readonly #log: Logger;
-  readonly #bwrap: string | undefined;
+  #bwrap: string | undefined;
+  readonly #egress: EgressProxy;
   readonly #accounts: (() => Promise<number>) | undefined;
   readonly #running = new Map<string, Running>();
   #support: SandboxSupport | undefined;
@@ -82,6 +86,10 @@ export class ProcessRuntime implements ContainerRuntime {
     this.#log = options.log;
     this.#bwrap = options.bwrap;
     this.#accounts = options.accounts;
+    this.#egress = new EgressProxy({
+      log: options.log,
+      ...(options.egressAllow ? { allow: options.egressAllow } : {}),
+    });
   }
 
   /** True when processes run inside bubblewrap. */
@@ -102,9 +110,11 @@ export class ProcessRuntime implements ContainerRuntime {
     if (this.#support) return this.#support;
     const support = await probeSandbox(this.#bwrap, this.#sandboxArgs(os.tmpdir()));
     // A machine that cannot run bubblewrap at all runs projects unsandboxed, as without it.
-    if (!support.ownNetwork && this.#bwrap) {
+    if (!support.sandbox && this.#bwrap) {
       this.#log.error({ bwrap: this.#bwrap, reason: support.reason }, 'bubblewrap does not work');
+      this.#bwrap = undefined;
     }
+    if (support.ownNetwork) await this.#egress.start();
     this.#support = support;
     if (!support.ownNetwork) {
       this.#log.error(
@@ -144,19 +154,19 @@ export class ProcessRuntime implements ContainerRuntime {
     const listener = support.ownNetwork ? await hostListener() : undefined;
     const hostPort = listener?.port ?? (await freePort());
     const port = listener ? spec.port : hostPort;
-    const env = this.#environment(spec, port);
+    const env = { ...this.#environment(spec, port), ...(listener ? egressEnvironment() : {}) };
     let script = installScript(spec);
     if (listener) {
       script =
-        `${shellQuote(process.execPath)} -e ${shellQuote(FORWARDER_SOURCE)} ${port} & ` +
-        `exec ${FORWARDER_FD}<&-; ${script}`;
+        `${shellQuote(process.execPath)} -e ${shellQuote(FORWARDER_SOURCE)} ` +
+        `${port} ${EGRESS_PORT} ${EGRESS_SOCKET} & exec ${FORWARDER_FD}<&-; ${script}`;
     }
     const [command, args] = this.#bwrap
       ? [
           this.#bwrap,
           [
             ...this.#sandboxArgs(spec.workspace),
-            ...(listener ? ['--unshare-net'] : []),
+            ...(listener ? this.#networkArgs() : []),
             '/bin/sh',
             '-c',
             script,
@@ -378,7 +388,7 @@ export class ProcessRuntime implements ContainerRuntime {
       this.#bwrap,
       [
         ...this.#sandboxArgs(entry.spec.workspace),
-        ...(ownNetwork ? ['--unshare-net'] : []),
+        ...(ownNetwork ? this.#networkArgs() : []),
         ...argv,
       ],
     ];
@@ -387,6 +397,13 @@ export class ProcessRuntime implements ContainerRuntime {
   /** Ends every process (children cannot be adopted by the next server process). */
   async close(): Promise<void> {
     await Promise.all([...this.#running.values()].map((e) => this.#kill(e)));
+    await this.#egress.close();
+  }
+
+  /** A network namespace of its own, with the egress proxy's socket (read-only). */
+  #networkArgs(): string[] {
+    const socket = this.#egress.socketPath;
+    return ['--unshare-net', ...(socket ? ['--ro-bind', socket, EGRESS_SOCKET] : [])];
   }
 
   #sandboxArgs(workspace: string): string[] {

@@ -17,14 +17,33 @@ import {
   writeDevServer,
   type Session,
 } from '../../../test/docker-projects.ts';
-import { findBwrap, ProcessRuntime } from './index.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { findBwrap, ProcessRuntime, type RuntimeSpec } from './index.ts';
+
+/** A runtime spec for the test dev server in `workspace`. */
+function fallbackSpec(workspace: string): RuntimeSpec {
+  return {
+    projectId: 'fallback',
+    image: 'process',
+    workspace,
+    port: 3000,
+    install: null,
+    dev: 'node server.js',
+    env: {},
+    memoryMb: 256,
+    cpuPercent: 100,
+    pidsLimit: 64,
+  };
+}
 
 /** The test dev server plus `/probe?host=&port=`: what the project's code reaches over TCP. */
 const probingServerSource = (() => {
   const marker = "  if (req.url === '/headers') {";
   if (!devServerSource.includes(marker)) throw new Error('devServerSource changed: update probe');
   return (
-    "import net from 'node:net';\n" +
+    "import net from 'node:net';\nimport http from 'node:http';\n" +
     devServerSource.replace(
       marker,
       `  if (req.url.startsWith('/probe?')) {
@@ -35,6 +54,23 @@ const probingServerSource = (() => {
     s.once('connect', () => done('open'));
     s.once('error', (e) => done(e.code ?? 'error'));
     s.setTimeout(3000, () => done('timeout'));
+    return;
+  }
+  if (req.url.startsWith('/egress?')) {
+    // Through the egress proxy the sandbox is given (HTTPS_PROXY): CONNECT, then one GET.
+    const target = new URL(req.url, 'http://probe').searchParams.get('target');
+    const proxy = new URL(process.env.HTTPS_PROXY ?? 'http://127.0.0.1:1');
+    const r = http.request({ host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: target });
+    r.on('connect', (answer, socket) => {
+      if (answer.statusCode !== 200) { socket.destroy(); res.end('status ' + answer.statusCode); return; }
+      let data = '';
+      socket.on('data', (d) => (data += d));
+      socket.on('end', () => res.end(data));
+      socket.on('error', (e) => res.end('error ' + e.code));
+      socket.write('GET / HTTP/1.0\\r\\nHost: egress\\r\\n\\r\\n');
+    });
+    r.on('error', (e) => res.end('error ' + e.code));
+    r.end();
     return;
   }
 ${marker}`,
@@ -154,6 +190,21 @@ describe('process runtime', () => {
         expect(`${what} via ${host}: ${await probe(host, port)}`).not.toMatch(/: open$/);
       }
     }
+    // Nor through the egress proxy it is given for package registries.
+    const hostAddresses = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && !a.internal && a.family === 'IPv4')
+      .map((a) => a!.address);
+    for (const target of [
+      `127.0.0.1:${server.port}`,
+      `localhost:${targets.database}`,
+      `[::1]:${server.port}`,
+      `169.254.169.254:80`,
+      ...hostAddresses.map((a) => `${a}:${server.port}`),
+    ]) {
+      const answer = (await rawRequest(hostPort, 'GET', `/egress?target=${target}`, {})).body;
+      expect(`${target}: ${answer}`).toBe(`${target}: status 403`);
+    }
     // Its own preview still works for its members: HTTP and a WebSocket (HMR).
     const cookie = await previewCookie(t, server.port, attacker, carol);
     const host = previewHost(attacker, server.port);
@@ -195,6 +246,39 @@ describe('process runtime', () => {
     });
   }, 30_000);
 
+  it('lets sandboxed code out through the egress proxy (package registries) where the policy allows', async () => {
+    const outside = createServer((_req, res) => res.end('egress-ok'));
+    await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
+    const outsidePort = (outside.address() as AddressInfo).port;
+    const log = createLogger('silent');
+    // Loopback stands in for the internet here: the real policy refuses it (test above).
+    const runtime = new ProcessRuntime({ log, bwrap: findBwrap(), egressAllow: () => true });
+    await runtime.init();
+    const workspace = path.join(t.config.dataDir, 'egress');
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(path.join(workspace, 'server.js'), probingServerSource);
+    writeFileSync(path.join(workspace, 'package.json'), '{"type":"module"}');
+    try {
+      const instance = await runtime.start(
+        { ...fallbackSpec(workspace), projectId: 'egress' },
+        { fresh: true },
+      );
+      const body = await eventually(async () => {
+        const answer = await rawRequest(
+          instance.hostPort!,
+          'GET',
+          `/egress?target=127.0.0.1:${outsidePort}`,
+          {},
+        );
+        return answer.body;
+      }, 10_000);
+      expect(body).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*egress-ok$/);
+    } finally {
+      await runtime.close();
+      outside.close();
+    }
+  }, 30_000);
+
   it('where no network namespace can be made, refuses to run projects for a second account and says so', async () => {
     const logged: string[] = [];
     const log = createLogger('info', { write: (line: string) => void logged.push(line) });
@@ -207,18 +291,7 @@ describe('process runtime', () => {
     mkdirSync(workspace, { recursive: true });
     writeFileSync(path.join(workspace, 'server.js'), devServerSource);
     writeFileSync(path.join(workspace, 'package.json'), '{"type":"module"}');
-    const spec = {
-      projectId: 'fallback',
-      image: 'process',
-      workspace,
-      port: 3000,
-      install: null,
-      dev: 'node server.js',
-      env: {},
-      memoryMb: 256,
-      cpuPercent: 100,
-      pidsLimit: 64,
-    };
+    const spec = fallbackSpec(workspace);
     // The message is what the IDE shows as the container's reason (status `error`).
     await expect(runtime.start(spec, { fresh: true })).rejects.toMatchObject({
       code: 'unavailable',
