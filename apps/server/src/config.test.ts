@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, resolveDataDir } from './config.ts';
 
 const dataDir = () => mkdtempSync(path.join(tmpdir(), 'vf-config-'));
 
@@ -35,6 +35,20 @@ describe('loadConfig', () => {
       expect((err as ConfigError).variable).toBe(variable);
       expect((err as Error).message.split('\n')).toHaveLength(1);
       expect((err as Error).message.startsWith(`${variable}:`)).toBe(true);
+    }
+  });
+
+  it('puts the default data dir where npm was run (the repository root), not in apps/server', () => {
+    const repo = dataDir();
+    expect(resolveDataDir('./.vaporform', { INIT_CWD: repo })).toBe(path.join(repo, '.vaporform'));
+    expect(resolveDataDir('/abs/data', { INIT_CWD: repo })).toBe('/abs/data');
+    // A data dir an older version left in the working directory is kept while none is at the new place.
+    const legacy = path.join(process.cwd(), `.vf-legacy-${path.basename(repo)}`);
+    mkdirSync(legacy);
+    try {
+      expect(resolveDataDir(path.basename(legacy), { INIT_CWD: repo })).toBe(legacy);
+    } finally {
+      rmSync(legacy, { recursive: true });
     }
   });
 

@@ -195,7 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
   const e = parsed.data;
-  const dataDir = path.resolve(e.VAPORFORM_DATA_DIR);
+  const dataDir = resolveDataDir(e.VAPORFORM_DATA_DIR, env);
   const publicUrl = (e.VAPORFORM_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   return {
     port: e.PORT,
@@ -255,6 +255,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       importMaxRatio: e.VAPORFORM_IMPORT_MAX_RATIO,
     },
   };
+}
+
+/**
+ * A relative data dir is taken from where the person ran npm (`INIT_CWD`: the repository root
+ * for `npm start`), not from the server's workspace folder npm switches to. A data dir an older
+ * version left in the working directory, with none at the new place, is still used.
+ */
+export function resolveDataDir(dir: string, env: NodeJS.ProcessEnv): string {
+  if (path.isAbsolute(dir)) return dir;
+  const wanted = path.resolve(env.INIT_CWD ?? process.cwd(), dir);
+  const legacy = path.resolve(dir);
+  if (legacy !== wanted && !existsSync(wanted) && existsSync(legacy)) return legacy;
+  return wanted;
 }
 
 /** Reads a random secret kept in the data dir, creating it (mode 0600) on first use. */
