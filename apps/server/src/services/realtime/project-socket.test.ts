@@ -154,6 +154,9 @@ describe('project WebSocket', () => {
       },
     );
     expect(down.status, JSON.stringify(down.body)).toBe(200);
+    // …and tells the member's IDE, which turns read-only.
+    const told = await client.next((m) => m.type === 'membership', 1_000);
+    expect(told.data).toEqual({ role: 'viewer' });
     const started = Date.now();
     const removed = await call(
       t.app,

@@ -46,7 +46,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
  *
  * Auth: `?token=` or `Authorization: Bearer`; a browser's Origin must be the IDE's (403).
  * Strangers get 404, like every route. A socket closes when its session is revoked (4401) or
- * its member leaves the project (4404), at once on every instance.
+ * its member leaves the project (4404), at once on every instance; a member whose role changes
+ * gets `membership` `{role}` on their own sockets.
  */
 export class ProjectSocketHub {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
@@ -90,8 +91,13 @@ export class ProjectSocketHub {
     this.#stopMembership = this.#projects.onMembershipChanged((change) => {
       for (const client of this.#rooms.get(change.projectId)?.clients ?? []) {
         if (client.userId !== change.userId) continue;
-        if (change.role === null) client.ws.close(4404, 'no longer a member');
-        else client.role = change.role;
+        if (change.role === null) {
+          client.ws.close(4404, 'no longer a member');
+        } else {
+          client.role = change.role;
+          // The open IDE turns read-only (or back) at once.
+          send(client, JSON.stringify({ type: 'membership', data: { role: change.role } }));
+        }
       }
     });
   }
