@@ -97,17 +97,6 @@ export class Workspaces {
   }
 
   /**
-   * Gives every file and directory of the workspace to the project's user (workspaces written
-   * by older versions as root), skipping ignored directories (node_modules: the container
-   * wrote them itself). Links are never followed.
-   */
-  async claim(projectId: string): Promise<void> {
-    if (!this.#owner) return;
-    await this.ensure(projectId);
-    await this.#withRoot(projectId, (root) => root.chownTree(this.#owner!, this.#ignore));
-  }
-
-  /**
    * Writes `bytes` to `filePath` atomically (temp file + rename), creating directories on the
    * way; an existing file keeps its mode (e.g. executable scripts). Refuses, and returns false,
    * when something on the way is not a real directory (a link, a file) or a directory stands
