@@ -261,6 +261,76 @@ describe('POST /api/claude/modify', () => {
     for (const r of fake.requests) expect(JSON.stringify(r.body)).not.toContain(secret);
     expect(t.logs.join('\n')).not.toContain(secret);
   });
+
+  it('redacts the forms commands and files show secrets in: escaped, encoded, wrapped, split', async () => {
+    const vars = {
+      API_TOKEN: 'tok_"Zq9\\x7Lm3Pw8Rt5"_end',
+      DATABASE_URL: 'postgres://app:S3cretPassw0rd!@db.internal:5432/app',
+      TLS_KEY: [
+        '-----BEGIN PRIVATE KEY-----',
+        'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj',
+        'Bf3kq0ZVgn6JDk9wTBBbq1QzN9dT3HkYpXn7oW2sLr5vGmA8cE1uJ4tRy6eFhI0',
+        '-----END PRIVATE KEY-----',
+      ].join('\n'),
+    };
+    const env = await call(t.app, 'PUT', `/api/projects/${projectId}/env`, {
+      token: owner.token,
+      body: { vars },
+    });
+    expect(env.status, JSON.stringify(env.body)).toBe(200);
+    const dump = Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n');
+    // What `env | base64` prints: the whole environment, wrapped at 76 columns.
+    const wrapped = (
+      Buffer.from(`HOME=/app\n${dump}\n`)
+        .toString('base64')
+        .match(/.{1,76}/g) ?? []
+    ).join('\n');
+    const leaks = {
+      json: JSON.stringify(vars),
+      base64: wrapped,
+      base64url: Buffer.from(`x${vars.API_TOKEN}`).toString('base64url'),
+      hex: Buffer.from(vars.API_TOKEN).toString('hex'),
+      urlEncoded: `token=${encodeURIComponent(vars.API_TOKEN)}`,
+      tty: vars.TLS_KEY.replace(/\n/g, '\r\n'),
+      keyLine: `partial: ${vars.TLS_KEY.split('\n')[2]}`,
+      password: 'auth failed for app with password S3cretPassw0rd!',
+    };
+    await put('leaks.txt', Object.values(leaks).join('\n---\n'));
+    fake.script([
+      { toolCalls: [{ name: 'read_file', input: { path: 'leaks.txt' } }] },
+      { text: 'Done.' },
+    ]);
+    const res = await modify(editor, 'What is in leaks.txt?');
+    expect(res.status).toBe(200);
+    const seen = toolResults(1)[0]!.content;
+    expect(seen).toContain('[redacted TLS_KEY]');
+    expect(seen).toContain('[redacted API_TOKEN]');
+    expect(seen).toContain('[redacted DATABASE_URL]');
+    const sent = fake.requests.map((r) => JSON.stringify(r.body)).join('\n');
+    const forbidden = [
+      ...Object.values(vars),
+      'S3cretPassw0rd',
+      'Zq9',
+      vars.TLS_KEY.split('\n')[1]!,
+      vars.TLS_KEY.split('\n')[2]!,
+    ];
+    for (const value of forbidden) expect(sent).not.toContain(value);
+    // Every encoded form was caught (nothing decodable is left where a value was).
+    const parts = seen.split('\n---\n');
+    expect(parts).toHaveLength(Object.keys(leaks).length);
+    for (const [form, part] of Object.keys(leaks).map((k, i) => [k, parts[i]!] as const)) {
+      expect(part, form).toContain('[redacted ');
+    }
+    expect(parts[1]!.match(/\[redacted (\w+)\]/g)).toEqual(
+      expect.arrayContaining([
+        '[redacted API_TOKEN]',
+        '[redacted DATABASE_URL]',
+        '[redacted TLS_KEY]',
+      ]),
+    );
+  });
 });
 
 describe('limits', () => {

@@ -56,7 +56,8 @@ export function systemPrompt(ctx: PromptContext): string {
       'ask the person to run them.',
     '- If a tool fails twice the same way, do not repeat it: change approach or explain.',
     '- Never print, guess or ask for secret values; the environment variables below are set ' +
-      'in the container and read with process.env (or equivalent).',
+      'in the container and read with process.env (or equivalent). Tool output shows their ' +
+      'values as [redacted NAME]: never write that text into a file, read the variable instead.',
     '- Finish with a short summary of what you changed and why.',
     '',
     `# Task\n${modeInstructions[ctx.mode]}`,
