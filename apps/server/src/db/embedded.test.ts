@@ -170,6 +170,14 @@ describe('startEmbeddedPostgres', () => {
     others.push(other);
     const orphan = await orphanPostgres(other);
 
+    // The server of a process still running (this one) is not an orphan: never stopped.
+    const running = server.pid()!;
+    await expect(startEmbeddedPostgres(dir, log)).rejects.toThrow(
+      /in use by another running server/,
+    );
+    expect(server.pid()).toBe(running);
+    await query(server.url, 'SELECT 1');
+
     // Without the take-over this start failed on postmaster.pid ("lock file already exists").
     let second: EmbeddedDatabase | undefined = await startEmbeddedPostgres(other, log);
     try {

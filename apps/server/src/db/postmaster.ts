@@ -33,26 +33,36 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
- * What `pid` is, as far as a postmaster goes: whether its program is `postgres`, and its data
- * directory (a postmaster's working directory is its data directory, `-D` on its command line
- * where /proc is missing). `undefined` when the process cannot be inspected.
+ * What `pid` is, as far as a postmaster goes: whether its program is `postgres`, its data
+ * directory (a postmaster's working directory is its data directory; `-D` on its command line
+ * where /proc is missing) and its parent. `undefined` when the process cannot be inspected.
  */
-function inspect(pid: number): { postgres: boolean; dataDir: string | undefined } | undefined {
+function inspect(
+  pid: number,
+): { program: string; dataDir: string | undefined; ppid: number } | undefined {
   if (existsSync('/proc/self/cwd')) {
     try {
-      const exe = path.basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
-      const cwd = readlinkSync(`/proc/${pid}/cwd`);
-      return { postgres: exe === 'postgres', dataDir: cwd.replace(/ \(deleted\)$/, '') };
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return {
+        program: path.basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '')),
+        dataDir: readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, ''),
+        ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
+      };
     } catch {
       return undefined;
     }
   }
   try {
-    const args = execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
+    const line = execFileSync('ps', ['-o', 'ppid=,args=', '-p', String(pid)])
       .toString()
       .trim();
+    const [, ppid = '0', args = ''] = /^(\d+)\s+(.*)$/.exec(line) ?? [];
     const dir = / -D (\S+)/.exec(args)?.[1];
-    return { postgres: /(^|\/)postgres\s/.test(args), dataDir: dir && path.resolve(dir) };
+    return {
+      program: path.basename(args.split(' ')[0] ?? ''),
+      dataDir: dir && path.resolve(dir),
+      ppid: Number(ppid),
+    };
   } catch {
     return undefined;
   }
@@ -69,10 +79,12 @@ function sameDir(a: string, b: string): boolean {
 /**
  * Before starting our postmaster on `dataDir`: a postmaster of this very data dir left running
  * by a server that was killed (SIGKILL leaves its child behind) is stopped cleanly (fast
- * shutdown, SIGINT) so that ours can start; a lock file naming a process that is not a
+ * shutdown, SIGINT) so that ours can start, unless a live server is still its parent; a lock
+ * file naming a process that is not a
  * postmaster of this dir (its pid was reused) is removed as stale. A postgres of any other data
  * dir is never signalled.
- * @throws when the orphan does not stop within `timeoutMs`.
+ * @throws when the data dir's server still has its own (live) parent, or the orphan does not
+ * stop within `timeoutMs`.
  */
 export async function takeOverOrphan(
   dataDir: string,
@@ -83,11 +95,19 @@ export async function takeOverOrphan(
   if (pid === undefined || pid === process.pid || !isAlive(pid)) return; // postgres handles stale files
   const found = inspect(pid);
   if (!found) return; // cannot tell: postgres itself refuses to start and says why
-  if (!found.postgres || !found.dataDir || !sameDir(found.dataDir, dataDir)) {
+  if (found.program !== 'postgres' || !found.dataDir || !sameDir(found.dataDir, dataDir)) {
     // A live postmaster is a postgres whose working directory is its data dir: this is not one.
     log.warn({ pid, dataDir }, 'removing a stale postmaster.pid: its pid is another process now');
     rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
     return;
+  }
+  // An orphan was handed to init (or a subreaper); a server whose parent is a live Node process
+  // belongs to a server that is still running on this data dir: that one is not ours to stop.
+  const parent = found.ppid > 1 ? inspect(found.ppid) : undefined;
+  if (parent && (found.ppid === process.pid || /^(node|bun)/.test(parent.program))) {
+    throw new Error(
+      `${dataDir} is in use by another running server (pid ${found.ppid}, parent of PostgreSQL pid ${pid}); stop it first or give this one its own VAPORFORM_DATA_DIR`,
+    );
   }
   log.warn(
     { pid, dataDir },

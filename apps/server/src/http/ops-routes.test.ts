@@ -13,7 +13,7 @@ describe('/readyz when the database is not there', () => {
       const res = await createOpsRoutes({ pool, metrics: new Metrics() }).request('/readyz');
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('1');
-      expect((await res.json()).error.code).toBe('unavailable');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
     } finally {
       await pool.end();
     }
