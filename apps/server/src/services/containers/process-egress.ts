@@ -55,7 +55,6 @@ function forbiddenAddresses(): BlockList {
   list.addAddress('::1', 'ipv6');
   list.addSubnet('fe80::', 10, 'ipv6');
   list.addSubnet('ff00::', 8, 'ipv6');
-  list.addSubnet('::ffff:0:0', 96, 'ipv6'); // mapped IPv4: checked as IPv4 instead
   // This host, on every interface (the API may listen on all of them).
   for (const entries of Object.values(os.networkInterfaces())) {
     for (const entry of entries ?? []) {
@@ -69,6 +68,14 @@ function forbiddenAddresses(): BlockList {
 function unmapped(address: string): string {
   const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return match ? match[1]! : address;
+}
+
+/** True when projects may not reach `address` (an IP) through the egress proxy. */
+export function egressForbidden(address: string, blocked = forbiddenAddresses()): boolean {
+  const plain = unmapped(address);
+  const family = isIP(plain);
+  if (!family) return true;
+  return blocked.check(plain, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 export interface EgressProxyOptions {
@@ -138,8 +145,7 @@ export class EgressProxy {
     const blocked = forbiddenAddresses();
     for (const raw of addresses) {
       const address = unmapped(raw);
-      const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-      const allowed = this.#allow ? this.#allow(address) : !blocked.check(address, family);
+      const allowed = this.#allow ? this.#allow(address) : !egressForbidden(address, blocked);
       if (!allowed) throw new Error(`${host} (${address}) is not reachable from projects`);
     }
     if (!addresses.length) throw new Error(`${host} does not resolve`);

@@ -21,6 +21,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { findBwrap, ProcessRuntime, type RuntimeSpec } from './index.ts';
+import { egressForbidden } from './process-egress.ts';
 
 /** A runtime spec for the test dev server in `workspace`. */
 function fallbackSpec(workspace: string): RuntimeSpec {
@@ -199,6 +200,7 @@ describe('process runtime', () => {
       `127.0.0.1:${server.port}`,
       `localhost:${targets.database}`,
       `[::1]:${server.port}`,
+      `[::ffff:127.0.0.1]:${server.port}`,
       `169.254.169.254:80`,
       ...hostAddresses.map((a) => `${a}:${server.port}`),
     ]) {
@@ -247,6 +249,20 @@ describe('process runtime', () => {
   }, 30_000);
 
   it('lets sandboxed code out through the egress proxy (package registries) where the policy allows', async () => {
+    // The policy: public addresses yes; this host, loopback, link-local (metadata) no.
+    for (const address of ['203.0.113.80', '2001:db8::1', '8.8.8.8']) {
+      expect(egressForbidden(address), address).toBe(false);
+    }
+    const own = Object.values(networkInterfaces())
+      .flat()
+      .map((a) => a!.address);
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '0.0.0.0']) {
+      expect(egressForbidden(address), address).toBe(true);
+    }
+    for (const address of ['169.254.169.254', 'fe80::1', '224.0.0.1', 'not-an-ip', ...own]) {
+      expect(egressForbidden(address), address).toBe(true);
+    }
+
     const outside = createServer((_req, res) => res.end('egress-ok'));
     await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
     const outsidePort = (outside.address() as AddressInfo).port;
