@@ -1,6 +1,8 @@
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { OpenAPIHono, z, type Hook } from '@hono/zod-openapi';
+import type { Env } from 'hono';
 import type { Logger } from './logger.ts';
 import { AppError } from './errors.ts';
+import { textIssues } from './text.ts';
 
 /** The caller behind an authenticated request. */
 export interface AuthContext {
@@ -24,17 +26,36 @@ declare module 'hono' {
  * offending fields in `details`, through the one error renderer.
  */
 export function createRouter(): OpenAPIHono {
-  return new OpenAPIHono({
-    defaultHook: (result) => {
-      if (!result.success) {
-        throw new AppError(
-          'invalid_request',
-          'The request is not valid',
-          fieldIssues(result.error),
-        );
-      }
-    },
-  });
+  return new OpenAPIHono({ defaultHook: validationHook() });
+}
+
+/**
+ * The validation hook of every route (the default of {@link createRouter}): a zod failure, or
+ * a string anywhere in the validated params, query or body (arbitrary JSON included, keys too)
+ * that `text()` (common/text.ts) refuses (NUL, unpaired surrogates), is 400 `invalid_request` naming the
+ * fields. Pass `validationHook({ allowNul: true })` as a route's hook where NUL is content
+ * (file text), not a name.
+ * @throws AppError invalid_request
+ */
+export function validationHook<T, E extends Env, P extends string>(
+  options: { allowNul?: boolean } = {},
+): Hook<T, E, P, undefined> {
+  return (result) => {
+    if (!result.success) {
+      throw new AppError('invalid_request', 'The request is not valid', fieldIssues(result.error));
+    }
+    const unsafe = textIssues(result.data, options);
+    if (unsafe.length > 0) {
+      throw new AppError(
+        'invalid_request',
+        'The request is not valid',
+        unsafe.map((i) => ({
+          field: i.path.map(String).join('.') || '(body)',
+          message: i.message,
+        })),
+      );
+    }
+  };
 }
 
 /** `[{field, message}]` for a zod error, fields as dotted paths. */

@@ -9,13 +9,14 @@ import {
   jsonResponse,
   UuidParam,
 } from '../../common/router.ts';
+import { jsonObject, text } from '../../common/text.ts';
 import type { ProjectAccess, ProjectsService } from '../projects/index.ts';
 import type { AiService, ChatEvent } from './service.ts';
 
 const tags = ['AI assistant'];
 const maxMessageChars = 100_000;
 
-const ProjectIdBody = z.string().max(100).openapi({
+const ProjectIdBody = text().max(100).openapi({
   description: 'The project (you need the editor role or better)',
   example: '2f6d9c1e-8f7b-4e0a-9a57-4d2f8e3c1b20',
 });
@@ -96,7 +97,7 @@ const ChangesetSchema = z
 
 const ProjectParam = z.object({ id: UuidParam.openapi({ param: { name: 'id', in: 'path' } }) });
 const ChangesetParams = ProjectParam.extend({
-  changesetId: z.string().openapi({ param: { name: 'changesetId', in: 'path' } }),
+  changesetId: text().openapi({ param: { name: 'changesetId', in: 'path' } }),
 });
 
 /** /api/claude/*: queued requests and synchronous modifications (projectId in the body). */
@@ -123,9 +124,9 @@ export function createClaudeRoutes(deps: {
       body: jsonBody(
         z.object({
           projectId: ProjectIdBody,
-          message: z.string().trim().min(1).max(maxMessageChars),
+          message: text().trim().min(1).max(maxMessageChars),
           type: z.enum(['create', 'modify', 'debug', 'deploy']),
-          context: z.record(z.string(), z.unknown()).optional(),
+          context: jsonObject().optional(),
         }),
       ),
     },
@@ -142,7 +143,7 @@ export function createClaudeRoutes(deps: {
     security: bearerSecurity,
     request: {
       params: z.object({
-        requestId: z.string().openapi({ param: { name: 'requestId', in: 'path' } }),
+        requestId: text().openapi({ param: { name: 'requestId', in: 'path' } }),
       }),
     },
     responses: {
@@ -163,8 +164,8 @@ export function createClaudeRoutes(deps: {
       body: jsonBody(
         z.object({
           projectId: ProjectIdBody,
-          instruction: z.string().trim().min(1).max(maxMessageChars),
-          files: z.array(z.string().max(1024)).max(100).optional(),
+          instruction: text().trim().min(1).max(maxMessageChars),
+          files: z.array(text().max(1024)).max(100).optional(),
         }),
       ),
     },
@@ -216,7 +217,7 @@ export function createAiProjectRoutes(deps: {
     middleware: [editor] as const,
     request: {
       params: ProjectParam,
-      body: jsonBody(z.object({ message: z.string().trim().min(1).max(maxMessageChars) })),
+      body: jsonBody(z.object({ message: text().trim().min(1).max(maxMessageChars) })),
     },
     responses: {
       200: {

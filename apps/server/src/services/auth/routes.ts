@@ -8,9 +8,10 @@ import {
   jsonBody,
   jsonResponse,
 } from '../../common/router.ts';
+import { text } from '../../common/text.ts';
 import type { AuthService } from './service.ts';
 
-const Password = z.string().min(8, 'must be at least 8 characters').max(256);
+const Password = text().min(8, 'must be at least 8 characters').max(256);
 
 export const UserSchema = z
   .object({
@@ -41,7 +42,7 @@ const register = createRoute({
       z.object({
         email: z.email().max(255),
         password: Password,
-        name: z.string().trim().min(1).max(255),
+        name: text().trim().min(1).max(255),
         username: z
           .string()
           .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{1,49}$/, 'letters, digits, _ . -; 2 to 50 characters')
@@ -63,8 +64,8 @@ const login = createRoute({
   request: {
     body: jsonBody(
       z.object({
-        email: z.string().min(1).max(255),
-        password: z.string().min(1).max(256),
+        email: text().min(1).max(255),
+        password: text().min(1).max(256),
         totp: z
           .string()
           .regex(/^\d{6}$/, 'six digits')
@@ -85,7 +86,7 @@ const refresh = createRoute({
   summary: 'Rotate a refresh token',
   description:
     'The presented token stops working. Presenting an already-used token is 401 token_reused and revokes the whole session. A request that raced a concurrent rotation of the same token is 409.',
-  request: { body: jsonBody(z.object({ refreshToken: z.string().min(1).max(200) })) },
+  request: { body: jsonBody(z.object({ refreshToken: text().min(1).max(200) })) },
   responses: {
     200: jsonResponse(TokensSchema, 'A new token pair'),
     ...errorResponses(400, 401, 409),
@@ -102,7 +103,7 @@ const logout = createRoute({
     body: {
       required: false,
       content: {
-        'application/json': { schema: z.object({ refreshToken: z.string().max(200).optional() }) },
+        'application/json': { schema: z.object({ refreshToken: text().max(200).optional() }) },
       },
     },
   },
@@ -156,9 +157,7 @@ const changePassword = createRoute({
   summary: 'Change the password (ends every other session)',
   security: bearerSecurity,
   request: {
-    body: jsonBody(
-      z.object({ currentPassword: z.string().min(1).max(256), newPassword: Password }),
-    ),
+    body: jsonBody(z.object({ currentPassword: text().min(1).max(256), newPassword: Password })),
   },
   responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401) },
 });
@@ -193,12 +192,12 @@ export function createAuthRoutes(
       return c.json(tokens, 200);
     })
     .openapi(logout, async (c) => {
-      const text = await c.req.text();
+      const raw = await c.req.text();
       let refreshToken: string | undefined;
-      if (text.trim()) {
+      if (raw.trim()) {
         const parsed = z
-          .object({ refreshToken: z.string().max(200).optional() })
-          .safeParse(safeJson(text));
+          .object({ refreshToken: text().max(200).optional() })
+          .safeParse(safeJson(raw));
         refreshToken = parsed.success ? parsed.data.refreshToken : undefined;
       }
       await auth.logout(c.var.auth, refreshToken);

@@ -8,7 +8,9 @@ import {
   errorResponses,
   jsonBody,
   jsonResponse,
+  validationHook,
 } from '../../common/router.ts';
+import { text } from '../../common/text.ts';
 import type { ProjectAccess } from '../projects/index.ts';
 import { maxPathBytes } from './paths.ts';
 import type { ChangeOutcome, FileMeta, FilesService } from './service.ts';
@@ -16,7 +18,7 @@ import type { ChangeOutcome, FileMeta, FilesService } from './service.ts';
 const tags = ['files'];
 
 // Any string: a malformed id is answered 404 like a project the caller cannot see.
-const ProjectId = z.string().openapi({
+const ProjectId = text().openapi({
   param: { name: 'id', in: 'path' },
   format: 'uuid',
   description: 'Project id; a malformed one is 404',
@@ -24,12 +26,12 @@ const ProjectId = z.string().openapi({
 });
 
 // Checked by the service (pathProblem) so every caller gets the same rules and messages.
-const FilePath = z.string().openapi({
+const FilePath = text().openapi({
   description: `Relative POSIX path (\`src/app.ts\`): no leading /, no . or .. segments, no empty segments, no NUL, control characters, backslashes or percent escapes; at most ${maxPathBytes} bytes`,
   example: 'src/app.ts',
 });
 
-const WildcardPath = z.string().openapi({
+const WildcardPath = text().openapi({
   param: { name: 'path', in: 'path' },
   description:
     'The file path, slashes included (`/files/src/app.ts`); the same rules as everywhere (400 otherwise)',
@@ -164,7 +166,8 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
       params: FileParams,
       body: jsonBody(
         z.object({
-          content: z.string(),
+          // NUL is content here (stored as base64); unpaired surrogates are not text at all.
+          content: text({ allowNul: true }),
           encoding: Encoding.optional().openapi({ description: 'Default utf-8' }),
           baseVersion: BaseVersion,
         }),
@@ -283,7 +286,7 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
     request: {
       params: ProjectParams,
       query: z.object({
-        q: z.string().min(1).max(200),
+        q: text().min(1).max(200),
         limit: z.coerce
           .number()
           .int()
@@ -404,16 +407,29 @@ export function createFilesRoutes(deps: {
     .openapi(wildcard(r.read), async (c) => {
       return c.json(await files.read(c.var.project.id, c.req.valid('param').path), 200);
     })
-    .openapi(wildcard(r.write), async (c) => {
-      const body = c.req.valid('json');
-      const outcome = await files.write(c.var.project.id, c.req.valid('param').path, body.content, {
-        source: 'user',
-        userId: c.var.auth.userId,
-        ...(body.encoding ? { encoding: body.encoding } : {}),
-        ...(body.baseVersion !== undefined ? { baseVersion: body.baseVersion } : {}),
-      });
-      return c.json({ file: outcome.file!, changed: outcome.changed }, outcome.created ? 201 : 200);
-    })
+    .openapi(
+      wildcard(r.write),
+      async (c) => {
+        const body = c.req.valid('json');
+        const outcome = await files.write(
+          c.var.project.id,
+          c.req.valid('param').path,
+          body.content,
+          {
+            source: 'user',
+            userId: c.var.auth.userId,
+            ...(body.encoding ? { encoding: body.encoding } : {}),
+            ...(body.baseVersion !== undefined ? { baseVersion: body.baseVersion } : {}),
+          },
+        );
+        return c.json(
+          { file: outcome.file!, changed: outcome.changed },
+          outcome.created ? 201 : 200,
+        );
+      },
+      // File text may hold NUL (stored as base64); everything else still goes through text().
+      validationHook({ allowNul: true }),
+    )
     .openapi(wildcard(r.remove), async (c) => {
       const { baseVersion } = c.req.valid('query');
       await files.delete(c.var.project.id, c.req.valid('param').path, {

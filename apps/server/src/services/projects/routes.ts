@@ -7,6 +7,7 @@ import {
   jsonBody,
   jsonResponse,
 } from '../../common/router.ts';
+import { text } from '../../common/text.ts';
 import { defaultActivityLimit, maxActivityLimit, type ActivityService } from '../activity/index.ts';
 import { TechStackSchema } from '../templates/index.ts';
 import { createProjectAccess, type ProjectAccess } from './access.ts';
@@ -18,18 +19,16 @@ const GrantableRole = z
   .enum(['admin', 'editor', 'viewer'])
   .openapi({ description: 'Only the owner may grant admin' });
 
-const ProjectName = z
-  .string()
+const ProjectName = text()
   .trim()
   .min(1)
   .max(255)
   .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
-const Description = z.string().max(10_000);
+const Description = text().max(10_000);
 
 /** seeds/000 ProjectConfig: every part optional, unknown keys dropped. */
 const ProjectConfigSchema = TechStackSchema.extend({
-  functionality: z
-    .string()
+  functionality: text()
     .max(20_000)
     .optional()
     .openapi({ description: 'What the app should do, in the person’s words' }),
@@ -84,7 +83,7 @@ const ActivitySchema = z
   .openapi('ProjectActivity');
 
 // Any string: a malformed id is answered 404 like a project the caller cannot see.
-const ProjectId = z.string().openapi({
+const ProjectId = text().openapi({
   param: { name: 'id', in: 'path' },
   format: 'uuid',
   description: 'Project id; a malformed one is 404',
@@ -93,7 +92,7 @@ const ProjectId = z.string().openapi({
 const ProjectParams = z.object({ id: ProjectId });
 const MemberParams = z.object({
   id: ProjectId,
-  userId: z.string().openapi({
+  userId: text().openapi({
     param: { name: 'userId', in: 'path' },
     format: 'uuid',
     description: 'The member’s user id; a malformed one is 404',
@@ -117,7 +116,7 @@ const create = createRoute({
         type: Architecture.optional().openapi({
           description: 'Defaults to config.architecture, then the template’s, then monolithic',
         }),
-        templateId: z.string().min(1).max(100).optional().openapi({ example: 'node-http' }),
+        templateId: text().min(1).max(100).optional().openapi({ example: 'node-http' }),
         config: ProjectConfigSchema.optional(),
       }),
     ),
@@ -136,7 +135,7 @@ const list = createRoute({
   security: bearerSecurity,
   request: {
     query: z.object({
-      q: z.string().max(200).optional().openapi({ description: 'Matches name or description' }),
+      q: text().max(200).optional().openapi({ description: 'Matches name or description' }),
     }),
   },
   responses: {
@@ -281,8 +280,7 @@ function projectRoutes(access: ProjectAccess) {
             maximum: maxActivityLimit,
             default: defaultActivityLimit,
           }),
-        before: z
-          .string()
+        before: text()
           .max(200)
           .optional()
           .openapi({ description: 'nextCursor of the previous page' }),

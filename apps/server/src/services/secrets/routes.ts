@@ -7,6 +7,7 @@ import {
   jsonBody,
   jsonResponse,
 } from '../../common/router.ts';
+import { refuseUnsafeText, text } from '../../common/text.ts';
 import type { ProjectAccess } from '../projects/index.ts';
 import {
   envNamePattern,
@@ -21,14 +22,14 @@ const maxConfigurationBytes = 16 * 1024;
 /** Keys that name credentials: those belong in apiKey / webhookSecret, which are sealed. */
 const credentialKey = /secret|passw|token|api[_-]?key|private[_-]?key|credential/i;
 
-const SecretString = z
-  .string()
+const SecretString = text()
   .min(1)
   .max(4096)
   .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
 
 const Configuration = z
   .record(z.string().max(100), z.unknown())
+  .superRefine(refuseUnsafeText())
   .superRefine((value, ctx) => {
     if (JSON.stringify(value).length > maxConfigurationBytes) {
       ctx.addIssue({
@@ -99,7 +100,7 @@ const IntegrationSchema = z
   .openapi('Integration');
 
 // Any string: a malformed id is answered 404 like a project the caller cannot see.
-const ProjectId = z.string().openapi({
+const ProjectId = text().openapi({
   param: { name: 'id', in: 'path' },
   format: 'uuid',
   description: 'Project id; a malformed one is 404',
@@ -270,8 +271,7 @@ function routes(access: ProjectAccess) {
           vars: z
             .record(
               EnvName,
-              z
-                .string()
+              text()
                 .max(maxEnvValueBytes)
                 .regex(/^[^\0]*$/, 'must not contain NUL characters')
                 .nullable(),

@@ -1,8 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { createRouter, errorResponses, jsonResponse } from '../../common/router.ts';
+import { text } from '../../common/text.ts';
 import type { TemplatesService } from './service.ts';
 
-const Name = z.string().trim().min(1).max(100);
+const Name = text().trim().min(1).max(100);
 const Names = z.array(Name).max(50);
 
 /**
@@ -77,8 +78,7 @@ const get = createRoute({
   summary: 'One template with its files and run configuration',
   request: {
     params: z.object({
-      id: z
-        .string()
+      id: text()
         .min(1)
         .max(100)
         .openapi({ param: { name: 'id', in: 'path' }, example: 'node-http' }),
