@@ -29,8 +29,13 @@ export function renderError(err: unknown, c: Context): Response {
   }
   if (isDatabaseUnreachable(err)) {
     // Down or restarting (the embedded server is restarted automatically): retry, not a bug.
+    // One short line per request (no stack: an outage answers many), the driver's words kept.
     const unavailable = databaseUnavailable(err);
-    c.var.log?.warn({ err: unavailable }, 'database unreachable');
+    const cause = err as { message?: unknown; code?: unknown };
+    c.var.log?.warn(
+      { cause: { message: String(cause.message), errorCode: cause.code } },
+      'database unreachable',
+    );
     return respond(c, 503, unavailable.code, unavailable.message, undefined, unavailable.headers);
   }
   c.var.log?.error({ err }, 'unhandled error');
