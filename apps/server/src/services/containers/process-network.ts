@@ -177,9 +177,18 @@ export async function sandboxPid(outerPid: number): Promise<number | undefined> 
 
 /**
  * The command that runs `argv` inside the sandbox of `pid` (every namespace, its root and working
- * directory) with no capabilities and no way to gain any, like `docker exec` as a user.
+ * directory) with no capabilities and no way to gain any, like `docker exec` as a user. It first
+ * checks that /app there is `workspace` (device and inode): had the sandbox ended and its pid gone
+ * to another process meanwhile, the command stops instead of running in the wrong place.
  */
-export function joinSandboxCommand(pid: number, argv: string[]): [string, string[]] {
+export function joinSandboxCommand(
+  pid: number,
+  workspace: { dev: number; ino: number },
+  argv: string[],
+): [string, string[]] {
+  const guard =
+    `[ "$(stat -c %d:%i /app 2>/dev/null)" = "${workspace.dev}:${workspace.ino}" ] || ` +
+    `{ echo "[vaporform] the project's sandbox is gone" >&2; exit 1; }; exec "$@"`;
   return [
     '/usr/bin/nsenter',
     [
@@ -194,6 +203,10 @@ export function joinSandboxCommand(pid: number, argv: string[]): [string, string
       '--ambient-caps=-all',
       '--bounding-set=-all',
       '--no-new-privs',
+      '/bin/sh',
+      '-c',
+      guard,
+      'sh',
       ...argv,
     ],
   ];

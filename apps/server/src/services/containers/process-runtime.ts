@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -382,7 +382,8 @@ export class ProcessRuntime implements ContainerRuntime {
     const ownNetwork = entry.ownNetwork;
     if (ownNetwork && support.joinSandbox && entry.child.pid) {
       const pid = await sandboxPid(entry.child.pid);
-      if (pid) return joinSandboxCommand(pid, argv);
+      const workspace = await stat(entry.spec.workspace).catch(() => undefined);
+      if (pid && workspace) return joinSandboxCommand(pid, workspace, argv);
     }
     return [
       this.#bwrap,
