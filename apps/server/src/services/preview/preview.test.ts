@@ -153,6 +153,8 @@ describe('preview cookies', () => {
     for (const cookie of [
       `vf_preview=planted; vf_preview=${foreign}; tracker=mallory; vf_preview=${own}`,
       `vf_preview=${own}; vf_preview=planted`,
+      // Many planted cookies (different paths) ahead of the real one do not push it out.
+      `${Array.from({ length: 40 }, (_, i) => `vf_preview=p${i}`).join('; ')}; vf_preview=${own}`,
     ]) {
       const res = await rawRequest(server.port, 'GET', '/', { host, cookie });
       expect(res.status, res.body).toBe(200);

@@ -20,8 +20,6 @@ const ISSUER = 'vaporform';
 const TOKEN_AUDIENCE = 'vaporform-preview-token';
 const COOKIE_AUDIENCE = 'vaporform-preview';
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** At most this many `vf_preview` cookies are tried per request (a page can plant more). */
-const MAX_COOKIE_CANDIDATES = 8;
 
 /** `http://<projectId>.preview.<host of publicUrl>[:port]/`: the project's preview address. */
 export function previewUrl(publicUrl: string, projectId: string): string {
@@ -230,7 +228,9 @@ export class PreviewService {
    */
   async authorize(projectId: string, cookieHeader: string | undefined): Promise<PreviewCaller> {
     let ended = false;
-    for (const value of readCookies(cookieHeader, PREVIEW_COOKIE).slice(0, MAX_COOKIE_CANDIDATES)) {
+    // No cap on candidates: a cap would let planted cookies push the real one out. The header
+    // size limit bounds the work, and a junk value fails before any signature check.
+    for (const value of readCookies(cookieHeader, PREVIEW_COOKIE)) {
       const claims = await this.#verify(value, COOKIE_AUDIENCE);
       if (!claims || claims.projectId !== projectId) continue;
       if (
