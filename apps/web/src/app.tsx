@@ -30,9 +30,11 @@ interface Toast {
 export function App() {
   const session = useMemo(() => new SessionStore(), []);
   const api = useMemo(() => new Api(session), [session]);
-  const drafts = useMemo(() => new DraftStore(), []);
   const path = usePathname();
   const current = useSyncExternalStore(session.subscribe, () => session.get());
+  // Drafts belong to the signed-in user: the next person on this browser gets their own.
+  const userId = current?.user.id ?? null;
+  const drafts = useMemo(() => new DraftStore(localStorage, userId), [userId]);
   const [signOutReason, setSignOutReason] = useState<SignOutReason | undefined>();
   const [theme, setThemeState] = useState<Theme>(
     () => (document.documentElement.dataset.theme as Theme | undefined) ?? 'dark',

@@ -39,12 +39,12 @@ export async function newUser(storage = new MemoryStorage()): Promise<Browser & 
   const email = `u${Date.now()}${Math.random().toString(36).slice(2, 8)}@example.com`;
   await api.register({ email, password: 'correct horse battery', name: 'Test User' });
   await api.login({ email, password: 'correct horse battery' });
-  return { storage, api, drafts: new DraftStore(storage), email };
+  return { storage, api, drafts: new DraftStore(storage, api.session.get()!.user.id), email };
 }
 
 /** Another browser signed in as an existing user. */
 export async function signIn(email: string, storage = new MemoryStorage()): Promise<Browser> {
   const api = new Api(new SessionStore(storage), inject('vfServerUrl'));
   await api.login({ email, password: 'correct horse battery' });
-  return { storage, api, drafts: new DraftStore(storage) };
+  return { storage, api, drafts: new DraftStore(storage, api.session.get()!.user.id) };
 }

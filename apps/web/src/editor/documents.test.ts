@@ -205,6 +205,30 @@ describe('drafts survive a sign-out', () => {
     expect((await owner.api.readFile(projectId, 'draft.txt')).content).toContain('unsaved line');
   });
 
+  it('never offers one user’s draft to the next person signing in on the same browser', async () => {
+    await owner.api.writeFile(projectId, 'mine.txt', 'shared text\n');
+    const store = storeFor(owner);
+    await store.open('mine.txt');
+    store.edit('mine.txt', 'shared text\nprivate unsaved line\n');
+    owner.api.session.clear('expired');
+
+    // Someone else signs in on this browser (same storage) and is a member of the project.
+    const other = await newUser();
+    await (await signIn(owner.email)).api.addMember(projectId, other.email, 'editor');
+    const next = await signIn(other.email, owner.storage);
+    expect(next.drafts.paths(projectId)).toEqual([]);
+    const theirs = await storeFor(next).open('mine.txt');
+    expect(theirs.restoredDraft).toBeFalsy();
+    expect(theirs.content).toBe('shared text\n');
+
+    // The owner signs in again: the draft is still theirs.
+    const back = await signIn(owner.email, owner.storage);
+    owner = { ...owner, ...back };
+    expect(owner.drafts.paths(projectId)).toContain('mine.txt');
+    const doc = await storeFor(owner).open('mine.txt');
+    expect(doc.content).toContain('private unsaved line');
+  });
+
   it('a draft made against an old version reports the conflict instead of overwriting', async () => {
     await owner.api.writeFile(projectId, 'old.txt', 'v1\n');
     const store = storeFor(owner);

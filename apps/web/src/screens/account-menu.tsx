@@ -1,15 +1,19 @@
 import { useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { navigate } from '../lib/router.ts';
+import { useEscape } from '../lib/use-escape.ts';
 import { Icon } from '../workbench/icons.tsx';
 
 /** The user's name with theme switch, two-step verification set-up and sign out. */
 export function AccountMenu() {
-  const { api, theme, setTheme, notify } = useApp();
+  const { api, drafts, theme, setTheme, notify } = useApp();
   const user = api.session.get()?.user;
   const [open, setOpen] = useState(false);
+  const [unsaved, setUnsaved] = useState(0);
   const [mfa, setMfa] = useState<{ secret: string; otpauthUrl: string } | null>(null);
   const [code, setCode] = useState('');
+  useEscape(unsaved > 0, () => setUnsaved(0));
+  useEscape(mfa !== null, () => setMfa(null));
 
   async function startMfa() {
     setOpen(false);
@@ -61,9 +65,42 @@ export function AccountMenu() {
               Set up two-step verification
             </button>
           )}
-          <button role="menuitem" onClick={() => void api.logout()}>
+          <button
+            role="menuitem"
+            onClick={() => {
+              setOpen(false);
+              // Unsaved text stays on this device for this user alone, but say so first.
+              const n = drafts.count();
+              if (n) setUnsaved(n);
+              else void api.logout();
+            }}
+          >
             Sign out
           </button>
+        </div>
+      )}
+      {unsaved > 0 && (
+        <div className="modal-backdrop" role="presentation">
+          <div
+            className="modal"
+            role="alertdialog"
+            aria-modal="true"
+            aria-labelledby="signout-title"
+          >
+            <h2 id="signout-title">Sign out with unsaved changes?</h2>
+            <p>
+              {unsaved} file{unsaved === 1 ? ' has' : 's have'} unsaved changes. They stay on this
+              device and come back when you sign in again; nobody else signing in here sees them.
+            </p>
+            <div className="row end">
+              <button autoFocus onClick={() => setUnsaved(0)}>
+                Cancel
+              </button>
+              <button className="danger" onClick={() => (setUnsaved(0), void api.logout())}>
+                Sign out
+              </button>
+            </div>
+          </div>
         </div>
       )}
       {mfa && (
