@@ -164,6 +164,10 @@ export function DiffView(props: {
         readOnly: true,
         originalEditable: false,
         renderSideBySide: true,
+        // Its gutter menu re-reads context keys on a debounce, after a dialog closing has
+        // disposed them ("AbstractContextKeyService has been disposed"); a read-only diff
+        // needs no menu.
+        renderGutterMenu: false,
         theme: props.theme === 'dark' ? 'vs-dark' : 'vs',
       });
       diff.setModel({ original, modified });

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useApp } from '../context.tsx';
 import { navigate } from '../lib/router.ts';
+import { useEscape } from '../lib/use-escape.ts';
 import type { Project } from '../lib/types.ts';
 import { AccountMenu } from './account-menu.tsx';
 
@@ -10,6 +11,7 @@ export function Dashboard() {
   const [projects, setProjects] = useState<Project[] | null>(null);
   const [q, setQ] = useState('');
   const [confirming, setConfirming] = useState<Project | null>(null);
+  useEscape(confirming !== null, () => setConfirming(null));
 
   useEffect(() => {
     let alive = true;

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { useEscape } from '../lib/use-escape.ts';
 import { CodeEditor, DiffView } from '../editor/code-editor.tsx';
 import { isDirty, type Doc, type DocumentStore } from '../editor/documents.ts';
 
@@ -15,6 +16,7 @@ export function EditorArea(props: {
   const { store, docs } = props;
   const doc = docs.find((d) => d.path === props.active) ?? null;
   const [askClose, setAskClose] = useState<string | null>(null);
+  useEscape(askClose !== null, () => setAskClose(null));
 
   function close(path: string) {
     if (!store.close(path)) setAskClose(path);

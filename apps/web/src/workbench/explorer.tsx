@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../context.tsx';
+import { useEscape } from '../lib/use-escape.ts';
 import { Icon } from './icons.tsx';
 import type { FileEntry } from '../lib/types.ts';
 
@@ -56,6 +57,7 @@ export function Explorer(props: {
   const [selected, setSelected] = useState<string | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
+  useEscape(confirmDelete !== null, () => setConfirmDelete(null));
   const upload = useRef<HTMLInputElement>(null);
   const selectedIsDir = selected !== null && !(props.files ?? []).some((f) => f.path === selected);
   const targetDir = selected === null ? '' : selectedIsDir ? selected : parentOf(selected);

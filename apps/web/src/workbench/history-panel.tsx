@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { DiffView } from '../editor/code-editor.tsx';
 import { useApp } from '../context.tsx';
+import { useEscape } from '../lib/use-escape.ts';
 import type { FileVersion } from '../lib/types.ts';
 import { relativeTime } from '../screens/dashboard.tsx';
 
@@ -19,6 +20,7 @@ export function HistoryPanel(props: {
     null,
   );
   const { path } = props;
+  useEscape(diff !== null, () => setDiff(null));
 
   useEffect(() => {
     setVersions(null);
