@@ -148,6 +148,7 @@ export async function composeServices(deps: {
     previewUrl: (id) => previewUrl(config.publicUrl, id),
   });
   await projects.start();
+  auth.onRegistered((user) => projects.acceptInvitations(user));
   const projectAccess = createProjectAccess(projects);
   metrics.countActiveProjectsWith(() => projects.countRunning());
   const containerStore = new ContainersStore(db);

@@ -1,5 +1,5 @@
-export { AuthService } from './service.ts';
-export type { PublicUser, TokenPair, AuthServiceDeps, Sealer } from './service.ts';
+export { AuthService, normaliseEmail } from './service.ts';
+export type { PublicUser, RegisteredHook, TokenPair, AuthServiceDeps, Sealer } from './service.ts';
 export { AuthStore } from './store.ts';
 export { LoginRateLimiter } from './rate-limit.ts';
 export type { LoginLimits } from './rate-limit.ts';

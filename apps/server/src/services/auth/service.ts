@@ -43,6 +43,9 @@ export interface Sealer {
   open(sealed: string, context: string): string;
 }
 
+/** Runs after an account is created, with its public profile. */
+export type RegisteredHook = (user: PublicUser) => Promise<void> | void;
+
 export interface AuthServiceDeps {
   store: AuthStore;
   sealer: Sealer;
@@ -66,6 +69,7 @@ export class AuthService {
   readonly #recentRotations = new Map<string, number>();
   #unsubscribe: (() => Promise<void>) | undefined;
   readonly #revocationListeners = new Set<(sessionIds: string[]) => void>();
+  readonly #registeredHooks: RegisteredHook[] = [];
 
   constructor(deps: AuthServiceDeps) {
     this.#store = deps.store;
@@ -102,6 +106,14 @@ export class AuthService {
   }
 
   /**
+   * Registers a hook run right after an account is created (e.g. pending project invitations
+   * becoming memberships). A failing hook is logged; the registration stands.
+   */
+  onRegistered(hook: RegisteredHook): void {
+    this.#registeredHooks.push(hook);
+  }
+
+  /**
    * Creates an account.
    * @throws conflict when the email or username is taken.
    */
@@ -116,6 +128,7 @@ export class AuthService {
       ? input.username.toLowerCase()
       : await this.#freeUsername(email.split('@')[0]!);
     const passwordHash = await hashPassword(input.password);
+    let registered: PublicUser;
     try {
       const user = await this.#store.createUser({
         email,
@@ -124,7 +137,7 @@ export class AuthService {
         passwordHash,
       });
       this.#log.info({ userId: user.id }, 'user registered');
-      return toPublicUser(user);
+      registered = toPublicUser(user);
     } catch (err) {
       if (isUniqueViolation(err, 'users_email_key')) {
         throw errors.conflict('An account with this email already exists', { field: 'email' });
@@ -134,6 +147,14 @@ export class AuthService {
       }
       throw err;
     }
+    for (const hook of this.#registeredHooks) {
+      try {
+        await hook(registered);
+      } catch (err) {
+        this.#log.warn({ err, userId: registered.id }, 'a registration hook failed');
+      }
+    }
+    return registered;
   }
 
   /**
@@ -386,7 +407,8 @@ export class AuthService {
   }
 }
 
-function normaliseEmail(email: string): string {
+/** An email as accounts store it (trimmed, lower case): compare emails in this form. */
+export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 

@@ -341,14 +341,14 @@ describe('member rules', () => {
     expect(left.every((a) => a.sourceType === 'user')).toBe(true);
   });
 
-  it('adding: unknown email 404, existing member 409, emails matched ignoring case', async () => {
+  it('adding: unknown email invited (202), existing member 409, emails matched ignoring case', async () => {
     const id = await freshProject();
     const unknown = await call(t.app, 'POST', `/api/projects/${id}/members`, {
       token: people.owner.token,
       body: { email: 'nobody@example.test', role: 'viewer' },
     });
-    expect(unknown.status).toBe(404);
-    expect(unknown.body.error).toMatchObject({ code: 'not_found', message: 'User not found' });
+    expect(unknown.status).toBe(202);
+    expect(unknown.body.invitation).toMatchObject({ email: 'nobody@example.test', role: 'viewer' });
     const again = await call(t.app, 'POST', `/api/projects/${id}/members`, {
       token: people.owner.token,
       body: { email: people.viewer.user.email.toUpperCase(), role: 'editor' },

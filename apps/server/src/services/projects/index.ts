@@ -1,11 +1,13 @@
 export { ProjectsService, mergeConfig } from './service.ts';
 export type {
+  AddMemberResult,
   CreateProjectInput,
   CreatedHook,
   ProjectRecord,
   RuntimeStatePatch,
   DeleteHook,
   GrantableRole,
+  Invitation,
   Member,
   MembershipChange,
   Project,

@@ -70,6 +70,18 @@ const MemberSchema = z
   })
   .openapi('ProjectMember');
 
+const InvitationSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string().openapi({ description: 'Trimmed and lower-cased, as accounts store it' }),
+    role: GrantableRole,
+    invitedBy: z.uuid().optional().openapi({ description: 'Absent when that account is gone' }),
+    createdAt: z.string(),
+  })
+  .openapi('ProjectInvitation', {
+    description: 'Pending until someone registers with the email (then a membership) or revoked',
+  });
+
 const ActivitySchema = z
   .object({
     id: z.uuid(),
@@ -96,6 +108,15 @@ const MemberParams = z.object({
     param: { name: 'userId', in: 'path' },
     format: 'uuid',
     description: 'The member’s user id; a malformed one is 404',
+  }),
+});
+
+const InvitationParams = z.object({
+  id: ProjectId,
+  invitationId: z.string().openapi({
+    param: { name: 'invitationId', in: 'path' },
+    format: 'uuid',
+    description: 'A pending invitation’s id; a malformed, accepted or revoked one is 404',
   }),
 });
 
@@ -217,7 +238,10 @@ function projectRoutes(access: ProjectAccess) {
     method: 'post',
     path: '/{id}/members',
     tags: memberTags,
-    summary: 'Add a member by email (admin; only the owner adds admins)',
+    summary:
+      'Add a member by email, or invite an email with no account (admin; only the owner adds admins)',
+    description:
+      'An email with an account becomes a member (201). An email without one is invited (202): the invitation becomes a membership with that role when someone registers with the email, unless it is revoked first. 409 when already a member or already invited.',
     security: bearerSecurity,
     middleware: [access('admin')] as const,
     request: {
@@ -226,8 +250,40 @@ function projectRoutes(access: ProjectAccess) {
     },
     responses: {
       201: jsonResponse(z.object({ member: MemberSchema }), 'The new member'),
+      202: jsonResponse(
+        z.object({ invitation: InvitationSchema }),
+        'No account has this email: it is invited',
+      ),
       ...errorResponses(400, 401, 403, 404, 409),
     },
+  });
+
+  const listInvitations = createRoute({
+    method: 'get',
+    path: '/{id}/invitations',
+    tags: memberTags,
+    summary: 'Pending invitations of a project (viewer)',
+    security: bearerSecurity,
+    middleware: [access('viewer')] as const,
+    request: { params: ProjectParams },
+    responses: {
+      200: jsonResponse(
+        z.object({ invitations: z.array(InvitationSchema) }),
+        'Pending invitations, oldest first',
+      ),
+      ...errorResponses(401, 404),
+    },
+  });
+
+  const revokeInvitation = createRoute({
+    method: 'delete',
+    path: '/{id}/invitations/{invitationId}',
+    tags: memberTags,
+    summary: 'Revoke a pending invitation (admin; admin invitations by the owner only)',
+    security: bearerSecurity,
+    middleware: [access('admin')] as const,
+    request: { params: InvitationParams },
+    responses: { 204: { description: 'Revoked' }, ...errorResponses(401, 403, 404) },
   });
 
   const changeMember = createRoute({
@@ -298,7 +354,18 @@ function projectRoutes(access: ProjectAccess) {
     },
   });
 
-  return { get, update, remove, listMembers, addMember, changeMember, removeMember, activity };
+  return {
+    get,
+    update,
+    remove,
+    listMembers,
+    addMember,
+    changeMember,
+    removeMember,
+    listInvitations,
+    revokeInvitation,
+    activity,
+  };
 }
 
 /** /api/projects routes; every one requires a signed-in caller. */
@@ -311,7 +378,15 @@ export function createProjectsRoutes(deps: {
   const r = projectRoutes(createProjectAccess(projects));
   const app = createRouter();
   // Only these paths: other routers (files, containers…) are mounted at /api/projects too.
-  for (const path of ['/', '/:id', '/:id/members', '/:id/members/:userId', '/:id/activity']) {
+  for (const path of [
+    '/',
+    '/:id',
+    '/:id/members',
+    '/:id/members/:userId',
+    '/:id/invitations',
+    '/:id/invitations/:invitationId',
+    '/:id/activity',
+  ]) {
     app.use(path, deps.requireAuth);
   }
 
@@ -348,12 +423,13 @@ export function createProjectsRoutes(deps: {
       return c.json({ members }, 200);
     })
     .openapi(r.addMember, async (c) => {
-      const member = await projects.addMember(
+      const added = await projects.addMember(
         c.var.project.id,
         c.var.auth.userId,
         c.req.valid('json'),
       );
-      return c.json({ member }, 201);
+      if ('member' in added) return c.json({ member: added.member }, 201);
+      return c.json({ invitation: added.invitation }, 202);
     })
     .openapi(r.changeMember, async (c) => {
       const member = await projects.changeMemberRole(
@@ -366,6 +442,18 @@ export function createProjectsRoutes(deps: {
     })
     .openapi(r.removeMember, async (c) => {
       await projects.removeMember(c.var.project.id, c.var.auth.userId, c.req.valid('param').userId);
+      return c.body(null, 204);
+    })
+    .openapi(r.listInvitations, async (c) => {
+      const invitations = await projects.listInvitations(c.var.project.id, c.var.auth.userId);
+      return c.json({ invitations }, 200);
+    })
+    .openapi(r.revokeInvitation, async (c) => {
+      await projects.revokeInvitation(
+        c.var.project.id,
+        c.var.auth.userId,
+        c.req.valid('param').invitationId,
+      );
       return c.body(null, 204);
     })
     .openapi(r.activity, async (c) => {

@@ -2,7 +2,7 @@ import { errors, isUniqueViolation } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
-import type { AuthService, PublicUser } from '../auth/index.ts';
+import { normaliseEmail, type AuthService, type PublicUser } from '../auth/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { EventBus } from '../realtime/index.ts';
 import {
@@ -15,7 +15,9 @@ import { roleAtLeast, roles, type Role } from './access.ts';
 import {
   memberKeyConstraint,
   ownerNameConstraint,
+  pendingInvitationConstraint,
   ProjectsStore,
+  type InvitationRow,
   type MemberProjectRow,
   type MemberRow,
   type ProjectRow,
@@ -65,6 +67,20 @@ export interface Member {
 
 /** A role that can be given to someone (there is one owner, the creator). */
 export type GrantableRole = Exclude<Role, 'owner'>;
+
+/** A pending invitation of an email that has no account yet. */
+export interface Invitation {
+  id: string;
+  /** Normalised as accounts store emails (trimmed, lower case). */
+  email: string;
+  role: GrantableRole;
+  /** Who invited; absent when that account is gone. */
+  invitedBy?: string;
+  createdAt: string;
+}
+
+/** What adding by email did: the account became a member, or the email was invited. */
+export type AddMemberResult = { member: Member } | { invitation: Invitation };
 
 export interface CreateProjectInput {
   name: string;
@@ -517,21 +533,24 @@ export class ProjectsService {
   }
 
   /**
-   * Adds the user with `email` (admin or owner; only the owner may add admins).
-   * @throws AppError not_found (project or user), forbidden, conflict when already a member.
+   * Adds the user with `email` (admin or owner; only the owner may add admins), or, when no
+   * account has that email, invites it: the invitation becomes a membership when someone
+   * registers with it (see {@link acceptInvitations}).
+   * @throws AppError not_found (project), forbidden, conflict when already a member or
+   *   already invited.
    */
   async addMember(
     projectId: string,
     actorId: string,
     input: { email: string; role: GrantableRole },
-  ): Promise<Member> {
+  ): Promise<AddMemberResult> {
     return this.#changing(async () => {
       const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
       if (input.role === 'admin' && actorRole !== 'owner') {
         throw errors.forbidden('Only the owner can add admins');
       }
       const user = await this.#auth.userByEmail(input.email);
-      if (!user) throw errors.notFound('user');
+      if (!user) return { invitation: await this.#invite(projectId, actorId, input) };
       try {
         const row = await this.#db.transaction().execute(async (tx) => {
           const member = await new ProjectsStore(tx).insertMember({
@@ -553,7 +572,8 @@ export class ProjectsService {
           );
           return member;
         });
-        return toMember(row, user);
+        await this.#announce([{ projectId, userId: user.id, role: input.role }]);
+        return { member: toMember(row, user) };
       } catch (err) {
         if (isUniqueViolation(err, memberKeyConstraint)) {
           throw errors.conflict('This user is already a member', { field: 'email' });
@@ -561,6 +581,145 @@ export class ProjectsService {
         throw err;
       }
     });
+  }
+
+  async #invite(
+    projectId: string,
+    actorId: string,
+    input: { email: string; role: GrantableRole },
+  ): Promise<Invitation> {
+    const email = normaliseEmail(input.email);
+    let row: InvitationRow;
+    try {
+      row = await this.#db.transaction().execute(async (tx) => {
+        const invitation = await new ProjectsStore(tx).insertInvitation({
+          projectId,
+          email,
+          role: input.role,
+          invitedBy: actorId,
+        });
+        await this.#activity.record(
+          {
+            projectId,
+            userId: actorId,
+            type: 'member_invited',
+            description: `Invited ${email} as ${input.role}`,
+            sourceType: 'user',
+            metadata: { invitationId: invitation.id, email, role: input.role },
+          },
+          tx,
+        );
+        return invitation;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, pendingInvitationConstraint)) {
+        throw errors.conflict('This email is already invited', { field: 'email' });
+      }
+      throw err;
+    }
+    this.#log.info({ projectId, invitationId: row.id }, 'email invited');
+    // Someone may have registered with this email between the lookup and the commit, after
+    // their registration looked for invitations: accept for them now (accepting is idempotent).
+    const user = await this.#auth.userByEmail(email);
+    if (user) await this.acceptInvitations(user);
+    return toInvitation(row);
+  }
+
+  /**
+   * Pending invitations of a project, oldest first (any member may look).
+   * @throws AppError not_found for non-members.
+   */
+  async listInvitations(projectId: string, userId: string): Promise<Invitation[]> {
+    await this.requireRole(projectId, userId, 'viewer');
+    return (await this.#store.listPendingInvitations(projectId)).map(toInvitation);
+  }
+
+  /**
+   * Revokes a pending invitation (admin or owner; only the owner revokes an admin's).
+   * @throws AppError not_found (project, or no such pending invitation), forbidden.
+   */
+  async revokeInvitation(projectId: string, actorId: string, invitationId: string): Promise<void> {
+    const { role: actorRole } = await this.requireRole(projectId, actorId, 'admin');
+    const pending = uuidPattern.test(invitationId)
+      ? await this.#store.findPendingInvitation(projectId, invitationId)
+      : undefined;
+    if (!pending) throw errors.notFound('invitation');
+    if (pending.role === 'admin' && actorRole !== 'owner') {
+      throw errors.forbidden('Only the owner can revoke an admin invitation');
+    }
+    await this.#db.transaction().execute(async (tx) => {
+      const revoked = await new ProjectsStore(tx).revokeInvitation(
+        projectId,
+        pending.id,
+        pending.role,
+        actorId,
+      );
+      if (!revoked) throw errors.notFound('invitation');
+      await this.#activity.record(
+        {
+          projectId,
+          userId: actorId,
+          type: 'invitation_revoked',
+          description: `Revoked the invitation of ${revoked.email}`,
+          sourceType: 'user',
+          metadata: { invitationId: revoked.id, email: revoked.email, role: revoked.role },
+        },
+        tx,
+      );
+    });
+  }
+
+  /**
+   * Turns every pending invitation of `user`'s email into a membership with the invited
+   * role (run when an account is registered; compose.ts wires it to auth). Each becomes
+   * `invitation_accepted` in the project's log and is announced like any membership change.
+   */
+  async acceptInvitations(user: PublicUser): Promise<void> {
+    const email = normaliseEmail(user.email);
+    const joined = await this.#changing(() =>
+      this.#db.transaction().execute(async (tx) => {
+        const store = new ProjectsStore(tx);
+        const accepted = await store.acceptInvitations(email, user.id);
+        const changes: MembershipChange[] = [];
+        for (const invitation of accepted) {
+          const member = await store.insertMemberIfAbsent({
+            projectId: invitation.project_id,
+            userId: user.id,
+            role: invitation.role,
+            addedBy: invitation.invited_by,
+          });
+          await this.#activity.record(
+            {
+              projectId: invitation.project_id,
+              userId: user.id,
+              type: 'invitation_accepted',
+              description: member
+                ? `${email} joined as ${member.role} (invited)`
+                : `${email} accepted an invitation but was already a member`,
+              sourceType: 'user',
+              metadata: {
+                invitationId: invitation.id,
+                memberId: user.id,
+                email,
+                role: member?.role ?? invitation.role,
+                ...(invitation.invited_by ? { invitedBy: invitation.invited_by } : {}),
+              },
+            },
+            tx,
+          );
+          if (member) {
+            changes.push({ projectId: invitation.project_id, userId: user.id, role: member.role });
+          }
+        }
+        return changes;
+      }),
+    );
+    if (joined.length === 0) return;
+    this.#log.info(
+      { userId: user.id, projectIds: joined.map((c) => c.projectId) },
+      'invitations accepted',
+    );
+    await this.#announce(joined);
   }
 
   /**
@@ -749,6 +908,16 @@ function toMember(row: MemberRow, user: PublicUser): Member {
     username: user.username,
     role: row.role,
     addedAt: row.created_at.toISOString(),
+  };
+}
+
+function toInvitation(row: InvitationRow): Invitation {
+  return {
+    id: row.id,
+    email: row.email,
+    role: row.role,
+    ...(row.invited_by ? { invitedBy: row.invited_by } : {}),
+    createdAt: row.created_at.toISOString(),
   };
 }
 

@@ -2,6 +2,8 @@ import { sql, type ColumnType, type Generated, type Kysely, type Selectable } fr
 import type { Db } from '../../db/index.ts';
 import type { Role } from './access.ts';
 
+type GrantableRole = Exclude<Role, 'owner'>;
+
 /** jsonb: read as parsed JSON, written as JSON text. */
 type Json = ColumnType<unknown, string, string>;
 
@@ -39,18 +41,34 @@ interface ProjectMembersTable {
   created_at: Generated<Date>;
 }
 
+interface ProjectInvitationsTable {
+  id: Generated<string>;
+  project_id: string;
+  email: string;
+  role: GrantableRole;
+  invited_by: string | null;
+  created_at: Generated<Date>;
+  accepted_at: Date | null;
+  accepted_by: string | null;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+}
+
 type ProjectsTables = {
   projects: ProjectsTable;
   project_members: ProjectMembersTable;
+  project_invitations: ProjectInvitationsTable;
 };
 
 export type ProjectRow = Selectable<ProjectsTable>;
 export type MemberRow = Selectable<ProjectMembersTable>;
+export type InvitationRow = Selectable<ProjectInvitationsTable>;
 /** A project as one member sees it. */
 export type MemberProjectRow = ProjectRow & { role: Role };
 
 export const ownerNameConstraint = 'projects_owner_name_key';
 export const memberKeyConstraint = 'project_members_pkey';
+export const pendingInvitationConstraint = 'project_invitations_pending_key';
 
 const projectColumns = [
   'p.id',
@@ -303,5 +321,100 @@ export class ProjectsStore {
       .where('role', '=', role)
       .executeTakeFirst();
     return result.numDeletedRows > 0n;
+  }
+
+  insertInvitation(i: {
+    projectId: string;
+    email: string;
+    role: GrantableRole;
+    invitedBy: string;
+  }): Promise<InvitationRow> {
+    return this.#db
+      .insertInto('project_invitations')
+      .values({
+        project_id: i.projectId,
+        email: i.email,
+        role: i.role,
+        invited_by: i.invitedBy,
+        accepted_at: null,
+        accepted_by: null,
+        revoked_at: null,
+        revoked_by: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  /** A project's pending invitations, oldest first. */
+  listPendingInvitations(projectId: string): Promise<InvitationRow[]> {
+    return this.#db
+      .selectFrom('project_invitations')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'asc')
+      .orderBy('id', 'asc')
+      .execute();
+  }
+
+  findPendingInvitation(projectId: string, id: string): Promise<InvitationRow | undefined> {
+    return this.#db
+      .selectFrom('project_invitations')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('id', '=', id)
+      .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+  }
+
+  /** Revokes an invitation if it is still pending with `role` (undefined otherwise). */
+  revokeInvitation(
+    projectId: string,
+    id: string,
+    role: GrantableRole,
+    revokedBy: string,
+  ): Promise<InvitationRow | undefined> {
+    return this.#db
+      .updateTable('project_invitations')
+      .set({ revoked_at: sql<Date>`now()`, revoked_by: revokedBy })
+      .where('project_id', '=', projectId)
+      .where('id', '=', id)
+      .where('role', '=', role)
+      .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /**
+   * Marks every pending invitation of `email` accepted by `userId` and returns them; rows
+   * another transaction settled meanwhile are not returned (the update locks them).
+   */
+  acceptInvitations(email: string, userId: string): Promise<InvitationRow[]> {
+    return this.#db
+      .updateTable('project_invitations')
+      .set({ accepted_at: sql<Date>`now()`, accepted_by: userId })
+      .where('email', '=', email)
+      .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .execute();
+  }
+
+  /** Adds a membership unless the user already has one; undefined when they had. */
+  insertMemberIfAbsent(m: {
+    projectId: string;
+    userId: string;
+    role: Role;
+    addedBy: string | null;
+  }): Promise<MemberRow | undefined> {
+    return this.#db
+      .insertInto('project_members')
+      .values({ project_id: m.projectId, user_id: m.userId, role: m.role, added_by: m.addedBy })
+      .onConflict((oc) => oc.columns(['project_id', 'user_id']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
   }
 }
