@@ -6,6 +6,7 @@ import type {
   FileContent,
   FileEntry,
   FileVersion,
+  Invitation,
   Member,
   Project,
   ProjectConfig,
@@ -197,8 +198,21 @@ export class Api {
     return this.request('GET', `/api/projects/${id}/members`);
   }
 
-  addMember(id: string, email: string, role: Exclude<Role, 'owner'>): Promise<{ member: Member }> {
+  /** Adds the account with `email`, or invites the email when it has none (202 `{invitation}`). */
+  addMember(
+    id: string,
+    email: string,
+    role: Exclude<Role, 'owner'>,
+  ): Promise<{ member: Member } | { invitation: Invitation }> {
     return this.request('POST', `/api/projects/${id}/members`, { body: { email, role } });
+  }
+
+  listInvitations(id: string): Promise<{ invitations: Invitation[] }> {
+    return this.request('GET', `/api/projects/${id}/invitations`);
+  }
+
+  revokeInvitation(id: string, invitationId: string): Promise<void> {
+    return this.request('DELETE', `/api/projects/${id}/invitations/${invitationId}`);
   }
 
   changeMember(id: string, userId: string, role: Exclude<Role, 'owner'>): Promise<unknown> {

@@ -71,6 +71,15 @@ export interface Member {
   role: Role;
 }
 
+/** An email invited to a project before it has an account (pending until it registers). */
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Exclude<Role, 'owner'>;
+  invitedBy?: string;
+  createdAt: string;
+}
+
 /** An activity log entry. */
 export interface Activity {
   id?: string;

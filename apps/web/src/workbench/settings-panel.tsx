@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
-import { ApiError } from '../lib/api.ts';
-import type { Container, Member, Project, Role } from '../lib/types.ts';
+import type { Container, Invitation, Member, Project, Role } from '../lib/types.ts';
 
 type Grantable = Exclude<Role, 'owner'>;
 const roleRank: Record<Role, number> = { owner: 4, admin: 3, editor: 2, viewer: 1 };
@@ -76,6 +75,7 @@ function ContainerSection(props: {
 function MembersSection(props: { project: Project; isAdmin: boolean }) {
   const { api, notify } = useApp();
   const [members, setMembers] = useState<Member[]>([]);
+  const [invitations, setInvitations] = useState<Invitation[]>([]);
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Grantable>('editor');
   const id = props.project.id;
@@ -86,22 +86,33 @@ function MembersSection(props: { project: Project; isAdmin: boolean }) {
       .listMembers(id)
       .then((r) => setMembers(r.members))
       .catch((err: Error) => notify(err.message, 'error'));
+    api
+      .listInvitations(id)
+      .then((r) => setInvitations(r.invitations))
+      .catch((err: Error) => notify(err.message, 'error'));
   }, [api, id, notify]);
   useEffect(load, [load]);
 
   async function add(e: FormEvent) {
     e.preventDefault();
     try {
-      await api.addMember(id, email.trim(), role);
+      const added = await api.addMember(id, email.trim(), role);
+      if ('invitation' in added) {
+        notify(`Invitation sent: ${added.invitation.email} joins as ${role} on signing up.`);
+      }
       setEmail('');
       load();
     } catch (err) {
-      notify(
-        err instanceof ApiError && err.status === 404
-          ? 'No account with that email.'
-          : (err as Error).message,
-        'error',
-      );
+      notify((err as Error).message, 'error');
+    }
+  }
+
+  async function revoke(i: Invitation) {
+    try {
+      await api.revokeInvitation(id, i.id);
+      load();
+    } catch (err) {
+      notify((err as Error).message, 'error');
     }
   }
 
@@ -165,6 +176,22 @@ function MembersSection(props: { project: Project; isAdmin: boolean }) {
                   </button>
                 )}
               </span>
+            )}
+          </li>
+        ))}
+        {invitations.map((i) => (
+          <li key={i.id} data-testid="invitation">
+            <span>
+              {i.email} <span className="muted small">invited · {i.role}</span>
+            </span>
+            {props.isAdmin && (props.project.role === 'owner' || i.role !== 'admin') && (
+              <button
+                className="small-btn"
+                aria-label={`Revoke the invitation of ${i.email}`}
+                onClick={() => void revoke(i)}
+              >
+                Revoke
+              </button>
             )}
           </li>
         ))}
