@@ -3,10 +3,10 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { adminUrl } from '../../test/db.ts';
-import { renderError } from '../http/errors.ts';
-import { isDatabaseUnreachable } from './connection-errors.ts';
-import { createDb } from './pool.ts';
-import { freePort } from './embedded.ts';
+import { renderError } from './errors.ts';
+import { isDatabaseUnreachable } from '../db/connection-errors.ts';
+import { createDb } from '../db/pool.ts';
+import { freePort } from '../db/embedded.ts';
 
 /** The error a real query raises, or undefined when it succeeds. */
 async function failureOf(run: () => Promise<unknown>): Promise<unknown> {
