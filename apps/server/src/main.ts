@@ -6,7 +6,7 @@ import { createDb, migrate, startEmbeddedPostgres, type EmbeddedDatabase } from 
 import { composeServices } from './compose.ts';
 import { createApp } from './http/app.ts';
 
-/** Composition root: config → database → services → HTTP → listen; SIGTERM/SIGINT stop it all. */
+/** Composition root: config → database → services → HTTP → listen; SIGTERM/SIGINT/SIGHUP stop it all. */
 async function main(): Promise<void> {
   let config;
   try {
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A closed terminal: stop in order too (the embedded PostgreSQL has its own process group).
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 }
 
 main().catch((err: unknown) => {
