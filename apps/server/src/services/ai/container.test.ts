@@ -95,7 +95,9 @@ describe('tools in a real container', () => {
             input: {
               command:
                 'pwd; grep -c \'Hello from the AI\' index.html; echo "key=$PAYMENT_KEY"; ' +
-                'test -f /.dockerenv && echo in-docker',
+                'test -f /.dockerenv && echo in-docker; ' +
+                // No base64 in the image: the same through node (`env | base64`).
+                `node -p "Buffer.from(JSON.stringify(process.env)).toString('base64')"`,
             },
           },
           { name: 'run_command', input: { command: 'echo failing >&2; exit 3' } },
@@ -116,6 +118,13 @@ describe('tools in a real container', () => {
     expect(ok!.is_error, JSON.stringify(ok)).toBe(false);
     expect(ok!.content).toContain('(exit code 0)');
     expect(ok!.content).toMatch(/\/app\n1\nkey=\[redacted PAYMENT_KEY\]\nin-docker/);
+    // The whole environment, base64-encoded and wrapped: the key is caught in that form too.
+    const afterEcho = ok!.content.slice(ok!.content.indexOf('in-docker'));
+    expect(afterEcho).toContain('[redacted PAYMENT_KEY]');
+    const encoded = afterEcho
+      .replace(/\[redacted PAYMENT_KEY\]/g, '')
+      .replace(/[^A-Za-z0-9+/=]/g, '');
+    expect(Buffer.from(encoded, 'base64').toString('latin1')).not.toContain('container_secret');
     expect(failing!.is_error).toBe(true);
     expect(failing!.content).toContain('(exit code 3)');
     expect(failing!.content).toContain('failing');
