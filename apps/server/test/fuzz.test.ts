@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeServer } from './fakes/anthropic.ts';
 import { call, createTestApp, registerAndLogin, type TestApp } from './app.ts';
 import {
+  bodyOf,
   casesFor,
   operationsOf,
   urlOf,
@@ -62,12 +63,19 @@ describe('OpenAPI fuzz', () => {
     services: ['stripe', 'github', 'custom-api'],
     envNames: ['API_URL', 'DATABASE_URL', 'NEW_VAR'],
     templateIds: [],
-    emails: [],
+    requestIds: [],
+    changesetIds: [],
   };
 
   beforeAll(async () => {
     ai = await startFakeAnthropic();
-    ai.script(() => ({ text: 'Done.' }));
+    // One scripted edit (for a real changeset), plain answers otherwise.
+    ai.script((request) => {
+      const last = request.body.messages.at(-1) as { role: string; content: unknown };
+      return last.role === 'user' && JSON.stringify(last.content).includes('seed a changeset')
+        ? { toolCalls: [{ name: 'write_file', input: { path: 'src/ai.ts', content: 'ai\n' } }] }
+        : { text: 'Done.' };
+    });
     t = await createTestApp({
       VAPORFORM_RUNTIME: 'process',
       ANTHROPIC_API_KEY: 'sk-ant-fuzz',
@@ -79,7 +87,6 @@ describe('OpenAPI fuzz', () => {
     owner = await registerAndLogin(t.app, { name: 'Fuzz Owner' });
     editor = await registerAndLogin(t.app, { name: 'Fuzz Editor' });
     known.userIds.push(owner.user.id, editor.user.id);
-    known.emails.push(owner.user.email, editor.user.email);
     const templates = await call(t.app, 'GET', '/api/templates');
     known.templateIds.push(...templates.body.templates.map((x: { id: string }) => x.id));
     await newProject();
@@ -119,8 +126,23 @@ describe('OpenAPI fuzz', () => {
       }),
     ];
     for (const s of setup) expect(s.status, JSON.stringify(s.body)).toBeLessThan(300);
+    const modified = await call(t.app, 'POST', '/api/claude/modify', {
+      token,
+      body: { projectId: id, instruction: 'seed a changeset' },
+    });
+    expect(modified.status, JSON.stringify(modified.body)).toBe(200);
+    if (modified.body.changesetId) known.changesetIds.unshift(modified.body.changesetId);
     known.projectIds.unshift(id);
     return id;
+  }
+
+  async function bareProject(): Promise<string> {
+    const created = await call(t.app, 'POST', '/api/projects', {
+      token: owner.token,
+      body: { name: `throwaway ${Math.random()}` },
+    });
+    expect(created.status).toBe(201);
+    return created.body.project.id;
   }
 
   /** The owner's session, again, after a case signed it out. */
@@ -139,10 +161,17 @@ describe('OpenAPI fuzz', () => {
   ): Promise<{
     url: string;
     headers: Record<string, string>;
+    body: string | Uint8Array | undefined;
     status: number | 'timeout';
     text: string;
   }> {
-    const url = urlOf(op, c, known);
+    // A deleted project is a throwaway one, so the others keep their files and members.
+    const values =
+      op.method === 'DELETE' && op.path === '/api/projects/{id}'
+        ? { ...known, projectIds: [await bareProject()] }
+        : known;
+    const url = urlOf(op, c, values);
+    const body = bodyOf(c, values);
     const headers: Record<string, string> = {};
     if (c.caller === 'owner') headers.authorization = `Bearer ${owner.token}`;
     if (c.caller === 'editor') headers.authorization = `Bearer ${editor.token}`;
@@ -158,16 +187,16 @@ describe('OpenAPI fuzz', () => {
         t.app.request(url, {
           method: op.method,
           headers,
-          ...(c.body && op.method !== 'GET' ? { body: c.body.bytes } : {}),
+          ...(body !== undefined && op.method !== 'GET' ? { body } : {}),
           signal: controller.signal,
         }),
         timeout,
       ]);
       if (res === 'timeout') {
         controller.abort();
-        return { url, headers, status: 'timeout', text: '' };
+        return { url, headers, body, status: 'timeout', text: '' };
       }
-      return { url, headers, status: res.status, text: await readSome(res) };
+      return { url, headers, body, status: res.status, text: await readSome(res) };
     } finally {
       clearTimeout(timer);
     }
@@ -299,13 +328,16 @@ describe('OpenAPI fuzz', () => {
               .join(' | ');
             failures.push({
               operation: name,
-              request: describeRequest(op.method, res.url, res.headers, c.body?.bytes),
+              request: describeRequest(op.method, res.url, res.headers, res.body),
               status: res.status,
               response: res.text.slice(0, 300),
               ...(serverError ? { serverError } : {}),
             });
           }
-          await repairState(op, c, res.status, res.url);
+          await repairState(op, c, res.status);
+          if (op.method === 'POST' && op.path === '/api/claude/process' && res.status === 202) {
+            known.requestIds.unshift((JSON.parse(res.text) as { requestId: string }).requestId);
+          }
         }
         const ms = Math.round(performance.now() - opStarted);
         perOperation.push(`  ${name}: ${countsOf(opStatuses)} (${ms} ms)`);
@@ -322,12 +354,11 @@ describe('OpenAPI fuzz', () => {
     Math.max(120_000, runsPerOperation * 60 * 100),
   );
 
-  /** Puts back what a successful case took away: the session, the project, the editor. */
+  /** Puts back what a successful case took away: the session, the editor's membership. */
   async function repairState(
     op: Operation,
     c: FuzzCase,
     status: number | 'timeout',
-    url: string,
   ): Promise<void> {
     if (status === 'timeout' || status >= 300) {
       if (status === 401 && (c.caller === 'owner' || c.caller === 'editor')) {
@@ -340,11 +371,6 @@ describe('OpenAPI fuzz', () => {
     const name = `${op.method} ${op.path}`;
     if (name === 'POST /api/auth/logout') {
       await relogin(c.caller === 'editor' ? editor : owner);
-    }
-    if (name === 'DELETE /api/projects/{id}') {
-      const deleted = decodeURIComponent(url.split(/[/?]/)[3] ?? '');
-      known.projectIds = known.projectIds.filter((id) => id !== deleted);
-      if (known.projectIds.length === 0) await newProject();
     }
     if (name === 'DELETE /api/projects/{id}/members/{userId}' || name.includes('/members')) {
       const projectId = known.projectIds[0]!;

@@ -59,7 +59,8 @@ export interface KnownValues {
   services: string[];
   envNames: string[];
   templateIds: string[];
-  emails: string[];
+  requestIds: string[];
+  changesetIds: string[];
 }
 
 /** Which identity a case calls as. */
@@ -308,7 +309,15 @@ function objectFor(
 ): fc.Arbitrary<unknown> {
   const props = schema.properties ?? {};
   const shape: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const [k, s] of Object.entries(props)) shape[k] = value(s, doc, depth + 1, hostility);
+  for (const [k, s] of Object.entries(props)) {
+    const known = knownByBodyField[k];
+    shape[k] = known
+      ? fc.oneof(
+          { weight: 3, arbitrary: fc.nat(20).map((i) => knownMarker(known, i)) },
+          { weight: 1, arbitrary: value(s, doc, depth + 1, hostility) },
+        )
+      : value(s, doc, depth + 1, hostility);
+  }
   const required = schema.required ?? [];
   const base = fc.record(shape, {
     requiredKeys: Object.keys(props).filter((k) => required.includes(k)),
@@ -449,6 +458,24 @@ function value(
   );
 }
 
+/** Body fields that name something real (`projectId` of the assistant's routes). */
+const knownByBodyField: Record<string, keyof KnownValues> = { projectId: 'projectIds' };
+
+/** A placeholder for a known value, replaced when the request is sent (see {@link bodyOf}). */
+function knownMarker(pool: keyof KnownValues, index: number): string {
+  return `@@known:${pool}:${index}@@`;
+}
+
+/** The bytes of a case's body, placeholders replaced by known values. */
+export function bodyOf(c: FuzzCase, known: KnownValues): string | Uint8Array | undefined {
+  const bytes = c.body?.bytes;
+  if (typeof bytes !== 'string') return bytes;
+  return bytes.replace(/@@known:(\w+):(\d+)@@/g, (_, pool: keyof KnownValues, index: string) => {
+    const values = known[pool] ?? [];
+    return values.length > 0 ? values[Number(index) % values.length]! : 'missing';
+  });
+}
+
 /** Where known values go, by parameter name. */
 const knownByParam: Record<string, keyof KnownValues> = {
   id: 'projectIds',
@@ -457,6 +484,8 @@ const knownByParam: Record<string, keyof KnownValues> = {
   path: 'filePaths',
   service: 'services',
   name: 'envNames',
+  requestId: 'requestIds',
+  changesetId: 'changesetIds',
 };
 
 function pathValue(
