@@ -1,7 +1,9 @@
 // Runs every test suite and closes with one summary line over all of them:
 // `tests: N passed, N failed`. Suites: the server's vitest suite (apps/server), the web IDE's
-// component tests (apps/web, against a real server) and the browser tests (tests/e2e, real
-// Chromium). Usage: npm test [-- vitest args, e.g. a file filter]; VF_TEST_SUITES=server,web,e2e
+// component tests (apps/web, against a real server), the packages' tests (packages/*: the
+// contract checker, the `vaporform` CLI against a real server) and the browser tests (tests/e2e,
+// real Chromium). Usage: npm test [-- vitest args, e.g. a file filter];
+// VF_TEST_SUITES=server,web,packages,e2e
 // picks suites (default: all). Exits non-zero if any suite failed; under CI=true a run that
 // executed no test fails too.
 import { spawn } from 'node:child_process';
@@ -15,6 +17,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const suites = [
   { name: 'server', dir: path.join(root, 'apps', 'server') },
   { name: 'web', dir: path.join(root, 'apps', 'web') },
+  { name: 'packages', dir: path.join(root, 'packages') },
   { name: 'e2e', dir: path.join(root, 'tests', 'e2e') },
 ];
 const wanted = (process.env.VF_TEST_SUITES ?? suites.map((s) => s.name).join(','))
@@ -23,7 +26,7 @@ const wanted = (process.env.VF_TEST_SUITES ?? suites.map((s) => s.name).join(','
   .filter(Boolean);
 for (const name of wanted) {
   if (!suites.some((s) => s.name === name)) {
-    console.error(`VF_TEST_SUITES: unknown suite "${name}" (server, web, e2e)`);
+    console.error(`VF_TEST_SUITES: unknown suite "${name}" (server, web, packages, e2e)`);
     process.exit(2);
   }
 }
