@@ -9,6 +9,7 @@ import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../
 import {
   addMember,
   createProject,
+  openSocket,
   previewCookie,
   previewHost,
   rawRequest,
@@ -173,6 +174,21 @@ describe('preview cookies', () => {
       cookie: `vf_preview=planted; tracker=mallory; VF_other=1; vf_preview=${own}; app=1`,
     });
     expect(JSON.parse(echoed.body).cookie).toBe('tracker=mallory; app=1');
+  }, 30_000);
+
+  it('opens a preview’s hot-reload socket only from its own pages, not another project’s', async () => {
+    const cookie = await previewCookie(t, server.port, victim, alice);
+    const host = previewHost(victim, server.port);
+    const url = `ws://127.0.0.1:${server.port}/_hmr`;
+    // The attacker's preview page, framed in the same IDE, is sent the same cookies.
+    for (const origin of [`http://${previewHost(attacker, server.port)}`, 'http://evil.example']) {
+      await expect(openSocket(url, { host, cookie, origin })).rejects.toMatchObject({
+        status: 403,
+      });
+    }
+    const own = await openSocket(url, { host, cookie, origin: `http://${host}` });
+    await own.waitFor(/hmr:connected/);
+    own.ws.terminate();
   }, 30_000);
 
   it('rewrites Set-Cookie lines: Domain goes, vf_* cookies are dropped', () => {

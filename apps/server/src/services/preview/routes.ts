@@ -64,6 +64,15 @@ function requestHost(
   return host;
 }
 
+/** `host[:port]` of an Origin header, or undefined when it is not a URL (`null`). */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 function peerOf(c: Context): string | undefined {
   try {
     return getConnInfo(c).remote.address;
@@ -127,6 +136,12 @@ export function createPreviewUpgradeHandler(deps: {
     if (!preview.isPreviewHost(host)) return false;
     const projectId = preview.projectForHost(host);
     if (!projectId) throw errors.notFound('preview');
+    // WebSockets escape CORS: a page of another project's preview (same site, framed in the
+    // same IDE, so sent the same partitioned cookie) must not open this one's hot-reload socket.
+    const origin = req.headers.origin;
+    if (origin !== undefined && preview.projectForHost(hostOf(origin)) !== projectId) {
+      throw errors.forbidden('This preview’s WebSockets open only from its own pages');
+    }
     const caller = await preview.authorize(projectId, req.headers.cookie);
     await preview.proxyWs(projectId, caller, req, socket, head);
     return true;
