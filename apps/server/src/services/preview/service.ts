@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { errors } from '../../common/errors.ts';
@@ -16,6 +16,11 @@ export const PREVIEW_AUTH_PATH = '/__vaporform/preview-auth';
 const TOKEN_TTL_SECONDS = 60;
 const COOKIE_TTL_SECONDS = 8 * 3600;
 const MEMBERSHIP_CACHE_MS = 5_000;
+/**
+ * Waits before trying a dev server again that refused or dropped a GET: a watcher restarting it
+ * after a save is down for a moment, and the IDE reloads the preview at once (≈2 s in all).
+ */
+const RESTART_RETRY_MS = [20, 40, 80, 160, 320, 500, 500, 500];
 const ISSUER = 'vaporform';
 const TOKEN_AUDIENCE = 'vaporform-preview-token';
 const COOKIE_AUDIENCE = 'vaporform-preview';
@@ -247,11 +252,48 @@ export class PreviewService {
     throw errors.unauthenticated('Open this preview from the Vaporform IDE to sign in to it');
   }
 
-  /** Proxies an HTTP request to the project's dev server (after {@link authorize}). */
+  /**
+   * Proxies an HTTP request to the project's dev server (after {@link authorize}). A GET or HEAD
+   * the dev server refuses or drops before answering (a watcher restarting it after a save) is
+   * tried again for a moment instead of answering 502.
+   */
   async proxyWeb(projectId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = await this.#target(projectId);
+    let target = await this.#target(projectId);
     stripCredentials(req);
-    this.#proxy.web(req, res, { target: `http://${target.host}:${target.port}` });
+    const retryable = req.method === 'GET' || req.method === 'HEAD';
+    let attempt = 0;
+    const send = (): void => {
+      this.#proxy.web(
+        req,
+        res,
+        {
+          target: `http://${target.host}:${target.port}`,
+          // The request has no body, and its stream ended with the first attempt.
+          ...(attempt > 0 ? { buffer: Readable.from([]) } : {}),
+        },
+        (err) => {
+          const code = (err as NodeJS.ErrnoException).code;
+          const wait = RESTART_RETRY_MS[attempt];
+          if (
+            retryable &&
+            wait !== undefined &&
+            (code === 'ECONNREFUSED' || code === 'ECONNRESET') &&
+            !res.headersSent &&
+            !res.destroyed
+          ) {
+            attempt++;
+            setTimeout(() => {
+              this.#target(projectId)
+                .then((t) => ((target = t), send()))
+                .catch((e: unknown) => this.#proxy.emit('error', e as Error, req, res));
+            }, wait);
+            return;
+          }
+          this.#proxy.emit('error', err, req, res);
+        },
+      );
+    };
+    send();
   }
 
   /** Proxies a WebSocket upgrade (hot reload) to the project's dev server. */
