@@ -303,6 +303,11 @@ export class Api {
     return this.request('GET', `/api/containers/${id}`);
   }
 
+  /** The caller's containers (a project without one is simply absent: no 404). */
+  containers(): Promise<{ containers: Container[] }> {
+    return this.request('GET', '/api/containers');
+  }
+
   containerAction(
     id: string,
     action: 'start' | 'stop' | 'restart' | 'rebuild',

@@ -4,6 +4,12 @@ import type { ProjectEvent } from './types.ts';
 /** Connection state shown in the status bar. */
 export type SocketState = 'connecting' | 'open' | 'closed';
 
+/**
+ * Close codes after which reconnecting cannot help: the session ended (4401), access is gone
+ * (4403) or the caller is no longer a member (4404).
+ */
+const FINAL_CODES = new Set([4401, 4403, 4404]);
+
 /** The WebSocket URL for an API path on the IDE's own origin (or the API's base URL). */
 export function socketUrl(api: Api, path: string, token: string): string {
   const base = api.baseUrl || window.location.origin;
@@ -15,13 +21,15 @@ export function socketUrl(api: Api, path: string, token: string): string {
 
 /**
  * The project WebSocket (`/api/projects/:id/ws`), reconnecting with backoff (bounded at 10 s)
- * and a fresh access token each time. Events go to every listener.
+ * and a fresh access token each time. Events go to every listener; a close that ends access
+ * (removed from the project, session ended) stops it and goes to the `onEnd` listeners.
  */
 export class ProjectSocket {
   readonly #api: Api;
   readonly #projectId: string;
   readonly #listeners = new Set<(e: ProjectEvent) => void>();
   readonly #stateListeners = new Set<(s: SocketState) => void>();
+  readonly #endListeners = new Set<(code: number, reason: string) => void>();
   #ws: WebSocket | undefined;
   #state: SocketState = 'closed';
   #attempt = 0;
@@ -57,6 +65,12 @@ export class ProjectSocket {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Called once access ends (close code 4401, 4403 or 4404); returns an unsubscribe. */
+  onEnd(listener: (code: number, reason: string) => void): () => void {
+    this.#endListeners.add(listener);
+    return () => this.#endListeners.delete(listener);
+  }
+
   /** Adds a connection-state listener; returns an unsubscribe. */
   onState(listener: (s: SocketState) => void): () => void {
     this.#stateListeners.add(listener);
@@ -88,10 +102,15 @@ export class ProjectSocket {
       }
       for (const l of this.#listeners) l(event);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (this.#ws !== ws) return;
       this.#setState('closed');
       if (this.#stopped) return;
+      if (FINAL_CODES.has(e.code)) {
+        this.#stopped = true;
+        for (const l of this.#endListeners) l(e.code, e.reason);
+        return;
+      }
       const wait = Math.min(10_000, 500 * 2 ** this.#attempt++);
       this.#timer = setTimeout(() => void this.#connect(), wait);
     };

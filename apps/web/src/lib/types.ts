@@ -139,9 +139,18 @@ export interface Container {
   createdAt?: string;
   lastActivity?: string;
   reason?: string | null;
+  /** How the dev server crashed, while `status` is `crashed`. */
+  crash?: CrashReport | null;
   /** Last sampled resource use (null until sampled). */
   resources?: { cpuPercent: number | null; memoryMb: number | null; sampledAt: string | null };
   [key: string]: unknown;
+}
+
+/** A dev server's crash: a one-line reason and its last log lines (oldest first). */
+export interface CrashReport {
+  reason: string;
+  lines: string[];
+  at?: string;
 }
 
 /** A chat message of the project's AI conversation. */

@@ -19,18 +19,21 @@ export function ChatPanel(props: {
   projectId: string;
   canEdit: boolean;
   onOpen(path: string): void;
+  /** A message to send on the person's behalf ("Fix with AI"); sent once per nonce. */
+  request?: { text: string; nonce: number };
 }) {
   const { api, notify } = useApp();
   const [turns, setTurns] = useState<Turn[]>([]);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
   const [unavailable, setUnavailable] = useState<string | null>(null);
+  const [loaded, setLoaded] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const abort = useRef<AbortController | null>(null);
 
   useEffect(() => {
     let alive = true;
-    api
+    const history = api
       .chatHistory(props.projectId)
       .then((r) => alive && setTurns(r.messages.map(normalise)))
       .catch((err: unknown) => {
@@ -38,6 +41,7 @@ export function ChatPanel(props: {
         if (err instanceof ApiError && (err.status === 503 || err.status === 404))
           setUnavailable(err.message);
       });
+    void history.finally(() => alive && setLoaded(true));
     return () => {
       alive = false;
       abort.current?.abort();
@@ -52,11 +56,28 @@ export function ChatPanel(props: {
     setTurns((ts) => (ts.length ? [...ts.slice(0, -1), fn(ts[ts.length - 1]!)] : ts));
   }
 
+  // "Fix with AI" and the like: the same path as a typed message.
+  const handled = useRef<number | null>(null);
+  const sendRef = useRef(sendMessage);
+  sendRef.current = sendMessage;
+  useEffect(() => {
+    const r = props.request;
+    // After the history: it would otherwise replace the turn being streamed.
+    if (!r || !loaded || handled.current === r.nonce || !props.canEdit) return;
+    handled.current = r.nonce;
+    void sendRef.current(r.text);
+  }, [props.request, props.canEdit, loaded]);
+
   async function send(e: FormEvent) {
     e.preventDefault();
     const message = input.trim();
     if (!message || busy) return;
     setInput('');
+    await sendMessage(message);
+  }
+
+  async function sendMessage(message: string) {
+    if (busy) return;
     setBusy(true);
     setTurns((ts) => [
       ...ts,

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
+import type { CrashReport } from '../lib/types.ts';
 import { Icon } from './icons.tsx';
 
 const devices = [
@@ -9,18 +10,36 @@ const devices = [
   { id: 'desktop', label: 'Desktop', width: 1280 },
 ] as const;
 
+/** Saves closer together than this make one reload (an `npm install` writes several files). */
+const RELOAD_COALESCE_MS = 40;
+
 /**
  * The running app in an iframe on its own preview origin. The preview-token exchange is done
  * for the user (the token URL sets the preview cookie, then redirects); address bar, reload,
- * open in a new tab, device widths, and a clear state when the dev server is down.
+ * open in a new tab, device widths, and a clear state when the dev server is down or crashed.
+ *
+ * It refreshes itself after a save (`changes` counts them): at once (the preview proxy waits a
+ * moment for a dev server its watcher is restarting), and again once a restart is over (the
+ * first load may have reached the old process). HMR stacks update the page in place: only the
+ * restart reloads them.
  */
 export function PreviewPanel(props: {
   projectId: string;
   containerStatus: string;
+  health?: string;
   devServerUp: boolean;
+  crash: CrashReport | null;
+  /** Stopped because someone asked (not a failure). */
+  stoppedByUser: boolean;
   canEdit: boolean;
+  /** Files saved so far (by anyone): each new one asks for a refresh. */
+  changes: number;
+  /** The stack updates the page itself (Vite HMR): reload only after a restart. */
+  hmr: boolean;
   onStart(): void;
+  onRestart(): void;
   onShowLogs(): void;
+  onFixWithAi(crash: CrashReport): void;
 }) {
   const { api } = useApp();
   const [origin, setOrigin] = useState<string | null>(null);
@@ -30,6 +49,8 @@ export function PreviewPanel(props: {
   const [error, setError] = useState<string | null>(null);
   const [nonce, setNonce] = useState(0);
   const frame = useRef<HTMLIFrameElement>(null);
+  const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const restarting = props.containerStatus === 'starting' || props.health === 'starting';
 
   const connect = useCallback(
     async (path: string) => {
@@ -47,9 +68,29 @@ export function PreviewPanel(props: {
     [api, props.projectId],
   );
 
+  // The panel shows the app as soon as the dev server answers, and again after each restart.
+  const wasUp = useRef(false);
   useEffect(() => {
-    if (props.devServerUp) void connect('/');
-  }, [props.devServerUp, connect]);
+    const up = props.devServerUp;
+    if (up && !wasUp.current) {
+      if (origin) reload();
+      else void connect('/');
+    }
+    wasUp.current = up;
+    // On transitions only.
+  }, [props.devServerUp]);
+
+  // A save: refresh now (a restart's end refreshes again, above).
+  useEffect(() => {
+    if (!props.changes || props.hmr) return;
+    clearTimeout(pending.current);
+    pending.current = setTimeout(() => {
+      if (wasUp.current) reload();
+    }, RELOAD_COALESCE_MS);
+    // Once per save.
+  }, [props.changes]);
+
+  useEffect(() => () => clearTimeout(pending.current), []);
 
   function go(e: FormEvent) {
     e.preventDefault();
@@ -59,6 +100,7 @@ export function PreviewPanel(props: {
   }
 
   function reload() {
+    clearTimeout(pending.current);
     if (!origin) {
       void connect(address);
       return;
@@ -82,7 +124,7 @@ export function PreviewPanel(props: {
 
   return (
     <section className="preview" aria-label="Preview">
-      <div className="preview-bar">
+      <div className="preview-bar" data-restarting={restarting || undefined}>
         <button className="icon" title="Reload" aria-label="Reload preview" onClick={reload}>
           <Icon name="refresh" />
         </button>
@@ -94,6 +136,11 @@ export function PreviewPanel(props: {
             onChange={(e) => setAddress(e.target.value)}
           />
         </form>
+        {restarting && src && (
+          <span className="muted small" role="status">
+            restarting…
+          </span>
+        )}
         <select
           aria-label="Device width"
           value={device}
@@ -116,15 +163,61 @@ export function PreviewPanel(props: {
         </button>
       </div>
       <div className="preview-stage">
-        {!props.devServerUp ? (
-          <div className="preview-down" role="status" data-testid="preview-down">
-            <h3>The dev server is not running</h3>
-            <p className="muted">
-              Container: <strong>{props.containerStatus}</strong>.{' '}
-              {props.containerStatus === 'starting' || props.containerStatus === 'creating'
-                ? 'It is starting; the preview appears when the server answers.'
-                : 'Start it to see your app here.'}
+        {props.containerStatus === 'crashed' ? (
+          <div className="preview-down preview-crash" role="alert" data-testid="preview-crash">
+            <h3>The dev server crashed</h3>
+            <p className="crash-reason">{props.crash?.reason ?? 'It stopped unexpectedly.'}</p>
+            {props.crash && props.crash.lines.length > 0 && (
+              <pre className="crash-log" aria-label="Last log lines">
+                {props.crash.lines.join('\n')}
+              </pre>
+            )}
+            <p className="muted small">
+              Save a fix and it starts again by itself, or let the assistant find the cause.
             </p>
+            <div className="row">
+              {props.canEdit && (
+                <button
+                  className="primary"
+                  onClick={() =>
+                    props.onFixWithAi(
+                      props.crash ?? { reason: 'The dev server crashed', lines: [] },
+                    )
+                  }
+                >
+                  <Icon name="sparkle" /> Fix with AI
+                </button>
+              )}
+              {props.canEdit && <button onClick={props.onRestart}>Restart</button>}
+              <button onClick={props.onShowLogs}>Show logs</button>
+            </div>
+          </div>
+        ) : !props.devServerUp && !(restarting && src) ? (
+          <div className="preview-down" role="status" data-testid="preview-down">
+            {props.containerStatus === 'starting' || props.containerStatus === 'creating' ? (
+              <>
+                <h3>Starting the dev server…</h3>
+                <p className="muted">The preview appears as soon as it answers.</p>
+              </>
+            ) : props.containerStatus === 'running' ? (
+              <>
+                <h3>The dev server does not answer</h3>
+                <p className="muted">It runs, but nothing listens on its port yet.</p>
+              </>
+            ) : props.stoppedByUser || props.containerStatus === 'stopped' ? (
+              <>
+                <h3>The dev server is stopped</h3>
+                <p className="muted">Start it to see your app here.</p>
+              </>
+            ) : (
+              <>
+                <h3>The dev server is not running</h3>
+                <p className="muted">
+                  Container: <strong>{props.containerStatus}</strong>. Start it to see your app
+                  here.
+                </p>
+              </>
+            )}
             <div className="row">
               {props.canEdit && !['starting', 'creating'].includes(props.containerStatus) && (
                 <button className="primary" onClick={props.onStart}>

@@ -1,12 +1,17 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState, type MouseEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { socketUrl } from '../lib/project-socket.ts';
 
-/** Terminal tabs (xterm.js, loaded on first use) on `WS /api/projects/:id/terminal`. */
+/**
+ * Terminal tabs (xterm.js, loaded on first use) on `WS /api/projects/:id/terminal`. While the
+ * container is not up (`up` false) they wait quietly and connect when it starts.
+ */
 export function TerminalPanel(props: {
   projectId: string;
   canEdit: boolean;
   visible: boolean;
+  /** The container runs (a shell can be opened). */
+  up: boolean;
   theme: 'dark' | 'light';
 }) {
   const [tabs, setTabs] = useState<number[]>([1]);
@@ -34,21 +39,35 @@ export function TerminalPanel(props: {
   return (
     <div className="terminal-panel">
       <div className="subtabs" role="tablist" aria-label="Terminals">
+        {/* Buttons here never take focus from a click: Space or Enter typed next belongs to
+            the terminal, not to "+" (which would open another one). */}
         {tabs.map((id, i) => (
           <span key={id} className={`subtab ${id === active ? 'active' : ''}`}>
-            <button role="tab" aria-selected={id === active} onClick={() => setActive(id)}>
+            <button
+              role="tab"
+              aria-selected={id === active}
+              onMouseDown={keepFocus}
+              onClick={() => setActive(id)}
+            >
               Terminal {i + 1}
             </button>
             <button
               className="icon"
               aria-label={`Close terminal ${i + 1}`}
+              onMouseDown={keepFocus}
               onClick={() => close(id)}
             >
               ×
             </button>
           </span>
         ))}
-        <button className="icon" aria-label="New terminal" title="New terminal" onClick={add}>
+        <button
+          className="icon"
+          aria-label="New terminal"
+          title="New terminal"
+          onMouseDown={keepFocus}
+          onClick={add}
+        >
           +
         </button>
       </div>
@@ -57,6 +76,7 @@ export function TerminalPanel(props: {
           key={id}
           projectId={props.projectId}
           visible={props.visible && id === active}
+          up={props.up}
           theme={props.theme}
         />
       ))}
@@ -72,15 +92,32 @@ export function TerminalPanel(props: {
   );
 }
 
-type Status = 'loading' | 'connecting' | 'open' | 'closed';
+/** A mouse press on a tab-bar button leaves focus where it was (in the terminal). */
+function keepFocus(e: MouseEvent) {
+  e.preventDefault();
+}
 
-function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark' | 'light' }) {
+type Status = 'loading' | 'waiting' | 'connecting' | 'open' | 'closed' | 'ended';
+
+/** Close codes after which reconnecting cannot help (signed out, access removed). */
+const FINAL_CODES = new Set([4401, 4403, 4404]);
+
+function TerminalView(props: {
+  projectId: string;
+  visible: boolean;
+  up: boolean;
+  theme: 'dark' | 'light';
+}) {
   const { api } = useApp();
   const host = useRef<HTMLDivElement>(null);
   const fitRef = useRef<(() => void) | null>(null);
   const [status, setStatus] = useState<Status>('loading');
   const [reason, setReason] = useState<string | null>(null);
-  const termRef = useRef<{ options: { theme?: unknown } } | null>(null);
+  const termRef = useRef<{ options: { theme?: unknown }; focus(): void } | null>(null);
+  const upRef = useRef(props.up);
+  upRef.current = props.up;
+  const connectRef = useRef<(() => void) | null>(null);
+  const socketRef = useRef<WebSocket | null>(null);
 
   useEffect(() => {
     let disposed = false;
@@ -130,6 +167,13 @@ function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark
 
       const connect = async () => {
         if (disposed) return;
+        clearTimeout(retry);
+        if (!upRef.current) {
+          // Nothing to attach to: wait quietly until the container runs.
+          setStatus('waiting');
+          return;
+        }
+        if (ws && ws.readyState <= WebSocket.OPEN) return;
         setStatus('connecting');
         const token = await api.accessToken().catch(() => null);
         if (disposed) return;
@@ -143,6 +187,7 @@ function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark
         );
         socket.binaryType = 'arraybuffer';
         ws = socket;
+        socketRef.current = socket;
         socket.onopen = () => {
           attempt = 0;
           setStatus('open');
@@ -156,14 +201,25 @@ function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark
         };
         socket.onclose = (e) => {
           if (ws !== socket || disposed) return;
-          setStatus('closed');
+          ws = null;
           setReason(e.reason || null);
+          if (FINAL_CODES.has(e.code)) {
+            setStatus('ended');
+            return;
+          }
+          if (!upRef.current) {
+            setStatus('waiting');
+            return;
+          }
+          setStatus('closed');
           // Reconnect with backoff, bounded.
           const wait = Math.min(10_000, 1000 * 2 ** attempt++);
           retry = setTimeout(() => void connect(), wait);
         };
       };
+      connectRef.current = () => void connect();
       void connect();
+      if (props.visible) term.focus();
       cleanup = () => {
         observer.disconnect();
         term.dispose();
@@ -178,7 +234,17 @@ function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark
   }, [api, props.projectId]);
 
   useEffect(() => {
-    if (props.visible) requestAnimationFrame(() => fitRef.current?.());
+    if (props.up) connectRef.current?.();
+    else if (socketRef.current?.readyState !== WebSocket.OPEN)
+      setStatus((s) => (s === 'loading' ? s : 'waiting'));
+  }, [props.up]);
+
+  useEffect(() => {
+    if (!props.visible) return;
+    requestAnimationFrame(() => {
+      fitRef.current?.();
+      termRef.current?.focus();
+    });
   }, [props.visible]);
 
   useEffect(() => {
@@ -191,9 +257,13 @@ function TerminalView(props: { projectId: string; visible: boolean; theme: 'dark
         <div className="terminal-status muted small" role="status">
           {status === 'loading'
             ? 'Loading terminal…'
-            : status === 'connecting'
-              ? 'Connecting…'
-              : `Disconnected${reason ? ` (${reason})` : ''}: reconnecting…`}
+            : status === 'waiting'
+              ? 'The container is not running: the terminal connects when it starts.'
+              : status === 'connecting'
+                ? 'Connecting…'
+                : status === 'ended'
+                  ? `Closed${reason ? ` (${reason})` : ''}.`
+                  : `Disconnected${reason ? ` (${reason})` : ''}: reconnecting…`}
         </div>
       )}
       <div ref={host} className="xterm-host" data-testid="terminal" />

@@ -5,7 +5,7 @@ import { ApiError } from '../lib/api.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
 import { ProjectSocket, type SocketState } from '../lib/project-socket.ts';
 import { navigate } from '../lib/router.ts';
-import type { Container, FileEntry, Project, ProjectEvent } from '../lib/types.ts';
+import type { Container, CrashReport, FileEntry, Project, ProjectEvent } from '../lib/types.ts';
 import { AccountMenu } from '../screens/account-menu.tsx';
 import { ChatPanel } from './chat-panel.tsx';
 import { CommandPalette, type Command } from './command-palette.tsx';
@@ -21,6 +21,24 @@ import { TerminalPanel } from './terminal-panel.tsx';
 
 type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'settings';
 type BottomView = 'terminal' | 'logs';
+
+/** A Stop the person asked for, remembered per project until they start it again. */
+const stoppedKey = (projectId: string) => `vf.stopped:${projectId}`;
+
+function stoppedByUser(projectId: string): boolean {
+  return localStorage.getItem(stoppedKey(projectId)) === '1';
+}
+
+/** What "Fix with AI" tells the assistant: the crash and the log it printed last. */
+function fixRequest(crash: CrashReport): string {
+  const log = crash.lines.join('\n').trim();
+  return [
+    `The dev server crashed: ${crash.reason}`,
+    ...(log ? ['', 'Its last log lines:', '```', log, '```'] : []),
+    '',
+    'Find the cause in the project files and fix it so the dev server starts again.',
+  ].join('\n');
+}
 
 const activities: { id: SideView; label: string; icon: IconName; keys: string }[] = [
   { id: 'explorer', label: 'Explorer', icon: 'files', keys: 'Ctrl+Shift+E' },
@@ -46,6 +64,15 @@ export function Workbench(props: { projectId: string }) {
   const [palette, setPalette] = useState<'files' | 'commands' | null>(null);
   const [reveal, setReveal] = useState<{ path: string; line: number; nonce: number } | undefined>();
   const [historyPath, setHistoryPath] = useState<string | null>(null);
+  /** Saves seen (from anyone): each one refreshes the preview. */
+  const [changes, setChanges] = useState(0);
+  const [stopped, setStopped] = useState(() => stoppedByUser(id));
+  const [aiRequest, setAiRequest] = useState<{ text: string; nonce: number } | undefined>();
+  /** The container list answered (null: no container yet). */
+  const [containerKnown, setContainerKnown] = useState(false);
+  const autoStarted = useRef(false);
+  /** Our own saves (`path@version`): the preview refreshed on the answer, not on the event. */
+  const ownSaves = useRef(new Set<string>());
   const store = useMemo(
     () => new DocumentStore({ files: api, drafts, projectId: id }),
     [api, drafts, id],
@@ -67,10 +94,14 @@ export function Workbench(props: { projectId: string }) {
       });
   }, [api, id, notify]);
 
+  // From the list, where a project without a container is simply absent (no 404 to log).
   const loadContainer = useCallback(() => {
     api
-      .container(id)
-      .then((r) => setContainer(r.container))
+      .containers()
+      .then((r) => {
+        setContainer(r.containers.find((c) => c.projectId === id) ?? null);
+        setContainerKnown(true);
+      })
       .catch(() => undefined);
   }, [api, id]);
 
@@ -86,9 +117,14 @@ export function Workbench(props: { projectId: string }) {
     loadContainer();
     // Files that still have local drafts (e.g. after a sign-out) open again.
     for (const path of drafts.paths(id)) void store.open(path).catch(() => undefined);
+  }, [api, drafts, id, loadContainer, loadFiles, notify, store]);
+
+  // Container status arrives as events; poll only while they cannot (socket down).
+  useEffect(() => {
+    if (socketState === 'open') return;
     const poll = setInterval(loadContainer, 10_000);
     return () => clearInterval(poll);
-  }, [api, drafts, id, loadContainer, loadFiles, notify, store]);
+  }, [loadContainer, socketState]);
 
   // Live events: file changes from anyone (editors, the AI, the container) and container status.
   useEffect(() => {
@@ -96,7 +132,15 @@ export function Workbench(props: { projectId: string }) {
     const offState = socket.onState((s) => {
       setSocketState(s);
       // Catch up on what was missed while disconnected.
-      if (s === 'open') loadFiles();
+      if (s === 'open') {
+        loadFiles();
+        loadContainer();
+      }
+    });
+    const offEnd = socket.onEnd((code) => {
+      if (code !== 4404) return; // 4401: the session ended, the sign-in screen takes over
+      notify('You are no longer a member of this project.', 'error');
+      navigate('/', { replace: true });
     });
     const off = socket.on((e: ProjectEvent) => {
       const d = (e.data ?? e) as Record<string, unknown>;
@@ -110,8 +154,17 @@ export function Workbench(props: { projectId: string }) {
         else
           void store.remoteChanged(d.path, typeof d.version === 'number' ? d.version : undefined);
         if (typeof d.from === 'string') store.renamed(d.from, d.path);
+        if (!ownSaves.current.delete(`${d.path}@${String(d.version)}`)) setChanges((n) => n + 1);
         clearTimeout(refreshTimer.current);
         refreshTimer.current = setTimeout(loadFiles, 150);
+      } else if (e.type === 'membership' && typeof d.role === 'string') {
+        const role = d.role as Project['role'];
+        setProject((p) => (p ? { ...p, role } : p));
+        notify(
+          role === 'viewer'
+            ? 'You are now a viewer of this project: read-only.'
+            : `Your role in this project is now ${role}.`,
+        );
       } else if (e.type === 'container_status') {
         setContainer((c) => ({
           ...(c ?? { projectId: id }),
@@ -126,10 +179,11 @@ export function Workbench(props: { projectId: string }) {
     return () => {
       off();
       offState();
+      offEnd();
       socket.close();
       clearTimeout(refreshTimer.current);
     };
-  }, [api, id, loadFiles, store]);
+  }, [api, id, loadContainer, loadFiles, notify, store]);
 
   useEffect(() => {
     const warn = (e: BeforeUnloadEvent) => {
@@ -142,8 +196,13 @@ export function Workbench(props: { projectId: string }) {
   const save = useCallback(
     async (path: string) => {
       const r = await store.save(path);
-      if (r === 'saved') loadFiles();
-      else if (r === 'conflict')
+      if (r === 'saved') {
+        // Refresh the preview now rather than when the event comes back.
+        const version = store.get(path)?.version;
+        if (version !== undefined) ownSaves.current.add(`${path}@${version}`);
+        setChanges((n) => n + 1);
+        loadFiles();
+      } else if (r === 'conflict')
         notify(`${path} changed on the server: compare and choose`, 'error');
       else if (r === 'error')
         notify(`Could not save ${path}: ${store.get(path)?.error ?? ''}`, 'error');
@@ -164,17 +223,43 @@ export function Workbench(props: { projectId: string }) {
   );
 
   const containerAction = useCallback(
-    async (action: 'start' | 'stop' | 'restart' | 'rebuild') => {
+    async (action: 'start' | 'stop' | 'restart' | 'rebuild', opts: { quiet?: boolean } = {}) => {
+      // A Stop is respected (no start on the next visit) until the person starts it again.
+      if (action === 'stop') localStorage.setItem(stoppedKey(id), '1');
+      else localStorage.removeItem(stoppedKey(id));
+      setStopped(action === 'stop');
+      // At once, before the answer: terminals must not try to reconnect to a stopping container.
+      setContainer((c) => ({
+        ...(c ?? { projectId: id }),
+        status: action === 'stop' ? 'stopped' : 'starting',
+        crash: null,
+      }));
       try {
         const r = await api.containerAction(id, action);
         setContainer(r.container);
-        notify(`Container: ${action} requested`);
+        if (!opts.quiet) notify(`Container: ${action} requested`);
       } catch (err) {
         notify((err as Error).message, 'error');
+        loadContainer();
       }
     },
-    [api, id, notify],
+    [api, id, loadContainer, notify],
   );
+
+  // Opening a project whose container is not running starts it (as Codespaces does), unless
+  // the person stopped it; viewers cannot start containers.
+  useEffect(() => {
+    if (autoStarted.current || !project || !containerKnown || !canEdit) return;
+    autoStarted.current = true;
+    if (stoppedByUser(id) || project.status === 'creating' || project.status === 'archived') return;
+    const s = container?.status;
+    if (!s || s === 'stopped') void containerAction('start', { quiet: true });
+  }, [canEdit, container?.status, containerAction, containerKnown, id, project]);
+
+  const fixWithAi = useCallback((crash: CrashReport) => {
+    setSide('chat');
+    setAiRequest({ text: fixRequest(crash), nonce: Date.now() });
+  }, []);
 
   const openBottom = useCallback((v: BottomView | null) => {
     setBottom(v);
@@ -222,9 +307,22 @@ export function Workbench(props: { projectId: string }) {
       { id: 'restart', label: 'Container: Restart', run: () => void containerAction('restart') },
       { id: 'rebuild', label: 'Container: Rebuild', run: () => void containerAction('rebuild') },
       { id: 'projects', label: 'Go to Projects', run: () => navigate('/') },
-      { id: 'logout', label: 'Account: Sign Out', run: () => void api.logout() },
+      {
+        id: 'logout',
+        label: 'Account: Sign Out',
+        run: () => {
+          const n = drafts.count();
+          if (
+            !n ||
+            window.confirm(
+              `${n} file${n === 1 ? ' has' : 's have'} unsaved changes. They stay on this device for you alone. Sign out?`,
+            )
+          )
+            void api.logout();
+        },
+      },
     ],
-    [active, api, bottom, containerAction, openBottom, save, setTheme, store, theme],
+    [active, api, bottom, containerAction, drafts, openBottom, save, setTheme, store, theme],
   );
 
   // VS Code's shortcuts, caught before Monaco sees them.
@@ -271,11 +369,24 @@ export function Workbench(props: { projectId: string }) {
     );
   }
 
-  const status =
+  const rawStatus =
     container?.status ??
-    (project?.status === 'running' ? 'running' : (project?.status ?? 'unknown'));
+    (containerKnown
+      ? project?.status === 'creating'
+        ? 'creating'
+        : 'stopped'
+      : project?.status === 'running'
+        ? 'running'
+        : (project?.status ?? 'unknown'));
+  // A Stop the person asked for is "stopped", whatever exit code it ended with.
+  const status =
+    stopped && (rawStatus === 'error' || rawStatus === 'stopped') ? 'stopped' : rawStatus;
   const health = (container?.health as string | undefined) ?? project?.health;
+  const crash = status === 'crashed' ? (container?.crash ?? null) : null;
+  const crashLine = crash?.reason.replace(/^the dev server (crashed|stopped): /i, '');
   const devServerUp = status === 'running' && health !== 'starting' && health !== 'unhealthy';
+  const containerUp = status === 'running' || status === 'starting' || status === 'crashed';
+  const hmr = (files ?? []).some((f) => /^vite\.config\.[cm]?[jt]s$/.test(f.path));
   const historyTarget = historyPath ?? active;
 
   return (
@@ -376,7 +487,12 @@ export function Workbench(props: { projectId: string }) {
               />
             )}
             {side === 'chat' && (
-              <ChatPanel projectId={id} canEdit={canEdit} onOpen={(p) => openFile(p)} />
+              <ChatPanel
+                projectId={id}
+                canEdit={canEdit}
+                onOpen={(p) => openFile(p)}
+                request={aiRequest}
+              />
             )}
             {side === 'settings' && project && (
               <SettingsPanel
@@ -428,6 +544,7 @@ export function Workbench(props: { projectId: string }) {
                     projectId={id}
                     canEdit={canEdit}
                     visible={bottom === 'terminal'}
+                    up={containerUp}
                     theme={theme}
                   />
                 </div>
@@ -445,22 +562,34 @@ export function Workbench(props: { projectId: string }) {
             <PreviewPanel
               projectId={id}
               containerStatus={status}
+              health={health}
               devServerUp={devServerUp}
+              crash={crash}
+              stoppedByUser={stopped}
               canEdit={canEdit}
+              changes={changes}
+              hmr={hmr}
               onStart={() => void containerAction('start')}
+              onRestart={() => void containerAction('restart')}
               onShowLogs={() => openBottom('logs')}
+              onFixWithAi={fixWithAi}
             />
           </aside>
         )}
       </div>
       <footer className="statusbar" aria-label="Status bar">
         <button
-          className="status-item"
+          className={`status-item ${crash ? 'status-crashed' : ''}`}
           onClick={() => setSide('settings')}
-          title="Container status"
+          title={crash ? crash.lines.slice(-5).join('\n') : 'Container status'}
+          data-testid="container-status"
         >
           <span className={`dot status-${status}`} aria-hidden="true" /> container: {status}
-          {health && health !== 'unknown' ? ` (${health})` : ''}
+          {crash
+            ? `: ${crashLine}`
+            : health && health !== 'unknown' && status === 'running'
+              ? ` (${health})`
+              : ''}
         </button>
         <span className="status-item" title="Branch of work">
           <Icon name="branch" size={12} /> main
