@@ -3,8 +3,6 @@
 // assistant (fake Anthropic API) creates a file, its diff shows, revert → a second member sees
 // changes live. Writes screenshots of the main screens to docs/screenshots/.
 import { existsSync, mkdirSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -103,14 +101,7 @@ beforeAll(async () => {
     );
   }
   mkdirSync(shots, { recursive: true });
-  // The server serves apps/web/dist: build it if its sources changed (fast when current).
-  // Asynchronously: a build of minutes must not block the worker (vitest's RPC would time out).
-  const build = await promisify(execFile)(
-    process.execPath,
-    [path.join(repoRoot, 'scripts', 'ensure-web.mjs')],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  process.stdout.write(build.stdout + build.stderr);
+  // apps/web/dist is built by global-setup.ts.
   fake = await startFakeAnthropic([
     {
       text: 'I will add a notes file.',
