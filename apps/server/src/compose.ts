@@ -264,6 +264,7 @@ export async function composeServices(deps: {
     secrets,
     files: filesHost(files),
     runtime: runtimeHost(containers),
+    activity,
     bus,
     metrics,
     log,

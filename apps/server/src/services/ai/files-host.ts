@@ -41,8 +41,13 @@ export function filesHost(files: FilesService): AiFiles {
         projectId,
         changes.map((c) =>
           c.content === null
-            ? { op: 'delete' as const, path: c.path }
-            : { op: 'write' as const, path: c.path, content: c.content },
+            ? { op: 'delete' as const, path: c.path, baseVersion: c.baseVersion }
+            : {
+                op: 'write' as const,
+                path: c.path,
+                content: c.content,
+                baseVersion: c.baseVersion,
+              },
         ),
         { source: actor.source, userId: actor.userId },
       );

@@ -1,7 +1,10 @@
-/** Who the AI acts for; files record `source` (claude, or template when seeding a project). */
+/**
+ * Who the AI acts for; files record `source` (claude, template when seeding a project, user
+ * for a person's review decisions).
+ */
 export interface AiActor {
   userId: string | null;
-  source: 'claude' | 'template';
+  source: 'claude' | 'template' | 'user';
 }
 
 /** A file's current state as the AI tools need it. */
@@ -30,10 +33,13 @@ export interface AiFiles {
   ): Promise<{ version: number; hash: string }>;
   /** @throws AppError not_found when there is no such file. */
   remove(projectId: string, path: string, actor: AiActor): Promise<void>;
-  /** Writes (content) and deletes (null) several files at once: all or none. */
+  /**
+   * Writes (content) and deletes (null) several files at once: all or none. With
+   * `baseVersion`, a file no longer at that version (0: absent) fails them all with conflict.
+   */
   apply(
     projectId: string,
-    changes: { path: string; content: string | null }[],
+    changes: { path: string; content: string | null; baseVersion?: number }[],
     actor: AiActor,
   ): Promise<void>;
   search(

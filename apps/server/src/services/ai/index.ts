@@ -2,6 +2,8 @@ export { AiService } from './service.ts';
 export type {
   AiSecrets,
   AiServiceDeps,
+  BeforeTurnHook,
+  ChatPosition,
   ChatEvent,
   ChatMessage,
   ClaudeResponse,
@@ -15,6 +17,7 @@ export { AnthropicProvider, OpenAiProvider, ProviderError, createProvider } from
 export type { ModelProvider, ProviderConfig } from './providers.ts';
 export { toolSpecs } from './tools.ts';
 export type { Changeset, ChangesetFile } from './changesets.ts';
+export type { ChangesetReview, HunkState, ReviewHunk } from './review.ts';
 export { createAiProjectRoutes, createClaudeRoutes } from './routes.ts';
 export { filesHost } from './files-host.ts';
 export { runtimeHost } from './runtime-host.ts';

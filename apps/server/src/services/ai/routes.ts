@@ -72,8 +72,30 @@ const ChatMessageSchema = z
     usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }).nullable(),
     error: z.string().nullable(),
     createdAt: z.string(),
+    rewoundAt: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'When a checkpoint restore rewound the chat past this message: it is kept in the ' +
+          'history but no longer part of the assistant’s context',
+      }),
   })
   .openapi('ChatMessage');
+
+const HunkSchema = z
+  .object({
+    id: z.string().openapi({ description: 'Stable id of the hunk within its changeset' }),
+    oldStart: z.number().int(),
+    oldLines: z.number().int(),
+    newStart: z.number().int(),
+    newLines: z.number().int(),
+    diff: z.string().openapi({ description: 'The hunk as unified diff text (no context lines)' }),
+    state: z.enum(['pending', 'accepted', 'rejected']),
+    decidedBy: z.uuid().nullable(),
+    decidedAt: z.string().nullable(),
+  })
+  .openapi('ChangesetHunk');
 
 const ChangesetSchema = z
   .object({
@@ -90,6 +112,7 @@ const ChangesetSchema = z
         beforeVersion: z.number().int().nullable(),
         afterVersion: z.number().int().nullable(),
         diff: z.string().openapi({ description: 'Unified diff from before the turn to after it' }),
+        hunks: z.array(HunkSchema),
       }),
     ),
   })
@@ -99,6 +122,10 @@ const ProjectParam = z.object({ id: UuidParam.openapi({ param: { name: 'id', in:
 const ChangesetParams = ProjectParam.extend({
   changesetId: text().openapi({ param: { name: 'changesetId', in: 'path' } }),
 });
+const HunkParams = ChangesetParams.extend({
+  hunkId: text().openapi({ param: { name: 'hunkId', in: 'path' } }),
+});
+const decisionNames = { accept: 'accepted', reject: 'rejected' } as const;
 
 /** /api/claude/*: queued requests and synchronous modifications (projectId in the body). */
 export function createClaudeRoutes(deps: {
@@ -247,7 +274,10 @@ export function createAiProjectRoutes(deps: {
     method: 'get',
     path: '/{id}/changesets/{changesetId}',
     tags,
-    summary: 'A changeset: the files one AI turn changed, with diffs (editor)',
+    summary: 'A changeset: the files one AI turn changed, with diffs and hunks (editor)',
+    description:
+      'Each file’s hunks (contiguous changes, ids stable) with their review state: `pending` ' +
+      'until someone accepts or rejects them.',
     security: bearerSecurity,
     middleware: [editor] as const,
     request: { params: ChangesetParams },
@@ -280,10 +310,47 @@ export function createAiProjectRoutes(deps: {
     },
   });
 
+  const decisionText = (verb: 'accept' | 'reject') =>
+    (verb === 'reject'
+      ? 'Restores the old text of the hunk(s) as a new version of each file, found by its ' +
+        'context when the file changed since; 409 `conflict` (nothing changed) when it ' +
+        'cannot be found. '
+      : 'Records the decision; accepting a rejected hunk puts its new text back the same ' +
+        'way (409 when it cannot be found). ') +
+    'Decisions can be reversed; each is recorded (who, when) and logged in the activity.';
+  const decided = {
+    200: jsonResponse(z.object({ changeset: ChangesetSchema }), 'The changeset afterwards'),
+    ...errorResponses(401, 403, 404, 409, 413, 503),
+  };
+  const hunkRoute = (verb: 'accept' | 'reject') =>
+    createRoute({
+      method: 'post',
+      path: `/{id}/changesets/{changesetId}/hunks/{hunkId}/${verb}`,
+      tags,
+      summary: `${verb === 'accept' ? 'Accept' : 'Reject'} one hunk of a changeset (editor)`,
+      description: decisionText(verb),
+      security: bearerSecurity,
+      middleware: [editor] as const,
+      request: { params: HunkParams },
+      responses: decided,
+    });
+  const allRoute = (verb: 'accept' | 'reject') =>
+    createRoute({
+      method: 'post',
+      path: `/{id}/changesets/{changesetId}/${verb}`,
+      tags,
+      summary: `${verb === 'accept' ? 'Accept' : 'Reject'} every hunk of a changeset (editor)`,
+      description: decisionText(verb),
+      security: bearerSecurity,
+      middleware: [editor] as const,
+      request: { params: ChangesetParams },
+      responses: decided,
+    });
+
   const app = createRouter();
   // Only these paths: other routers share /api/projects.
   for (const path of ['/:id/chat', '/:id/changesets/*']) app.use(path, deps.requireAuth);
-  return app
+  app
     .openapi(chat, async (c) => {
       ai.requireProvider();
       const { message } = c.req.valid('json');
@@ -319,4 +386,29 @@ export function createAiProjectRoutes(deps: {
       );
       return c.json(result, 200);
     });
+  for (const verb of ['accept', 'reject'] as const) {
+    app.openapi(hunkRoute(verb), async (c) => {
+      const { changesetId, hunkId } = c.req.valid('param');
+      const changeset = await ai.decide({
+        projectId: c.var.project.id,
+        changesetId,
+        hunkId,
+        decision: decisionNames[verb],
+        userId: c.var.auth.userId,
+      });
+      return c.json({ changeset }, 200);
+    });
+    app.openapi(allRoute(verb), async (c) => {
+      const { changesetId } = c.req.valid('param');
+      const changeset = await ai.decide({
+        projectId: c.var.project.id,
+        changesetId,
+        hunkId: null,
+        decision: decisionNames[verb],
+        userId: c.var.auth.userId,
+      });
+      return c.json({ changeset }, 200);
+    });
+  }
+  return app;
 }

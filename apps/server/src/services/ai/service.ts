@@ -2,19 +2,14 @@ import type pg from 'pg';
 import { AppError, errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
+import type { ActivityService } from '../activity/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { Project, ProjectsService } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
 import type { TemplateRun, TemplatesService } from '../templates/index.ts';
 import { runAgent, type AgentLimits, type AgentOutcome, type ToolEvent } from './agent.ts';
-import {
-  ChangesetRecorder,
-  loadChangeset,
-  operationOf,
-  revertChangeset,
-  rollBackAttempt,
-  type Changeset,
-} from './changesets.ts';
+import { ChangesetRecorder, operationOf, revertChangeset, rollBackAttempt } from './changesets.ts';
+import { decideHunks, loadReview, type ChangesetReview } from './review.ts';
 import type { AiActor, AiFiles, AiRuntime } from './host.ts';
 import { systemPrompt, type RunMode } from './prompt.ts';
 import type { ConversationMessage, ModelProvider } from './providers.ts';
@@ -73,6 +68,8 @@ export interface ChatMessage {
   usage: { inputTokens: number; outputTokens: number } | null;
   error: string | null;
   createdAt: string;
+  /** Set when a checkpoint restore rewound the chat past this message (kept, out of context). */
+  rewoundAt: string | null;
 }
 
 /** What a chat turn streams (POST /api/projects/:id/chat, as SSE). */
@@ -114,9 +111,27 @@ export interface AiServiceDeps {
   secrets: AiSecrets | undefined;
   files: AiFiles | undefined;
   runtime: AiRuntime | undefined;
+  /** Where review decisions are logged. */
+  activity?: ActivityService;
   bus: EventBus;
   metrics: Metrics;
   log: Logger;
+}
+
+/**
+ * Runs before every assistant turn, before anything of the turn is stored (a checkpoint of
+ * the project: see services/checkpoints). A throwing hook stops the turn.
+ */
+export type BeforeTurnHook = (input: {
+  projectId: string;
+  userId: string;
+  prompt: string;
+}) => Promise<void>;
+
+/** Where the chat stands: its last visible message, and earlier ones hidden by a rewind. */
+export interface ChatPosition {
+  lastMessageId: string | null;
+  hiddenIds: string[];
 }
 
 const unavailableMessage =
@@ -171,6 +186,7 @@ export class AiService {
   readonly #stopping = new AbortController();
   readonly #running = new Set<Promise<unknown>>();
   readonly #templateRuns = new Map<string, { run: TemplateRun | undefined; at: number }>();
+  readonly #beforeTurn: BeforeTurnHook[] = [];
 
   constructor(deps: AiServiceDeps) {
     this.#deps = deps;
@@ -232,8 +248,9 @@ export class AiService {
     emit: (event: ChatEvent) => void,
   ): Promise<ChatMessage> {
     this.requireProvider();
+    await this.#runBeforeTurn(project.id, userId, message);
     const history = this.#store
-      .chatMessages(project.id, chatHistoryTurns)
+      .chatMessages(project.id, chatHistoryTurns, { visibleOnly: true })
       .then((rows) => toConversation(rows));
     // Stored while the model starts: the first token does not wait for it.
     const asked = this.#store
@@ -319,9 +336,39 @@ export class AiService {
     return answer;
   }
 
-  /** The project's chat, oldest first (the latest `limit` messages). */
+  /** The project's chat, oldest first (the latest `limit` messages, rewound ones marked). */
   async history(projectId: string, limit = 200): Promise<ChatMessage[]> {
     return (await this.#store.chatMessages(projectId, limit)).map(toChatMessage);
+  }
+
+  /** Registers a hook that runs before every assistant turn (chat, modify, queued runs). */
+  onBeforeTurn(hook: BeforeTurnHook): void {
+    this.#beforeTurn.push(hook);
+  }
+
+  async #runBeforeTurn(projectId: string, userId: string, prompt: string): Promise<void> {
+    for (const hook of this.#beforeTurn) await hook({ projectId, userId, prompt });
+  }
+
+  /** Where the project's chat stands now (for a checkpoint). */
+  async chatPosition(projectId: string): Promise<ChatPosition> {
+    return this.#store.chatPosition(projectId);
+  }
+
+  /**
+   * Rewinds the chat to `position`: later messages stay in the history, marked rewound (by
+   * `checkpointId`), and leave the model's context; messages visible then are visible again.
+   */
+  async rewindChat(
+    projectId: string,
+    position: ChatPosition,
+    checkpointId: string,
+  ): Promise<{ hidden: number; shown: number }> {
+    const result = await this.#store.rewindChat(projectId, position, checkpointId);
+    if (result.hidden || result.shown) {
+      await this.#publish(projectId, 'chat_rewound', { checkpointId, ...result });
+    }
+    return result;
   }
 
   // ── synchronous modification ──
@@ -339,6 +386,7 @@ export class AiService {
     const prompt = input.files?.length
       ? `${input.instruction}\n\nFocus on these files: ${input.files.join(', ')}`
       : input.instruction;
+    await this.#runBeforeTurn(project.id, userId, input.instruction);
     try {
       const result = await this.#track(
         this.#run({
@@ -405,13 +453,42 @@ export class AiService {
 
   // ── changesets ──
 
-  /** @throws AppError not_found. */
-  async changeset(projectId: string, changesetId: string): Promise<Changeset> {
-    const found = uuidPattern.test(changesetId)
-      ? await loadChangeset(this.#deps.db, projectId, changesetId)
-      : undefined;
-    if (!found) throw errors.notFound('changeset');
-    return found;
+  /**
+   * A changeset as a review: its files, their hunks and each hunk's state.
+   * @throws AppError not_found.
+   */
+  async changeset(projectId: string, changesetId: string): Promise<ChangesetReview> {
+    if (!uuidPattern.test(changesetId)) throw errors.notFound('changeset');
+    return loadReview(this.#deps.db, projectId, changesetId);
+  }
+
+  /**
+   * Accepts or rejects one hunk (`hunkId`) or every hunk (null) of a changeset; see
+   * `decideHunks`. Callers check the role (editor).
+   * @throws AppError not_found, conflict.
+   */
+  async decide(input: {
+    projectId: string;
+    changesetId: string;
+    hunkId: string | null;
+    decision: 'accepted' | 'rejected';
+    userId: string;
+  }): Promise<ChangesetReview> {
+    if (!uuidPattern.test(input.changesetId)) throw errors.notFound('changeset');
+    const review = await decideHunks(
+      { db: this.#deps.db, files: this.#requireFiles(), activity: this.#deps.activity },
+      input,
+    );
+    this.#deps.log.info(
+      {
+        projectId: input.projectId,
+        changesetId: input.changesetId,
+        hunkId: input.hunkId,
+        decision: input.decision,
+      },
+      'changeset hunks decided',
+    );
+    return review;
   }
 
   /**
@@ -681,6 +758,7 @@ export class AiService {
       });
       // An earlier attempt died half-way: undo what it wrote, then start over.
       const earlier = await this.#store.findChangesetByRequest(requestId);
+      if (attempt === 1) await this.#runBeforeTurn(projectId, row.user_id, row.message);
       if (earlier && this.#deps.files) {
         const { restored, kept } = await rollBackAttempt(
           { db: this.#deps.db, files: this.#deps.files },
@@ -959,6 +1037,7 @@ function toChatMessage(row: ChatMessageRow): ChatMessage {
       : null,
     error: row.error_message,
     createdAt: row.created_at.toISOString(),
+    rewoundAt: row.rewound_at?.toISOString() ?? null,
   };
 }
 

@@ -59,6 +59,17 @@ interface AiChatMessagesTable {
   usage: unknown;
   error_message: string | null;
   created_at: Generated<Date>;
+  rewound_at: Generated<Date | null>;
+  rewound_by: Generated<string | null>;
+}
+
+interface AiHunkDecisionsTable {
+  changeset_id: string;
+  hunk_id: string;
+  file_path: string;
+  state: string;
+  decided_by: string | null;
+  decided_at: Generated<Date>;
 }
 
 interface ClaudeInteractionsTable {
@@ -93,6 +104,7 @@ type AiTables = {
   ai_changeset_files: AiChangesetFilesTable;
   ai_requests: AiRequestsTable;
   ai_chat_messages: AiChatMessagesTable;
+  ai_hunk_decisions: AiHunkDecisionsTable;
   claude_interactions: ClaudeInteractionsTable;
 };
 
@@ -100,6 +112,7 @@ export type ChangesetRow = Selectable<AiChangesetsTable>;
 export type ChangesetFileRow = Selectable<AiChangesetFilesTable>;
 export type RequestRow = Selectable<AiRequestsTable>;
 export type ChatMessageRow = Selectable<AiChatMessagesTable>;
+export type HunkDecisionRow = Selectable<AiHunkDecisionsTable>;
 
 /** One side (before or after) of a file in a changeset; null content: the file did not exist. */
 export interface FileSide {
@@ -474,17 +487,125 @@ export class AiStore {
       .executeTakeFirstOrThrow();
   }
 
-  /** The latest `limit` messages, oldest first. */
-  async chatMessages(projectId: string, limit: number): Promise<ChatMessageRow[]> {
-    const rows = await this.#db
+  /** The latest `limit` messages, oldest first (without those a restore rewound, if asked). */
+  async chatMessages(
+    projectId: string,
+    limit: number,
+    opts: { visibleOnly?: boolean } = {},
+  ): Promise<ChatMessageRow[]> {
+    let query = this.#db
       .selectFrom('ai_chat_messages')
       .selectAll()
-      .where('project_id', '=', projectId)
+      .where('project_id', '=', projectId);
+    if (opts.visibleOnly) query = query.where('rewound_at', 'is', null);
+    const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();
     return rows.reverse();
+  }
+
+  /**
+   * The chat's position now: its last visible message and the earlier messages hidden by a
+   * rewind (so that restoring this moment hides exactly them again).
+   */
+  async chatPosition(
+    projectId: string,
+  ): Promise<{ lastMessageId: string | null; hiddenIds: string[] }> {
+    const last = await this.#db
+      .selectFrom('ai_chat_messages')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .where('rewound_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!last) {
+      return { lastMessageId: null, hiddenIds: [] };
+    }
+    const hidden = await this.#db
+      .selectFrom('ai_chat_messages')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .where('rewound_at', 'is not', null)
+      .where(
+        sql<boolean>`(created_at, id) <= (SELECT created_at, id FROM ai_chat_messages WHERE id = ${last.id})`,
+      )
+      .execute();
+    return { lastMessageId: last.id, hiddenIds: hidden.map((r) => r.id) };
+  }
+
+  /**
+   * Rewinds the chat to a position: messages after it, and `hiddenIds`, are marked rewound
+   * (by `by`); the others are visible again. Nothing is deleted.
+   * @returns how many messages were hidden and shown by this call.
+   */
+  async rewindChat(
+    projectId: string,
+    position: { lastMessageId: string | null; hiddenIds: string[] },
+    by: string,
+  ): Promise<{ hidden: number; shown: number }> {
+    const after = position.lastMessageId
+      ? sql<boolean>`(created_at, id) > (SELECT created_at, id FROM ai_chat_messages WHERE id = ${position.lastMessageId})`
+      : sql<boolean>`true`;
+    const hiddenIds = position.hiddenIds.length
+      ? position.hiddenIds
+      : ['00000000-0000-0000-0000-000000000000'];
+    const hide = await this.#db
+      .updateTable('ai_chat_messages')
+      .set({ rewound_at: new Date(), rewound_by: by })
+      .where('project_id', '=', projectId)
+      .where('rewound_at', 'is', null)
+      .where((eb) => eb.or([eb('id', 'in', hiddenIds), after]))
+      .executeTakeFirst();
+    const show = await this.#db
+      .updateTable('ai_chat_messages')
+      .set({ rewound_at: null, rewound_by: null })
+      .where('project_id', '=', projectId)
+      .where('rewound_at', 'is not', null)
+      .where('id', 'not in', hiddenIds)
+      .where(sql<boolean>`NOT ${after}`)
+      .executeTakeFirst();
+    return { hidden: Number(hide.numUpdatedRows), shown: Number(show.numUpdatedRows) };
+  }
+
+  // ── hunk decisions ──
+
+  async hunkDecisions(changesetId: string): Promise<HunkDecisionRow[]> {
+    return this.#db
+      .selectFrom('ai_hunk_decisions')
+      .selectAll()
+      .where('changeset_id', '=', changesetId)
+      .execute();
+  }
+
+  async setHunkDecisions(
+    changesetId: string,
+    decisions: { hunkId: string; path: string; state: 'accepted' | 'rejected' }[],
+    userId: string,
+  ): Promise<void> {
+    if (decisions.length === 0) return;
+    await this.#db
+      .insertInto('ai_hunk_decisions')
+      .values(
+        decisions.map((d) => ({
+          changeset_id: changesetId,
+          hunk_id: d.hunkId,
+          file_path: d.path,
+          state: d.state,
+          decided_by: userId,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['changeset_id', 'hunk_id']).doUpdateSet({
+          state: sql`excluded.state`,
+          decided_by: sql`excluded.decided_by`,
+          decided_at: sql`now()`,
+        }),
+      )
+      .execute();
   }
 
   // ── interactions ──
