@@ -194,6 +194,25 @@ describe('vaporform', () => {
     expect(link.stdout).toMatch(new RegExp(`^http://${project.id}\\.preview\\.localhost:\\d+/`));
   });
 
+  it('starts the project, shows its logs and status, stops it', async () => {
+    const started = await vaporform(['start', 'cli-demo', '--json']);
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(['starting', 'running']).toContain(JSON.parse(started.stdout).status);
+    let logs = '';
+    for (let i = 0; i < 60 && !logs.includes('listening on'); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      logs = (await vaporform(['logs', 'cli-demo'])).stdout;
+    }
+    expect(logs).toContain('listening on http://localhost:');
+    const status = await vaporform(['status', 'cli-demo']);
+    expect(status.stdout).toMatch(/container: running/);
+    const stopped = await vaporform(['stop', 'cli-demo']);
+    expect(stopped.code).toBe(0);
+    const after = JSON.parse((await vaporform(['status', 'cli-demo', '--json'])).stdout);
+    expect(after.container?.status ?? 'stopped').toBe('stopped');
+  });
+
   it('chats with the assistant: its answer and the changed files', async () => {
     const run = await vaporform(['chat', 'cli-demo', 'Add a notes file']);
     expect(run.stderr).toContain('write_file');
