@@ -225,6 +225,23 @@ describe('vaporform', () => {
     expect((await api('GET', `/api/projects/${id}/files/NOTES.md`)).body.content).toBe('# Notes\n');
   });
 
+  it('creates a project from a description, waiting while the assistant generates it', async () => {
+    const run = await vaporform([
+      'projects',
+      'create',
+      'described',
+      '--describe',
+      'A tiny guestbook',
+      '--json',
+    ]);
+    expect(run.stderr).toContain('generating described');
+    const project = JSON.parse(run.stdout);
+    expect(project.name).toBe('described');
+    expect(project.status).not.toBe('creating');
+    expect(JSON.stringify(fake.requests)).toContain('A tiny guestbook');
+    expect((await vaporform(['projects', 'rm', 'described', '--yes'])).code).toBe(0);
+  });
+
   it('sets and lists environment variables, never printing values', async () => {
     const set = await vaporform(['env', 'set', 'cli-demo', 'API_URL=https://x.test', 'MODE=dev']);
     expect(set.code).toBe(0);

@@ -153,7 +153,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
             body: {
               name,
               ...(opts.template ? { templateId: opts.template } : {}),
-              ...(opts.describe ? { description: opts.describe } : {}),
+              // The assistant generates the app from config.functionality (the wizard's path).
+              ...(opts.describe
+                ? { description: opts.describe, config: { functionality: opts.describe } }
+                : {}),
             },
           }),
         ).project;
