@@ -250,6 +250,42 @@ describe('vaporform', () => {
     expect(JSON.parse(ls.stdout).names).toEqual(['API_URL', 'MODE']);
   });
 
+  it('files push --watch sends each local change as it happens', async () => {
+    const dir = path.join(home, 'watched');
+    expect((await vaporform(['files', 'pull', 'cli-demo', dir])).code).toBe(0);
+    const child = spawn(process.execPath, [bin, 'files', 'push', 'cli-demo', dir, '--watch'], {
+      cwd: home,
+      env: {
+        ...process.env,
+        XDG_CONFIG_HOME: path.join(home, 'config'),
+        VAPORFORM_URL: server.url,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      for (let i = 0; i < 100 && !output.includes('watching'); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(output).toContain('watching');
+      const { projects } = (await api('GET', '/api/projects')).body;
+      const id = projects.find((p: { name: string }) => p.name === 'cli-demo').id;
+      writeFileSync(path.join(dir, 'live.txt'), 'typed while watching\n');
+      let file: any;
+      for (let i = 0; i < 60; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        file = await api('GET', `/api/projects/${id}/files/live.txt`);
+        if (file.status === 200) break;
+      }
+      expect(file.body.content).toBe('typed while watching\n');
+      expect(output).toContain('↑ live.txt');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
   it('an unknown project is the contract’s not-found message', async () => {
     const run = await vaporform(['status', '00000000-0000-4000-8000-000000000000']);
     expect(run.code).toBe(1);

@@ -2,6 +2,7 @@
  * The `vaporform` command (API.md › Command line): a thin layer over the generated client.
  * Every read command takes `--json`; an API error prints the contract's message and exits 1.
  */
+import { watch } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -212,7 +213,24 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .command('push <project> <dir>')
     .description('send the folder’s changes since the last pull (deletions included)')
     .option('--json', 'JSON output')
-    .action(syncAction('push'));
+    .option('--watch', 'keep pushing each change of the folder until interrupted')
+    .action(async (ref: string, dir: string, opts: { json?: boolean; watch?: boolean }) => {
+      await syncAction('push')(ref, dir, opts);
+      if (!opts.watch) return;
+      const s = session();
+      const p = await project(s, ref);
+      io.stderr(`watching ${dir} (Ctrl+C to stop)\n`);
+      await watchAndPush(
+        dir,
+        async () => {
+          const report = await push(s, p.id, dir);
+          if (report.written.length || report.deleted.length || report.conflicts.length) {
+            print(!!opts.json, report, () => describeSync('push', report));
+          }
+        },
+        io,
+      );
+    });
 
   const containerCommand = (verb: 'start' | 'stop') =>
     program
@@ -415,6 +433,30 @@ interface ChatEventData {
   messageId?: string | null;
   code?: string;
   message?: string;
+}
+
+/**
+ * Runs `sync` after each burst of changes under `dir` (300 ms quiet), one run at a time, until
+ * the process is interrupted. Errors are printed and watching goes on.
+ */
+function watchAndPush(dir: string, sync: () => Promise<void>, io: Io): Promise<never> {
+  return new Promise(() => {
+    let timer: NodeJS.Timeout | undefined;
+    let running = Promise.resolve();
+    const schedule = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        running = running.then(sync).catch((err: unknown) => {
+          io.stderr(`vaporform: ${(err as Error).message}\n`);
+        });
+      }, 300);
+    };
+    watch(dir, { recursive: true }, (_event, name) => {
+      const first = String(name ?? '').split(/[\\/]/)[0];
+      if (first === '.vaporform' || first === 'node_modules' || first === '.git') return;
+      schedule();
+    });
+  });
 }
 
 /** Polls a project created from a description until the assistant has finished it. */
