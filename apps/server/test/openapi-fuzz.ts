@@ -11,6 +11,7 @@ interface OpenApiOperation {
   parameters?: { name: string; in: 'path' | 'query' | 'header' | 'cookie'; schema?: JsonSchema }[];
   requestBody?: { required?: boolean; content: Record<string, { schema?: JsonSchema }> };
   security?: unknown[];
+  responses?: Record<string, unknown>;
 }
 
 /** A JSON Schema as zod-to-openapi writes it (the subset the generator understands). */
@@ -49,6 +50,8 @@ export interface Operation {
   queryParams: { name: string; schema: JsonSchema }[];
   body?: { contentType: string; schema: JsonSchema; required: boolean };
   secured: boolean;
+  /** 5xx statuses the operation's contract declares (503 when a dependency is missing). */
+  declared5xx: number[];
 }
 
 /** Real values the fuzzer may put where an id or a name goes, so requests get past 404s. */
@@ -204,6 +207,9 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
             }
           : {}),
         secured: (op.security ?? []).length > 0,
+        declared5xx: Object.keys(op.responses ?? {})
+          .map(Number)
+          .filter((status) => status >= 500),
       });
     }
   }
@@ -275,7 +281,10 @@ function validish(
       const max = schema.maximum ?? Math.max(min + 1000, 1000);
       return fc.oneof(
         { weight: 4, arbitrary: fc.integer({ min, max }) },
-        { weight: 1, arbitrary: fc.constantFrom(min - 1, max + 1, 0, 1) },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom(min - 1, max + 1, 0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1),
+        },
       );
     }
     case 'string':
@@ -401,8 +410,10 @@ const unstorable = fc.oneof(
  */
 function withOneHostileString(base: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
   const replacement = fc.oneof(
-    { weight: 3, arbitrary: unstorable },
-    { weight: 1, arbitrary: fc.constantFrom(...hostileStrings) },
+    { weight: 6, arbitrary: unstorable },
+    { weight: 2, arbitrary: fc.constantFrom(...hostileStrings) },
+    // Arrays nested this deep, spliced in when sent (JSON.stringify would overflow here).
+    { weight: 1, arbitrary: fc.constantFrom(100, 20_000, 200_000).map((n) => `@@deep:${n}@@`) },
   );
   return fc
     .tuple(base, fc.nat(), replacement, fc.boolean())
@@ -466,14 +477,16 @@ function knownMarker(pool: keyof KnownValues, index: number): string {
   return `@@known:${pool}:${index}@@`;
 }
 
-/** The bytes of a case's body, placeholders replaced by known values. */
+/** The bytes of a case's body, placeholders replaced by known values and deep arrays. */
 export function bodyOf(c: FuzzCase, known: KnownValues): string | Uint8Array | undefined {
   const bytes = c.body?.bytes;
   if (typeof bytes !== 'string') return bytes;
-  return bytes.replace(/@@known:(\w+):(\d+)@@/g, (_, pool: keyof KnownValues, index: string) => {
-    const values = known[pool] ?? [];
-    return values.length > 0 ? values[Number(index) % values.length]! : 'missing';
-  });
+  return bytes
+    .replace(/@@known:(\w+):(\d+)@@/g, (_, pool: keyof KnownValues, index: string) => {
+      const values = known[pool] ?? [];
+      return values.length > 0 ? values[Number(index) % values.length]! : 'missing';
+    })
+    .replace(/"@@deep:(\d+)@@"/g, (_, n: string) => '['.repeat(Number(n)) + ']'.repeat(Number(n)));
 }
 
 /** Where known values go, by parameter name. */

@@ -2,7 +2,7 @@ import { OpenAPIHono, z, type Hook } from '@hono/zod-openapi';
 import type { Env } from 'hono';
 import type { Logger } from './logger.ts';
 import { AppError } from './errors.ts';
-import { textIssues } from './text.ts';
+import { inputIssues } from './text.ts';
 
 /** The caller behind an authenticated request. */
 export interface AuthContext {
@@ -30,11 +30,11 @@ export function createRouter(): OpenAPIHono {
 }
 
 /**
- * The validation hook of every route (the default of {@link createRouter}): a zod failure, or
- * a string anywhere in the validated params, query or body (arbitrary JSON included, keys too)
- * that `text()` (common/text.ts) refuses (NUL, unpaired surrogates), is 400 `invalid_request` naming the
- * fields. Pass `validationHook({ allowNul: true })` as a route's hook where NUL is content
- * (file text), not a name.
+ * The validation hook of every route (the default of {@link createRouter}): a zod failure, a
+ * string anywhere in the validated params, query or body (arbitrary JSON included, keys too)
+ * that `text()` (common/text.ts) refuses (NUL, unpaired surrogates), or JSON nested deeper than
+ * `maxInputDepth` (64), is 400 `invalid_request` naming the fields. Pass
+ * `validationHook({ allowNul: true })` as a route's hook where NUL is content (file text).
  * @throws AppError invalid_request
  */
 export function validationHook<T, E extends Env, P extends string>(
@@ -44,7 +44,7 @@ export function validationHook<T, E extends Env, P extends string>(
     if (!result.success) {
       throw new AppError('invalid_request', 'The request is not valid', fieldIssues(result.error));
     }
-    const unsafe = textIssues(result.data, options);
+    const unsafe = inputIssues(result.data, options);
     if (unsafe.length > 0) {
       throw new AppError(
         'invalid_request',

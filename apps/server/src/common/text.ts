@@ -17,36 +17,52 @@ export function textProblem(
   return undefined;
 }
 
+/** How deep request JSON may nest: deeper values are refused before any recursive code sees them. */
+export const maxInputDepth = 64;
+const maxIssues = 20;
+
 /**
- * Every string in a JSON-like value (object keys included) that {@link textProblem} refuses,
- * with its path, e.g. `[{path: ['config', 'a'], message}]`.
+ * What is wrong with a validated request value: every string {@link textProblem} refuses
+ * (object keys included) and any nesting deeper than {@link maxInputDepth}, with its path, e.g.
+ * `[{path: ['config', 'a'], message}]`; at most 20. Iterative, so no input exhausts the stack.
  */
-export function textIssues(
+export function inputIssues(
   value: unknown,
   options: { allowNul?: boolean } = {},
-  path: (string | number)[] = [],
-  found: { path: (string | number)[]; message: string }[] = [],
 ): { path: (string | number)[]; message: string }[] {
-  if (typeof value === 'string') {
-    const message = textProblem(value, options);
-    if (message) found.push({ path, message });
-  } else if (Array.isArray(value)) {
-    value.forEach((item, i) => textIssues(item, options, [...path, i], found));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const keyProblem = textProblem(key, options);
-      if (keyProblem) found.push({ path: [...path, key], message: `key ${keyProblem}` });
-      textIssues(item, options, [...path, key], found);
+  const found: { path: (string | number)[]; message: string }[] = [];
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  while (stack.length > 0 && found.length < maxIssues) {
+    const { value: v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      const message = textProblem(v, options);
+      if (message) found.push({ path, message });
+    } else if (v !== null && typeof v === 'object') {
+      if (path.length >= maxInputDepth) {
+        found.push({ path, message: `must not nest deeper than ${maxInputDepth} levels` });
+        continue;
+      }
+      const entries: [string | number, unknown][] = Array.isArray(v)
+        ? v.map((item, i) => [i, item])
+        : Object.entries(v);
+      for (const [key, item] of entries.reverse()) {
+        const keyProblem = typeof key === 'string' ? textProblem(key, options) : undefined;
+        if (keyProblem) found.push({ path: [...path, key], message: `key ${keyProblem}` });
+        stack.push({ value: item, path: [...path, key] });
+      }
     }
   }
-  return found;
+  return found.slice(0, maxIssues);
 }
 
-/** A zod refinement that adds an issue for every string {@link textIssues} finds. */
-export function refuseUnsafeText(options: { allowNul?: boolean } = {}) {
+/**
+ * A zod refinement that adds an issue for everything {@link inputIssues} finds; the schema's
+ * later refinements are skipped then (they may recurse, e.g. `JSON.stringify`).
+ */
+export function refuseUnsafeInput(options: { allowNul?: boolean } = {}) {
   return (value: unknown, ctx: z.RefinementCtx): void => {
-    for (const issue of textIssues(value, options)) {
-      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    for (const issue of inputIssues(value, options)) {
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, continue: false });
     }
   };
 }
@@ -58,13 +74,13 @@ export function refuseUnsafeText(options: { allowNul?: boolean } = {}) {
  * for a name, an id or anything stored as text.
  */
 export function text(options: { allowNul?: boolean } = {}): z.ZodString {
-  return z.string().superRefine(refuseUnsafeText(options));
+  return z.string().superRefine(refuseUnsafeInput(options));
 }
 
 /**
  * A request field holding a JSON object of arbitrary shape (settings, context): its strings,
- * at any depth and keys included, must pass {@link text}.
+ * at any depth and keys included, must pass {@link text}; at most {@link maxInputDepth} deep.
  */
 export function jsonObject(): z.ZodRecord<z.ZodString, z.ZodUnknown> {
-  return z.record(z.string(), z.unknown()).superRefine(refuseUnsafeText());
+  return z.record(z.string(), z.unknown()).superRefine(refuseUnsafeInput());
 }

@@ -88,16 +88,18 @@ const VersionContentSchema = VersionMetaSchema.extend({
   content: z.string(),
 }).openapi('FileVersionContent');
 
-const BaseVersion = z.number().int().min(0).optional().openapi({
+/** Versions are PostgreSQL integers: a larger number is a 400, not a failed query. */
+const maxVersion = 2_147_483_647;
+
+const BaseVersion = z.number().int().min(0).max(maxVersion).optional().openapi({
   description: 'Only if the file is at this version (0: only if it does not exist); else 409',
 });
 
-const BaseVersionQuery = z.coerce
-  .number()
-  .int()
-  .min(0)
-  .optional()
-  .openapi({ type: 'integer', description: 'Only if the file is at this version; else 409' });
+const BaseVersionQuery = z.coerce.number().int().min(0).max(maxVersion).optional().openapi({
+  type: 'integer',
+  maximum: maxVersion,
+  description: 'Only if the file is at this version; else 409',
+});
 
 /**
  * A route whose `{path}` spans several segments: Hono matches `:path{[\s\S]+}` (newlines
@@ -227,12 +229,11 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
     request: {
       params: FileParams,
       query: z.object({
-        version: z.coerce
-          .number()
-          .int()
-          .min(1)
-          .optional()
-          .openapi({ type: 'integer', description: 'Answer this version with its content' }),
+        version: z.coerce.number().int().min(1).max(maxVersion).optional().openapi({
+          type: 'integer',
+          maximum: maxVersion,
+          description: 'Answer this version with its content',
+        }),
         limit: z.coerce
           .number()
           .int()
@@ -240,12 +241,11 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
           .max(1000)
           .default(100)
           .openapi({ type: 'integer', default: 100 }),
-        before: z.coerce
-          .number()
-          .int()
-          .min(1)
-          .optional()
-          .openapi({ type: 'integer', description: 'Only versions older than this one' }),
+        before: z.coerce.number().int().min(1).max(maxVersion).optional().openapi({
+          type: 'integer',
+          maximum: maxVersion,
+          description: 'Only versions older than this one',
+        }),
       }),
     },
     responses: {
@@ -266,7 +266,9 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
     middleware: [requireAuth, access('editor')] as const,
     request: {
       params: ProjectParams,
-      body: jsonBody(z.object({ path: FilePath, version: z.number().int().min(1) })),
+      body: jsonBody(
+        z.object({ path: FilePath, version: z.number().int().min(1).max(maxVersion) }),
+      ),
     },
     responses: {
       200: jsonResponse(z.object({ file: FileMetaSchema, changed: z.boolean() }), 'The file'),

@@ -7,7 +7,7 @@ import {
   jsonBody,
   jsonResponse,
 } from '../../common/router.ts';
-import { refuseUnsafeText, text } from '../../common/text.ts';
+import { refuseUnsafeInput, text } from '../../common/text.ts';
 import type { ProjectAccess } from '../projects/index.ts';
 import {
   envNamePattern,
@@ -29,7 +29,7 @@ const SecretString = text()
 
 const Configuration = z
   .record(z.string().max(100), z.unknown())
-  .superRefine(refuseUnsafeText())
+  .superRefine(refuseUnsafeInput())
   .superRefine((value, ctx) => {
     if (JSON.stringify(value).length > maxConfigurationBytes) {
       ctx.addIssue({
