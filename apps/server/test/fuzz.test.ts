@@ -22,7 +22,7 @@ import {
  * dependency) and every error body outside the contract, with its request and the server's
  * logged error.
  *
- * Budget: VF_FUZZ_RUNS cases per operation (default 60: about 3,000 cases), seed VF_FUZZ_SEED
+ * Budget: VF_FUZZ_RUNS cases per operation (default 60: some 4,000 cases), seed VF_FUZZ_SEED
  * (fixed by default, so CI runs the same cases every time). `npm run fuzz:nightly` runs more.
  *
  * Not fuzzed:
