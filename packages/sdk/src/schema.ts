@@ -4046,7 +4046,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A changeset: the files one AI turn changed, with diffs (editor) */
+    /**
+     * A changeset: the files one AI turn changed, with diffs and hunks (editor)
+     * @description Each file’s hunks (contiguous changes, ids stable) with their review state: `pending` until someone accepts or rejects them.
+     */
     get: {
       parameters: {
         query?: never;
@@ -4187,6 +4190,400 @@ export interface paths {
         };
         /** @description Conflict (conflict) */
         409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Accept one hunk of a changeset (editor)
+     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+          hunkId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Accept every hunk of a changeset (editor)
+     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reject one hunk of a changeset (editor)
+     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+          hunkId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reject every hunk of a changeset (editor)
+     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
           headers: {
             [name: string]: unknown;
           };
@@ -4376,11 +4773,8 @@ export interface components {
       id: string;
       /** Format: uuid */
       projectId: string;
-      /**
-       * @description crashed: the dev server died while the project should run (see crash); error: it could not be started
-       * @enum {string}
-       */
-      status: 'starting' | 'running' | 'crashed' | 'stopped' | 'error';
+      /** @enum {string} */
+      status: 'starting' | 'running' | 'stopped' | 'error';
       /**
        * @description Container port → host port (127.0.0.1)
        * @example {
@@ -4403,13 +4797,6 @@ export interface components {
       pooled: boolean;
       /** @description Why it stopped or failed */
       reason: string | null;
-      /** @description How the dev server crashed, while status is crashed */
-      crash: {
-        reason: string;
-        /** @description Its last log lines, oldest first */
-        lines: string[];
-        at: string;
-      } | null;
       resources: {
         cpuPercent: number | null;
         memoryMb: number | null;
@@ -4581,6 +4968,8 @@ export interface components {
       } | null;
       error: string | null;
       createdAt: string;
+      /** @description When a checkpoint restore rewound the chat past this message: it is kept in the history but no longer part of the assistant’s context */
+      rewoundAt: string | null;
     };
     Changeset: {
       /** Format: uuid */
@@ -4601,7 +4990,23 @@ export interface components {
         afterVersion: number | null;
         /** @description Unified diff from before the turn to after it */
         diff: string;
+        hunks: components['schemas']['ChangesetHunk'][];
       }[];
+    };
+    ChangesetHunk: {
+      /** @description Stable id of the hunk within its changeset */
+      id: string;
+      oldStart: number;
+      oldLines: number;
+      newStart: number;
+      newLines: number;
+      /** @description The hunk as unified diff text (no context lines) */
+      diff: string;
+      /** @enum {string} */
+      state: 'pending' | 'accepted' | 'rejected';
+      /** Format: uuid */
+      decidedBy: string | null;
+      decidedAt: string | null;
     };
   };
   responses: never;
