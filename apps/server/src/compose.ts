@@ -14,6 +14,7 @@ import {
   createRequireAuth,
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
+import { CheckpointsService, createCheckpointsRoutes } from './services/checkpoints/index.ts';
 import {
   AiService,
   createAiProjectRoutes,
@@ -271,6 +272,16 @@ export async function composeServices(deps: {
   });
   // The wizard's "describe it" path: no template, a description → a queued `create` request.
   projects.onCreated((project, { userId }) => ai.onProjectCreated(project, userId));
+  const checkpoints = new CheckpointsService({
+    db,
+    projects,
+    files,
+    secrets,
+    chat: ai,
+    activity,
+    log,
+  });
+  ai.onBeforeTurn((turn) => checkpoints.beforeAssistantTurn(turn));
   await ai.start();
 
   // Registered last: the workspace goes after whatever still uses it (the container).
@@ -310,6 +321,7 @@ export async function composeServices(deps: {
         ['projects', createFilesRoutes({ files, requireAuth, projectAccess })],
         ['claude', createClaudeRoutes({ ai, projects, requireAuth })],
         ['projects', createAiProjectRoutes({ ai, requireAuth, projectAccess })],
+        ['projects', createCheckpointsRoutes({ checkpoints, requireAuth, projectAccess })],
       ],
       bodyLimits: fileBodyLimits(files),
     },

@@ -557,6 +557,46 @@ export class FilesService {
     await this.watch(projectId);
   }
 
+  /**
+   * Contents of old versions, by (path, version), in one query (a checkpoint's files).
+   * Pairs with no such version are left out.
+   */
+  async readVersions(
+    projectId: string,
+    entries: { path: string; version: number }[],
+  ): Promise<Map<string, { version: number; content: string; encoding: Encoding }>> {
+    const rows = await this.#store.versionContents(projectId, entries);
+    return new Map(
+      rows.map((r) => [
+        r.file_path,
+        { version: r.version, content: r.content, encoding: r.encoding as Encoding },
+      ]),
+    );
+  }
+
+  /**
+   * Fills a new, empty project with another project's files (a fork): its current files, or
+   * the given versions. Two INSERT … SELECT statements, whatever the number of files; each copy
+   * starts a history of its own (version 1, source `import`). The workspace is written in the
+   * background, in the project's lane (later changes wait for it).
+   * @returns how many files were copied.
+   */
+  async copyProject(
+    fromProjectId: string,
+    toProjectId: string,
+    opts: { versions?: { path: string; version: number }[]; userId: string | null },
+  ): Promise<number> {
+    const copied = await this.#transaction(async (tx) => {
+      const store = new FilesStore(tx);
+      await store.beginChange(toProjectId, opts.userId, 'import');
+      return store.copyFiles(fromProjectId, toProjectId, opts.versions, opts.userId);
+    });
+    void this.resync(toProjectId).catch((err: unknown) =>
+      this.#log.warn({ err, projectId: toProjectId }, 'workspace of a fork not written'),
+    );
+    return copied;
+  }
+
   // ───────────────────────────── workspaces ─────────────────────────────
 
   /** Starts {@link syncAll} in the background; {@link ready} settles when it is done. */

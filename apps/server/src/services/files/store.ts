@@ -191,6 +191,76 @@ export class FilesStore {
     this.#db = db.withTables<FilesTables>();
   }
 
+  /** Contents of several old versions ((path, version) pairs), in one query. */
+  async versionContents(
+    projectId: string,
+    entries: { path: string; version: number }[],
+  ): Promise<{ file_path: string; version: number; content: string; encoding: string }[]> {
+    if (entries.length === 0) return [];
+    const result = await sql<{
+      file_path: string;
+      version: number;
+      content: string;
+      encoding: string;
+    }>`
+      SELECT v.file_path, v.version, v.content, v.encoding
+      FROM file_versions v
+      JOIN unnest(${entries.map((e) => e.path)}::text[], ${entries.map((e) => e.version)}::int[])
+        AS w(file_path, version) ON v.file_path = w.file_path AND v.version = w.version
+      WHERE v.project_id = ${projectId}`.execute(this.#db);
+    return result.rows;
+  }
+
+  /**
+   * Copies files into another (empty) project in two INSERT … SELECT statements: from the
+   * source's current files, or from the given versions. Each copy starts at version 1, with a
+   * version row of its own (source `import`). Returns how many files were copied.
+   */
+  async copyFiles(
+    fromProjectId: string,
+    toProjectId: string,
+    entries: { path: string; version: number }[] | undefined,
+    userId: string | null,
+  ): Promise<number> {
+    const source = entries
+      ? sql`SELECT v.file_path, v.content, v.content_hash, v.encoding, v.size_bytes, v.line_count,
+              f.file_name, f.file_type, f.mime_type, f.is_binary
+            FROM file_versions v
+            JOIN unnest(${entries.map((e) => e.path)}::text[], ${entries.map((e) => e.version)}::int[])
+              AS w(file_path, version) ON v.file_path = w.file_path AND v.version = w.version
+            LEFT JOIN (SELECT file_path, file_name, file_type, mime_type, is_binary
+                FROM project_files WHERE project_id = ${fromProjectId}) f
+              ON f.file_path = v.file_path AND f.is_binary = (v.encoding = 'base64')
+            WHERE v.project_id = ${fromProjectId} AND v.operation <> 'delete'`
+      : sql`SELECT file_path, content, content_hash, encoding, size_bytes, line_count,
+              file_name, file_type, mime_type, is_binary
+            FROM project_files WHERE project_id = ${fromProjectId}`;
+    const inserted = await sql<{ n: number }>`
+      WITH src AS (${source}),
+      ins AS (
+        INSERT INTO project_files (project_id, file_path, file_name, file_type, mime_type, content,
+          content_hash, encoding, size_bytes, line_count, is_binary, version, last_source,
+          created_by, updated_by)
+        SELECT ${toProjectId}, file_path,
+          coalesce(file_name, regexp_replace(file_path, '^.*/', '')), file_type, mime_type,
+          content, content_hash, encoding, size_bytes, line_count,
+          coalesce(is_binary, encoding = 'base64'), 1, 'import',
+          ${userId}, ${userId}
+        FROM src
+        RETURNING file_path, content, content_hash, encoding, size_bytes, line_count
+      ),
+      ver AS (
+        INSERT INTO file_versions (project_id, file_path, version, content, content_hash, encoding,
+          size_bytes, line_count, source, operation, created_by)
+        SELECT ${toProjectId}, file_path, 1, content, content_hash, encoding, size_bytes,
+          line_count, 'import', 'write', ${userId}
+        FROM ins
+        RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM ver`.execute(this.#db);
+    return inserted.rows[0]?.n ?? 0;
+  }
+
   /**
    * Serialises file changes of one project until the transaction ends (every instance), and
    * names the actor for the activity trigger.

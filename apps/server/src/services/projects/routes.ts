@@ -19,7 +19,8 @@ const GrantableRole = z
   .enum(['admin', 'editor', 'viewer'])
   .openapi({ description: 'Only the owner may grant admin' });
 
-const ProjectName = text()
+/** A project name as people may give it. */
+export const ProjectName = text()
   .trim()
   .min(1)
   .max(255)
@@ -34,7 +35,8 @@ const ProjectConfigSchema = TechStackSchema.extend({
     .openapi({ description: 'What the app should do, in the person’s words' }),
 }).openapi('ProjectConfig');
 
-const ProjectSchema = z
+/** A project as one member sees it (API.md `project`). */
+export const ProjectSchema = z
   .object({
     id: z.uuid(),
     name: z.string(),

@@ -371,6 +371,84 @@ export class ProjectsService {
     });
   }
 
+  /**
+   * A new project owned by `userId` alone, made from `sourceId` (any member may fork): its
+   * description, template and configuration (or `techStack`/`functionality` as they were at a
+   * checkpoint), recording where it came from. No set-up hooks run: the caller fills it
+   * (files, environment). Logged on both projects.
+   * @throws AppError not_found (source), conflict (the caller already has a project of that name).
+   */
+  async fork(
+    sourceId: string,
+    userId: string,
+    input: {
+      name: string;
+      checkpointId?: string | null;
+      config?: ProjectConfig;
+    },
+  ): Promise<Project> {
+    return this.#changing(async () => {
+      await this.requireRole(sourceId, userId, 'viewer');
+      const source = await this.#store.findById(sourceId);
+      if (!source) throw errors.notFound('project');
+      let row: ProjectRow;
+      try {
+        row = await this.#db.transaction().execute(async (tx) => {
+          const store = new ProjectsStore(tx);
+          await store.setActor(userId, 'user');
+          const at = input.config;
+          const { functionality, ...stack } = at ?? {};
+          const project = await store.insertProject({
+            ownerId: userId,
+            name: input.name,
+            description: source.description,
+            functionality: at ? (functionality ?? null) : source.functionality,
+            templateId: source.template_id,
+            architecture: source.architecture_type,
+            techStack: at ? stack : source.tech_stack,
+            config: source.config,
+            status: 'stopped',
+            forkedFrom: sourceId,
+            forkedFromCheckpoint: input.checkpointId ?? null,
+          });
+          await store.insertMember({
+            projectId: project.id,
+            userId,
+            role: 'owner',
+            addedBy: userId,
+          });
+          for (const [projectId, description] of [
+            [project.id, `Forked from ${source.name}`],
+            [sourceId, `Forked into ${input.name}`],
+          ] as const) {
+            await this.#activity.record(
+              {
+                projectId,
+                userId,
+                type: 'project_forked',
+                description,
+                sourceType: 'user',
+                metadata: {
+                  from: sourceId,
+                  to: project.id,
+                  ...(input.checkpointId ? { checkpointId: input.checkpointId } : {}),
+                },
+              },
+              tx,
+            );
+          }
+          return project;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, ownerNameConstraint)) throw nameTaken();
+        throw err;
+      }
+      this.#metrics.projectsCreated.inc();
+      this.#log.info({ projectId: row.id, userId, from: sourceId }, 'project forked');
+      return this.#toProject({ ...row, role: 'owner' });
+    });
+  }
+
   /** Projects `userId` is a member of, newest first; `q` matches name or description. */
   async list(userId: string, opts: { q?: string } = {}): Promise<Project[]> {
     const q = opts.q?.trim();

@@ -31,6 +31,8 @@ interface ProjectsTable {
   last_activity_at: Generated<Date>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  forked_from: Generated<string | null>;
+  forked_from_checkpoint: Generated<string | null>;
 }
 
 interface ProjectMembersTable {
@@ -64,7 +66,9 @@ export type ProjectRow = Selectable<ProjectsTable>;
 export type MemberRow = Selectable<ProjectMembersTable>;
 export type InvitationRow = Selectable<ProjectInvitationsTable>;
 /** A project as one member sees it. */
-export type MemberProjectRow = ProjectRow & { role: Role };
+export type MemberProjectRow = Omit<ProjectRow, 'forked_from' | 'forked_from_checkpoint'> & {
+  role: Role;
+};
 
 export const ownerNameConstraint = 'projects_owner_name_key';
 export const memberKeyConstraint = 'project_members_pkey';
@@ -127,6 +131,8 @@ export class ProjectsStore {
     techStack: unknown;
     config: unknown;
     status: string;
+    forkedFrom?: string;
+    forkedFromCheckpoint?: string | null;
   }): Promise<ProjectRow> {
     return this.#db
       .insertInto('projects')
@@ -144,6 +150,9 @@ export class ProjectsStore {
         container_id: null,
         service_url: null,
         allocated_port: null,
+        ...(p.forkedFrom
+          ? { forked_from: p.forkedFrom, forked_from_checkpoint: p.forkedFromCheckpoint ?? null }
+          : {}),
       })
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -1,0 +1,9 @@
+export { CheckpointsService } from './service.ts';
+export type {
+  Checkpoint,
+  CheckpointChat,
+  CheckpointKind,
+  CheckpointsServiceDeps,
+  RestoreOutcome,
+} from './service.ts';
+export { createCheckpointsRoutes } from './routes.ts';
