@@ -13,6 +13,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
+import { checkpointsBench } from './checkpoints.ts';
 import { containersBench, densityBench } from './containers.ts';
 import { webFirstScreenBench } from './web.ts';
 import type { Result } from './results.ts';
@@ -376,6 +377,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   projects: projectsBench,
   'ai-ttft': aiTtftBench,
   'ai-changeset': aiChangesetBench,
+  checkpoints: checkpointsBench,
   containers: containersBench,
   density: densityBench,
   secrets: secretsBench,

@@ -1,0 +1,168 @@
+/**
+ * Checkpoints and forks of a 1,000-file project (issue 16), against a baseline measured in the
+ * same run: creating an empty project (the floor of a fork). Rows:
+ *   - checkpoint: POST …/checkpoints (1,000 files recorded by version);
+ *   - restore: POST …/checkpoints/:id/restore where all 1,000 files differ (1,000 new versions
+ *     in one transaction, plus the checkpoint made before it);
+ *   - fork: POST …/fork (1,000 files copied inside the database).
+ * Loopback only; every loop is bounded in count.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { makeZip } from '../apps/server/test/zip-writer.ts';
+import { freePort } from '../apps/server/src/db/index.ts';
+import { summarise, type Result } from './results.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const FILES = 1000;
+const RUNS = Number(process.env.BENCH_CHECKPOINT_RUNS ?? 10);
+
+async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      VAPORFORM_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      VAPORFORM_RUNTIME: 'process',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${stderr}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return child;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server not ready in 120 s: ${stderr}`);
+}
+
+async function api(
+  base: string,
+  method: string,
+  url: string,
+  token?: string,
+  body?: unknown,
+): Promise<any> {
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body instanceof Buffer
+        ? { 'content-type': 'application/zip' }
+        : body !== undefined
+          ? { 'content-type': 'application/json' }
+          : {}),
+    },
+    body:
+      body instanceof Buffer
+        ? new Uint8Array(body)
+        : body === undefined
+          ? undefined
+          : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+function project(tag: string): Buffer {
+  return makeZip(
+    Array.from({ length: FILES }, (_, i) => ({
+      name: `src/module${Math.floor(i / 50)}/file${i}.ts`,
+      data: `// ${tag} ${i}\nexport const value${i} = ${JSON.stringify(tag)};\n${'// padding\n'.repeat(40)}`,
+    })),
+  );
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+/** Checkpoint, restore and fork of a 1,000-file project. */
+export async function checkpointsBench(): Promise<Result[]> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-cp-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = await startServer(dataDir, port);
+  try {
+    const email = `bench-${Date.now()}@example.test`;
+    await api(base, 'POST', '/api/auth/register', undefined, {
+      email,
+      password: 'correct horse battery staple',
+      name: 'Bench',
+    });
+    const { token } = await api(base, 'POST', '/api/auth/login', undefined, {
+      email,
+      password: 'correct horse battery staple',
+    });
+    const { project: p } = await api(base, 'POST', '/api/projects', token, {
+      name: 'Thousand files',
+      description: 'bench',
+    });
+    await api(base, 'POST', `/api/projects/${p.id}/import`, token, project('a'));
+    const a = (await api(base, 'POST', `/api/projects/${p.id}/checkpoints`, token, { name: 'a' }))
+      .checkpoint.id as string;
+    await api(base, 'POST', `/api/projects/${p.id}/import`, token, project('b'));
+    const b = (await api(base, 'POST', `/api/projects/${p.id}/checkpoints`, token, { name: 'b' }))
+      .checkpoint.id as string;
+
+    const baseline: number[] = [];
+    const checkpoint: number[] = [];
+    const restore: number[] = [];
+    const fork: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      baseline.push(
+        await timed(() =>
+          api(base, 'POST', '/api/projects', token, { name: `empty ${i}`, description: '' }),
+        ),
+      );
+      checkpoint.push(
+        await timed(() =>
+          api(base, 'POST', `/api/projects/${p.id}/checkpoints`, token, { name: `run ${i}` }),
+        ),
+      );
+      restore.push(
+        await timed(async () => {
+          const r = await api(
+            base,
+            'POST',
+            `/api/projects/${p.id}/checkpoints/${i % 2 === 0 ? a : b}/restore`,
+            token,
+          );
+          if (r.restored.files.length !== FILES) throw new Error('restore changed too little');
+        }),
+      );
+      fork.push(
+        await timed(async () => {
+          const r = await api(base, 'POST', `/api/projects/${p.id}/fork`, token, {
+            name: `fork ${i}`,
+          });
+          if (r.project.totalFiles !== FILES) throw new Error('fork copied too little');
+        }),
+      );
+    }
+    return [
+      summarise('baseline: create an empty project', baseline),
+      summarise(`checkpoint of ${FILES} files`, checkpoint),
+      summarise(`restore of ${FILES} changed files (+ its undo checkpoint)`, restore),
+      summarise(`fork of ${FILES} files`, fork),
+    ];
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
