@@ -223,6 +223,12 @@ describe('vaporform', () => {
     const { projects } = (await api('GET', '/api/projects')).body;
     const id = projects.find((p: { name: string }) => p.name === 'cli-demo').id;
     expect((await api('GET', `/api/projects/${id}/files/NOTES.md`)).body.content).toBe('# Notes\n');
+
+    const changesetId = /changeset ([0-9a-f-]+)/.exec(run.stdout)![1]!;
+    const revert = await vaporform(['chat', 'cli-demo', '--revert', changesetId, '--json']);
+    expect(revert.code).toBe(0);
+    expect(JSON.parse(revert.stdout)).toEqual({ reverted: ['NOTES.md'] });
+    expect((await api('GET', `/api/projects/${id}/files/NOTES.md`)).status).toBe(404);
   });
 
   it('creates a project from a description, waiting while the assistant generates it', async () => {

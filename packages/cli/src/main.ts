@@ -306,62 +306,89 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     });
 
   program
-    .command('chat <project> <message>')
+    .command('chat <project> [message]')
     .description('ask the assistant; prints its answer and the files it changed')
     .option('--diff', 'print each change’s diff')
+    .option('--revert <changesetId>', 'undo a turn’s changes (the id printed after it)')
     .option('--json', 'JSON output (after the turn ends)')
-    .action(async (ref: string, message: string, opts: { diff?: boolean; json?: boolean }) => {
-      const s = session();
-      const p = await project(s, ref);
-      const res = await s.request(`/api/projects/${p.id}/chat`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ message }),
-      });
-      await failUnlessOk(res);
-      const turn = {
-        text: '',
-        tools: [] as { name: string; isError?: boolean }[],
-        changes: [] as { path: string; operation: string; diff?: string }[],
-        changesetId: null as string | null,
-        messageId: null as string | null,
-      };
-      for await (const e of readEvents(res.body!)) {
-        const data = e.data ? (JSON.parse(e.data) as ChatEventData) : {};
-        if (e.event === 'text') {
-          turn.text += String(data.delta ?? '');
-          if (!opts.json) io.stdout(String(data.delta ?? ''));
-        } else if (e.event === 'tool') {
-          turn.tools.push({ name: String(data.name), isError: Boolean(data.isError) });
-          if (!opts.json) io.stderr(`  · ${data.name}${data.isError ? ' (failed)' : ''}\n`);
-        } else if (e.event === 'file_change') {
-          turn.changes.push({
-            path: String(data.path),
-            operation: String(data.operation),
-            diff: data.diff,
-          });
-        } else if (e.event === 'done') {
-          turn.changesetId = data.changesetId ?? null;
-          turn.messageId = data.messageId ?? null;
-        } else if (e.event === 'error') {
-          throw new VaporformApiError(0, String(data.code), String(data.message));
+    .action(
+      async (
+        ref: string,
+        message: string | undefined,
+        opts: { diff?: boolean; json?: boolean; revert?: string },
+      ) => {
+        const s = session();
+        const p = await project(s, ref);
+        if (opts.revert) {
+          const { reverted } = unwrap(
+            await s.api.POST('/api/projects/{id}/changesets/{changesetId}/revert', {
+              params: { path: { id: p.id, changesetId: opts.revert } },
+              body: {},
+            }),
+          );
+          print(
+            !!opts.json,
+            { reverted },
+            () => `Reverted ${reverted.length} file(s): ${reverted.join(', ')}\n`,
+          );
+          return;
         }
-      }
-      if (opts.json) {
-        io.stdout(`${JSON.stringify(turn, null, 2)}\n`);
-        return;
-      }
-      if (turn.text && !turn.text.endsWith('\n')) io.stdout('\n');
-      if (turn.changes.length) {
-        io.stdout(
-          `\nChanged files${turn.changesetId ? ` (changeset ${turn.changesetId})` : ''}:\n`,
-        );
-        for (const c of turn.changes) {
-          io.stdout(`  ${operationMark(c.operation)} ${c.path}\n`);
-          if (opts.diff && c.diff) io.stdout(`${c.diff}\n`);
+        if (!message)
+          throw new VaporformApiError(
+            0,
+            'invalid_request',
+            'what should the assistant do? chat <project> "<message>"',
+          );
+        const res = await s.request(`/api/projects/${p.id}/chat`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ message }),
+        });
+        await failUnlessOk(res);
+        const turn = {
+          text: '',
+          tools: [] as { name: string; isError?: boolean }[],
+          changes: [] as { path: string; operation: string; diff?: string }[],
+          changesetId: null as string | null,
+          messageId: null as string | null,
+        };
+        for await (const e of readEvents(res.body!)) {
+          const data = e.data ? (JSON.parse(e.data) as ChatEventData) : {};
+          if (e.event === 'text') {
+            turn.text += String(data.delta ?? '');
+            if (!opts.json) io.stdout(String(data.delta ?? ''));
+          } else if (e.event === 'tool') {
+            turn.tools.push({ name: String(data.name), isError: Boolean(data.isError) });
+            if (!opts.json) io.stderr(`  · ${data.name}${data.isError ? ' (failed)' : ''}\n`);
+          } else if (e.event === 'file_change') {
+            turn.changes.push({
+              path: String(data.path),
+              operation: String(data.operation),
+              diff: data.diff,
+            });
+          } else if (e.event === 'done') {
+            turn.changesetId = data.changesetId ?? null;
+            turn.messageId = data.messageId ?? null;
+          } else if (e.event === 'error') {
+            throw new VaporformApiError(0, String(data.code), String(data.message));
+          }
         }
-      }
-    });
+        if (opts.json) {
+          io.stdout(`${JSON.stringify(turn, null, 2)}\n`);
+          return;
+        }
+        if (turn.text && !turn.text.endsWith('\n')) io.stdout('\n');
+        if (turn.changes.length) {
+          io.stdout(
+            `\nChanged files${turn.changesetId ? ` (changeset ${turn.changesetId})` : ''}:\n`,
+          );
+          for (const c of turn.changes) {
+            io.stdout(`  ${operationMark(c.operation)} ${c.path}\n`);
+            if (opts.diff && c.diff) io.stdout(`${c.diff}\n`);
+          }
+        }
+      },
+    );
 
   const env = program.command('env').description('the project’s environment variables');
   env
