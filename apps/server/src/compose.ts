@@ -32,6 +32,10 @@ import {
   createContainersRoutes,
   selectRuntime,
 } from './services/containers/index.ts';
+import {
+  InfrastructureService,
+  createInfrastructureRoutes,
+} from './services/infrastructure/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import {
   ProjectsService,
@@ -83,6 +87,8 @@ export interface Services {
   preview: PreviewService;
   /** `WS /api/projects/:id/terminal`. */
   terminal: TerminalService;
+  /** Deployments provisioned by the terraform CLI (`/api/provision`, `/api/infrastructure`). */
+  infrastructure: InfrastructureService;
   routes: {
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
@@ -284,6 +290,18 @@ export async function composeServices(deps: {
   ai.onBeforeTurn((turn) => checkpoints.beforeAssistantTurn(turn));
   await ai.start();
 
+  const infrastructure = new InfrastructureService({
+    db,
+    projects,
+    bus,
+    log,
+    dataDir: config.dataDir,
+    databaseUrl: pool.options.connectionString ?? '',
+    dockerHost: config.dockerHost,
+  });
+  await infrastructure.start();
+  const infrastructureRoutes = createInfrastructureRoutes({ infrastructure, requireAuth });
+
   // Registered last: the workspace goes after whatever still uses it (the container).
   projects.onDelete((project) => files.forgetProject(project.id));
 
@@ -306,6 +324,7 @@ export async function composeServices(deps: {
     containers,
     preview,
     terminal,
+    infrastructure,
     files,
     projectSockets,
     ai,
@@ -322,10 +341,13 @@ export async function composeServices(deps: {
         ['claude', createClaudeRoutes({ ai, projects, requireAuth })],
         ['projects', createAiProjectRoutes({ ai, requireAuth, projectAccess })],
         ['projects', createCheckpointsRoutes({ checkpoints, requireAuth, projectAccess })],
+        ['provision', infrastructureRoutes.provision],
+        ['infrastructure', infrastructureRoutes.infrastructure],
       ],
       bodyLimits: fileBodyLimits(files),
     },
     async close() {
+      await infrastructure.close();
       await ai.stop();
       terminal.close();
       preview.close();

@@ -6,7 +6,8 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The provider's source address in Terraform configurations. */
 export const PROVIDER_SOURCE = 'vaporform.local/infra/vaporform';
@@ -29,7 +30,10 @@ export async function installProvider(pluginDir: string): Promise<string> {
   const dir = path.join(pluginDir, PROVIDER_SOURCE, PROVIDER_VERSION, platform());
   await mkdir(dir, { recursive: true });
   const launcher = path.join(dir, `terraform-provider-vaporform_v${PROVIDER_VERSION}`);
-  const tsx = import.meta.resolve('tsx');
+  // tsx's ESM loader (what `node --import tsx` loads), found without import.meta.resolve,
+  // which some loaders (vitest's) do not offer.
+  const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const tsx = pathToFileURL(path.join(tsxDir, 'dist', 'loader.mjs')).href;
   await writeFile(
     launcher,
     `#!/bin/sh\nexec ${shellQuote(process.execPath)} --import ${shellQuote(tsx)} ${shellQuote(MAIN)} "$@"\n`,

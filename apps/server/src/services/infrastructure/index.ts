@@ -1,0 +1,10 @@
+export { InfrastructureService, TERRAFORM_DIR, stateSchema } from './service.ts';
+export type {
+  Deployment,
+  DeploymentVariables,
+  DriftChange,
+  InfraEvent,
+  InfrastructureServiceDeps,
+  Machine,
+} from './service.ts';
+export { createInfrastructureRoutes } from './routes.ts';

@@ -1,0 +1,689 @@
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { installProvider } from '../../../../../infra/terraform/provider-local/src/install.ts';
+import { errors } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { Db } from '../../db/index.ts';
+import type { ProjectsService, Role } from '../projects/index.ts';
+import { projectChannel, type EventBus } from '../realtime/index.ts';
+import {
+  ACTIVE_STATUSES,
+  InfrastructureStore,
+  type DeploymentRow,
+  type EventRow,
+  type InfraProvider,
+  type InfraStatus,
+  type RunKind,
+  type RunRow,
+} from './store.ts';
+import { runTerraform, type TerraformEvent, type TerraformProcess } from './terraform.ts';
+
+/** Where the Terraform modules (`targets/<provider>`) and our provider live. */
+export const TERRAFORM_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../../infra/terraform',
+);
+
+/** A machine as the API shows it. */
+export interface Machine {
+  name: string;
+  id: string;
+  address: string;
+  publicAddress?: string;
+  agent: 'pending' | 'online' | 'offline';
+}
+
+/** A deployment as the API shows it. */
+export interface Deployment {
+  id: string;
+  projectId: string;
+  provider: InfraProvider;
+  status: InfraStatus;
+  variables: Record<string, unknown>;
+  machines: Machine[];
+  outputs: Record<string, unknown>;
+  drift: { drift: boolean; changes: DriftChange[]; checkedAt: string } | null;
+  lastRun: {
+    id: string;
+    kind: RunKind;
+    status: InfraStatus;
+    startedAt: string;
+    finishedAt: string | null;
+    summary: unknown;
+    error: string | null;
+  } | null;
+  createdAt: string;
+}
+
+/** One resource that changed outside Terraform. */
+export interface DriftChange {
+  address: string;
+  action: string;
+}
+
+/** What a provision or re-apply asks for. */
+export interface DeploymentVariables {
+  machines?: number;
+  size?: string;
+  region?: string;
+  variables?: Record<string, string | number | boolean>;
+}
+
+/** A stored or live progress event, with its per-deployment offset. */
+export interface InfraEvent {
+  seq: number;
+  runId: string;
+  event: TerraformEvent;
+}
+
+export interface InfrastructureServiceDeps {
+  db: Db;
+  projects: ProjectsService;
+  bus: EventBus;
+  log: Logger;
+  dataDir: string;
+  /** The database Terraform's `pg` backend keeps state in (given only as PG_CONN_STR). */
+  databaseUrl: string;
+  dockerHost?: string;
+  terraformBin?: string;
+  /** Between SIGINT and SIGKILL of a canceled run. */
+  cancelGraceMs?: number;
+}
+
+const CLOUD_PROVIDER_SOURCE: Record<Exclude<InfraProvider, 'local'>, string> = {
+  aws: 'hashicorp/aws',
+  gcp: 'hashicorp/google',
+  azure: 'hashicorp/azurerm',
+};
+const SIZES = ['small', 'medium', 'large'];
+const LOCK_CLASS = 74_610_014;
+
+interface ActiveRun {
+  runId: string;
+  process: TerraformProcess | undefined;
+  canceled: boolean;
+}
+
+function eventsChannel(deploymentId: string): string {
+  return `infra:${deploymentId}`;
+}
+
+/** The pg backend's schema of a deployment. */
+export function stateSchema(deploymentId: string): string {
+  return `tfstate_${deploymentId.replace(/-/g, '')}`;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+class RunFailure extends Error {}
+
+/**
+ * Deployments of machines through the terraform CLI: one work folder and TF_DATA_DIR per
+ * deployment, state in PostgreSQL (pg backend, a schema per deployment), one run at a time per
+ * deployment (a PostgreSQL advisory lock held by the run, beside Terraform's own), every `-json`
+ * event stored with an offset and published.
+ */
+export class InfrastructureService {
+  readonly #store: InfrastructureStore;
+  readonly #deps: InfrastructureServiceDeps;
+  readonly #runs = new Map<string, ActiveRun>();
+  readonly #finished = new Set<Promise<void>>();
+  #plugins: Promise<string> | undefined;
+
+  constructor(deps: InfrastructureServiceDeps) {
+    this.#deps = deps;
+    this.#store = new InfrastructureStore(deps.db);
+  }
+
+  /** Marks runs a stopped server left active as failed (their process died with it). */
+  async start(): Promise<void> {
+    for (const run of await this.#store.activeRuns()) {
+      if (this.#runs.has(run.deployment_id)) continue;
+      await this.#store.updateRun(run.id, {
+        status: 'failed',
+        finished: true,
+        error: 'The server stopped during this run',
+      });
+      await this.#store.updateDeployment(run.deployment_id, { status: 'failed' });
+    }
+  }
+
+  /** Cancels the runs of this instance and waits for them to end. */
+  async close(): Promise<void> {
+    for (const run of this.#runs.values()) {
+      run.canceled = true;
+      run.process?.cancel(this.#deps.cancelGraceMs ?? 10_000);
+    }
+    await Promise.allSettled([...this.#finished]);
+  }
+
+  async #access(deploymentId: string, userId: string, min: Role): Promise<DeploymentRow> {
+    const row = uuidPattern.test(deploymentId)
+      ? await this.#store.findDeployment(deploymentId)
+      : undefined;
+    if (!row) throw errors.notFound('deployment');
+    try {
+      await this.#deps.projects.requireRole(row.project_id, userId, min);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'not_found') throw errors.notFound('deployment');
+      throw error;
+    }
+    return row;
+  }
+
+  /**
+   * Creates a deployment and starts its first apply.
+   * @throws AppError unavailable for cloud targets (their providers cannot be installed here).
+   */
+  async provision(
+    userId: string,
+    input: DeploymentVariables & { projectId: string; provider: InfraProvider },
+  ): Promise<Deployment> {
+    await this.#deps.projects.requireRole(input.projectId, userId, 'admin');
+    if (input.provider !== 'local') {
+      throw errors.unavailable(
+        `The ${input.provider} target needs the ${CLOUD_PROVIDER_SOURCE[input.provider]} ` +
+          'Terraform provider, which is not installed on this server and cannot be downloaded ' +
+          '(no provider registry is reachable from here). Nothing was created.',
+      );
+    }
+    const variables = this.#variables({}, input);
+    const row = await this.#store.createDeployment({
+      projectId: input.projectId,
+      provider: input.provider,
+      variables,
+      createdBy: userId,
+    });
+    await this.#begin(row, 'apply', userId);
+    return this.#view((await this.#store.findDeployment(row.id))!);
+  }
+
+  /** Re-applies with new variables (only what changed changes). */
+  async apply(
+    userId: string,
+    deploymentId: string,
+    input: DeploymentVariables,
+  ): Promise<Deployment> {
+    const row = await this.#access(deploymentId, userId, 'admin');
+    if (row.status === 'destroyed') throw errors.conflict('This deployment was destroyed');
+    const variables = this.#variables(row.variables as Record<string, unknown>, input);
+    await this.#begin(row, 'apply', userId, variables);
+    return this.#view((await this.#store.findDeployment(row.id))!);
+  }
+
+  /** Destroys the machines, then the state. */
+  async destroy(userId: string, deploymentId: string): Promise<Deployment> {
+    const row = await this.#access(deploymentId, userId, 'admin');
+    if (row.status === 'destroyed') throw errors.conflict('This deployment is already destroyed');
+    await this.#begin(row, 'destroy', userId);
+    return this.#view((await this.#store.findDeployment(row.id))!);
+  }
+
+  /** Cancels the run in progress. @throws AppError conflict when none runs here. */
+  async cancel(userId: string, deploymentId: string): Promise<void> {
+    await this.#access(deploymentId, userId, 'admin');
+    const run = this.#runs.get(deploymentId);
+    if (!run) throw errors.conflict('No run in progress on this deployment');
+    run.canceled = true;
+    run.process?.cancel(this.#deps.cancelGraceMs ?? 10_000);
+  }
+
+  /** `plan -refresh-only -detailed-exitcode`: what changed outside Terraform. */
+  async refresh(
+    userId: string,
+    deploymentId: string,
+  ): Promise<{ drift: boolean; changes: DriftChange[] }> {
+    const row = await this.#access(deploymentId, userId, 'admin');
+    if (row.status === 'destroyed') throw errors.conflict('This deployment was destroyed');
+    const lock = await this.#lock(row.id);
+    const run = await this.#store.createRun(row.id, 'refresh', userId);
+    const active: ActiveRun = { runId: run.id, process: undefined, canceled: false };
+    this.#runs.set(row.id, active);
+    const changes: DriftChange[] = [];
+    try {
+      const seq = { next: (await this.#store.lastSeq(row.id)) + 1 };
+      const emit = this.#emitter(row, run.id, seq, (event) => {
+        if (event.type === 'resource_drift') {
+          const change = event.change as { resource?: { addr?: string }; action?: string };
+          changes.push({ address: change.resource?.addr ?? '', action: change.action ?? '' });
+        }
+      });
+      await this.#updateRun(row, run.id, 'planning');
+      const work = await this.#prepare(row, row.variables as Record<string, unknown>);
+      await this.#terraform(
+        active,
+        work,
+        ['init', '-input=false', `-plugin-dir=${work.plugins}`],
+        emit,
+        'init',
+      );
+      const result = await this.#terraform(
+        active,
+        work,
+        [
+          'plan',
+          '-refresh-only',
+          '-detailed-exitcode',
+          '-input=false',
+          '-json',
+          '-lock-timeout=0s',
+        ],
+        emit,
+        'refresh',
+        [0, 2],
+      );
+      // Terraform 1.11 exits 2 from a refresh-only plan even when nothing drifted (the
+      // outputs are re-written): drift is what its resource_drift events report.
+      const drift = result === 2 && changes.length > 0;
+      const report = { drift, changes, checkedAt: new Date().toISOString() };
+      await emit.flush();
+      await this.#store.updateDeployment(row.id, { drift: report });
+      await this.#store.updateRun(run.id, {
+        status: row.status === 'ready' ? 'ready' : row.status,
+        finished: true,
+        exit_code: result,
+        summary: { drift, changes: changes.length },
+      });
+      return { drift, changes };
+    } catch (error) {
+      await this.#store.updateRun(run.id, {
+        status: 'failed',
+        finished: true,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      throw errors.unavailable(
+        `Terraform could not refresh: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      this.#runs.delete(row.id);
+      await lock.end().catch(() => undefined);
+    }
+  }
+
+  /** Deployments of a project (viewer). */
+  async list(userId: string, projectId: string): Promise<Deployment[]> {
+    await this.#deps.projects.requireRole(projectId, userId, 'viewer');
+    const rows = await this.#store.listDeployments(projectId);
+    return Promise.all(rows.map((row) => this.#view(row)));
+  }
+
+  /** One deployment (viewer). */
+  async get(userId: string, deploymentId: string): Promise<Deployment> {
+    return this.#view(await this.#access(deploymentId, userId, 'viewer'));
+  }
+
+  /** Checks access to the log stream (viewer); returns the deployment's id. */
+  async requireLogs(userId: string, deploymentId: string): Promise<string> {
+    return (await this.#access(deploymentId, userId, 'viewer')).id;
+  }
+
+  /** Whether a run is in progress on this instance. */
+  running(deploymentId: string): boolean {
+    return this.#runs.has(deploymentId);
+  }
+
+  /** Stored events after `afterSeq`. */
+  async events(deploymentId: string, afterSeq: number): Promise<InfraEvent[]> {
+    const rows: EventRow[] = await this.#store.events(deploymentId, afterSeq);
+    return rows.map((r) => ({ seq: r.seq, runId: r.run_id, event: r.event as TerraformEvent }));
+  }
+
+  /** Live events (and `{end: true}` when a run ends). @returns unsubscribe. */
+  subscribe(
+    deploymentId: string,
+    handler: (message: InfraEvent | { end: true }) => void,
+  ): Promise<() => Promise<void>> {
+    return this.#deps.bus.subscribe(eventsChannel(deploymentId), (message) =>
+      handler(message as InfraEvent | { end: true }),
+    );
+  }
+
+  #variables(
+    previous: Record<string, unknown>,
+    input: DeploymentVariables,
+  ): Record<string, unknown> {
+    const next: Record<string, unknown> = { ...previous, ...(input.variables ?? {}) };
+    if (input.machines !== undefined) next.machine_count = input.machines;
+    if (input.size !== undefined) {
+      if (!SIZES.includes(input.size)) {
+        throw errors.invalid(`size must be one of ${SIZES.join(', ')}`);
+      }
+      next.size = input.size;
+    }
+    if (input.region !== undefined) next.region = input.region;
+    next.machine_count ??= 1;
+    for (const key of Object.keys(next)) {
+      if (!/^[a-z][a-z0-9_]{0,63}$/.test(key) || key === 'deployment_id') {
+        throw errors.invalid(`Unknown variable ${JSON.stringify(key)}`);
+      }
+    }
+    return next;
+  }
+
+  async #lock(deploymentId: string): Promise<pg.Client> {
+    if (this.#runs.has(deploymentId)) {
+      throw errors.conflict('Another run holds this deployment; wait for it or cancel it');
+    }
+    const client = new pg.Client({ connectionString: this.#deps.databaseUrl });
+    client.on('error', () => undefined);
+    await client.connect();
+    const r = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
+      [LOCK_CLASS, deploymentId],
+    );
+    if (!r.rows[0]?.locked) {
+      await client.end().catch(() => undefined);
+      throw errors.conflict('Another run holds this deployment; wait for it or cancel it');
+    }
+    return client;
+  }
+
+  /** Takes the deployment (409 if busy), records the run and starts it in the background. */
+  async #begin(
+    row: DeploymentRow,
+    kind: 'apply' | 'destroy',
+    userId: string,
+    variables?: Record<string, unknown>,
+  ): Promise<void> {
+    const lock = await this.#lock(row.id);
+    let run: RunRow;
+    try {
+      if (variables) await this.#store.updateDeployment(row.id, { variables });
+      run = await this.#store.createRun(row.id, kind, userId);
+      await this.#store.updateDeployment(row.id, {
+        status: kind === 'destroy' ? 'destroying' : 'queued',
+      });
+    } catch (error) {
+      await lock.end().catch(() => undefined);
+      throw error;
+    }
+    const active: ActiveRun = { runId: run.id, process: undefined, canceled: false };
+    this.#runs.set(row.id, active);
+    const deployment = { ...row, variables: variables ?? row.variables };
+    const done = this.#execute(deployment, run, kind, active)
+      .catch((error: unknown) => this.#deps.log.error({ err: error }, 'infrastructure run crashed'))
+      .finally(async () => {
+        this.#runs.delete(row.id);
+        await lock.end().catch(() => undefined);
+        await this.#deps.bus.publish(eventsChannel(row.id), { end: true });
+        this.#finished.delete(done);
+      });
+    this.#finished.add(done);
+  }
+
+  async #updateRun(row: DeploymentRow, runId: string, status: InfraStatus): Promise<void> {
+    await this.#store.updateRun(runId, { status });
+    await this.#store.updateDeployment(row.id, { status });
+    await this.#deps.bus.publish(projectChannel(row.project_id), {
+      type: 'infrastructure_status',
+      data: { deploymentId: row.id, runId, status },
+    });
+  }
+
+  async #execute(
+    row: DeploymentRow,
+    run: RunRow,
+    kind: 'apply' | 'destroy',
+    active: ActiveRun,
+  ): Promise<void> {
+    const seq = { next: (await this.#store.lastSeq(row.id)) + 1 };
+    const summary: Record<string, unknown> = {};
+    const emit = this.#emitter(row, run.id, seq, (event) => {
+      if (event.type === 'change_summary') {
+        const changes = event.changes as { operation?: string };
+        summary[changes.operation === 'plan' ? 'plan' : 'apply'] = changes;
+      }
+    });
+    const started = Date.now();
+    let exitCode: number | null = null;
+    try {
+      await this.#updateRun(row, run.id, kind === 'destroy' ? 'destroying' : 'planning');
+      const work = await this.#prepare(row, row.variables as Record<string, unknown>);
+      await this.#terraform(
+        active,
+        work,
+        ['init', '-input=false', `-plugin-dir=${work.plugins}`],
+        emit,
+        'init',
+      );
+      const planArgs = ['plan', '-input=false', '-json', '-out=tfplan', '-lock-timeout=0s'];
+      if (kind === 'destroy') planArgs.push('-destroy');
+      await this.#terraform(active, work, planArgs, emit, 'plan');
+      if (kind === 'apply') await this.#updateRun(row, run.id, 'applying');
+      exitCode = await this.#terraform(
+        active,
+        work,
+        ['apply', '-input=false', '-json', 'tfplan'],
+        emit,
+        'apply',
+      );
+      if (kind === 'apply') {
+        const outputs = await this.#outputs(active, work);
+        const machines = machinesOf(outputs);
+        await this.#store.updateDeployment(row.id, { outputs, machines, drift: null });
+        await this.#finish(row, run.id, 'ready', exitCode, summary, started, null);
+      } else {
+        await this.#store.dropStateSchema(stateSchema(row.id));
+        await rm(work.dir, { recursive: true, force: true });
+        await this.#store.updateDeployment(row.id, { outputs: {}, machines: [], drift: null });
+        await this.#finish(row, run.id, 'destroyed', exitCode, summary, started, null);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const status: InfraStatus = active.canceled ? 'canceled' : 'failed';
+      await this.#finish(
+        row,
+        run.id,
+        status,
+        exitCode,
+        summary,
+        started,
+        active.canceled ? 'Canceled' : message,
+      );
+    } finally {
+      await emit.flush();
+    }
+  }
+
+  async #finish(
+    row: DeploymentRow,
+    runId: string,
+    status: InfraStatus,
+    exitCode: number | null,
+    summary: Record<string, unknown>,
+    started: number,
+    error: string | null,
+  ): Promise<void> {
+    await this.#store.updateRun(runId, {
+      status,
+      finished: true,
+      exit_code: exitCode,
+      summary: { ...summary, durationMs: Date.now() - started },
+      error,
+    });
+    await this.#store.updateDeployment(row.id, { status });
+    await this.#deps.bus.publish(projectChannel(row.project_id), {
+      type: 'infrastructure_status',
+      data: { deploymentId: row.id, runId, status, error },
+    });
+  }
+
+  /** Stores each event with the next offset, in order, and publishes it. */
+  #emitter(
+    row: DeploymentRow,
+    runId: string,
+    seq: { next: number },
+    observe: (event: TerraformEvent) => void,
+  ): ((event: TerraformEvent) => void) & { flush(): Promise<void> } {
+    let chain = Promise.resolve();
+    const emit = (event: TerraformEvent) => {
+      observe(event);
+      const n = seq.next++;
+      chain = chain.then(async () => {
+        try {
+          await this.#store.insertEvent(row.id, runId, n, event);
+          const message: InfraEvent = { seq: n, runId, event };
+          await this.#deps.bus.publish(eventsChannel(row.id), message);
+          await this.#deps.bus.publish(projectChannel(row.project_id), {
+            type: 'infrastructure_event',
+            data: { deploymentId: row.id, ...message },
+          });
+        } catch (error) {
+          this.#deps.log.warn({ err: error, deploymentId: row.id }, 'infrastructure event lost');
+        }
+      });
+    };
+    return Object.assign(emit, { flush: () => chain });
+  }
+
+  async #pluginDir(): Promise<string> {
+    this.#plugins ??= (async () => {
+      const dir = path.join(this.#deps.dataDir, 'infrastructure', 'plugins');
+      await installProvider(dir);
+      return dir;
+    })();
+    return this.#plugins;
+  }
+
+  /** The deployment's work folder: the target's module, the backend, the variables. */
+  async #prepare(
+    row: DeploymentRow,
+    variables: Record<string, unknown>,
+  ): Promise<{ dir: string; env: Record<string, string>; plugins: string }> {
+    const plugins = await this.#pluginDir();
+    const dir = path.join(this.#deps.dataDir, 'infrastructure', row.id);
+    await mkdir(dir, { recursive: true });
+    const target = path.join(TERRAFORM_DIR, 'targets', row.provider);
+    for (const file of await readdir(target)) {
+      if (file.endsWith('.tf')) await copyFile(path.join(target, file), path.join(dir, file));
+    }
+    await writeFile(
+      path.join(dir, 'backend.tf'),
+      `terraform {\n  backend "pg" {\n    schema_name = "${stateSchema(row.id)}"\n  }\n}\n`,
+    );
+    await writeFile(
+      path.join(dir, 'terraform.tfvars.json'),
+      JSON.stringify({ ...variables, deployment_id: row.id }, null, 2),
+    );
+    const cliConfig = path.join(dir, 'cli.tfrc');
+    await writeFile(cliConfig, '');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: dir,
+      TF_DATA_DIR: path.join(dir, '.terraform'),
+      TF_IN_AUTOMATION: '1',
+      TF_INPUT: '0',
+      TF_CLI_CONFIG_FILE: cliConfig,
+      CHECKPOINT_DISABLE: '1',
+      PG_CONN_STR: terraformConnectionString(this.#deps.databaseUrl),
+    };
+    if (this.#deps.dockerHost) env.DOCKER_HOST = this.#deps.dockerHost;
+    return { dir, env, plugins };
+  }
+
+  /** Runs one command; @returns its exit code. @throws RunFailure unless it is in `ok`. */
+  async #terraform(
+    active: ActiveRun,
+    work: { dir: string; env: Record<string, string> },
+    args: string[],
+    emit: (event: TerraformEvent) => void,
+    stage: string,
+    ok: number[] = [0],
+  ): Promise<number> {
+    if (active.canceled) throw new RunFailure('Canceled');
+    emit({ type: 'vaporform_stage', '@level': 'info', '@message': `terraform ${stage}`, stage });
+    const process = runTerraform(this.#deps.terraformBin ?? 'terraform', [...args, '-no-color'], {
+      cwd: work.dir,
+      env: work.env,
+      onEvent: emit,
+    });
+    active.process = process;
+    const result = await process.done;
+    active.process = undefined;
+    if (result.exitCode !== null && ok.includes(result.exitCode)) return result.exitCode;
+    if (active.canceled) throw new RunFailure('Canceled');
+    const detail = result.stderr.trim().split('\n').slice(-5).join(' ').trim();
+    throw new RunFailure(
+      `terraform ${stage} failed (exit ${result.exitCode ?? result.signal})${detail ? `: ${detail}` : ''}`,
+    );
+  }
+
+  async #outputs(
+    active: ActiveRun,
+    work: { dir: string; env: Record<string, string> },
+  ): Promise<Record<string, unknown>> {
+    const lines: string[] = [];
+    const process = runTerraform(
+      this.#deps.terraformBin ?? 'terraform',
+      ['output', '-json', '-no-color'],
+      {
+        cwd: work.dir,
+        env: work.env,
+        onEvent: () => undefined,
+        onLine: (line) => lines.push(line),
+      },
+    );
+    active.process = process;
+    const result = await process.done;
+    active.process = undefined;
+    if (result.exitCode !== 0) throw new RunFailure(`terraform output failed: ${result.stderr}`);
+    const parsed = JSON.parse(lines.join('\n')) as Record<string, { value: unknown }>;
+    return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, v.value]));
+  }
+
+  async #view(row: DeploymentRow): Promise<Deployment> {
+    const run = await this.#store.lastRun(row.id);
+    return {
+      id: row.id,
+      projectId: row.project_id,
+      provider: row.provider,
+      status: row.status,
+      variables: row.variables as Record<string, unknown>,
+      machines: (row.machines as Machine[]) ?? [],
+      outputs: (row.outputs as Record<string, unknown>) ?? {},
+      drift: (row.drift as Deployment['drift']) ?? null,
+      lastRun: run
+        ? {
+            id: run.id,
+            kind: run.kind,
+            status: run.status,
+            startedAt: run.started_at.toISOString(),
+            finishedAt: run.finished_at?.toISOString() ?? null,
+            summary: run.summary,
+            error: run.error,
+          }
+        : null,
+      createdAt: row.created_at.toISOString(),
+    };
+  }
+}
+
+/** Whether a deployment status means a run holds it. */
+export function isActive(status: InfraStatus): boolean {
+  return ACTIVE_STATUSES.includes(status);
+}
+
+/**
+ * Terraform's pg backend (lib/pq) requires TLS unless told otherwise, where node-postgres does
+ * not ask for it: a URL without `sslmode` to this host gets `sslmode=disable`.
+ */
+export function terraformConnectionString(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('sslmode')) return url;
+  const local = ['localhost', '127.0.0.1', '[::1]', ''].includes(parsed.hostname);
+  if (local) parsed.searchParams.set('sslmode', 'disable');
+  return parsed.toString();
+}
+
+function machinesOf(outputs: Record<string, unknown>): Machine[] {
+  const list = Array.isArray(outputs.machines) ? outputs.machines : [];
+  return list.map((m: { name?: string; id?: string; private_ip?: string; public_ip?: string }) => ({
+    name: m.name ?? '',
+    id: m.id ?? '',
+    address: m.private_ip ?? '',
+    ...(m.public_ip ? { publicAddress: m.public_ip } : {}),
+    agent: 'pending' as const,
+  }));
+}

@@ -1,0 +1,42 @@
+# Google Cloud: google_compute_instance machines, labelled with the deployment id, the agent
+# bootstrap as the startup script.
+terraform {
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 6.0"
+    }
+  }
+}
+
+provider "google" {
+  region = var.region
+}
+
+locals {
+  machine_types = { small = "e2-small", medium = "e2-medium", large = "e2-standard-2" }
+}
+
+resource "google_compute_instance" "machine" {
+  count        = var.machine_count
+  name         = "vf-${var.deployment_id}-${count.index}"
+  machine_type = local.machine_types[var.size]
+  zone         = "${var.region}-a"
+  labels       = { "vaporform-deployment" = var.deployment_id }
+  boot_disk {
+    initialize_params {
+      image = var.image != "" ? var.image : "debian-cloud/debian-12"
+    }
+  }
+  network_interface {
+    network = "default"
+    access_config {}
+  }
+  metadata_startup_script = templatefile("${path.module}/../../bootstrap/agent.sh.tftpl", {
+    deployment_id = var.deployment_id
+    bootstrap     = var.bootstrap
+  })
+  shielded_instance_config {
+    enable_secure_boot = true
+  }
+}
