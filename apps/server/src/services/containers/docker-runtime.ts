@@ -13,6 +13,7 @@ import {
   DEFAULT_RUNTIME_IMAGE,
   imageExists,
   RUNTIME_UID,
+  WATCH_COMMAND,
 } from './runtime-image.ts';
 import type {
   ContainerRuntime,
@@ -131,7 +132,10 @@ export class DockerRuntime implements ContainerRuntime {
       this.#prepareWorkspace(spec.workspace),
     ]);
     if (existing && !options.fresh && existing.Config.Labels?.[LABEL_SPEC] === specHash) {
-      if (!existing.State.Running) await this.#docker.getContainer(existing.Id).start();
+      const container = this.#docker.getContainer(existing.Id);
+      // A crash-looping container waits out the engine's back-off: start it now instead.
+      if (existing.State.Restarting) await container.stop({ t: 1 }).catch(() => undefined);
+      if (!existing.State.Running || existing.State.Restarting) await container.start();
       return this.#instance(await this.#docker.getContainer(existing.Id).inspect());
     }
     if (existing) await this.remove(spec.projectId);
@@ -158,7 +162,7 @@ export class DockerRuntime implements ContainerRuntime {
     const container = await this.#docker.createContainer({
       name: containerName(spec.projectId),
       Image: spec.image,
-      Cmd: ['/bin/sh', '-c', installScript(spec)],
+      Cmd: ['/bin/sh', '-c', installScript(withWatcher(spec))],
       WorkingDir: '/app',
       User: `${this.#user.uid}:${this.#user.gid}`,
       Env: toEnv(this.#env(spec)),
@@ -216,7 +220,14 @@ export class DockerRuntime implements ContainerRuntime {
       out.push({
         id: c.Id,
         projectId,
-        state: c.State === 'running' ? 'running' : c.State === 'dead' ? 'error' : 'stopped',
+        // `restarting`: the dev server exited and the engine's restart policy brings it back.
+        state:
+          c.State === 'running'
+            ? 'running'
+            : c.State === 'dead' || c.State === 'restarting'
+              ? 'error'
+              : 'stopped',
+        ...(c.State === 'restarting' ? { restarting: true } : {}),
         ports: Object.fromEntries(
           c.Ports.filter((p) => p.PublicPort).map((p) => [String(p.PrivatePort), p.PublicPort]),
         ),
@@ -388,7 +399,9 @@ export class DockerRuntime implements ContainerRuntime {
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges:true'], // the default seccomp profile applies
       Init: true, // reaps zombies, forwards signals
-      Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=268435456' },
+      // Like any Linux /tmp (npm's cache, tools' scratch files); the image's /tmp is 1777 too,
+      // which the engine copies onto the tmpfs.
+      Tmpfs: { '/tmp': 'rw,exec,nosuid,nodev,mode=1777,size=268435456' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
     };
   }
@@ -412,21 +425,29 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const hostPort = Object.values(ports)[0];
     const state = info.State;
+    // A restarting container reports Running too: its dev server exited, the engine waits out
+    // its back-off before starting it again.
+    const running = state.Running && !state.Restarting;
     const reason = state.OOMKilled
       ? 'killed: out of memory'
-      : !state.Running && state.ExitCode
+      : !running && state.ExitCode
         ? `exited with code ${state.ExitCode}`
         : state.Error || undefined;
     return {
       id: info.Id,
       projectId: projectOf(info.Config.Labels ?? {}, [info.Name]) ?? '',
-      state: state.Running ? 'running' : state.Dead || state.OOMKilled ? 'error' : 'stopped',
+      state: running
+        ? 'running'
+        : state.Dead || state.OOMKilled || state.Restarting
+          ? 'error'
+          : 'stopped',
       ...(reason ? { reason } : {}),
+      ...(state.Restarting ? { restarting: true } : {}),
       ports,
       ...(hostPort ? { hostPort } : {}),
       image: info.Config.Image,
       createdAt: new Date(info.Created).toISOString(),
-      ...(state.Running ? { startedAt: new Date(state.StartedAt).toISOString() } : {}),
+      ...(running ? { startedAt: new Date(state.StartedAt).toISOString() } : {}),
       pooled: Boolean(info.Config.Labels?.[LABEL_POOL]),
     };
   }
@@ -694,7 +715,7 @@ export class DockerRuntime implements ContainerRuntime {
           .map(([k, v]) => `export ${k}=${shellQuote(v)};`)
           .join(' ');
         // Written only once the workspace is mounted: the command starts in it.
-        stdin.write(`${exports} cd /app && ${installScript(spec)}\n`);
+        stdin.write(`${exports} cd /app && ${installScript(withWatcher(spec))}\n`);
         stdin.end();
         const hostPort = candidate.Ports.find(
           (p) => p.IP === '127.0.0.1' && p.PublicPort,
@@ -789,6 +810,22 @@ function projectOf(labels: Record<string, string>, names: string[]): string | un
 function hashSpec(spec: RuntimeSpec): string {
   const { projectId: _p, workspace: _w, ...rest } = spec;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+}
+
+/**
+ * `node --watch[-path=…] file.js` runs under the image's watcher when the image has it (see
+ * {@link WATCH_COMMAND}), else as given.
+ */
+export function withWatcher<T extends Pick<RuntimeSpec, 'dev'>>(spec: T): T {
+  const match = /^node --watch(?:-path=\S+)? ([\w./-]+\.[cm]?js)$/.exec(spec.dev.trim());
+  if (!match) return spec;
+  const file = shellQuote(match[1]!);
+  return {
+    ...spec,
+    dev:
+      `if command -v ${WATCH_COMMAND} >/dev/null 2>&1; then exec ${WATCH_COMMAND} node ${file}; ` +
+      `else exec ${spec.dev.trim()}; fi`,
+  };
 }
 
 function toEnv(env: Record<string, string>): string[] {

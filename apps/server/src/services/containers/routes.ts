@@ -9,7 +9,10 @@ const ContainerSchema = z
   .object({
     id: z.string().openapi({ description: 'Container id (docker) or process-<pid>' }),
     projectId: z.uuid(),
-    status: z.enum(['starting', 'running', 'stopped', 'error']),
+    status: z.enum(['starting', 'running', 'crashed', 'stopped', 'error']).openapi({
+      description:
+        'crashed: the dev server died while the project should run (see crash); error: it could not be started',
+    }),
     ports: z
       .record(z.string(), z.number().int())
       .openapi({ description: 'Container port → host port (127.0.0.1)', example: { 3000: 49153 } }),
@@ -20,6 +23,14 @@ const ContainerSchema = z
     image: z.string(),
     pooled: z.boolean().openapi({ description: 'Taken ready-made from the warm pool' }),
     reason: z.string().nullable().openapi({ description: 'Why it stopped or failed' }),
+    crash: z
+      .object({
+        reason: z.string(),
+        lines: z.array(z.string()).openapi({ description: 'Its last log lines, oldest first' }),
+        at: z.string(),
+      })
+      .nullable()
+      .openapi({ description: 'How the dev server crashed, while status is crashed' }),
     resources: z.object({
       cpuPercent: z.number().nullable(),
       memoryMb: z.number().nullable(),

@@ -108,6 +108,111 @@ const gitHelpers = new Set(['git-remote-http', 'git-sh-i18n--envsubst']);
 
 const terminfo = ['x/xterm', 'x/xterm-256color', 'd/dumb', 'v/vt100', 'l/linux', 's/screen'];
 
+/**
+ * `vaporform-watch COMMAND…`: the image's dev-server watcher (project containers run
+ * `node --watch…` commands under it). Node 20's own --watch follows each file by inode on Linux,
+ * so it misses the second save of a file the server replaces by rename, and its --watch-path
+ * dies on a temporary file it may not read; this one watches folders and restarts on code
+ * changes only. It prints node's own lines (`Restarting '…'`, `Failed running '…'`), which the
+ * supervisor reads.
+ */
+export const WATCH_COMMAND = 'vaporform-watch';
+const watchScript = `#!/usr/local/bin/node
+// vaporform-watch COMMAND [ARG…]: runs the command and starts it again when code under the
+// working directory changes (.js/.ts files, package.json, .env; node_modules and dot-folders
+// aside: data files the program writes restart nothing). It watches folders, not files: a save
+// that replaces a file by rename is seen every time, and a file it cannot read is no error.
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const [command, ...args] = process.argv.slice(2);
+if (!command) {
+  console.error('usage: vaporform-watch command [arg…]');
+  process.exit(2);
+}
+const name = args.find((a) => !a.startsWith('-')) || command;
+const skip = (entry) => entry === 'node_modules' || (entry.startsWith('.') && entry !== '.env');
+const code = (entry) => /\\.[cm]?[jt]sx?$/.test(entry) || entry === 'package.json' || entry === '.env';
+const watchers = new Map();
+let child = null;
+let restarting = false;
+let stopping = false;
+let timer = null;
+
+function run() {
+  child = spawn(command, args, { stdio: 'inherit' });
+  child.on('error', (err) => console.error(err.message));
+  child.on('exit', (code) => {
+    child = null;
+    if (stopping) process.exit(0);
+    if (restarting) {
+      restarting = false;
+      run();
+      return;
+    }
+    console.error(
+      code === 0 ? \`Completed running '\${name}'\` : \`Failed running '\${name}'\`,
+    );
+  });
+}
+
+function restart() {
+  console.error(\`Restarting '\${name}'\`);
+  if (!child) return run();
+  restarting = true;
+  const running = child;
+  running.kill('SIGTERM');
+  setTimeout(() => running.exitCode === null && running.kill('SIGKILL'), 3000).unref();
+}
+
+function watchDir(dir) {
+  if (watchers.has(dir)) return;
+  let watcher;
+  try {
+    watcher = fs.watch(dir, (event, file) => {
+      if (!file || skip(path.basename(file))) return;
+      const full = path.join(dir, file);
+      if (event === 'rename') {
+        try {
+          if (fs.statSync(full).isDirectory()) watchDir(full);
+        } catch {
+          // gone again
+        }
+      }
+      if (!code(path.basename(file))) return;
+      clearTimeout(timer);
+      timer = setTimeout(restart, 100);
+    });
+  } catch {
+    return; // unreadable or gone
+  }
+  watcher.on('error', () => {
+    watcher.close();
+    watchers.delete(dir);
+  });
+  watchers.set(dir, watcher);
+  let entries = [];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    // unreadable
+  }
+  for (const e of entries) if (e.isDirectory() && !skip(e.name)) watchDir(path.join(dir, e.name));
+}
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => {
+    stopping = true;
+    if (child) child.kill(signal);
+    else process.exit(0);
+  });
+}
+watchDir(process.cwd());
+run();
+`;
+
 /** What {@link buildRuntimeImage} did. */
 export interface RuntimeImageResult {
   image: string;
@@ -280,6 +385,9 @@ function assembleRootfs(rootfs: string): void {
       break;
     }
   }
+  const watcher = path.join(rootfs, 'usr/local/bin', WATCH_COMMAND);
+  writeFileSync(watcher, watchScript);
+  chmodSync(watcher, 0o755);
   const certs = '/etc/ssl/certs/ca-certificates.crt';
   if (existsSync(certs))
     copyFileSync(certs, path.join(rootfs, 'etc/ssl/certs/ca-certificates.crt'));

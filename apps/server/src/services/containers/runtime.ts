@@ -30,6 +30,8 @@ export interface RuntimeInstance {
   state: 'running' | 'stopped' | 'error';
   /** Why it stopped, when the engine knows (exit code, OOM). */
   reason?: string;
+  /** Down, and the engine brings it back by itself (Docker's restart policy, with back-off). */
+  restarting?: boolean;
   /** Container port → host port on 127.0.0.1. */
   ports: Record<string, number>;
   /** The host port the dev server is reached on (127.0.0.1), if published. */

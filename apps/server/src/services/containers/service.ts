@@ -21,7 +21,12 @@ import type { ContainerResourceRow, ContainersStore } from './store.ts';
 export interface ContainerInfo {
   id: string;
   projectId: string;
-  status: 'starting' | 'running' | 'stopped' | 'error';
+  /**
+   * `crashed`: the dev server died while the project should run (a watcher waiting for the next
+   * save, or an instance the engine restarts with back-off); `crash` says how. `error`: it could
+   * not be started at all (image missing, engine refused).
+   */
+  status: 'starting' | 'running' | 'crashed' | 'stopped' | 'error';
   /** Container port → host port (127.0.0.1). */
   ports: Record<string, number>;
   /** Where the dev server answers on the host (internal; browsers use previewUrl). */
@@ -33,9 +38,19 @@ export interface ContainerInfo {
   /** Taken ready-made from the warm pool. */
   pooled: boolean;
   reason: string | null;
+  /** The dev server's crash while `status` is `crashed`, else null. */
+  crash: CrashReport | null;
   resources: { cpuPercent: number | null; memoryMb: number | null; sampledAt: string | null };
   createdAt: string;
   lastActivity: string;
+}
+
+/** How the dev server crashed: a one-line reason and its last log lines (stdout and stderr). */
+export interface CrashReport {
+  reason: string;
+  /** The last lines it printed, oldest first (at most {@link CRASH_LINES}). */
+  lines: string[];
+  at: string;
 }
 
 /** What a `container_status` event carries on the project channel. */
@@ -47,6 +62,8 @@ export interface ContainerStatusEvent {
   serviceUrl: string | null;
   previewUrl: string | null;
   reason: string | null;
+  /** Set while `status` is `crashed`. */
+  crash: CrashReport | null;
   at: string;
 }
 
@@ -81,9 +98,49 @@ export interface ContainersServiceDeps {
 }
 
 const DEFAULT_PORT = 3000;
-/** Crash restarts allowed per project within RESTART_WINDOW_MS before it is marked error. */
-const RESTART_BUDGET = 3;
-const RESTART_WINDOW_MS = 10 * 60_000;
+/** Log lines a crash report carries. */
+export const CRASH_LINES = 20;
+/** The reconciler's waits between restarts of an instance that stays down; the last repeats. */
+const RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
+/** Least time between two restarts a save asks for. */
+const SAVE_RESTART_GAP_MS = 1_000;
+/** How long a watcher has to restart a crashed program after a save before we restart it. */
+const WATCHER_GRACE_MS = 1_500;
+
+/** Lines a dev-server watcher prints when the program ended and it waits for a change. */
+const crashMarkers = [
+  /^Failed running '.+'/, // node --watch
+  /^Completed running '.+'/,
+  /\[nodemon\] app crashed/,
+  /\[nodemon\] clean exit/,
+];
+/** Lines a watcher prints when it starts the program again. */
+const restartMarkers = [/^Restarting '.+'/, /\[nodemon\] (restarting|starting)/];
+
+/** What the supervisor knows of one project whose instance runs (see `#supervise`). */
+interface Supervision {
+  projectId: string;
+  instance: RuntimeInstance;
+  abort: AbortController;
+  /** The last {@link CRASH_LINES} log lines. */
+  lines: string[];
+  phase: 'starting' | 'running' | 'crashed';
+  crash: CrashReport | null;
+  /** The first outcome: true once the dev server answers, false if it crashes or times out. */
+  first: Promise<boolean>;
+  settleFirst: (answered: boolean) => void;
+  probing: boolean;
+  marker?: 'crash' | 'restart';
+  markerTimer?: NodeJS.Timeout;
+  lastSaveRestart: number;
+  /** When a file of the project was last saved. */
+  savedAt: number;
+  /** Its watcher started the program again after a crash (so a save needs no restart). */
+  watcherRecovers: boolean;
+  /** What the last crash was: the program under a watcher, or the instance itself. */
+  crashKind?: 'watcher' | 'exit';
+  unsubscribe?: Promise<(() => Promise<void>) | undefined>;
+}
 
 /**
  * Runs projects: start, stop, restart, rebuild and delete; keeps the project's status, health,
@@ -95,8 +152,9 @@ export class ContainersService {
   readonly #runtime: ContainerRuntime;
   readonly #log: Logger;
   readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #healthWatch = new Map<string, { abort: AbortController; done: Promise<boolean> }>();
-  readonly #crashes = new Map<string, number[]>();
+  readonly #supervised = new Map<string, Supervision>();
+  /** The reconciler's restarts without an answer in between, for its back-off. */
+  readonly #restarts = new Map<string, { count: number; nextAt: number }>();
   #timers: NodeJS.Timeout[] = [];
   #reconciling: Promise<ReconcileReport> | undefined;
   #closed = false;
@@ -141,7 +199,7 @@ export class ContainersService {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
-    for (const watch of this.#healthWatch.values()) watch.abort.abort();
+    for (const projectId of [...this.#supervised.keys()]) this.#unsupervise(projectId);
     await this.#reconciling?.catch(() => undefined);
     await Promise.allSettled([...this.#locks.values()]);
     await this.#runtime.close();
@@ -186,7 +244,7 @@ export class ContainersService {
   stop(projectId: string): Promise<ContainerInfo> {
     return this.#withLock(projectId, async () => {
       await this.#requireProject(projectId);
-      this.#stopWatching(projectId);
+      this.#unsupervise(projectId);
       await this.#runtime.stop(projectId);
       await this.#d.projects.setRuntimeState(projectId, {
         status: 'stopped',
@@ -206,7 +264,7 @@ export class ContainersService {
   restart(projectId: string, options: { wait?: boolean } = {}): Promise<ContainerInfo> {
     return this.#withLock(projectId, async () => {
       await this.#requireProject(projectId);
-      this.#stopWatching(projectId);
+      this.#unsupervise(projectId);
       await this.#runtime.stop(projectId);
       return this.#start(projectId, { fresh: false, ...options });
     });
@@ -220,7 +278,7 @@ export class ContainersService {
   /** Removes the container and its network (project deletion). */
   remove(projectId: string): Promise<void> {
     return this.#withLock(projectId, async () => {
-      this.#stopWatching(projectId);
+      this.#unsupervise(projectId);
       await this.#runtime.remove(projectId);
     });
   }
@@ -290,7 +348,7 @@ export class ContainersService {
     options: { fresh: boolean; wait?: boolean },
   ): Promise<ContainerInfo> {
     const project = await this.#requireProject(projectId);
-    this.#stopWatching(projectId);
+    this.#unsupervise(projectId);
     const started = performance.now();
     let spec: RuntimeSpec;
     let instance: RuntimeInstance;
@@ -305,6 +363,7 @@ export class ContainersService {
           containerId: project.containerId ?? null,
           serviceUrl: null,
           reason: null,
+          crash: null,
         }),
       ]);
       instance = await this.#runtime.start(spec, { fresh: options.fresh }).finally(() => announced);
@@ -325,6 +384,7 @@ export class ContainersService {
         containerId: project.containerId ?? null,
         serviceUrl: null,
         reason,
+        crash: null,
       });
       if (err instanceof Error && 'code' in err && 'status' in err) throw err;
       throw errors.unavailable(`The project could not be started: ${reason}`);
@@ -361,7 +421,7 @@ export class ContainersService {
       },
     });
     await Promise.all([recorded, stored]);
-    const healthy = this.#watchHealth(projectId, instance);
+    const healthy = this.#supervise(projectId, instance);
     if (options.wait) await healthy;
     // The engine's answer is fresh unless we waited for health (it may have restarted since).
     const info = options.wait
@@ -401,69 +461,251 @@ export class ContainersService {
     };
   }
 
-  /** Polls the dev port until it answers (health = the port answers); bounded in time. */
-  #watchHealth(projectId: string, instance: RuntimeInstance): Promise<boolean> {
-    this.#stopWatching(projectId);
-    const abort = new AbortController();
-    const limit = Date.now() + (this.#d.healthTimeoutMs ?? 10 * 60_000);
-    const done = (async () => {
-      let delay = 25;
-      while (!abort.signal.aborted && Date.now() < limit) {
-        if (instance.hostPort && (await portAnswers(instance.hostPort, 1_000))) {
-          if (abort.signal.aborted) return false;
-          await this.#setHealth(projectId, 'healthy');
-          return true;
-        }
-        const now = await this.#runtime.inspect(projectId).catch(() => undefined);
-        if (!now || now.id !== instance.id || now.state !== 'running') {
-          if (!abort.signal.aborted && now && now.id === instance.id) {
-            await this.#crashed(projectId, now);
+  /**
+   * Supervises a started instance until it is stopped, restarted or removed: follows its log
+   * (the last lines, and the lines watchers such as `node --watch` print when the program
+   * crashed or starts again), polls the dev port while it does not answer (health = the port
+   * answers), reports a crash with its last lines, and restarts an instance that stays down with
+   * back-off, at once on the next save. It never stops an instance and never gives up.
+   * @returns the first outcome: true once it answers, false if it crashes or times out.
+   */
+  #supervise(projectId: string, instance: RuntimeInstance): Promise<boolean> {
+    this.#unsupervise(projectId);
+    let settleFirst: (answered: boolean) => void = () => undefined;
+    const first = new Promise<boolean>((resolve) => (settleFirst = resolve));
+    const sup: Supervision = {
+      projectId,
+      instance,
+      abort: new AbortController(),
+      lines: [],
+      phase: 'starting',
+      crash: null,
+      first,
+      settleFirst,
+      probing: false,
+      lastSaveRestart: 0,
+      savedAt: 0,
+      watcherRecovers: false,
+    };
+    this.#supervised.set(projectId, sup);
+    sup.unsubscribe = this.#d.bus
+      .subscribe(`project:${projectId}`, (message) => {
+        if ((message as { type?: string } | null)?.type === 'file_changed') this.#onSave(sup);
+      })
+      .catch((err: unknown) => {
+        this.#log.warn({ err, projectId }, 'supervisor: no file events');
+        return undefined;
+      });
+    void this.#followLogs(sup);
+    this.#probe(sup);
+    return first;
+  }
+
+  #unsupervise(projectId: string): void {
+    const sup = this.#supervised.get(projectId);
+    if (!sup) return;
+    this.#supervised.delete(projectId);
+    sup.abort.abort();
+    clearTimeout(sup.markerTimer);
+    sup.settleFirst(false);
+    void sup.unsubscribe?.then((off) => off?.()).catch(() => undefined);
+  }
+
+  /** Reads the instance's log while it runs; its end means the instance stopped. */
+  async #followLogs(sup: Supervision): Promise<void> {
+    const { projectId, abort } = sup;
+    try {
+      while (!abort.signal.aborted && !this.#closed) {
+        sup.lines = []; // the history comes again with each follow
+        const followedAt = Date.now();
+        try {
+          for await (const line of this.#runtime.logs(projectId, {
+            follow: true,
+            tail: CRASH_LINES,
+            signal: abort.signal,
+          })) {
+            if (abort.signal.aborted) return;
+            this.#onLine(sup, line);
           }
-          return false;
+        } catch (err) {
+          this.#log.debug({ err, projectId }, 'supervisor: log stream failed');
+        }
+        if (abort.signal.aborted) return;
+        const now = await this.#runtime.inspect(projectId).catch(() => undefined);
+        if (abort.signal.aborted) return;
+        if (now?.state === 'running' && now.id === sup.instance.id) {
+          await sleep(500, abort.signal); // the engine let go of the stream; follow again
+          continue;
+        }
+        // Gone or replaced behind our back: the reconciler brings it back.
+        if (!now || now.id !== sup.instance.id) return;
+        // The instance stopped on its own: a crash (unless someone stopped it meanwhile).
+        await this.#markCrashed(
+          sup,
+          crashReason(sup.lines, now.reason ?? 'the dev server stopped'),
+          'exit',
+        );
+        // Saved meanwhile: restart now. Else the engine's restart policy, the reconciler (with
+        // back-off) or the next save brings it back.
+        if (sup.savedAt > followedAt) void this.#restartDown(sup, 'save');
+        let delay = 250;
+        for (;;) {
+          await sleep(delay, abort.signal);
+          if (abort.signal.aborted) return;
+          const again = await this.#runtime.inspect(projectId).catch(() => undefined);
+          if (!again || again.id !== sup.instance.id) return; // replaced: no longer ours
+          if (again.state === 'running') break;
+          delay = Math.min(5_000, delay * 2);
+        }
+        this.#probe(sup);
+      }
+    } catch (err) {
+      this.#log.warn({ err, projectId }, 'supervisor failed');
+    }
+  }
+
+  /** One log line: kept for crash reports; a watcher's crash or restart line moves the phase. */
+  #onLine(sup: Supervision, raw: string): void {
+    // eslint-disable-next-line no-control-regex
+    const line = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    sup.lines.push(line);
+    if (sup.lines.length > CRASH_LINES) sup.lines.splice(0, sup.lines.length - CRASH_LINES);
+    const marker = crashMarkers.some((m) => m.test(line))
+      ? 'crash'
+      : restartMarkers.some((m) => m.test(line))
+        ? 'restart'
+        : undefined;
+    if (!marker) return;
+    if (marker === 'restart' && sup.phase === 'crashed') sup.watcherRecovers = true;
+    // Acted on once the burst is over: history replays old markers, the last one counts.
+    sup.marker = marker;
+    clearTimeout(sup.markerTimer);
+    sup.markerTimer = setTimeout(() => void this.#settleMarker(sup), 100);
+  }
+
+  async #settleMarker(sup: Supervision): Promise<void> {
+    const marker = sup.marker;
+    sup.marker = undefined;
+    if (sup.abort.signal.aborted || !marker) return;
+    try {
+      if (marker === 'crash') {
+        // Never call a server that answers crashed.
+        const port = sup.instance.hostPort;
+        if (port && (await portAnswers(port, 1_000))) return;
+        if (sup.marker || sup.abort.signal.aborted) return; // a newer line decides
+        await this.#markCrashed(sup, crashReason(sup.lines, 'the dev server crashed'), 'watcher');
+      } else if (sup.phase !== 'starting') {
+        sup.phase = 'starting';
+        await this.#setHealth(sup.projectId, 'starting', { statusReason: null });
+        this.#probe(sup);
+      }
+    } catch (err) {
+      this.#log.warn({ err, projectId: sup.projectId }, 'supervisor: state update failed');
+    }
+  }
+
+  /** Polls the dev port until it answers, with back-off; stops when it does or crashes. */
+  #probe(sup: Supervision): void {
+    if (sup.probing) return;
+    sup.probing = true;
+    const { projectId, abort } = sup;
+    const limit = Date.now() + (this.#d.healthTimeoutMs ?? 10 * 60_000);
+    void (async () => {
+      let delay = 25;
+      while (!abort.signal.aborted && sup.phase !== 'running') {
+        const port = sup.instance.hostPort;
+        if (port && (await portAnswers(port, 1_000))) {
+          if (abort.signal.aborted) return;
+          sup.phase = 'running';
+          sup.crash = null;
+          this.#restarts.delete(projectId);
+          await this.#setHealth(projectId, 'healthy', { statusReason: null });
+          sup.settleFirst(true);
+          return;
+        }
+        if (sup.phase === 'starting' && Date.now() > limit) {
+          await this.#setHealth(projectId, 'unhealthy');
+          sup.settleFirst(false);
+          return;
         }
         await sleep(delay, abort.signal);
-        delay = Math.min(1_000, Math.round(delay * 1.5));
+        // A crashed server is still watched (a watcher may bring it back), less often.
+        delay = Math.min(sup.phase === 'crashed' ? 2_000 : 1_000, Math.round(delay * 1.5));
       }
-      if (!abort.signal.aborted) await this.#setHealth(projectId, 'unhealthy');
-      return false;
     })()
-      .catch((err: unknown) => {
-        this.#log.warn({ err, projectId }, 'health watch failed');
-        return false;
-      })
-      .finally(() => {
-        if (this.#healthWatch.get(projectId)?.abort === abort) this.#healthWatch.delete(projectId);
-      });
-    this.#healthWatch.set(projectId, { abort, done });
-    return done;
+      .catch((err: unknown) => this.#log.warn({ err, projectId }, 'health probe failed'))
+      .finally(() => (sup.probing = false));
   }
 
-  #stopWatching(projectId: string): void {
-    this.#healthWatch.get(projectId)?.abort.abort();
-    this.#healthWatch.delete(projectId);
-  }
-
-  async #setHealth(projectId: string, health: ProjectHealth): Promise<void> {
-    const record = await this.#d.projects.findById(projectId);
-    if (!record || record.status !== 'running' || record.health === health) return;
-    await this.#d.projects.setRuntimeState(projectId, { health });
-    await this.#d.store.setContainerState(projectId, { health });
-    const info = await this.#info(projectId);
-    if (info) await this.#publish(info);
-  }
-
-  /** A container of a running project exited on its own. */
-  async #crashed(projectId: string, instance: RuntimeInstance): Promise<void> {
-    const record = await this.#d.projects.findById(projectId);
-    if (record?.status !== 'running') return; // stopped on purpose meanwhile
-    const reason = instance.reason ?? 'the container stopped';
-    this.#log.warn({ projectId, reason }, 'project container stopped on its own');
-    await this.#d.projects.setRuntimeState(projectId, {
-      status: 'error',
-      statusReason: reason,
+  /** The dev server of a project that should run died: shown as crashed with its last lines. */
+  async #markCrashed(sup: Supervision, reason: string, kind: 'watcher' | 'exit'): Promise<void> {
+    if (sup.abort.signal.aborted) return;
+    sup.phase = 'crashed';
+    sup.crashKind = kind;
+    sup.crash = { reason, lines: [...sup.lines], at: new Date().toISOString() };
+    sup.settleFirst(false);
+    const record = await this.#d.projects.findById(sup.projectId);
+    if (record?.status !== 'running' || sup.abort.signal.aborted) return; // stopped meanwhile
+    this.#log.warn({ projectId: sup.projectId, reason }, 'dev server crashed');
+    await this.#d.projects.setRuntimeState(sup.projectId, {
+      statusReason: reason.slice(0, 1000),
       health: 'unhealthy',
     });
-    await this.#d.store.setContainerState(projectId, { status: 'error', health: 'unhealthy' });
+    await this.#d.store.setContainerState(sup.projectId, { health: 'unhealthy' });
+    const info = await this.#info(sup.projectId);
+    if (info && !sup.abort.signal.aborted) await this.#publish(info);
+    this.#probe(sup);
+  }
+
+  /**
+   * A save while crashed: an instance that exited is restarted at once; a watcher restarts the
+   * program by itself, else (node 20's plain --watch misses a file replaced by rename) the
+   * instance is restarted after a moment.
+   */
+  #onSave(sup: Supervision): void {
+    sup.savedAt = Date.now();
+    if (sup.phase !== 'crashed' || sup.abort.signal.aborted) return;
+    if (Date.now() - sup.lastSaveRestart < SAVE_RESTART_GAP_MS) return;
+    sup.lastSaveRestart = Date.now();
+    // An instance that exited runs the old code again (or waits out the engine's back-off).
+    void this.#restartDown(sup, 'save', { evenIfRunning: sup.crashKind === 'exit' });
+    if (sup.crashKind !== 'watcher' || sup.watcherRecovers) return;
+    setTimeout(() => {
+      // Still crashed, and its watcher never brought it back after a crash.
+      if (sup.phase === 'crashed' && sup.crashKind === 'watcher' && !sup.watcherRecovers) {
+        void this.#restartDown(sup, 'save', { evenIfRunning: true });
+      }
+    }, WATCHER_GRACE_MS).unref?.();
+  }
+
+  async #restartDown(
+    sup: Supervision,
+    why: 'save',
+    options: { evenIfRunning?: boolean } = {},
+  ): Promise<void> {
+    if (sup.abort.signal.aborted || this.#closed) return;
+    const now = await this.#runtime.inspect(sup.projectId).catch(() => undefined);
+    if (sup.abort.signal.aborted || !now) return; // gone: the reconciler brings it back
+    if (now.state === 'running' && !options.evenIfRunning) return; // up again, or a watcher's
+    const record = await this.#d.projects.findById(sup.projectId);
+    if (record?.status !== 'running' || sup.abort.signal.aborted) return;
+    this.#log.info({ projectId: sup.projectId, why }, 'restarting a crashed dev server');
+    await this.restart(sup.projectId).catch((err: unknown) =>
+      this.#log.warn({ err, projectId: sup.projectId }, 'restart of a crashed dev server failed'),
+    );
+  }
+
+  async #setHealth(
+    projectId: string,
+    health: ProjectHealth,
+    extra: { statusReason?: null } = {},
+  ): Promise<void> {
+    const record = await this.#d.projects.findById(projectId);
+    if (!record || record.status !== 'running') return;
+    const clearReason = extra.statusReason === null && record.statusReason != null;
+    if (record.health === health && !clearReason) return;
+    await this.#d.projects.setRuntimeState(projectId, { health, ...extra });
+    await this.#d.store.setContainerState(projectId, { health });
     const info = await this.#info(projectId);
     if (info) await this.#publish(info);
   }
@@ -484,22 +726,31 @@ export class ContainersService {
     for (const [projectId, instance] of instances) {
       if (this.#closed) return report;
       if (!all.has(projectId)) {
-        this.#stopWatching(projectId);
+        this.#unsupervise(projectId);
         await this.#withLock(projectId, () => this.#runtime.remove(projectId)).catch(
           () => undefined,
         );
         report.removedOrphans++;
         continue;
       }
-      if (!wanted.has(projectId) && instance.state === 'running') {
-        const record = await this.#d.projects.findById(projectId);
-        // Only a project nobody is starting right now: its lock is free and it is not creating.
-        if (record && record.status !== 'running' && !this.#locks.has(projectId)) {
-          this.#stopWatching(projectId);
-          await this.#withLock(projectId, () => this.#runtime.stop(projectId));
-          report.stopped.push(projectId);
-        }
+      if (wanted.has(projectId) || instance.state === 'stopped' || this.#locks.has(projectId)) {
+        continue; // a project nobody is starting right now, whose instance is up or restarting
       }
+      const record = await this.#d.projects.findById(projectId);
+      if (!record || record.status === 'running' || record.status === 'creating') continue;
+      if (record.status === 'error') {
+        // Nobody asked for a stop (an earlier failure): supervise it rather than kill it.
+        await this.#d.projects.setRuntimeState(projectId, {
+          status: 'running',
+          health: 'starting',
+        });
+        wanted.add(projectId);
+        continue;
+      }
+      // Stopped (or archived) on purpose.
+      this.#unsupervise(projectId);
+      await this.#withLock(projectId, () => this.#runtime.stop(projectId));
+      report.stopped.push(projectId);
     }
 
     for (const projectId of wanted) {
@@ -509,6 +760,7 @@ export class ContainersService {
       const record = await this.#d.projects.findById(projectId);
       if (!record || record.status !== 'running') continue;
       const instance = instances.get(projectId);
+      const supervised = this.#supervised.get(projectId);
       if (instance?.state === 'running') {
         // The engine may have restarted it (new port) or the server missed a change.
         const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
@@ -519,30 +771,32 @@ export class ContainersService {
             allocatedPort: instance.hostPort ?? null,
           });
         }
-        if (!this.#healthWatch.has(projectId)) {
-          const answers = instance.hostPort ? await portAnswers(instance.hostPort, 1_000) : false;
-          if (answers) await this.#setHealth(projectId, 'healthy');
-          else if (instance.pooled && record.health !== 'starting') {
-            // A warm container brought back by the engine waits for a command: replace it.
-            await this.#restartFromReconcile(projectId, report, true);
-          } else {
-            // Running but not answering (e.g. just restarted by the engine): starting again.
-            await this.#setHealth(projectId, 'starting');
-            this.#watchHealth(projectId, { ...instance });
-          }
+        if (
+          supervised?.instance.id === instance.id &&
+          supervised.instance.hostPort === instance.hostPort
+        ) {
+          continue;
         }
+        const answers = instance.hostPort ? await portAnswers(instance.hostPort, 1_000) : false;
+        if (!answers && instance.pooled && record.health !== 'starting') {
+          // A warm container brought back by the engine waits for a command: replace it.
+          await this.#restartFromReconcile(projectId, report, true);
+          continue;
+        }
+        if (!answers) await this.#setHealth(projectId, 'starting');
+        void this.#supervise(projectId, instance);
         continue;
       }
-      // Should run, but the container is gone or stopped (crash, engine or server restart).
-      if (!this.#withinBudget(projectId)) {
-        if (record.status === 'running') {
-          await this.#crashed(projectId, {
-            ...(instance ?? missingInstance(projectId)),
-            reason: `${instance?.reason ?? 'the container is gone'}; gave up after ${RESTART_BUDGET} restarts`,
-          });
-        }
+      if (instance?.state === 'error' && instance.restarting) {
+        // Crashed, and the engine restarts it with back-off: shown as crashed meanwhile.
+        if (supervised?.instance.id !== instance.id) void this.#supervise(projectId, instance);
         continue;
       }
+      // Should run, but the instance is gone or stopped (crash, engine or server restart):
+      // started again with back-off, never given up.
+      const backoff = this.#restarts.get(projectId);
+      if (backoff && Date.now() < backoff.nextAt) continue;
+      this.#bumpRestarts(projectId);
       await this.#restartFromReconcile(projectId, report, instance?.pooled ?? false);
     }
     return report;
@@ -562,13 +816,11 @@ export class ContainersService {
     }
   }
 
-  #withinBudget(projectId: string): boolean {
-    const now = Date.now();
-    const recent = (this.#crashes.get(projectId) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
-    if (recent.length >= RESTART_BUDGET) return false;
-    recent.push(now);
-    this.#crashes.set(projectId, recent);
-    return true;
+  /** The reconciler restarts now: counts it, and not again before the back-off's next step. */
+  #bumpRestarts(projectId: string): void {
+    const count = this.#restarts.get(projectId)?.count ?? 0;
+    const delay = RESTART_BACKOFF_MS[Math.min(count, RESTART_BACKOFF_MS.length - 1)]!;
+    this.#restarts.set(projectId, { count: count + 1, nextAt: Date.now() + delay });
   }
 
   async #requireProject(projectId: string): Promise<ProjectRecord> {
@@ -588,14 +840,32 @@ export class ContainersService {
       row ? Promise.resolve(row) : this.#d.store.findContainer(projectId),
     ]);
     if (!record || !instance) return undefined;
-    const status: ContainerInfo['status'] =
-      instance.state !== 'running'
-        ? record.status === 'error' || instance.state === 'error'
+    const sup = this.#supervised.get(projectId);
+    const up = instance.state === 'running';
+    const crashed =
+      record.status === 'running' &&
+      ((sup?.phase === 'crashed' && sup.instance.id === instance.id) || instance.state === 'error');
+    const status: ContainerInfo['status'] = crashed
+      ? 'crashed'
+      : !up
+        ? record.status === 'error'
           ? 'error'
           : 'stopped'
         : record.health === 'starting'
           ? 'starting'
           : 'running';
+    // A stop someone asked for is no failure: no "exited with code 143".
+    const reason =
+      record.status === 'stopped'
+        ? null
+        : (record.statusReason ?? (!up ? (instance.reason ?? null) : null));
+    const crash: CrashReport | null = crashed
+      ? (sup?.crash ?? {
+          reason: reason ?? 'the dev server stopped',
+          lines: [...(sup?.lines ?? [])],
+          at: new Date().toISOString(),
+        })
+      : null;
     const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
     const cpu = resource?.cpu_usage_percent;
     return {
@@ -606,12 +876,12 @@ export class ContainersService {
       serviceUrl: instance.state === 'running' ? serviceUrl : null,
       previewUrl:
         instance.state === 'running' && this.#d.previewUrl ? this.#d.previewUrl(projectId) : null,
-      health: instance.state === 'running' ? record.health : 'unknown',
+      health: crashed ? 'unhealthy' : up ? record.health : 'unknown',
       runtime: this.#runtime.kind,
       image: instance.image,
       pooled: instance.pooled,
-      reason:
-        record.statusReason ?? (instance.state !== 'running' ? (instance.reason ?? null) : null),
+      reason: crashed ? (crash?.reason ?? reason) : reason,
+      crash,
       resources: {
         cpuPercent: cpu === null || cpu === undefined ? null : Number(cpu),
         memoryMb: resource?.memory_usage_mb ?? null,
@@ -631,6 +901,7 @@ export class ContainersService {
       containerId: info.id,
       serviceUrl: info.serviceUrl,
       reason: info.reason,
+      crash: info.crash,
     });
   }
 
@@ -664,16 +935,14 @@ export class ContainersService {
   }
 }
 
-function missingInstance(projectId: string): RuntimeInstance {
-  return {
-    id: '',
-    projectId,
-    state: 'stopped',
-    ports: {},
-    image: '',
-    createdAt: new Date().toISOString(),
-    pooled: false,
-  };
+/**
+ * A crash's one line: what ended it and the error it printed last (`SyntaxError: …`), if any.
+ */
+export function crashReason(lines: string[], ended: string): string {
+  const error = lines.findLast(
+    (l) => /\b([A-Z]\w*)?(Error|Exception)\b/.test(l) && !/^\s+at /.test(l),
+  );
+  return error ? `${ended}: ${error.trim()}`.slice(0, 500) : ended;
 }
 
 /** Run configuration read from a workspace without a template (package.json, server.js…). */
@@ -690,16 +959,33 @@ export function detectRun(workspace: string): TemplateRun {
     const hasDeps =
       Object.keys(pkg.dependencies ?? {}).length + Object.keys(pkg.devDependencies ?? {}).length >
       0;
+    // Watch mode wherever we choose the command: a saved file restarts the server. Without
+    // dependencies the whole folder is watched (node 20's plain --watch misses a file replaced
+    // by rename after its first save); with them, only what the server imports.
+    const watch = hasDeps ? 'node --watch' : 'node --watch-path=.';
+    const start = pkg.scripts?.start;
+    const plainNode = start ? /^node ([\w./-]+\.[cm]?js)$/.exec(start.trim()) : null;
     return {
       install: hasDeps ? 'npm install' : null,
-      dev: pkg.scripts?.dev ? 'npm run dev' : pkg.scripts?.start ? 'npm start' : 'node server.js',
+      dev: pkg.scripts?.dev
+        ? 'npm run dev'
+        : plainNode
+          ? `${watch} ${plainNode[1]}`
+          : start
+            ? 'npm start'
+            : `${watch} server.js`,
       port: DEFAULT_PORT,
       image: 'node',
     };
   }
   for (const entry of ['server.js', 'index.js', 'main.js']) {
     if (existsSync(path.join(workspace, entry))) {
-      return { install: null, dev: `node ${entry}`, port: DEFAULT_PORT, image: 'node' };
+      return {
+        install: null,
+        dev: `node --watch-path=. ${entry}`,
+        port: DEFAULT_PORT,
+        image: 'node',
+      };
     }
   }
   return { install: null, dev: staticServer, port: DEFAULT_PORT, image: 'node' };
@@ -742,14 +1028,14 @@ export function portAnswers(port: number, timeoutMs: number): Promise<boolean> {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const abort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', abort, { once: true });
   });
 }

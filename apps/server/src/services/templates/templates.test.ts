@@ -50,7 +50,7 @@ describe('GET /api/templates/{id}', () => {
     const { template } = res.body;
     expect(template.run).toEqual({
       install: null,
-      dev: 'node --watch server.js', // a saved server.js restarts it (migration 003)
+      dev: 'node --watch-path=. server.js', // every save restarts it (migration 003)
       port: 3000,
       image: 'node',
     });
@@ -67,7 +67,7 @@ describe('GET /api/templates/{id}', () => {
       const template = await templates.get(id);
       const pkg = JSON.parse(template.files.find((f) => f.path === 'package.json')!.content);
       const dev = template.run.dev === 'npm run dev' ? pkg.scripts.dev : template.run.dev;
-      expect(dev, id).toMatch(/^node --watch /);
+      expect(dev, id).toMatch(/^node --watch(-path=\S+)? /);
     }
   });
 
