@@ -137,16 +137,29 @@ export class InfrastructureService {
     this.#store = new InfrastructureStore(deps.db);
   }
 
-  /** Marks runs a stopped server left active as failed (their process died with it). */
+  /**
+   * Marks runs a stopped server left active as failed (their terraform died with it). A run
+   * whose advisory lock is still held belongs to another live instance and is left alone.
+   */
   async start(): Promise<void> {
     for (const run of await this.#store.activeRuns()) {
       if (this.#runs.has(run.deployment_id)) continue;
-      await this.#store.updateRun(run.id, {
-        status: 'failed',
-        finished: true,
-        error: 'The server stopped during this run',
-      });
-      await this.#store.updateDeployment(run.deployment_id, { status: 'failed' });
+      let lock: pg.Client;
+      try {
+        lock = await this.#lock(run.deployment_id);
+      } catch {
+        continue;
+      }
+      try {
+        await this.#store.updateRun(run.id, {
+          status: 'failed',
+          finished: true,
+          error: 'The server stopped during this run',
+        });
+        await this.#store.updateDeployment(run.deployment_id, { status: 'failed' });
+      } finally {
+        await lock.end().catch(() => undefined);
+      }
     }
   }
 
