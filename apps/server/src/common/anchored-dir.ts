@@ -181,11 +181,13 @@ export class AnchoredDir {
     opts: { mode: number; owner?: Owner; tempPrefix: string },
   ): Promise<Stats | undefined> {
     const temp = `${opts.tempPrefix}${randomBytes(6).toString('hex')}`;
-    const handle = await open(this.child(temp), createFlags, 0o600);
+    // Created readable and given to its owner before any byte is written: watchers in the
+    // project (node --watch-path) may open it the moment it appears.
+    const handle = await open(this.child(temp), createFlags, opts.mode);
     try {
-      await handle.writeFile(bytes);
       if (opts.owner) await handle.chown(opts.owner.uid, opts.owner.gid);
       await handle.chmod(opts.mode);
+      await handle.writeFile(bytes);
     } catch (err) {
       await handle.close();
       await unlink(this.child(temp)).catch(() => undefined);

@@ -50,7 +50,7 @@ describe('GET /api/templates/{id}', () => {
     const { template } = res.body;
     expect(template.run).toEqual({
       install: null,
-      dev: 'node --watch-path=. server.js', // every save restarts it (migration 003)
+      dev: 'node --watch-path=. server.js', // every save restarts it (migration 080)
       port: 3000,
       image: 'node',
     });
