@@ -5763,8 +5763,11 @@ export interface components {
       id: string;
       /** Format: uuid */
       projectId: string;
-      /** @enum {string} */
-      status: 'starting' | 'running' | 'stopped' | 'error';
+      /**
+       * @description crashed: the dev server died while the project should run (see crash); error: it could not be started
+       * @enum {string}
+       */
+      status: 'starting' | 'running' | 'crashed' | 'stopped' | 'error';
       /**
        * @description Container port → host port (127.0.0.1)
        * @example {
@@ -5787,6 +5790,13 @@ export interface components {
       pooled: boolean;
       /** @description Why it stopped or failed */
       reason: string | null;
+      /** @description How the dev server crashed, while status is crashed */
+      crash: {
+        reason: string;
+        /** @description Its last log lines, oldest first */
+        lines: string[];
+        at: string;
+      } | null;
       resources: {
         cpuPercent: number | null;
         memoryMb: number | null;
