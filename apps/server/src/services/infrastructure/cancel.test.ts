@@ -4,7 +4,7 @@
  * no container, network or state behind.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -96,6 +96,22 @@ it('cancels an apply in progress; destroy then leaves nothing behind', async () 
     token: admin.token,
   });
   expect(again.status).toBe(409);
+
+  // The database password reaches Terraform only through its environment (PG_CONN_STR):
+  // never in the work folder's files, a stored event or a run's error.
+  const password = decodeURIComponent(new URL(t.databaseUrl).password);
+  expect(password.length).toBeGreaterThan(0);
+  for (const file of readdirSync(workDir)) {
+    const full = path.join(workDir, file);
+    if (statSync(full).isFile()) expect(readFileSync(full, 'utf8')).not.toContain(password);
+  }
+  const stored = await t.services.pool.query(
+    `SELECT (SELECT json_agg(event)::text FROM infra_events WHERE deployment_id = $1) AS events,
+            (SELECT json_agg(error)::text FROM infra_runs WHERE deployment_id = $1) AS errors`,
+    [id],
+  );
+  expect(stored.rows[0].events).toContain('planned_change');
+  expect(JSON.stringify(stored.rows[0])).not.toContain(password);
 
   const destroy = await call(t.app, 'DELETE', `/api/infrastructure/${id}`, { token: admin.token });
   expect(destroy.status).toBe(202);
