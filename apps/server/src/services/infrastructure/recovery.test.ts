@@ -11,7 +11,7 @@ import { InfrastructureService } from './index.ts';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await createTestApp();
+  t = await createTestApp({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
 });
 
 afterAll(async () => {
@@ -70,4 +70,23 @@ it('marks runs left active by a stopped server as failed on start', async () => 
     error: 'The server stopped during this run',
   });
   expect(after.body.deployment.lastRun.finishedAt).not.toBeNull();
+});
+
+it('answers 503 at once for local machines when no Docker engine answers, creating nothing', async () => {
+  const owner = await registerAndLogin(t.app);
+  const created = await call(t.app, 'POST', '/api/projects', {
+    token: owner.token,
+    body: { name: 'No engine' },
+  });
+  const projectId = created.body.project.id as string;
+  const res = await call(t.app, 'POST', '/api/provision', {
+    token: owner.token,
+    body: { projectId, provider: 'local', machines: 1 },
+  });
+  expect(res.status).toBe(503);
+  expect(res.body.error.message).toMatch(/Docker engine/);
+  const list = await call(t.app, 'GET', `/api/infrastructure?projectId=${projectId}`, {
+    token: owner.token,
+  });
+  expect(list.body.deployments).toEqual([]);
 });

@@ -6,6 +6,7 @@ import { installProvider } from '../../../../../infra/terraform/provider-local/s
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
+import { dockerAnswers, dockerClient } from '../containers/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import { projectChannel, type EventBus } from '../realtime/index.ts';
 import {
@@ -203,6 +204,11 @@ export class InfrastructureService {
       );
     }
     const variables = this.#variables({}, input);
+    if (!(await dockerAnswers(dockerClient(this.#deps.dockerHost)))) {
+      throw errors.unavailable(
+        `Local machines need a Docker engine and none answers at ${this.#deps.dockerHost ?? 'the default socket'} (set DOCKER_HOST). Nothing was created.`,
+      );
+    }
     const row = await this.#store.createDeployment({
       projectId: input.projectId,
       provider: input.provider,
