@@ -2607,7 +2607,7 @@ export interface paths {
     };
     /**
      * Set (or with null, remove) environment variables (admin)
-     * @description Values are sealed with AES-256-GCM, injected into the project’s container at its next (re)start, and never returned or logged. Variables not named are kept. At most 200 per project, 32768 bytes per value.
+     * @description Values are sealed with AES-256-GCM, injected into the project’s container at its next (re)start, and never returned or logged. Variables not named are kept. While the container runs, `restartRequired` is true (it keeps the old values until restarted) and members hear `environment_changed` on the project socket. At most 200 per project, 32768 bytes per value.
      */
     put: {
       parameters: {
@@ -2649,6 +2649,11 @@ export interface paths {
                *     ]
                */
               names: string[];
+              /**
+               * @description The project’s container is running with the previous environment: restart it to apply
+               * @example true
+               */
+              restartRequired: boolean;
             };
           };
         };
@@ -2707,7 +2712,10 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Remove one environment variable (admin) */
+    /**
+     * Remove one environment variable (admin)
+     * @description Members hear `environment_changed {names, restartRequired}` on the project socket; `restartRequired` is true while the container runs with the old environment.
+     */
     delete: {
       parameters: {
         query?: never;

@@ -199,16 +199,47 @@ describe('process runtime', () => {
   it('gives the process the environment, and the new one after a restart', async () => {
     const projectId = await createProject(t, owner, 'Env in a process');
     writeDevServer(t, projectId);
-    await f.req(owner, 'PUT', `/api/projects/${projectId}/env`, {
+    const before = await f.req(owner, 'PUT', `/api/projects/${projectId}/env`, {
       vars: { VF_TEST_VALUE: f.values.first },
     });
+    // Nothing runs yet: the next start takes it, no restart to ask for.
+    expect(before.body).toEqual({ names: ['VF_TEST_VALUE'], restartRequired: false });
     const started = await f.req(owner, 'POST', `/api/containers/${projectId}/start?wait=true`);
     expect(started.status, JSON.stringify(started.body)).toBe(200);
     expect(await appSees(started.body.container.serviceUrl)).toBe(f.values.first);
 
-    await f.req(owner, 'PUT', `/api/projects/${projectId}/env`, {
-      vars: { VF_TEST_VALUE: f.values.second },
+    // A change while it runs: the answer and the members' socket say "restart to apply", and
+    // the running dev server still has the old value until then.
+    const events: unknown[] = [];
+    const unsubscribe = await t.services.bus.subscribe(`project:${projectId}`, (m) => {
+      if ((m as { type?: string }).type === 'environment_changed') events.push(m);
     });
+    const changed = await f.req(owner, 'PUT', `/api/projects/${projectId}/env`, {
+      vars: { VF_TEST_VALUE: f.values.second, EXTRA_FLAG: 'on' },
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toEqual({
+      names: ['EXTRA_FLAG', 'VF_TEST_VALUE'],
+      restartRequired: true,
+    });
+    expect((await f.req(owner, 'DELETE', `/api/projects/${projectId}/env/EXTRA_FLAG`)).status).toBe(
+      204,
+    );
+    await eventually(
+      async () => (events.length >= 2 ? true : undefined),
+      5_000,
+      'the environment events',
+    );
+    await unsubscribe();
+    expect(events).toEqual([
+      {
+        type: 'environment_changed',
+        data: { names: ['EXTRA_FLAG', 'VF_TEST_VALUE'], restartRequired: true },
+      },
+      { type: 'environment_changed', data: { names: ['VF_TEST_VALUE'], restartRequired: true } },
+    ]);
+    expect(await appSees(started.body.container.serviceUrl)).toBe(f.values.first);
+
     const restarted = await f.req(owner, 'POST', `/api/containers/${projectId}/restart?wait=true`);
     expect(restarted.status, JSON.stringify(restarted.body)).toBe(200);
     expect(await appSees(restarted.body.container.serviceUrl)).toBe(f.values.second);

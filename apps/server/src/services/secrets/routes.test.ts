@@ -328,7 +328,10 @@ describe('project environment', () => {
       vars: { API_BASE_URL: 'https://api.example.test', FEATURE_X: 'on', _PRIVATE: 'value-one' },
     });
     expect(set.status).toBe(200);
-    expect(set.body).toEqual({ names: ['API_BASE_URL', 'FEATURE_X', '_PRIVATE'] });
+    expect(set.body).toEqual({
+      names: ['API_BASE_URL', 'FEATURE_X', '_PRIVATE'],
+      restartRequired: false,
+    });
 
     const editorView = await as('editor')('GET', `/api/projects/${id}/env`);
     expect(editorView.body).toEqual({
@@ -393,16 +396,19 @@ describe('project environment', () => {
     expect((await owner('DELETE', `/api/projects/${id}/env/bad-name`)).status).toBe(400);
   });
 
-  it('tells members a restart applies changes, and logs names (never values) to the activity', async () => {
+  it('tells members of the change (no restart: nothing runs), and logs names (never values) to the activity', async () => {
     const id = await freshProject();
     const events: unknown[] = [];
     const unsubscribe = await t.services.bus.subscribe(`project:${id}`, (m) => events.push(m));
-    await owner('PUT', `/api/projects/${id}/env`, { vars: { SHOWN_NAME: 'hidden-value-123' } });
+    const put = await owner('PUT', `/api/projects/${id}/env`, {
+      vars: { SHOWN_NAME: 'hidden-value-123' },
+    });
+    expect(put.body).toEqual({ names: ['SHOWN_NAME'], restartRequired: false });
     await new Promise((r) => setTimeout(r, 20));
     await unsubscribe();
     expect(events).toContainEqual({
       type: 'environment_changed',
-      data: { names: ['SHOWN_NAME'], restartRequired: true },
+      data: { names: ['SHOWN_NAME'], restartRequired: false },
     });
     const activity = await owner('GET', `/api/projects/${id}/activity`);
     const entry = activity.body.activity.find(

@@ -126,6 +126,17 @@ const NamesSchema = z.array(z.string()).openapi({ example: ['API_BASE_URL', 'DAT
 const integrationTags = ['integrations'];
 const envTags = ['environment'];
 
+const RestartRequired = z.boolean().openapi({
+  description:
+    'The project’s container is running with the previous environment: restart it to apply',
+  example: true,
+});
+
+/** A change reaches a running container only at its next (re)start. */
+function restartRequired(project: { status: string }): boolean {
+  return project.status === 'running';
+}
+
 function routes(access: ProjectAccess) {
   const list = createRoute({
     method: 'get',
@@ -261,6 +272,8 @@ function routes(access: ProjectAccess) {
     description:
       'Values are sealed with AES-256-GCM, injected into the project’s container at its next ' +
       '(re)start, and never returned or logged. Variables not named are kept. ' +
+      'While the container runs, `restartRequired` is true (it keeps the old values until ' +
+      'restarted) and members hear `environment_changed` on the project socket. ' +
       `At most ${maxEnvVars} per project, ${maxEnvValueBytes} bytes per value.`,
     security: bearerSecurity,
     middleware: [access('admin')] as const,
@@ -281,7 +294,10 @@ function routes(access: ProjectAccess) {
       ),
     },
     responses: {
-      200: jsonResponse(z.object({ names: NamesSchema }), 'Every variable name after the change'),
+      200: jsonResponse(
+        z.object({ names: NamesSchema, restartRequired: RestartRequired }),
+        'Every variable name after the change',
+      ),
       ...errorResponses(400, 401, 403, 404),
     },
   });
@@ -291,6 +307,9 @@ function routes(access: ProjectAccess) {
     path: '/{id}/env/{name}',
     tags: envTags,
     summary: 'Remove one environment variable (admin)',
+    description:
+      'Members hear `environment_changed {names, restartRequired}` on the project socket; ' +
+      '`restartRequired` is true while the container runs with the old environment.',
     security: bearerSecurity,
     middleware: [access('admin')] as const,
     request: { params: EnvVarParams },
@@ -351,12 +370,18 @@ export function createSecretsRoutes(deps: {
     })
     .openapi(r.putEnv, async (c) => {
       const { vars } = c.req.valid('json');
-      const names = await secrets.setEnvironment(c.var.project.id, c.var.auth.userId, vars);
-      return c.json({ names }, 200);
+      const project = c.var.project;
+      const pending = restartRequired(project) && Object.keys(vars).length > 0;
+      const names = await secrets.setEnvironment(project.id, c.var.auth.userId, vars, {
+        restartRequired: pending,
+      });
+      return c.json({ names, restartRequired: pending }, 200);
     })
     .openapi(r.deleteEnv, async (c) => {
       const { name } = c.req.valid('param');
-      await secrets.deleteEnvironmentVariable(c.var.project.id, c.var.auth.userId, name);
+      await secrets.deleteEnvironmentVariable(c.var.project.id, c.var.auth.userId, name, {
+        restartRequired: restartRequired(c.var.project),
+      });
       return c.body(null, 204);
     });
 }

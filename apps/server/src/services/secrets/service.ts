@@ -458,6 +458,9 @@ export class SecretsService {
 
   /**
    * Sets variables (a string) and removes them (`null`), atomically; others are kept.
+   * Members hear `environment_changed {names, restartRequired}` on `project:<id>`.
+   * @param options.restartRequired the project's container runs with the old values (the
+   *   routes pass whether it is running); true when not told.
    * @returns the names of the project's variables afterwards.
    * @throws AppError invalid_request for a bad name or value, or past {@link maxEnvVars}.
    */
@@ -465,6 +468,7 @@ export class SecretsService {
     projectId: string,
     userId: string,
     vars: Record<string, string | null>,
+    options: { restartRequired?: boolean } = {},
   ): Promise<string[]> {
     const entries = Object.entries(vars);
     const problems = entries.flatMap(([name, value]) => envProblems(name, value));
@@ -502,12 +506,21 @@ export class SecretsService {
       );
       return after;
     });
-    await this.#publish(projectId, 'environment_changed', { names, restartRequired: true });
+    const restartRequired = options.restartRequired ?? true;
+    await this.#publish(projectId, 'environment_changed', { names, restartRequired });
     return names;
   }
 
-  /** @throws AppError not_found when the project has no variable with that name. */
-  async deleteEnvironmentVariable(projectId: string, userId: string, name: string): Promise<void> {
+  /**
+   * Removes one variable; `options` and the event as for {@link setEnvironment}.
+   * @throws AppError not_found when the project has no variable with that name.
+   */
+  async deleteEnvironmentVariable(
+    projectId: string,
+    userId: string,
+    name: string,
+    options: { restartRequired?: boolean } = {},
+  ): Promise<void> {
     const names = await this.#db.transaction().execute(async (tx) => {
       const store = new SecretsStore(tx);
       await store.lockProjectEnvironment(projectId);
@@ -525,7 +538,8 @@ export class SecretsService {
       );
       return store.envVarNames(projectId);
     });
-    await this.#publish(projectId, 'environment_changed', { names, restartRequired: true });
+    const restartRequired = options.restartRequired ?? true;
+    await this.#publish(projectId, 'environment_changed', { names, restartRequired });
   }
 
   /**
