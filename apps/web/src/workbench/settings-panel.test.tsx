@@ -2,26 +2,38 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { newUser, type Browser } from '../../test/helpers.ts';
 import { AppContext } from '../context.tsx';
-import type { Project } from '../lib/types.ts';
+import type { Container, Project } from '../lib/types.ts';
 import { SettingsPanel } from './settings-panel.tsx';
 
 afterEach(cleanup);
 
-function renderSettings(browser: Browser, project: Project) {
+function renderSettings(
+  browser: Browser,
+  project: Project,
+  container: Container | null = null,
+  onContainerAction: (action: string) => void = () => undefined,
+) {
   const notify = vi.fn();
-  render(
+  const ui = (c: Container | null) => (
     <AppContext.Provider
       value={{ api: browser.api, drafts: browser.drafts, theme: 'dark', setTheme() {}, notify }}
     >
       <SettingsPanel
         project={project}
-        container={null}
-        onContainerAction={() => undefined}
+        container={c}
+        onContainerAction={onContainerAction}
         onShowLogs={() => undefined}
       />
-    </AppContext.Provider>,
+    </AppContext.Provider>
   );
-  return notify;
+  const { rerender } = render(ui(container));
+  return Object.assign(notify, { rerender: (c: Container | null) => rerender(ui(c)) });
+}
+
+async function setVariable(name: string, value: string): Promise<void> {
+  fireEvent.change(await screen.findByLabelText('Variable name'), { target: { value: name } });
+  fireEvent.change(screen.getByLabelText('Variable value'), { target: { value } });
+  fireEvent.submit(screen.getByLabelText('Variable name').closest('form')!);
 }
 
 describe('members settings', () => {
@@ -64,5 +76,39 @@ describe('members settings', () => {
     );
     await waitFor(() => expect(screen.queryByTestId('invitation')).toBeNull());
     expect((await owner.api.listInvitations(project.id)).invitations).toEqual([]);
+  });
+});
+
+describe('environment settings', () => {
+  it('says "Restart to apply" after a change on a running project, restarts on a click, and not when stopped', async () => {
+    const owner = await newUser();
+    const { project } = await owner.api.createProject({ name: `Env restart ${Date.now()}` });
+    await owner.api.containerAction(project.id, 'start');
+    const actions: string[] = [];
+    const running: Container = { projectId: project.id, status: 'running' };
+    const notify = renderSettings(owner, project, running, (a) => actions.push(a));
+
+    await setVariable('FEATURE_FLAG', 'on');
+    const notice = await screen.findByTestId('env-restart');
+    expect(notice.textContent).toMatch(/restart to apply/i);
+    expect(notify).toHaveBeenCalledWith('Saved. Restart to apply it.');
+    fireEvent.click(within(notice).getByRole('button', { name: 'Restart' }));
+    expect(actions).toEqual(['restart']);
+    expect(screen.queryByTestId('env-restart')).toBeNull();
+
+    // A restart from elsewhere (the status bar, another member) clears it too.
+    await setVariable('FEATURE_FLAG', 'off');
+    await screen.findByTestId('env-restart');
+    notify.rerender({ ...running, status: 'starting' });
+    await waitFor(() => expect(screen.queryByTestId('env-restart')).toBeNull());
+
+    // Stopped: the next start takes the value, nothing to restart.
+    await owner.api.containerAction(project.id, 'stop');
+    notify.rerender({ ...running, status: 'stopped' });
+    notify.mockClear();
+    await setVariable('FEATURE_FLAG', 'again');
+    await waitFor(() => expect(notify).toHaveBeenCalledWith('Saved.'));
+    expect(screen.queryByTestId('env-restart')).toBeNull();
+    expect(notify).not.toHaveBeenCalledWith(expect.anything(), 'error');
   });
 });

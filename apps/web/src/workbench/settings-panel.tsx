@@ -23,7 +23,12 @@ export function SettingsPanel(props: {
         <ContainerSection {...props} />
         <MembersSection project={project} isAdmin={isAdmin} />
         {isAdmin && <IntegrationsSection projectId={project.id} />}
-        <EnvSection projectId={project.id} isAdmin={isAdmin} />
+        <EnvSection
+          projectId={project.id}
+          isAdmin={isAdmin}
+          status={props.container?.status}
+          onRestart={() => props.onContainerAction('restart')}
+        />
       </div>
     </section>
   );
@@ -314,12 +319,25 @@ function IntegrationsSection(props: { projectId: string }) {
   );
 }
 
-function EnvSection(props: { projectId: string; isAdmin: boolean }) {
+/** A change reaches a running container only when it restarts: say so, and offer it. */
+function EnvSection(props: {
+  projectId: string;
+  isAdmin: boolean;
+  /** The container's status (undefined: none yet). */
+  status: string | undefined;
+  onRestart(): void;
+}) {
   const { api, notify } = useApp();
   const [names, setNames] = useState<string[] | null>(null);
   const [unavailable, setUnavailable] = useState(false);
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
+  const [restartNeeded, setRestartNeeded] = useState(false);
+
+  // A (re)start or a stop takes the new environment: the notice has done its job.
+  useEffect(() => {
+    if (props.status === 'starting' || props.status === 'stopped') setRestartNeeded(false);
+  }, [props.status]);
 
   useEffect(() => {
     api
@@ -331,11 +349,15 @@ function EnvSection(props: { projectId: string; isAdmin: boolean }) {
   async function add(e: FormEvent) {
     e.preventDefault();
     try {
-      const r = await api.putEnv(props.projectId, { [name.trim()]: value });
+      const r = (await api.putEnv(props.projectId, { [name.trim()]: value })) as {
+        names: string[];
+        restartRequired?: boolean;
+      };
       setNames(r.names);
       setName('');
       setValue('');
-      notify('Saved. Restart the container to apply it.');
+      if (r.restartRequired) setRestartNeeded(true);
+      notify(r.restartRequired ? 'Saved. Restart to apply it.' : 'Saved.');
     } catch (err) {
       notify((err as Error).message, 'error');
     }
@@ -351,6 +373,21 @@ function EnvSection(props: { projectId: string; isAdmin: boolean }) {
           <p className="muted small">
             Values are encrypted and never shown again; only names are listed.
           </p>
+          {restartNeeded && (
+            <p className="small row" role="status" data-testid="env-restart">
+              <span>Restart to apply: the running container has the previous values.</span>
+              <button
+                className="small-btn"
+                type="button"
+                onClick={() => {
+                  setRestartNeeded(false);
+                  props.onRestart();
+                }}
+              >
+                Restart
+              </button>
+            </p>
+          )}
           <ul className="env-names">
             {(names ?? []).map((n) => (
               <li key={n}>
