@@ -332,13 +332,15 @@ describe('process runtime', () => {
       async () => (await t.services.containers.get(projectId)).status !== 'running',
       5_000,
     );
-    const report = await t.services.containers.reconcile();
-    expect(report.restarted).toContain(projectId);
+    // Brought back by the reconciler (which skips a project while a restart is already under
+    // way for it): a new process that answers, whoever started it.
     const after = await eventually(async () => {
+      await t.services.containers.reconcile();
       const info = await t.services.containers.get(projectId);
-      return info.health === 'healthy' ? info : undefined;
-    }, 10_000);
+      return info.health === 'healthy' && info.id !== before.id ? info : undefined;
+    }, 20_000);
     expect(after.id).not.toBe(before.id);
+    expect(after.status).toBe('running');
 
     const stopped = await call(t.app, 'POST', `/api/containers/${projectId}/stop`, {
       token: alice.token,
