@@ -46,6 +46,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const total = { passed: 0, failed: 0, skipped: 0 };
+/** "suite › file › test: first line of the error", printed again at the very end. */
+const failures = [];
 let exitCode = 0;
 for (const suite of suites.filter((s) => wanted.includes(s.name))) {
   console.log(`\n=== tests: ${suite.name} (${path.relative(root, suite.dir)}) ===`);
@@ -54,6 +56,7 @@ for (const suite of suites.filter((s) => wanted.includes(s.name))) {
   total.failed += result.failed;
   total.skipped += result.skipped;
   if (result.code !== 0) exitCode = result.code || 1;
+  failures.push(...result.failures.map((f) => `${suite.name} › ${f}`));
   console.log(
     `tests (${suite.name}): ${result.passed} passed, ${result.failed} failed` +
       (result.skipped ? `, ${result.skipped} skipped` : ''),
@@ -64,6 +67,8 @@ if (process.env.CI === 'true' && total.passed + total.failed === 0) {
   console.error('CI=true and no test was executed: failing the run.');
   if (exitCode === 0) exitCode = 1;
 }
+// The failures again, just above the closing line: a log cut to its tail still names them.
+for (const failure of failures) console.log(`FAILED ${failure}`);
 console.log(
   `tests: ${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`,
 );
@@ -98,11 +103,17 @@ async function runVitest(dir) {
   rmSync(reportDir, { recursive: true, force: true });
   if (!counts) {
     console.error('vitest wrote no JSON report (it failed before running the tests).');
-    return { code: code || 1, passed: 0, failed: 1, skipped: 0 };
+    return {
+      code: code || 1,
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      failures: ['vitest wrote no report'],
+    };
   }
   if (code !== 0 && counts.failed === 0) {
     console.error(`vitest failed outside any test (exit ${code}): see the error above.`);
-    return { code, ...counts, failed: 1 };
+    return { code, ...counts, failed: 1, failures: [`vitest exited ${code} outside any test`] };
   }
   return { code, ...counts };
 }
@@ -120,12 +131,27 @@ function readCounts(file) {
   } catch {
     return undefined;
   }
-  const brokenFiles = (report.testResults ?? []).filter(
-    (r) => r.status === 'failed' && !(r.assertionResults ?? []).some((a) => a.status === 'failed'),
-  ).length;
+  const failures = [];
+  let brokenFiles = 0;
+  for (const file of report.testResults ?? []) {
+    const name = path.relative(root, file.name ?? '?');
+    const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    if (file.status === 'failed' && failed.length === 0) {
+      brokenFiles += 1;
+      failures.push(`${name}: ${firstLine(file.message)}`);
+    }
+    for (const test of failed) {
+      failures.push(`${name} › ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+  }
   return {
     passed: report.numPassedTests ?? 0,
     failed: (report.numFailedTests ?? 0) + brokenFiles,
     skipped: (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0),
+    failures,
   };
+}
+
+function firstLine(message) {
+  return (message ?? '').split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? '';
 }
