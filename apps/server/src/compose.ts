@@ -106,6 +106,8 @@ export async function composeServices(deps: {
   log: Logger;
   pool: pg.Pool;
   db: Db;
+  /** A session-mode pool when `pool` goes through a transaction pooler (DATABASE_DIRECT_URL). */
+  directPool?: pg.Pool;
 }): Promise<Services> {
   const { config, log, pool, db } = deps;
   const metrics = new Metrics();
@@ -256,7 +258,8 @@ export async function composeServices(deps: {
 
   const ai = new AiService({
     db,
-    pool,
+    // pg-boss keeps its locks and polling in sessions of its own.
+    pool: deps.directPool ?? pool,
     provider: createProvider(config.ai),
     limits: {
       tokenBudget: config.ai.tokenBudget,
@@ -296,7 +299,8 @@ export async function composeServices(deps: {
     bus,
     log,
     dataDir: config.dataDir,
-    databaseUrl: pool.options.connectionString ?? '',
+    // Runs hold a session advisory lock; Terraform's pg backend takes its own.
+    databaseUrl: (deps.directPool ?? pool).options.connectionString ?? '',
     dockerHost: config.dockerHost,
   });
   await infrastructure.start();

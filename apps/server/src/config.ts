@@ -63,6 +63,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   VAPORFORM_DATA_DIR: z.string().min(1).default('./.vaporform'),
   DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
+  DATABASE_DIRECT_URL: optionalUrl(['postgres', 'postgresql']),
   REDIS_URL: optionalUrl(['redis', 'rediss']),
   VAPORFORM_RUNTIME: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
   DOCKER_HOST: z.string().optional(),
@@ -127,6 +128,11 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | undefined;
+  /**
+   * A session-mode connection to the same database, set when `databaseUrl` is a pooler in
+   * transaction mode (PgBouncer, Supavisor): migrations, the job queue and Terraform's runs use it.
+   */
+  databaseDirectUrl: string | undefined;
   redisUrl: string | undefined;
   runtime: 'auto' | 'docker' | 'process' | 'kubernetes';
   dockerHost: string | undefined;
@@ -202,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     dataDir,
     databaseUrl: e.DATABASE_URL,
+    databaseDirectUrl: e.DATABASE_URL ? e.DATABASE_DIRECT_URL : undefined,
     redisUrl: e.REDIS_URL,
     runtime: e.VAPORFORM_RUNTIME,
     dockerHost: e.DOCKER_HOST || undefined,

@@ -26,10 +26,16 @@ async function main(): Promise<void> {
     embedded = await startEmbeddedPostgres(config.dataDir, log);
     databaseUrl = embedded.url;
   }
-  const { pool, db } = createDb(databaseUrl);
-  await migrate(pool, log);
+  // DATABASE_DIRECT_URL: DATABASE_URL is a transaction pooler; what needs a session goes direct.
+  const directUrl =
+    config.databaseDirectUrl && config.databaseDirectUrl !== databaseUrl
+      ? config.databaseDirectUrl
+      : undefined;
+  const { pool, db } = createDb(databaseUrl, 20, { pooled: directUrl !== undefined });
+  const direct = directUrl ? createDb(directUrl, 5) : undefined;
+  await migrate(direct?.pool ?? pool, log);
 
-  const services = await composeServices({ config, log, pool, db });
+  const services = await composeServices({ config, log, pool, db, directPool: direct?.pool });
   const app = createApp(services);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     log.info(
@@ -54,6 +60,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await services.close();
     await db.destroy();
+    await direct?.db.destroy();
     await embedded?.stop();
     clearTimeout(force);
     log.info('stopped');
