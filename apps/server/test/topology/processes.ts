@@ -200,9 +200,12 @@ export interface HaproxyProc extends Proc {
  * upgrades tunnelled, a backend found dead by its `/readyz` check taken out within a second,
  * and a request that found a dead backend retried on another (`retry-on conn-failure`).
  */
-export async function startHaproxy(backends: string[]): Promise<HaproxyProc> {
+export async function startHaproxy(
+  backends: string[],
+  opts: { port?: number } = {},
+): Promise<HaproxyProc> {
   requireBinary('haproxy', 'haproxy');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(path.join(tmpdir(), 'vf-haproxy-'));
   const cfg = path.join(dir, 'haproxy.cfg');
   writeFileSync(cfg, haproxyConfig(port, backends));
@@ -245,6 +248,8 @@ export function haproxyConfig(port: number, backends: string[]): string {
     '  default_backend vaporform',
     'backend vaporform',
     '  balance roundrobin',
+    // Which instance answered (the tests check the spread; an operator reads it in logs).
+    '  http-response set-header X-Served-By %[srv_name]',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
     '  default-server inter 500ms fall 2 rise 2',
