@@ -640,9 +640,12 @@ export class AiService {
         : ((await recorder.close(outcome?.text ?? '')) ?? null);
     const durationMs = Date.now() - startedAt.getTime();
     const success = failure === undefined && !outcome?.stopped;
-    this.#deps.metrics.claudeRequestDuration
-      .labels(input.mode, failure !== undefined ? 'error' : outcome?.stopped ? 'stopped' : 'ok')
-      .observe(durationMs / 1000);
+    this.#deps.metrics.recordClaudeRun(
+      input.mode,
+      failure !== undefined ? 'error' : outcome?.stopped ? 'stopped' : 'ok',
+      durationMs / 1000,
+      outcome?.usage,
+    );
     await this.#store
       .insertInteraction({
         projectId,

@@ -7,6 +7,7 @@ import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import { dockerAnswers, dockerClient } from '../containers/index.ts';
+import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import { projectChannel, type EventBus } from '../realtime/index.ts';
 import {
@@ -91,6 +92,8 @@ export interface InfrastructureServiceDeps {
   terraformBin?: string;
   /** Between SIGINT and SIGKILL of a canceled run. */
   cancelGraceMs?: number;
+  /** Runs finished and their duration (`vaporform_terraform_runs_total`). */
+  metrics?: Metrics;
 }
 
 const CLOUD_PROVIDER_SOURCE: Record<Exclude<InfraProvider, 'local'>, string> = {
@@ -523,6 +526,8 @@ export class InfrastructureService {
       error,
     });
     await this.#store.updateDeployment(row.id, { status });
+    this.#deps.metrics?.terraformRuns.labels(status).inc();
+    this.#deps.metrics?.terraformRunDuration.labels(status).observe((Date.now() - started) / 1000);
     await this.#deps.bus.publish(projectChannel(row.project_id), {
       type: 'infrastructure_status',
       data: { deploymentId: row.id, runId, status, error },

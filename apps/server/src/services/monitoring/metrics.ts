@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly #beforeScrape: (() => Promise<void>)[] = [];
 
   readonly httpRequestDuration = new Histogram({
     name: 'vaporform_http_request_duration_seconds',
@@ -93,8 +94,104 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** seeds/001 Claude API metrics: AI runs by type and outcome (the histogram's count, named). */
+  readonly claudeRequests = new Counter({
+    name: 'vaporform_claude_requests_total',
+    help: 'AI runs (chat turns, modifications, queued requests) by type and outcome',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** Model tokens spent, by run type and kind (input, output, cache_read, cache_write). */
+  readonly claudeTokens = new Counter({
+    name: 'vaporform_claude_tokens_total',
+    help: 'Model tokens used by AI runs, by run type and token kind',
+    labelNames: ['type', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  /** Open WebSockets on this instance by channel (project, terminal, collab, preview, agent). */
+  readonly websocketConnections = new Gauge({
+    name: 'vaporform_websocket_connections',
+    help: 'Open WebSocket connections on this instance, by channel',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+
+  /** Collaboration: OT operations submitted, by outcome (applied, rejected). */
+  readonly collabOps = new Counter({
+    name: 'vaporform_collab_ops_total',
+    help: 'Collaborative-editing operations submitted, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** Collaboration: documents (open files) with at least one subscriber on this instance. */
+  readonly collabDocuments = new Gauge({
+    name: 'vaporform_collab_documents',
+    help: 'Collaborative documents open on this instance',
+    registers: [this.registry],
+  });
+
+  /** Terraform runs finished, by final status (ready, destroyed, failed, canceled…). */
+  readonly terraformRuns = new Counter({
+    name: 'vaporform_terraform_runs_total',
+    help: 'Terraform runs finished, by final status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly terraformRunDuration = new Histogram({
+    name: 'vaporform_terraform_run_duration_seconds',
+    help: 'Terraform run duration (init to output), by final status',
+    labelNames: ['status'] as const,
+    buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vaporform_' });
+    // Project sockets are counted by their hub; the channel view mirrors it at scrape time.
+    this.#beforeScrape.push(async () => {
+      const project = await this.projectSockets.get();
+      this.websocketConnections.labels('project').set(project.values[0]?.value ?? 0);
+    });
+  }
+
+  /** Counts `socket` under `channel` until it closes. */
+  trackSocket(
+    channel: string,
+    socket: { once(event: 'close', listener: () => void): unknown },
+  ): void {
+    this.websocketConnections.labels(channel).inc();
+    socket.once('close', () => this.websocketConnections.labels(channel).dec());
+  }
+
+  /** One finished AI run: its count, duration and tokens. */
+  recordClaudeRun(
+    type: string,
+    outcome: string,
+    seconds: number,
+    usage:
+      | {
+          inputTokens?: number;
+          outputTokens?: number;
+          cacheReadTokens?: number;
+          cacheWriteTokens?: number;
+        }
+      | undefined,
+  ): void {
+    this.claudeRequests.labels(type, outcome).inc();
+    this.claudeRequestDuration.labels(type, outcome).observe(seconds);
+    const kinds = {
+      input: usage?.inputTokens,
+      output: usage?.outputTokens,
+      cache_read: usage?.cacheReadTokens,
+      cache_write: usage?.cacheWriteTokens,
+    };
+    for (const [kind, n] of Object.entries(kinds)) {
+      this.claudeTokens.labels(type, kind).inc(n ?? 0);
+    }
   }
 
   /** Sets a callback that refreshes the active-projects gauge on every scrape. */
@@ -109,6 +206,4 @@ export class Metrics {
     await Promise.all(this.#beforeScrape.map((f) => f().catch(() => undefined)));
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-
-  readonly #beforeScrape: (() => Promise<void>)[] = [];
 }
