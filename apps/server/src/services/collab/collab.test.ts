@@ -1,0 +1,285 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import {
+  collabUrl,
+  connectCollab,
+  docs,
+  until,
+  type CollabClient,
+} from '../../../test/collab-client.ts';
+
+type User = Awaited<ReturnType<typeof registerAndLogin>>;
+
+const CONTENT = 'héllo 😀 wörld\r\n\tline two\r\n';
+
+describe('WS /api/collab', () => {
+  let t: TestApp;
+  let server: Awaited<ReturnType<typeof listen>>;
+  let owner: User;
+  let editor: User;
+  let viewer: User;
+  let stranger: User;
+  let projectId: string;
+  const clients: CollabClient[] = [];
+
+  const connect = async (user: User, headers: Record<string, string> = {}) => {
+    const client = await connectCollab(collabUrl(server.url, user.token), headers);
+    clients.push(client);
+    return client;
+  };
+  const put = (path: string, content: string, token = owner.token) =>
+    call(t.app, 'PUT', `/api/projects/${projectId}/files/${path}`, { token, body: { content } });
+  const read = (path: string) => t.services.files.read(projectId, path);
+  const history = (path: string) => t.services.files.history(projectId, path);
+  const errorOf = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message }),
+    );
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    server = await listen(t);
+    [owner, editor, viewer, stranger] = await Promise.all([
+      registerAndLogin(t.app, { name: 'Olive Owner' }),
+      registerAndLogin(t.app, { name: 'Eddie Editor' }),
+      registerAndLogin(t.app, { name: 'Vera Viewer' }),
+      registerAndLogin(t.app, { name: 'Stan Stranger' }),
+    ]);
+    const res = await call(t.app, 'POST', '/api/projects', {
+      token: owner.token,
+      body: { name: 'Together' },
+    });
+    projectId = res.body.project.id;
+    for (const [user, role] of [
+      [editor, 'editor'],
+      [viewer, 'viewer'],
+    ] as const) {
+      await call(t.app, 'POST', `/api/projects/${projectId}/members`, {
+        token: owner.token,
+        body: { email: user.user.email, role },
+      });
+    }
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server?.close();
+    await t?.close();
+  });
+
+  it('gives a stock ShareDB client the file as a text-unicode document', async () => {
+    expect((await put('src/app.js', CONTENT)).status).toBeLessThan(300);
+    const client = await connect(owner);
+    const doc = client.doc(projectId, 'src/app.js');
+    await docs.subscribe(doc);
+    expect(doc.type?.name).toBe('text-unicode');
+    expect(doc.data).toBe(CONTENT);
+  });
+
+  it('two editors typing at once converge', async () => {
+    await put('converge.txt', 'abc\n');
+    const [a, b] = [await connect(owner), await connect(editor)];
+    const [da, db] = [a.doc(projectId, 'converge.txt'), b.doc(projectId, 'converge.txt')];
+    await Promise.all([docs.subscribe(da), docs.subscribe(db)]);
+    await Promise.all([
+      docs.submit(da, [1, 'X😀']),
+      docs.submit(db, [3, 'Y\r\n']),
+      docs.submit(da, ['start ']),
+      docs.submit(db, [{ d: 1 }]),
+    ]);
+    await until(() => da.data === db.data && !da.hasWritePending() && !db.hasWritePending());
+    expect(da.data).toBe(db.data);
+    expect([...da.data]).toHaveLength([...'start X😀bcY\r\n\n'].length);
+    expect(da.data).toContain('X😀');
+    expect(da.data).toContain('Y\r\n');
+  });
+
+  it("refuses a viewer's op and applies it nowhere; the viewer still follows along", async () => {
+    await put('readonly.txt', 'keep me\n');
+    const [v, o] = [await connect(viewer), await connect(owner)];
+    const [dv, dO] = [v.doc(projectId, 'readonly.txt'), o.doc(projectId, 'readonly.txt')];
+    await Promise.all([docs.subscribe(dv), docs.subscribe(dO)]);
+    expect(dv.data).toBe('keep me\n');
+    const err = await errorOf(docs.submit(dv, ['sneaky ']));
+    expect(err?.code).toBe('forbidden');
+    await docs.submit(dO, [7, '!']);
+    await until(() => dv.data === 'keep me!\n', 10_000, 'the viewer to see the owner op');
+    const fresh = (await connect(owner)).doc(projectId, 'readonly.txt');
+    await docs.fetch(fresh);
+    expect(fresh.data).toBe('keep me!\n');
+    expect(dO.data).toBe('keep me!\n');
+  });
+
+  it('tells a stranger exactly what it tells anyone about a missing file', async () => {
+    await put('secret.txt', 'classified');
+    const s = await connect(stranger);
+    const o = await connect(owner);
+    const strangers = await errorOf(docs.subscribe(s.doc(projectId, 'secret.txt')));
+    const missing = await errorOf(docs.fetch(o.doc(projectId, 'no/such/file.txt')));
+    const otherProject = await errorOf(
+      docs.fetch(s.doc('00000000-0000-4000-8000-000000000000', 'secret.txt')),
+    );
+    expect(strangers).toEqual({ code: 'not_found', message: 'Document not found' });
+    expect(missing).toEqual(strangers);
+    expect(otherProject).toEqual(strangers);
+    // …also once the document exists (the owner opened it).
+    await docs.subscribe(o.doc(projectId, 'secret.txt'));
+    expect(await errorOf(docs.fetch(s.doc(projectId, 'secret.txt')))).toEqual(strangers);
+    const presence = s.connection.getDocPresence(projectId, 'secret.txt');
+    const presenceErr = await errorOf(
+      new Promise<void>((ok, fail) => presence.subscribe((e?: unknown) => (e ? fail(e) : ok()))),
+    );
+    expect(presenceErr).toEqual(strangers);
+  });
+
+  it('refuses other origins (403) and missing tokens (401)', async () => {
+    const status = (p: Promise<unknown>) =>
+      p.then(
+        () => 101,
+        (e: { status?: number }) => e.status,
+      );
+    expect(
+      await status(
+        connectCollab(collabUrl(server.url, owner.token), { origin: 'https://evil.example' }),
+      ),
+    ).toBe(403);
+    expect(await status(connectCollab(`${server.url.replace('http', 'ws')}/api/collab`))).toBe(401);
+    const ok = await connect(owner, { origin: new URL(t.config.publicUrl).origin });
+    expect(ok.ws.readyState).toBe(1);
+  });
+
+  it('closes the socket when its session is revoked', async () => {
+    const session = await registerAndLogin(t.app);
+    const client = await connect(session);
+    const out = await call(t.app, 'POST', '/api/auth/logout', {
+      token: session.token,
+      body: { refreshToken: session.refreshToken },
+    });
+    expect(out.status).toBe(204);
+    expect((await client.closed).code).toBe(4401);
+  });
+
+  it('turns an API write of an open file into an op by its author', async () => {
+    await put('live.txt', 'one\ntwo\nthree\n');
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'live.txt');
+    await docs.subscribe(doc);
+    const seen: { op: unknown; src: string }[] = [];
+    doc.on('op', (op: unknown, _source: unknown, src: string) => seen.push({ op, src }));
+    const next = 'one\n2️⃣ two\nthree\nfour 🎉\n';
+    expect((await put('live.txt', next)).status).toBe(200);
+    await until(() => doc.data === next, 10_000, 'the API write to arrive as an op');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((s) => s.src.startsWith(`vf:user:${owner.user.id}:`))).toBe(true);
+  });
+
+  it('keeps typing made while another writer saves (three-way)', async () => {
+    await put('merge.txt', 'alpha\nbeta\ngamma\n');
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'merge.txt');
+    await docs.subscribe(doc);
+    // The editor types at the end while, concurrently, the owner rewrites the first line.
+    await Promise.all([
+      docs.submit(doc, [17, 'delta\n']),
+      put('merge.txt', 'ALPHA\nbeta\ngamma\n'),
+    ]);
+    await until(() => doc.data === 'ALPHA\nbeta\ngamma\ndelta\n', 10_000, 'both changes');
+  });
+
+  it('writes typing to the file after a pause, as one new version by the typist', async () => {
+    await put('typing.txt', 'x');
+    const before = (await history('typing.txt')).length;
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'typing.txt');
+    await docs.subscribe(doc);
+    for (const ch of 'yz 😀\r\n') await docs.submit(doc, [[...doc.data].length, ch]);
+    expect(doc.data).toBe('xyz 😀\r\n');
+    await until(async () => (await read('typing.txt')).content === 'xyz 😀\r\n', 15_000, 'flush');
+    const versions = await history('typing.txt');
+    expect(versions.length).toBe(before + 1);
+    expect(versions[0]!.source).toBe('collab');
+    expect(versions[0]!.createdBy).toBe(editor.user.id);
+  });
+
+  it('refuses binary and oversized files with a clear error', async () => {
+    await t.services.files.write(
+      projectId,
+      'logo.png',
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]),
+      {
+        source: 'user',
+        userId: owner.user.id,
+      },
+    );
+    await t.services.files.write(projectId, 'big.txt', 'a'.repeat(1024 * 1024 + 1), {
+      source: 'user',
+      userId: owner.user.id,
+    });
+    const client = await connect(owner);
+    const binary = await errorOf(docs.subscribe(client.doc(projectId, 'logo.png')));
+    expect(binary?.code).toBe('invalid_request');
+    expect(binary?.message).toMatch(/binary/);
+    const big = await errorOf(docs.subscribe(client.doc(projectId, 'big.txt')));
+    expect(big?.code).toBe('too_large');
+  });
+
+  it('never lets a client create a document', async () => {
+    const client = await connect(owner);
+    const made = client.doc(projectId, 'made-up.txt');
+    made.on('error', () => undefined); // the client's rollback fetch fails too: no such document
+    const created = await errorOf(
+      new Promise<void>((ok, fail) =>
+        made.create('hi', 'text-unicode', (e?: unknown) => (e ? fail(e) : ok())),
+      ),
+    );
+    expect(created?.code).toBe('forbidden');
+    await expect(read('made-up.txt')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('deletes the document of a deleted file (clients get del)', async () => {
+    await put('doomed.txt', 'bye');
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'doomed.txt');
+    await docs.subscribe(doc);
+    const deleted = new Promise<void>((ok) => doc.once('del', () => ok()));
+    const res = await call(t.app, 'DELETE', `/api/projects/${projectId}/files/doomed.txt`, {
+      token: owner.token,
+    });
+    expect(res.status).toBeLessThan(300);
+    await deleted;
+    expect(doc.type).toBeNull();
+    const again = await errorOf(docs.fetch((await connect(owner)).doc(projectId, 'doomed.txt')));
+    expect(again?.code).toBe('not_found');
+  });
+
+  it('shares cursors as presence, with the sender named by the server', async () => {
+    await put('cursor.txt', 'abcdef');
+    const [a, b] = [await connect(owner), await connect(editor)];
+    const [da, db] = [a.doc(projectId, 'cursor.txt'), b.doc(projectId, 'cursor.txt')];
+    await Promise.all([docs.subscribe(da), docs.subscribe(db)]);
+    const pa = a.connection.getDocPresence(projectId, 'cursor.txt');
+    const pb = b.connection.getDocPresence(projectId, 'cursor.txt');
+    await Promise.all(
+      [pa, pb].map(
+        (p) => new Promise<void>((ok, fail) => p.subscribe((e?: unknown) => (e ? fail(e) : ok()))),
+      ),
+    );
+    const local = pb.create('b-cursor');
+    await new Promise<void>((ok, fail) =>
+      local.submit({ sel: [4, 4], name: 'Someone Else' }, (e?: unknown) => (e ? fail(e) : ok())),
+    );
+    const remote = await until(
+      () => Object.values(pa.remotePresences)[0] as any,
+      10_000,
+      'presence',
+    );
+    expect(remote).toMatchObject({ sel: [4, 4], name: 'Eddie Editor', userId: editor.user.id });
+    await docs.submit(da, ['>>']);
+    await until(
+      () => (Object.values(pa.remotePresences)[0] as any)?.sel?.[0] === 6,
+      10_000,
+      'moved',
+    );
+  });
+});

@@ -1,0 +1,538 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocketJSONStream from '@teamwork/websocket-json-stream';
+import type pg from 'pg';
+import ShareDB from 'sharedb';
+import type Agent from 'sharedb/lib/agent.js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { AppError } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { AccessClaims } from '../auth/tokens.ts';
+import type { AuthService } from '../auth/index.ts';
+import type { FileChangedEvent, FilesService } from '../files/index.ts';
+import type { ProjectsService, Role } from '../projects/index.ts';
+import type { EventBus } from '../realtime/index.ts';
+import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
+import { FlushScheduler } from './flush.ts';
+import { COLLAB_PATH, authorizeCollabUpgrade } from './gate.ts';
+import { registerCollabType } from './type.ts';
+
+/** Largest document (bytes of UTF-8): larger files are not OT documents. */
+export const MAX_DOC_BYTES = 1024 * 1024;
+/** How long a cached role stands before it is read again. */
+const ROLE_TTL_MS = 30_000;
+/** A client that cannot keep up (this much unsent) is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** What the server keeps about each connection (ShareDB's `agent.custom`). */
+interface AgentState {
+  server?: boolean;
+  userId?: string;
+  sessionId?: string;
+  name?: string;
+  ws?: WebSocket;
+  alive?: boolean;
+  roles: Map<string, { role: Promise<Role | null>; at: number }>;
+  /** Documents subscribed through this connection, `projectId\0path`. */
+  open: Set<string>;
+  /** Projects whose file events this connection keeps this instance listening to. */
+  projects: Set<string>;
+}
+
+interface ProjectRoom {
+  agents: Set<Agent>;
+  unsubscribe: Promise<() => Promise<void>>;
+}
+
+export interface CollabServiceDeps {
+  auth: AuthService;
+  projects: ProjectsService;
+  files: FilesService;
+  bus: EventBus;
+  pool: pg.Pool;
+  log: Logger;
+  /** The IDE's base URL: a browser's Origin must be its origin. */
+  publicUrl: string;
+  /** ShareDB database adapter (default: ShareDB's in-memory database). */
+  db?: unknown;
+  /** ShareDB pub/sub adapter (default: in-process). */
+  pubsub?: unknown;
+  maxDocBytes?: number;
+  /** Pause in typing after which a document is written to its file (ms). */
+  flushIdleMs?: number;
+  /** Longest a document waits to be written while typing goes on (ms). */
+  flushMaxWaitMs?: number;
+  heartbeatMs?: number;
+}
+
+/**
+ * `WS /api/collab`: ShareDB 7 over `ws` (ShareDB's own wire protocol through
+ * `@teamwork/websocket-json-stream`, so the stock `sharedb/lib/client` works), one
+ * `ot-text-unicode` document per file: collection = project id, document id = file path.
+ *
+ * - Gate ({@link authorizeCollabUpgrade}): IDE Origin, valid access token; revoking the session
+ *   closes the socket (4401); membership is checked per project in middleware: a stranger's
+ *   fetch/subscribe/presence gets the same `not_found` as a missing file; a viewer may
+ *   subscribe and see presence, every op they submit is refused (`forbidden`); clients never
+ *   create or delete documents; leaving the project closes the socket (4404).
+ * - Documents come from files and go back to them ({@link FileDocuments}, {@link FlushScheduler});
+ *   other writers' `file_changed` events become ops.
+ * - Presence: ShareDB document presence (`{sel, name, color}`, `userId`/`name` set by the
+ *   server), and `presence` events `{event: 'file', userId, name, path, open}` on the project
+ *   socket saying who has which file open.
+ */
+export class CollabService {
+  readonly backend: ShareDB;
+  readonly documents: FileDocuments;
+  readonly #flushes: FlushScheduler;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
+  readonly #agents = new Set<Agent>();
+  readonly #rooms = new Map<string, ProjectRoom>();
+  readonly #auth: AuthService;
+  readonly #projects: ProjectsService;
+  readonly #bus: EventBus;
+  readonly #log: Logger;
+  readonly #origin: string;
+  readonly #maxBytes: number;
+  readonly #serverAgent: Agent;
+  readonly #stops: (() => void)[] = [];
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(deps: CollabServiceDeps) {
+    registerCollabType();
+    this.#auth = deps.auth;
+    this.#projects = deps.projects;
+    this.#bus = deps.bus;
+    this.#log = deps.log;
+    this.#origin = new URL(deps.publicUrl).origin;
+    this.#maxBytes = deps.maxDocBytes ?? MAX_DOC_BYTES;
+    this.backend = new ShareDB({
+      ...(deps.db ? { db: deps.db } : {}),
+      ...(deps.pubsub ? { pubsub: deps.pubsub as ShareDB.PubSub } : {}),
+      presence: true,
+      doNotForwardSendPresenceErrorsToClient: true,
+    });
+    this.backend.on('error', (err: unknown) => this.#log.warn({ err }, 'sharedb error'));
+    this.#flushes = new FlushScheduler({
+      flush: (projectId, path, editor) => this.documents.flush(projectId, path, editor),
+      log: deps.log,
+      idleMs: deps.flushIdleMs ?? 1000,
+      maxWaitMs: deps.flushMaxWaitMs ?? 5000,
+    });
+    this.documents = new FileDocuments({
+      backend: this.backend,
+      agent: () => this.#serverAgent,
+      files: deps.files,
+      pool: deps.pool,
+      log: deps.log,
+      maxBytes: this.#maxBytes,
+      scheduleFlush: (projectId, path) => this.#flushes.touch(projectId, path),
+    });
+    this.#middleware();
+    const connection = this.backend.connect(undefined, { server: true });
+    this.#serverAgent = (connection as unknown as { agent: Agent }).agent;
+
+    this.#stops.push(
+      this.#auth.onSessionsRevoked((sessionIds) => {
+        const ended = new Set(sessionIds);
+        for (const agent of this.#agents) {
+          const s = state(agent);
+          if (s.sessionId && ended.has(s.sessionId)) s.ws?.close(4401, 'session ended');
+        }
+      }),
+      this.#projects.onMembershipChanged((change) => {
+        for (const agent of this.#rooms.get(change.projectId)?.agents ?? []) {
+          const s = state(agent);
+          if (s.userId !== change.userId) continue;
+          s.roles.delete(change.projectId);
+          if (change.role === null) s.ws?.close(4404, 'no longer a member of a project');
+        }
+      }),
+    );
+    this.#timer = setInterval(() => this.#heartbeat(), deps.heartbeatMs ?? 30_000).unref();
+  }
+
+  /** The upgrade handler to register with `UpgradeRouter.add` (routing only; see gate.ts). */
+  readonly handleUpgrade = async (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== COLLAB_PATH && url.pathname !== `${COLLAB_PATH}/`) return false;
+    const claims = await this.authorize(req);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims));
+    return true;
+  };
+
+  /**
+   * The gate (Origin, token); call before accepting the upgrade.
+   * @throws AppError unavailable (shutting down), forbidden, unauthenticated.
+   */
+  async authorize(req: IncomingMessage): Promise<AccessClaims> {
+    if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
+    return authorizeCollabUpgrade(req, { auth: this.#auth, ideOrigin: this.#origin });
+  }
+
+  /** Serves ShareDB on an accepted WebSocket for the authenticated user. */
+  accept(ws: WebSocket, claims: AccessClaims): void {
+    if (this.#closed) {
+      ws.close(1012, 'server restarting');
+      return;
+    }
+    const stream = new WebSocketJSONStream(ws as never);
+    stream.on('error', () => ws.terminate());
+    ws.on('error', () => ws.terminate());
+    const agent = this.backend.listen(stream as never, {
+      userId: claims.userId,
+      sessionId: claims.sessionId,
+      ws,
+    });
+    this.#agents.add(agent);
+    const s = state(agent);
+    ws.on('pong', () => (s.alive = true));
+    ws.on('close', () => this.#forgetAgent(agent));
+    void this.#auth.usersByIds([claims.userId]).then(
+      ([user]) => (s.name = user?.name ?? ''),
+      () => undefined,
+    );
+  }
+
+  /** Sockets open on this instance. */
+  get connections(): number {
+    return this.#agents.size;
+  }
+
+  /** Writes every document with pending edits to its file now (e.g. before an assistant turn). */
+  async flushNow(projectId?: string): Promise<void> {
+    await this.#flushes.flushAll(projectId ? (id) => id === projectId : undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const stop of this.#stops) stop();
+    for (const agent of this.#agents) state(agent).ws?.terminate();
+    await Promise.race([this.#flushes.close(), new Promise((r) => setTimeout(r, 5000))]);
+    const rooms = [...this.#rooms.values()];
+    this.#rooms.clear();
+    await Promise.all(
+      rooms.map(async (r) => (await r.unsubscribe.catch(() => async () => undefined))()),
+    );
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.backend.close(() => resolve()));
+  }
+
+  // ───────────────────────── middleware ─────────────────────────
+
+  #middleware(): void {
+    const b = this.backend;
+    b.use('connect', (ctx, next) => {
+      const req = (ctx.req ?? {}) as {
+        server?: boolean;
+        userId?: string;
+        sessionId?: string;
+        ws?: WebSocket;
+      };
+      const custom: AgentState = {
+        server: req.server === true,
+        userId: req.userId,
+        sessionId: req.sessionId,
+        ws: req.ws,
+        alive: true,
+        roles: new Map(),
+        open: new Set(),
+        projects: new Set(),
+      };
+      ctx.agent.custom = custom;
+      next();
+    });
+    b.use('receive', (ctx, next) => {
+      this.#gate(ctx.agent, ctx.data).then(
+        () => next(),
+        (err: unknown) => next(toClientError(err, this.#log)),
+      );
+    });
+    b.use('submit', (ctx, next) => {
+      const s = state(ctx.agent);
+      if (s.server) return next();
+      const op = ctx.op as { create?: unknown; del?: unknown };
+      if (op.create || op.del) return next(FORBIDDEN_CREATE);
+      this.#role(ctx.agent, ctx.collection).then(
+        (role) => next(role === null ? NOT_FOUND : role === 'viewer' ? VIEWER : undefined),
+        (err: unknown) => next(toClientError(err, this.#log)),
+      );
+    });
+    b.use('commit', (ctx, next) => {
+      const s = state(ctx.agent);
+      const op = ctx.op as { src?: string; m?: Record<string, unknown>; op?: unknown };
+      const data = (ctx.snapshot as { data?: unknown } | null)?.data;
+      if (op.op && typeof data === 'string' && Buffer.byteLength(data) > this.#maxBytes) {
+        return next({
+          code: 'too_large',
+          message: `The document would be larger than ${this.#maxBytes} bytes`,
+        });
+      }
+      // The op log records who made each op.
+      op.m = {
+        ...op.m,
+        author: s.server ? authorOfSrc(op.src) : { source: 'collab', userId: s.userId },
+      };
+      next();
+    });
+    b.use('afterWrite', (ctx, next) => {
+      const op = ctx.op as { op?: unknown; src?: string };
+      if (op.op) {
+        const s = state(ctx.agent);
+        const editor = s.server ? (authorOfSrc(op.src).userId ?? null) : (s.userId ?? null);
+        this.#flushes.touch(ctx.collection, ctx.id, s.server ? undefined : editor);
+      }
+      next();
+    });
+    b.use('receivePresence', (ctx, next) => {
+      const s = state(ctx.agent);
+      const p = ctx.presence.p as Record<string, unknown> | null;
+      if (!s.server && p && typeof p === 'object') {
+        ctx.presence.p = { ...p, userId: s.userId, name: s.name ?? p.name };
+      }
+      next();
+    });
+    b.use('reply', (ctx, next) => {
+      const req = ctx.request as { a?: string; c?: string; d?: string; b?: unknown };
+      if (!(ctx.reply as { error?: unknown }).error && req.c) {
+        const ids = req.d ? [req.d] : bulkIds(req.b);
+        if (req.a === 's' || req.a === 'bs')
+          for (const id of ids) this.#opened(ctx.agent, req.c, id, true);
+        if (req.a === 'u' || req.a === 'bu')
+          for (const id of ids) this.#opened(ctx.agent, req.c, id, false);
+      }
+      next();
+    });
+  }
+
+  /** Checks a client's message before ShareDB handles it (membership, role, documents). */
+  async #gate(agent: Agent, data: Record<string, unknown>): Promise<void> {
+    const s = state(agent);
+    if (s.server) return;
+    const a = data.a;
+    const c = typeof data.c === 'string' ? data.c : undefined;
+    const d = typeof data.d === 'string' ? data.d : undefined;
+    switch (a) {
+      case 'hs':
+      case 'pp':
+      case 'u':
+      case 'bu':
+      case 'qu':
+      case 'pu':
+        return;
+      case 'qf':
+      case 'qs':
+        throw { code: 'forbidden', message: 'Queries are not available on this channel' };
+      case 'f':
+      case 's':
+        if (!c || d === undefined) return; // ShareDB refuses the malformed message itself
+        await this.#requireMember(agent, c);
+        await this.documents.ensure(c, d);
+        return;
+      case 'nf':
+      case 'nt':
+        if (c) await this.#requireMember(agent, c);
+        return;
+      case 'bf':
+      case 'bs': {
+        if (!c) return;
+        await this.#requireMember(agent, c);
+        for (const id of bulkIds(data.b)) await this.documents.ensure(c, id);
+        return;
+      }
+      case 'op': {
+        if (!c) return;
+        const role = await this.#requireMember(agent, c);
+        if (data.create || data.del) throw FORBIDDEN_CREATE;
+        if (role === 'viewer') throw VIEWER;
+        return;
+      }
+      case 'p': {
+        if (!c || d === undefined || data.ch !== `${c}.${d}`) throw NOT_FOUND;
+        await this.#requireMember(agent, c);
+        return;
+      }
+      case 'ps':
+      case 'pr': {
+        const ch = typeof data.ch === 'string' ? data.ch : '';
+        const dot = ch.indexOf('.');
+        if (dot <= 0) throw NOT_FOUND;
+        await this.#requireMember(agent, ch.slice(0, dot));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  async #requireMember(agent: Agent, projectId: string): Promise<Role> {
+    const role = await this.#role(agent, projectId);
+    if (role === null) throw NOT_FOUND;
+    this.#join(agent, projectId);
+    return role;
+  }
+
+  /** The user's role in a project (null: not a member), cached per connection for a while. */
+  #role(agent: Agent, projectId: string): Promise<Role | null> {
+    const s = state(agent);
+    const cached = s.roles.get(projectId);
+    if (cached && Date.now() - cached.at < ROLE_TTL_MS) return cached.role;
+    const role = this.#projects.requireRole(projectId, s.userId ?? '', 'viewer').then(
+      (r) => r.role,
+      (err: unknown) => {
+        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden')) {
+          return null;
+        }
+        s.roles.delete(projectId);
+        throw err;
+      },
+    );
+    s.roles.set(projectId, { role, at: Date.now() });
+    return role;
+  }
+
+  // ───────────────────────── other writers ─────────────────────────
+
+  /** Listens to a project's file events while a connection here uses the project. */
+  #join(agent: Agent, projectId: string): void {
+    const s = state(agent);
+    if (s.projects.has(projectId)) return;
+    s.projects.add(projectId);
+    let room = this.#rooms.get(projectId);
+    if (!room) {
+      const unsubscribe = this.#bus.subscribe(projectChannel(projectId), (message: unknown) =>
+        this.#onProjectEvent(projectId, message),
+      );
+      unsubscribe.catch((err: unknown) =>
+        this.#log.warn({ err, projectId }, 'collab: bus subscribe failed'),
+      );
+      room = { agents: new Set(), unsubscribe };
+      this.#rooms.set(projectId, room);
+    }
+    room.agents.add(agent);
+  }
+
+  #onProjectEvent(projectId: string, message: unknown): void {
+    const event = message as Partial<FileChangedEvent>;
+    if (event?.type !== 'file_changed' || !event.data) return;
+    const { path, operation, source, from, userId } = event.data;
+    if (source === 'collab') return;
+    const author = { source, userId: userId ?? null };
+    const work = async () => {
+      if (operation === 'delete') await this.documents.remove(projectId, path, author);
+      else if (operation === 'move') {
+        if (from) await this.documents.remove(projectId, from, author);
+        await this.documents.sync(projectId, path);
+      } else await this.documents.sync(projectId, path);
+    };
+    work().catch((err: unknown) =>
+      this.#log.warn({ err, projectId, path }, 'collab: file change not applied to its document'),
+    );
+  }
+
+  // ───────────────────────── presence on the project socket ─────────────────────────
+
+  #opened(agent: Agent, projectId: string, path: string, open: boolean): void {
+    const s = state(agent);
+    const key = `${projectId}\u0000${path}`;
+    if (open === s.open.has(key)) return;
+    if (open) s.open.add(key);
+    else s.open.delete(key);
+    this.#bus
+      .publish(projectChannel(projectId), {
+        type: 'presence',
+        data: { event: 'file', userId: s.userId, name: s.name ?? '', path, open },
+      })
+      .catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
+  }
+
+  #forgetAgent(agent: Agent): void {
+    if (!this.#agents.delete(agent)) return;
+    const s = state(agent);
+    if (!this.#closed) {
+      for (const key of [...s.open]) {
+        const [projectId, path] = key.split('\u0000') as [string, string];
+        this.#opened(agent, projectId, path, false);
+      }
+    }
+    for (const projectId of s.projects) {
+      const room = this.#rooms.get(projectId);
+      if (!room) continue;
+      room.agents.delete(agent);
+      if (room.agents.size === 0) {
+        this.#rooms.delete(projectId);
+        void room.unsubscribe
+          .then((stop) => stop())
+          .catch((err: unknown) => this.#log.debug({ err }, 'collab: bus unsubscribe failed'));
+      }
+    }
+  }
+
+  #heartbeat(): void {
+    for (const agent of this.#agents) {
+      const s = state(agent);
+      const ws = s.ws;
+      if (!ws) continue;
+      if (!s.alive || ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        ws.terminate();
+        continue;
+      }
+      s.alive = false;
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }
+  }
+}
+
+const VIEWER: CollabError = {
+  code: 'forbidden',
+  message: 'Viewers cannot edit this project; ask an owner for the editor role',
+};
+const FORBIDDEN_CREATE: CollabError = {
+  code: 'forbidden',
+  message: 'Documents are made from files: create, delete or move the file instead',
+};
+
+/** The bus channel of a project's events (the project socket delivers them). */
+function projectChannel(projectId: string): string {
+  return `project:${projectId}`;
+}
+
+function state(agent: Agent): AgentState {
+  return agent.custom as AgentState;
+}
+
+function bulkIds(b: unknown): string[] {
+  if (Array.isArray(b)) return b.filter((x): x is string => typeof x === 'string');
+  if (b && typeof b === 'object') return Object.keys(b);
+  return [];
+}
+
+/** The author a server-submitted op's `src` names (`vf:<source>:<userId|->:<nonce>`). */
+export function authorOfSrc(src: string | undefined): { source: string; userId?: string } {
+  const [vf, source, userId] = (src ?? '').split(':');
+  if (vf !== 'vf' || !source) return { source: 'collab' };
+  return { source, ...(userId && userId !== '-' ? { userId } : {}) };
+}
+
+/** Errors a client may see: the contract's code and message, nothing internal. */
+function toClientError(err: unknown, log: Logger): CollabError {
+  if (err instanceof AppError) return { code: err.code, message: err.message };
+  if (
+    err &&
+    typeof err === 'object' &&
+    'code' in err &&
+    'message' in err &&
+    !(err instanceof Error)
+  ) {
+    return err as CollabError;
+  }
+  log.warn({ err }, 'collab request failed');
+  return { code: 'internal', message: 'Something went wrong on our side' };
+}
