@@ -15,7 +15,6 @@ import {
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
 import { CheckpointsService, createCheckpointsRoutes } from './services/checkpoints/index.ts';
-import { CollabService } from './services/collab/index.ts';
 import {
   AiService,
   createAiProjectRoutes,
@@ -37,6 +36,7 @@ import {
   InfrastructureService,
   createInfrastructureRoutes,
 } from './services/infrastructure/index.ts';
+import { MessagesService, createMessagesRoutes } from './services/messages/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import {
   ProjectsService,
@@ -80,8 +80,6 @@ export interface Services {
   files: FilesService;
   /** `WS /api/projects/:id/ws`: project events (`file_changed`…) for members. */
   projectSockets: ProjectSocketHub;
-  /** `WS /api/collab`: ShareDB (OT) documents of files, written back to the files service. */
-  collab: CollabService;
   /** The AI assistant: chat, modifications, queued requests (pg-boss), changesets. */
   ai: AiService;
   /** Project containers: lifecycle, logs, stats, reconciler (docker or process runtime). */
@@ -92,6 +90,8 @@ export interface Services {
   terminal: TerminalService;
   /** Deployments provisioned by the terraform CLI (`/api/provision`, `/api/infrastructure`). */
   infrastructure: InfrastructureService;
+  /** Session chat between a project's members (`/api/projects/:id/messages`, `chat` events). */
+  messages: MessagesService;
   routes: {
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
@@ -258,16 +258,7 @@ export async function composeServices(deps: {
     publicUrl: config.publicUrl,
   });
   upgrades.add(projectSockets.handleUpgrade);
-  const collab = new CollabService({
-    auth,
-    projects,
-    files,
-    bus,
-    pool,
-    log,
-    publicUrl: config.publicUrl,
-  });
-  upgrades.add(collab.handleUpgrade);
+  const messages = new MessagesService({ db, auth, bus, log, redis });
 
   const ai = new AiService({
     db,
@@ -342,9 +333,9 @@ export async function composeServices(deps: {
     preview,
     terminal,
     infrastructure,
+    messages,
     files,
     projectSockets,
-    collab,
     ai,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
@@ -359,6 +350,7 @@ export async function composeServices(deps: {
         ['claude', createClaudeRoutes({ ai, projects, requireAuth })],
         ['projects', createAiProjectRoutes({ ai, requireAuth, projectAccess })],
         ['projects', createCheckpointsRoutes({ checkpoints, requireAuth, projectAccess })],
+        ['projects', createMessagesRoutes({ messages, requireAuth, projectAccess })],
         ['provision', infrastructureRoutes.provision],
         ['infrastructure', infrastructureRoutes.infrastructure],
       ],
@@ -371,7 +363,6 @@ export async function composeServices(deps: {
       preview.close();
       await containers.close();
       await projectSockets.close();
-      await collab.close();
       await files.close();
       await projects.stop();
       await auth.stop();

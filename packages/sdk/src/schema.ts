@@ -4968,6 +4968,161 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/projects/{id}/messages': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The project’s session chat, oldest first (any member)
+     * @description The newest `limit` messages (default 50, at most 200), or the newest before `before` (older pages), or the oldest after `after` (what a reconnecting client missed); always oldest first, newest last.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description A message id, or an ISO-8601 timestamp */
+          before?: string;
+          /** @description A message id, or an ISO-8601 timestamp */
+          after?: string;
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Messages */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              messages: components['schemas']['SessionMessage'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Say something in the project’s session chat (any member)
+     * @description Stored, then pushed to every member’s project socket as a `chat` event `{type: "chat", data: {message}}`. Viewers may chat too: it is talk, not edits. Each person may post only so many messages in a short time (429 with Retry-After).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1..4000 characters (leading and trailing spaces dropped) */
+            text: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The message */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              message: components['schemas']['SessionMessage'];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Rate limited (rate_limited), see Retry-After */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/provision': {
     parameters: {
       query?: never;
@@ -6037,6 +6192,20 @@ export interface components {
        * @description The last chat message visible then (null: the chat was empty)
        */
       chatMessageId: string | null;
+    };
+    SessionMessage: {
+      /** Format: uuid */
+      id: string;
+      /**
+       * Format: uuid
+       * @description The author; null when the account is gone
+       */
+      userId: string | null;
+      /** @description The author’s name */
+      name: string;
+      text: string;
+      /** @description ISO-8601 */
+      createdAt: string;
     };
     Deployment: {
       /** Format: uuid */
