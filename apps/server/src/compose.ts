@@ -15,6 +15,7 @@ import {
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
 import { CheckpointsService, createCheckpointsRoutes } from './services/checkpoints/index.ts';
+import { CollabService } from './services/collab/index.ts';
 import {
   AiService,
   createAiProjectRoutes,
@@ -80,6 +81,8 @@ export interface Services {
   files: FilesService;
   /** `WS /api/projects/:id/ws`: project events (`file_changed`…) for members. */
   projectSockets: ProjectSocketHub;
+  /** `WS /api/collab`: ShareDB (OT) documents of files, written back to the files service. */
+  collab: CollabService;
   /** The AI assistant: chat, modifications, queued requests (pg-boss), changesets. */
   ai: AiService;
   /** Project containers: lifecycle, logs, stats, reconciler (docker or process runtime). */
@@ -258,6 +261,16 @@ export async function composeServices(deps: {
     publicUrl: config.publicUrl,
   });
   upgrades.add(projectSockets.handleUpgrade);
+  const collab = new CollabService({
+    auth,
+    projects,
+    files,
+    bus,
+    pool,
+    log,
+    publicUrl: config.publicUrl,
+  });
+  upgrades.add(collab.handleUpgrade);
   const messages = new MessagesService({ db, auth, bus, log, redis });
 
   const ai = new AiService({
@@ -336,6 +349,7 @@ export async function composeServices(deps: {
     messages,
     files,
     projectSockets,
+    collab,
     ai,
     routes: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
@@ -363,6 +377,7 @@ export async function composeServices(deps: {
       preview.close();
       await containers.close();
       await projectSockets.close();
+      await collab.close();
       await files.close();
       await projects.stop();
       await auth.stop();
