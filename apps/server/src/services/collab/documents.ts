@@ -34,6 +34,9 @@ interface Snapshot {
   data?: unknown;
 }
 
+/** Ops kept below the latest checkpoint at least (see FileDocuments.#compactBelow). */
+const KEEP_OPS = 1000;
+
 /** First key of the documents' advisory locks (`pg_try_advisory_lock(key1, hashtext(…))`). */
 const LOCK_KEY = 0x636f6c6c; // 'coll'
 
@@ -59,6 +62,7 @@ export class FileDocuments {
   readonly #pool: pg.Pool;
   readonly #log: Logger;
   readonly #maxBytes: number;
+  readonly #compact?: (projectId: string, path: string, keepFromVersion: number) => Promise<number>;
   /** Asks for a flush of a document later (the scheduler in server.ts). */
   readonly #scheduleFlush: (projectId: string, path: string) => void;
 
@@ -69,8 +73,11 @@ export class FileDocuments {
     pool: pg.Pool;
     log: Logger;
     maxBytes: number;
+    /** Op log compaction (the PostgreSQL adapter's `compact`), run after checkpoints. */
+    compact?: (projectId: string, path: string, keepFromVersion: number) => Promise<number>;
     scheduleFlush: (projectId: string, path: string) => void;
   }) {
+    this.#compact = deps.compact;
     this.#backend = deps.backend;
     this.#agent = deps.agent;
     this.#files = deps.files;
@@ -247,6 +254,7 @@ export class FileDocuments {
           baseVersion: fileVersion,
         });
         await this.#record(projectId, path, outcome.version, snap.v);
+        await this.#compactBelow(projectId, path, row.doc_version, snap.v);
       } catch (err) {
         if (err instanceof AppError && err.code === 'conflict') return false;
         if (err instanceof AppError && err.code === 'too_large') {
@@ -258,6 +266,27 @@ export class FileDocuments {
       return true;
     });
     return result ?? false;
+  }
+
+  /**
+   * Checkpointed: the op log keeps the ops since the previous checkpoint and at least
+   * {@link KEEP_OPS} more (what reconnecting clients and three-way merges are based on); older
+   * ones go. A client based on a compacted version gets "missing ops" and fetches again.
+   */
+  async #compactBelow(
+    projectId: string,
+    path: string,
+    previous: number | null,
+    now: number,
+  ): Promise<void> {
+    if (!this.#compact || previous === null) return;
+    const keepFrom = Math.min(previous, now - KEEP_OPS);
+    if (keepFrom <= 0) return;
+    try {
+      await this.#compact(projectId, path, keepFrom);
+    } catch (err) {
+      this.#log.warn({ err, projectId, path }, 'collab op log not compacted');
+    }
   }
 
   // ───────────────────────── ShareDB access ─────────────────────────

@@ -12,6 +12,7 @@ import type { AuthService } from '../auth/index.ts';
 import type { FileChangedEvent, FilesService } from '../files/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
+import { createPostgresShareDb } from './db-postgres.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
 import { COLLAB_PATH, authorizeCollabUpgrade } from './gate.ts';
@@ -53,7 +54,10 @@ export interface CollabServiceDeps {
   log: Logger;
   /** The IDE's base URL: a browser's Origin must be its origin. */
   publicUrl: string;
-  /** ShareDB database adapter (default: ShareDB's in-memory database). */
+  /**
+   * ShareDB database adapter: by default the PostgreSQL adapter on `pool` (db-postgres.ts), so
+   * an op is acknowledged only once committed; ShareDB's in-memory database for benchmarks.
+   */
   db?: unknown;
   /** ShareDB pub/sub adapter (default: in-process). */
   pubsub?: unknown;
@@ -107,8 +111,9 @@ export class CollabService {
     this.#log = deps.log;
     this.#origin = new URL(deps.publicUrl).origin;
     this.#maxBytes = deps.maxDocBytes ?? MAX_DOC_BYTES;
+    const db = deps.db ?? createPostgresShareDb(deps.pool);
     this.backend = new ShareDB({
-      ...(deps.db ? { db: deps.db } : {}),
+      db,
       ...(deps.pubsub ? { pubsub: deps.pubsub as ShareDB.PubSub } : {}),
       presence: true,
       doNotForwardSendPresenceErrorsToClient: true,
@@ -127,6 +132,7 @@ export class CollabService {
       pool: deps.pool,
       log: deps.log,
       maxBytes: this.#maxBytes,
+      compact: hasCompact(db) ? (c, id, v) => db.compact(c, id, v) : undefined,
       scheduleFlush: (projectId, path) => this.#flushes.touch(projectId, path),
     });
     this.#middleware();
@@ -506,6 +512,12 @@ function projectChannel(projectId: string): string {
 
 function state(agent: Agent): AgentState {
   return agent.custom as AgentState;
+}
+
+function hasCompact(
+  db: unknown,
+): db is { compact(c: string, id: string, keepFromVersion: number): Promise<number> } {
+  return typeof (db as { compact?: unknown }).compact === 'function';
 }
 
 function bulkIds(b: unknown): string[] {
