@@ -2,6 +2,7 @@ import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { useEscape } from '../lib/use-escape.ts';
 import { Icon } from './icons.tsx';
+import { FileCollaborators, type Collaborator } from './presence.tsx';
 import type { FileEntry } from '../lib/types.ts';
 
 interface TreeNode {
@@ -45,6 +46,8 @@ export function Explorer(props: {
   canEdit: boolean;
   active: string | null;
   dirty: Set<string>;
+  /** Files other people have open (presence): path → who. */
+  openBy?: Map<string, Collaborator[]>;
   onOpen(path: string): void;
   onChanged(): void;
   onRenamed(from: string, to: string): void;
@@ -235,6 +238,7 @@ export function Explorer(props: {
                       )}
                     </span>
                     <span className="tree-name">{n.name}</span>
+                    <FileCollaborators people={props.openBy?.get(n.path)} />
                     {props.dirty.has(n.path) && (
                       <span className="dirty-dot" aria-label="unsaved">
                         ●

@@ -14,12 +14,14 @@ import { Explorer } from './explorer.tsx';
 import { HistoryPanel } from './history-panel.tsx';
 import { Icon, type IconName } from './icons.tsx';
 import { LogsView } from './logs-view.tsx';
+import { PresenceAvatars, usePresence } from './presence.tsx';
 import { PreviewPanel } from './preview-panel.tsx';
 import { SearchPanel } from './search-panel.tsx';
+import { SessionChatButton, SessionChatPanel, useSessionChat } from './session-chat-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
 import { TerminalPanel } from './terminal-panel.tsx';
 
-type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'settings';
+type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'session' | 'settings';
 type BottomView = 'terminal' | 'logs';
 
 /** A Stop the person asked for, remembered per project until they start it again. */
@@ -57,6 +59,7 @@ export function Workbench(props: { projectId: string }) {
   const [files, setFiles] = useState<FileEntry[] | null>(null);
   const [container, setContainer] = useState<Container | null>(null);
   const [socketState, setSocketState] = useState<SocketState>('connecting');
+  const [socket, setSocket] = useState<ProjectSocket | null>(null);
   const [side, setSide] = useState<SideView | null>('explorer');
   const [bottom, setBottom] = useState<BottomView | null>(null);
   const [bottomOpened, setBottomOpened] = useState<Set<BottomView>>(new Set());
@@ -83,6 +86,10 @@ export function Workbench(props: { projectId: string }) {
   const canEdit = project ? project.role !== 'viewer' : false;
   const activeDoc = docs.find((d) => d.path === active) ?? null;
   const dirty = useMemo(() => new Set(docs.filter(isDirty).map((d) => d.path)), [docs]);
+  // Who is here (title bar, explorer) and the session chat between them.
+  const selfId = api.session.get()?.user.id;
+  const presence = usePresence(socket, selfId);
+  const sessionChat = useSessionChat({ projectId: id, socket, visible: side === 'session' });
 
   const loadFiles = useCallback(() => {
     api
@@ -176,6 +183,7 @@ export function Workbench(props: { projectId: string }) {
     });
     socket.start();
     setSocketState(socket.state);
+    setSocket(socket);
     return () => {
       off();
       offState();
@@ -416,6 +424,7 @@ export function Workbench(props: { projectId: string }) {
           <kbd>Ctrl+P</kbd>
         </button>
         <div className="spacer" />
+        <PresenceAvatars people={presence.people} selfId={selfId} />
         <button
           className={`ghost ${showPreview ? 'on' : ''}`}
           aria-pressed={showPreview}
@@ -446,9 +455,14 @@ export function Workbench(props: { projectId: string }) {
               <Icon name={a.icon} size={22} />
             </button>
           ))}
+          <SessionChatButton
+            active={side === 'session'}
+            unread={sessionChat.unread}
+            onClick={() => toggleSide('session')}
+          />
         </nav>
         {side && (
-          <aside className={`sidebar ${side === 'chat' ? 'wide' : ''}`}>
+          <aside className={`sidebar ${side === 'chat' || side === 'session' ? 'wide' : ''}`}>
             {side === 'explorer' && (
               <Explorer
                 projectId={id}
@@ -456,6 +470,7 @@ export function Workbench(props: { projectId: string }) {
                 canEdit={canEdit}
                 active={active}
                 dirty={dirty}
+                openBy={presence.openBy}
                 onOpen={(p) => openFile(p)}
                 onChanged={loadFiles}
                 onRenamed={(from, to) => store.renamed(from, to)}
@@ -494,6 +509,7 @@ export function Workbench(props: { projectId: string }) {
                 request={aiRequest}
               />
             )}
+            {side === 'session' && <SessionChatPanel chat={sessionChat} />}
             {side === 'settings' && project && (
               <SettingsPanel
                 project={project}
