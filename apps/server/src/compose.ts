@@ -269,6 +269,7 @@ export async function composeServices(deps: {
     pool,
     log,
     publicUrl: config.publicUrl,
+    redisUrl: config.redisUrl,
   });
   upgrades.add(collab.handleUpgrade);
   const messages = new MessagesService({ db, auth, bus, log, redis });

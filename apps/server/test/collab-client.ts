@@ -57,6 +57,12 @@ export async function connectCollab(
     doc: (projectId, path) => connection.get(projectId, path) as Doc<string>,
     async reconnect(next?: string) {
       currentUrl = next ?? currentUrl;
+      if (ws.readyState !== WebSocket.CLOSED) {
+        // The client must have seen its old socket close before it binds to a new one.
+        const gone = closed;
+        ws.terminate();
+        await gone;
+      }
       ws = await open(currentUrl, headers);
       ws.on('error', () => undefined);
       closed = closedOf(ws);
@@ -102,13 +108,14 @@ export async function until<T>(
   fn: () => T | Promise<T>,
   ms = 10_000,
   what = 'condition',
+  everyMs = 25,
 ): Promise<T> {
   const end = Date.now() + ms;
   let last: T | undefined;
   while (Date.now() < end) {
     last = await fn();
     if (last) return last;
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 200)})`);
 }

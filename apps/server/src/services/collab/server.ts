@@ -13,6 +13,7 @@ import type { FileChangedEvent, FilesService } from '../files/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
 import { createPostgresShareDb } from './db-postgres.ts';
+import { createRedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
 import { COLLAB_PATH, authorizeCollabUpgrade } from './gate.ts';
@@ -59,8 +60,10 @@ export interface CollabServiceDeps {
    * an op is acknowledged only once committed; ShareDB's in-memory database for benchmarks.
    */
   db?: unknown;
-  /** ShareDB pub/sub adapter (default: in-process). */
+  /** ShareDB pub/sub adapter (default: Redis with `redisUrl`, else in-process). */
   pubsub?: unknown;
+  /** REDIS_URL: ops and presence fan out to the other instances through Redis. */
+  redisUrl?: string;
   maxDocBytes?: number;
   /** Pause in typing after which a document is written to its file (ms). */
   flushIdleMs?: number;
@@ -112,9 +115,17 @@ export class CollabService {
     this.#origin = new URL(deps.publicUrl).origin;
     this.#maxBytes = deps.maxDocBytes ?? MAX_DOC_BYTES;
     const db = deps.db ?? createPostgresShareDb(deps.pool);
+    const pubsub =
+      deps.pubsub ??
+      (deps.redisUrl
+        ? createRedisPubSub(deps.redisUrl, {
+            prefix: 'vaporform:collab',
+            onError: (err) => deps.log.warn({ err: err.message }, 'collab redis error'),
+          })
+        : undefined);
     this.backend = new ShareDB({
       db,
-      ...(deps.pubsub ? { pubsub: deps.pubsub as ShareDB.PubSub } : {}),
+      ...(pubsub ? { pubsub: pubsub as ShareDB.PubSub } : {}),
       presence: true,
       doNotForwardSendPresenceErrorsToClient: true,
     });
