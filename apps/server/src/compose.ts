@@ -10,6 +10,7 @@ import {
   AuthService,
   AuthStore,
   LoginRateLimiter,
+  SupabaseTokens,
   createAuthRoutes,
   createRequireAuth,
 } from './services/auth/index.ts';
@@ -149,6 +150,10 @@ export async function composeServices(deps: {
     limiter: new LoginRateLimiter(config.loginLimits, redis),
     bus,
     log,
+    supabase: config.supabase
+      ? new SupabaseTokens({ url: config.supabase.url, jwtSecret: config.supabase.jwtSecret })
+      : undefined,
+    metrics,
   });
   await auth.start();
   const requireAuth = createRequireAuth(auth);

@@ -65,6 +65,8 @@ const envSchema = z.object({
   DATABASE_URL: optionalUrl(['postgres', 'postgresql']),
   DATABASE_DIRECT_URL: optionalUrl(['postgres', 'postgresql']),
   REDIS_URL: optionalUrl(['redis', 'rediss']),
+  SUPABASE_URL: optionalUrl(['http', 'https']),
+  SUPABASE_JWT_SECRET: z.string().optional(),
   VAPORFORM_RUNTIME: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
   DOCKER_HOST: z.string().optional(),
   VAPORFORM_RUNTIME_IMAGE: z.string().optional(),
@@ -134,6 +136,8 @@ export interface Config {
    */
   databaseDirectUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Supabase Auth as an identity provider (its access tokens accepted beside ours). */
+  supabase: { url: string; jwtSecret: string | undefined } | undefined;
   runtime: 'auto' | 'docker' | 'process' | 'kubernetes';
   dockerHost: string | undefined;
   runtimeImage: string | undefined;
@@ -210,6 +214,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databaseDirectUrl: e.DATABASE_URL ? e.DATABASE_DIRECT_URL : undefined,
     redisUrl: e.REDIS_URL,
+    supabase: e.SUPABASE_URL
+      ? { url: e.SUPABASE_URL, jwtSecret: e.SUPABASE_JWT_SECRET || undefined }
+      : undefined,
     runtime: e.VAPORFORM_RUNTIME,
     dockerHost: e.DOCKER_HOST || undefined,
     runtimeImage: e.VAPORFORM_RUNTIME_IMAGE || undefined,

@@ -1,6 +1,8 @@
 export { AuthService, normaliseEmail } from './service.ts';
 export type { PublicUser, RegisteredHook, TokenPair, AuthServiceDeps, Sealer } from './service.ts';
 export { AuthStore } from './store.ts';
+export { SupabaseTokens } from './supabase.ts';
+export type { SupabaseIdentity } from './supabase.ts';
 export { LoginRateLimiter } from './rate-limit.ts';
 export type { LoginLimits } from './rate-limit.ts';
 export { createRequireAuth } from './middleware.ts';

@@ -1,5 +1,8 @@
 import { Secret, TOTP } from 'otpauth';
-import { errors, isUniqueViolation } from '../../common/errors.ts';
+import { randomBytes } from 'node:crypto';
+import { AppError, errors, isUniqueViolation } from '../../common/errors.ts';
+import type { Metrics } from '../monitoring/index.ts';
+import type { SupabaseTokens } from './supabase.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { EventBus } from '../realtime/index.ts';
 import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.ts';
@@ -53,6 +56,10 @@ export interface AuthServiceDeps {
   limiter: LoginRateLimiter;
   bus: EventBus;
   log: Logger;
+  /** Supabase Auth as an identity provider: its access tokens are accepted beside ours. */
+  supabase?: SupabaseTokens;
+  /** Sign-in attempts by outcome. */
+  metrics?: Metrics;
 }
 
 /** Registration, sign-in, token rotation, sessions and MFA. */
@@ -71,7 +78,14 @@ export class AuthService {
   readonly #revocationListeners = new Set<(sessionIds: string[]) => void>();
   readonly #registeredHooks: RegisteredHook[] = [];
 
+  readonly #supabase: SupabaseTokens | undefined;
+  readonly #metrics: Metrics | undefined;
+  /** Supabase `sub` → Vaporform user id, for tokens seen before. */
+  readonly #supabaseUsers = new Map<string, string>();
+
   constructor(deps: AuthServiceDeps) {
+    this.#supabase = deps.supabase;
+    this.#metrics = deps.metrics;
     this.#store = deps.store;
     this.#sealer = deps.sealer;
     this.#tokens = new AccessTokens(deps.jwtSecret);
@@ -163,6 +177,23 @@ export class AuthService {
    *   mfa_required.
    */
   async login(input: {
+    email: string;
+    password: string;
+    totp?: string;
+    ip: string;
+    userAgent: string | null;
+  }): Promise<TokenPair & { user: PublicUser }> {
+    try {
+      const result = await this.#login(input);
+      this.#metrics?.loginAttempts.labels('success').inc();
+      return result;
+    } catch (err) {
+      this.#metrics?.loginAttempts.labels(err instanceof AppError ? err.code : 'error').inc();
+      throw err;
+    }
+  }
+
+  async #login(input: {
     email: string;
     password: string;
     totp?: string;
@@ -261,7 +292,7 @@ export class AuthService {
    */
   async authenticate(bearer: string | undefined): Promise<AccessClaims> {
     if (!bearer) throw errors.unauthenticated();
-    const claims = await this.#tokens.verify(bearer);
+    const claims = (await this.#tokens.verify(bearer)) ?? (await this.#supabaseClaims(bearer));
     if (!claims) throw errors.unauthenticated('The access token is invalid or expired');
     const cached = this.#activeSessions.get(claims.sessionId);
     const now = Date.now();
@@ -276,6 +307,44 @@ export class AuthService {
       until: now + SESSION_CACHE_MS,
     });
     return claims;
+  }
+
+  /**
+   * A Supabase access token's bearer as a Vaporform user (found by email, or registered on first
+   * use) in a session whose id is derived from Supabase's session, opened on first use.
+   */
+  async #supabaseClaims(bearer: string): Promise<AccessClaims | null> {
+    const identity = await this.#supabase?.verify(bearer);
+    if (!identity) return null;
+    let userId = this.#supabaseUsers.get(identity.subject);
+    if (!userId) {
+      const email = normaliseEmail(identity.email);
+      let user = await this.#store.findUserByEmail(email);
+      if (!user) {
+        try {
+          // No password of ours: the account signs in through Supabase (or resets one later).
+          await this.register({
+            email,
+            password: randomBytes(32).toString('base64url'),
+            name: identity.name ?? email.split('@')[0]!,
+          });
+        } catch (err) {
+          if (!(err instanceof AppError && err.code === 'conflict')) throw err;
+        }
+        user = await this.#store.findUserByEmail(email);
+      }
+      if (!user || !user.is_active) return null;
+      userId = user.id;
+      this.#supabaseUsers.set(identity.subject, userId);
+    }
+    if (!this.#activeSessions.has(identity.sessionId)) {
+      await this.#store.openExternalSession({
+        id: identity.sessionId,
+        userId,
+        expiresAt: new Date(Date.now() + SESSION_TTL_MS),
+      });
+    }
+    return { userId, sessionId: identity.sessionId };
   }
 
   /**

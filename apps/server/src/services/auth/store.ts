@@ -210,6 +210,26 @@ export class AuthStore {
   }
 
   /** Opens a session with its first refresh token. */
+  /**
+   * Opens a session with a given id (an outside identity provider's session, e.g. Supabase's),
+   * unless one with that id exists already: a revoked one stays revoked.
+   */
+  async openExternalSession(s: { id: string; userId: string; expiresAt: Date }): Promise<void> {
+    await this.#db
+      .insertInto('sessions')
+      .values({
+        id: s.id,
+        user_id: s.userId,
+        user_agent: null,
+        ip: null,
+        expires_at: s.expiresAt,
+        revoked_at: null,
+        revoked_reason: null,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+
   async createSession(s: {
     userId: string;
     userAgent: string | null;
