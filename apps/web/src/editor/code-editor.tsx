@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type * as Monaco from 'monaco-editor';
 import { languageOf } from '../lib/languages.ts';
+import { MonacoBinding } from './collab-binding.ts';
 import type { Doc, DocumentStore } from './documents.ts';
 
 type MonacoModule = typeof Monaco;
@@ -15,7 +16,9 @@ export function loadMonaco(): Promise<MonacoModule> {
 
 /**
  * The Monaco editor for the active document. One editor, one model per open file (undo history
- * and cursor survive tab switches); edits go to the DocumentStore, Ctrl/Cmd+S saves.
+ * and cursor survive tab switches); edits go to the DocumentStore, Ctrl/Cmd+S saves. A file
+ * the store opened as a shared document is bound to it ({@link MonacoBinding}): edits go live,
+ * others' cursors show, undo/redo undo only your own edits.
  */
 export function CodeEditor(props: {
   store: DocumentStore;
@@ -30,6 +33,7 @@ export function CodeEditor(props: {
   const editorRef = useRef<Monaco.editor.IStandaloneCodeEditor | null>(null);
   const monacoRef = useRef<MonacoModule | null>(null);
   const models = useRef(new Map<string, Monaco.editor.ITextModel>());
+  const bindings = useRef(new Map<string, MonacoBinding>());
   const current = useRef(props);
   current.current = props;
   const [ready, setReady] = useState(false);
@@ -54,17 +58,36 @@ export function CodeEditor(props: {
           const model = editor.getModel();
           if (model) current.current.onSave(pathOf(model));
         });
+        // In a shared document undo/redo are the person's own (Monaco's stack would also undo
+        // what others typed).
+        const undoRedo = (redo: boolean) => () => {
+          const model = editor.getModel();
+          const binding = model ? bindings.current.get(pathOf(model)) : undefined;
+          if (!binding) editor.trigger('keyboard', redo ? 'redo' : 'undo', null);
+          else if (redo) binding.redoOwn();
+          else binding.undoOwn();
+        };
+        editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyZ, undoRedo(false));
+        editor.addCommand(
+          monaco.KeyMod.CtrlCmd | monaco.KeyMod.Shift | monaco.KeyCode.KeyZ,
+          undoRedo(true),
+        );
+        editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyY, undoRedo(true));
         editor.onDidChangeModelContent(() => {
           const model = editor.getModel();
-          if (model) current.current.store.edit(pathOf(model), model.getValue());
+          if (!model || bindings.current.has(pathOf(model))) return; // the binding reports
+          current.current.store.edit(pathOf(model), model.getValue());
         });
         editorRef.current = editor;
         setReady(true);
       })
       .catch((err: Error) => setLoadError(err.message));
     const ownModels = models.current;
+    const ownBindings = bindings.current;
     return () => {
       disposed = true;
+      for (const b of ownBindings.values()) b.dispose();
+      ownBindings.clear();
       editorRef.current?.dispose();
       editorRef.current = null;
       for (const m of ownModels.values()) m.dispose();
@@ -86,7 +109,30 @@ export function CodeEditor(props: {
         monaco.Uri.file('/' + doc.path),
       );
       models.current.set(doc.path, model);
-    } else if (model.getValue() !== doc.content) {
+    }
+    const { store } = props;
+    const share = doc.collab ? store.collabDoc(doc.path) : null;
+    let binding = bindings.current.get(doc.path);
+    if (binding && !share) {
+      binding.dispose();
+      bindings.current.delete(doc.path);
+      binding = undefined;
+    }
+    if (share && !binding) {
+      // The shared document owns the text from now on.
+      const path = doc.path;
+      binding = new MonacoBinding({
+        model,
+        share,
+        identity: store.collabIdentity(),
+        events: {
+          onText: (text, pending) => store.collabText(path, text, pending),
+          onRefused: (reason, text) => store.collabRefused(path, reason, text),
+          onDeleted: () => store.collabDeleted(path, share),
+        },
+      });
+      bindings.current.set(path, binding);
+    } else if (!binding && model.getValue() !== doc.content) {
       // Changed outside the editor (reload, conflict resolution): replace, keeping undo.
       model.pushEditOperations(
         [],
@@ -96,10 +142,18 @@ export function CodeEditor(props: {
     }
     if (editor.getModel() !== model) editor.setModel(model);
     editor.updateOptions({ readOnly: props.readOnly || doc.loading });
-    // Drop models of closed tabs.
-    const open = new Set(props.store.snapshot().docs.map((d) => d.path));
+    for (const [path, b] of bindings.current) {
+      if (path === doc.path) {
+        b.setReadOnly(props.readOnly);
+        b.attach(editor);
+      } else b.detach();
+    }
+    // Drop models (and bindings) of closed tabs.
+    const open = new Set(store.snapshot().docs.map((d) => d.path));
     for (const [path, m] of models.current) {
       if (!open.has(path)) {
+        bindings.current.get(path)?.dispose();
+        bindings.current.delete(path);
         m.dispose();
         models.current.delete(path);
       }
@@ -119,8 +173,52 @@ export function CodeEditor(props: {
     editor.focus();
   }, [props.revealLine, ready, props.doc.path]);
 
+  const { doc, store } = props;
+  const collabState = store.snapshot().collab;
   return (
     <div className="code-editor" data-testid="code-editor">
+      {props.readOnly && (
+        <div className="banner info collab-viewer" role="status" data-testid="view-only">
+          View only — you are a viewer
+        </div>
+      )}
+      {doc.collab && collabState !== 'open' && (
+        <div className="banner warn" role="status" data-testid="collab-offline">
+          Offline — your edits are kept here and sent when the connection is back.
+        </div>
+      )}
+      {doc.collab && doc.collabDraft !== undefined && (
+        <div className="banner warn" role="alert" data-testid="collab-draft">
+          <span>
+            {doc.collabNotice ??
+              'You have text of this file on this device that never reached the server.'}{' '}
+            Your text is kept as a draft on this device.
+          </span>
+          <span className="row">
+            {!props.readOnly && (
+              <button
+                onClick={() => {
+                  const draft = doc.collabDraft;
+                  const b = bindings.current.get(doc.path);
+                  if (b && draft !== undefined) b.replaceText(draft);
+                  store.dismissCollabDraft(doc.path);
+                }}
+              >
+                Apply my draft
+              </button>
+            )}
+            <button
+              onClick={() => {
+                if (doc.collabDraft !== undefined)
+                  void navigator.clipboard?.writeText(doc.collabDraft).catch(() => undefined);
+              }}
+            >
+              Copy it
+            </button>
+            <button onClick={() => store.dismissCollabDraft(doc.path)}>Discard it</button>
+          </span>
+        </div>
+      )}
       {!ready && !loadError && (
         <div className="editor-loading" role="status">
           Loading editor…

@@ -379,10 +379,14 @@ function colorClass(color: string | undefined): string {
   if (!styleSheet) {
     styleSheet = document.createElement('style');
     styleSheet.dataset.collab = 'cursors';
+    styleSheet.textContent =
+      '.collab-caret{position:absolute;height:100%;box-sizing:border-box;pointer-events:none}' +
+      '.collab-label{color:#fff;font:600 11px/16px system-ui,sans-serif;padding:0 5px;' +
+      'border-radius:3px 3px 3px 0;white-space:nowrap;pointer-events:none;opacity:.95}';
     document.head.appendChild(styleSheet);
   }
   styleSheet.textContent +=
-    `.${cls}.collab-caret{border-left:2px solid ${c};margin-left:-1px}` +
+    `.${cls}.collab-caret{border-left:2px solid ${c}}` +
     `.${cls}.collab-selection{background:${c}33}` +
     `.${cls}.collab-label{background:${c}}`;
   return cls;

@@ -1,6 +1,7 @@
 import ReconnectingWebSocket from 'reconnecting-websocket';
 import { Connection, types, type Doc as ShareDoc, type Presence } from 'sharedb/lib/client';
 import { type as textUnicode } from 'ot-text-unicode';
+import type { CollabIdentity } from './collab-binding.ts';
 import { codePointLength, type TextOp } from './collab-text.ts';
 
 /** What each collaborator's document presence carries (API.md › Realtime). */
@@ -87,19 +88,32 @@ export function registerCollabType(): void {
 export class CollabClient {
   readonly #url: () => Promise<string>;
   readonly #WebSocketImpl: unknown;
+  readonly #identity: () => CollabIdentity;
   #socket: ReconnectingWebSocket | undefined;
   #connection: Connection | undefined;
   #state: CollabState = 'closed';
+  #unavailable = false;
   readonly #listeners = new Set<(s: CollabState) => void>();
 
   /**
    * @param opts.url the socket URL with a current token (called before every attempt).
    * @param opts.WebSocket a WebSocket class (node tests pass `ws`).
+   * @param opts.identity our name and cursor colour for the others.
    */
-  constructor(opts: { url: () => Promise<string>; WebSocket?: unknown }) {
+  constructor(opts: {
+    url: () => Promise<string>;
+    WebSocket?: unknown;
+    identity?: () => CollabIdentity;
+  }) {
     registerCollabType();
     this.#url = opts.url;
     this.#WebSocketImpl = opts.WebSocket;
+    this.#identity = opts.identity ?? (() => ({ name: 'Me', color: '#888888' }));
+  }
+
+  /** Who we are to the others. */
+  identity(): CollabIdentity {
+    return this.#identity();
   }
 
   get state(): CollabState {
@@ -140,13 +154,16 @@ export class CollabClient {
     path: string,
     opts: { timeoutMs?: number } = {},
   ): Promise<CollabDoc> {
+    // A server without the channel costs one wait per session, not one per file.
+    if (this.#unavailable && this.#state !== 'open')
+      throw new NotCollaborative('the collaboration server is not available');
     const connection = this.connection;
     const doc = connection.get(projectId, path) as ShareDoc<string>;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new NotCollaborative('the collaboration server did not answer')),
-        opts.timeoutMs ?? 4000,
-      );
+      const timer = setTimeout(() => {
+        if (this.#state !== 'open') this.#unavailable = true;
+        reject(new NotCollaborative('the collaboration server did not answer'));
+      }, opts.timeoutMs ?? 4000);
       doc.subscribe((err) => {
         clearTimeout(timer);
         if (err) reject(new NotCollaborative(err.message));
@@ -186,6 +203,7 @@ export class CollabClient {
   }
 
   #setState(s: CollabState): void {
+    if (s === 'open') this.#unavailable = false;
     if (s === this.#state) return;
     this.#state = s;
     for (const l of this.#listeners) l(s);
@@ -207,4 +225,32 @@ export function colorFor(userId: string): string {
   let h = 0;
   for (let i = 0; i < userId.length; i++) h = (h * 31 + userId.charCodeAt(i)) >>> 0;
   return palette[h % palette.length]!;
+}
+
+/** What the browser's collab client needs from the API client (the real Api satisfies it). */
+export interface CollabAuth {
+  readonly baseUrl: string;
+  accessToken(): Promise<string | null>;
+  readonly session: { get(): { user: { id: string; name: string; email: string } } | null };
+}
+
+/** The IDE's client of `WS /api/collab` on the API's origin, as the signed-in user. */
+export function browserCollabClient(api: CollabAuth): CollabClient {
+  return new CollabClient({
+    url: async () => {
+      const token = await api.accessToken();
+      if (!token) throw new Error('signed out');
+      const url = new URL('/api/collab', api.baseUrl || window.location.origin);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      url.searchParams.set('token', token);
+      return url.toString();
+    },
+    identity: () => {
+      const user = api.session.get()?.user;
+      return {
+        name: user?.name || user?.email || 'Someone',
+        color: colorFor(user?.id ?? 'anonymous'),
+      };
+    },
+  });
 }

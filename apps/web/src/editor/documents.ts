@@ -1,5 +1,8 @@
 import { ApiError } from '../lib/api.ts';
 import type { DraftStore } from '../lib/drafts.ts';
+import { isBinaryPath } from '../lib/languages.ts';
+import { NotCollaborative, type CollabDoc, type CollabState } from './collab-connection.ts';
+import type { CollabIdentity } from './collab-binding.ts';
 import type { FileContent, FileEntry } from '../lib/types.ts';
 
 /** The part of the API the editor needs (the real Api satisfies it). */
@@ -11,6 +14,16 @@ export interface FileAccess {
     content: string,
     opts?: { baseVersion?: number; encoding?: 'utf-8' | 'base64' },
   ): Promise<{ file: FileEntry }>;
+}
+
+/** The live co-editing channel (`WS /api/collab`; the real CollabClient satisfies it). */
+export interface CollabSource {
+  readonly state: CollabState;
+  onState(listener: (s: CollabState) => void): () => void;
+  /** @throws NotCollaborative when the file is not a shared text document (binary, too big…). */
+  open(projectId: string, path: string): Promise<CollabDoc>;
+  /** Who we are to the others (name and colour of our cursor). */
+  identity(): CollabIdentity;
 }
 
 /** One open editor buffer. */
@@ -34,6 +47,15 @@ export interface Doc {
   /** Unsaved text was restored from a local draft when the file opened. */
   restoredDraft?: boolean;
   error?: string;
+  /**
+   * The text lives in a shared document (ShareDB): edits go live as operations, `saved` is the
+   * text the server has acknowledged, and a save makes a named version.
+   */
+  collab?: boolean;
+  /** Shared document: text of ours the server did not take (kept as a draft), to re-apply. */
+  collabDraft?: string;
+  /** Shared document: why the server refused our edits. */
+  collabNotice?: string;
 }
 
 /** True when the buffer has unsaved edits. */
@@ -54,16 +76,52 @@ export class DocumentStore {
   readonly #files: FileAccess;
   readonly #drafts: DraftStore;
   readonly #projectId: string;
+  readonly #collab: CollabSource | null;
+  readonly #shares = new Map<string, CollabDoc>();
+  #collabState: CollabState | null = null;
   #docs = new Map<string, Doc>();
   #order: string[] = [];
   #active: string | null = null;
   readonly #listeners = new Set<() => void>();
-  #snapshot: { docs: Doc[]; active: string | null } = { docs: [], active: null };
+  #snapshot: { docs: Doc[]; active: string | null; collab: CollabState | null } = {
+    docs: [],
+    active: null,
+    collab: null,
+  };
 
-  constructor(deps: { files: FileAccess; drafts: DraftStore; projectId: string }) {
+  constructor(deps: {
+    files: FileAccess;
+    drafts: DraftStore;
+    projectId: string;
+    /** Live co-editing; without it (or for files it refuses) files load and save over HTTP. */
+    collab?: CollabSource | null;
+  }) {
     this.#files = deps.files;
     this.#drafts = deps.drafts;
     this.#projectId = deps.projectId;
+    this.#collab = deps.collab ?? null;
+    if (this.#collab) {
+      this.#collabState = this.#collab.state;
+      this.#collab.onState((s) => {
+        this.#collabState = s;
+        this.#emit();
+      });
+    }
+  }
+
+  /** The project these documents belong to. */
+  get projectId(): string {
+    return this.#projectId;
+  }
+
+  /** The shared document behind an open file (null: edited over HTTP). */
+  collabDoc(path: string): CollabDoc | null {
+    return this.#shares.get(path) ?? null;
+  }
+
+  /** Who we are to collaborators. */
+  collabIdentity(): CollabIdentity {
+    return this.#collab?.identity() ?? { name: 'Me', color: '#888888' };
   }
 
   /** Subscribes to changes; returns an unsubscribe. */
@@ -72,8 +130,12 @@ export class DocumentStore {
     return () => this.#listeners.delete(listener);
   };
 
-  /** Open documents in tab order, and the active path (a stable object between changes). */
-  snapshot = (): { docs: Doc[]; active: string | null } => this.#snapshot;
+  /**
+   * Open documents in tab order, the active path and the collab socket's state (a stable
+   * object between changes).
+   */
+  snapshot = (): { docs: Doc[]; active: string | null; collab: CollabState | null } =>
+    this.#snapshot;
 
   /** One open document. */
   get(path: string): Doc | undefined {
@@ -98,6 +160,8 @@ export class DocumentStore {
       loading: true,
       saving: false,
     });
+    const shared = await this.#openShared(path);
+    if (shared) return shared;
     try {
       const file = await this.#files.readFile(this.#projectId, path);
       const draft = this.#drafts.get(this.#projectId, path);
@@ -173,6 +237,7 @@ export class DocumentStore {
   edit(path: string, content: string): void {
     const doc = this.#docs.get(path);
     if (!doc || doc.content === content) return;
+    if (doc.collab) return; // the binding reports shared text (collabText)
     if (content === doc.saved) this.#drafts.delete(this.#projectId, path);
     else this.#drafts.put(this.#projectId, path, content, doc.version);
     this.#patch(path, { content, restoredDraft: false });
@@ -193,6 +258,7 @@ export class DocumentStore {
   async save(path: string): Promise<SaveResult> {
     const doc = this.#docs.get(path);
     if (!doc || doc.loading || doc.saving) return 'unchanged';
+    if (doc.collab) return this.#saveShared(doc);
     if (doc.conflict) return 'conflict';
     if (!isDirty(doc) && doc.version !== null && !doc.remoteChanged) return 'unchanged';
     const content = doc.content;
@@ -235,6 +301,51 @@ export class DocumentStore {
   }
 
   /**
+   * Ctrl+S on a shared document: every own edit acknowledged means it is committed on the
+   * server (durable). The server writes the document to its file after a pause in typing (a
+   * new file version); this waits for that, briefly, so the version shown includes the text.
+   * No PUT: the file is the document's, and a PUT would arrive as a second copy of the ops.
+   */
+  async #saveShared(doc: Doc): Promise<SaveResult> {
+    const share = this.#shares.get(doc.path);
+    if (!share) return 'unchanged';
+    if (this.#collabState !== 'open') {
+      this.#patch(doc.path, {
+        error: 'Offline: your edits are kept here and sent when the connection is back.',
+      });
+      return 'error';
+    }
+    this.#patch(doc.path, { saving: true, error: undefined });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error('the server did not acknowledge your edits in time')),
+          10_000,
+        );
+        share.doc.whenNothingPending(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      const text = share.doc.data;
+      const deadline = Date.now() + 8_000;
+      while (Date.now() < deadline) {
+        const file = await this.#files.readFile(this.#projectId, doc.path).catch(() => null);
+        if (file && (file.content === text || share.doc.data !== text)) {
+          this.#patch(doc.path, { version: file.version });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      this.#patch(doc.path, { saving: false, deleted: false });
+      return 'saved';
+    } catch (err) {
+      this.#patch(doc.path, { saving: false, error: errorText(err) });
+      return 'error';
+    }
+  }
+
+  /**
    * Ends a conflict: `mine` saves the buffer over their version, `theirs` drops local edits and
    * takes their text.
    */
@@ -263,6 +374,12 @@ export class DocumentStore {
    */
   async remoteChanged(path: string, version: number | undefined): Promise<void> {
     const doc = this.#docs.get(path);
+    if (doc?.collab) {
+      // Its text arrives as operations; only the version number is news.
+      if (version !== undefined && (doc.version === null || version > doc.version))
+        this.#patch(path, { version });
+      return;
+    }
     if (!doc || doc.loading || doc.saving) return;
     if (version !== undefined && doc.version !== null && version <= doc.version) return;
     if (isDirty(doc)) {
@@ -298,6 +415,11 @@ export class DocumentStore {
     if (!doc) return;
     this.#docs.delete(from);
     this.#docs.set(to, { ...doc, path: to });
+    if (doc.collab) {
+      // One shared document per path: follow the file to its new one.
+      this.#release(from);
+      void this.#openShared(to).catch(() => undefined);
+    }
     this.#order = this.#order.map((p) => (p === from ? to : p));
     if (this.#active === from) this.#active = to;
     const draft = this.#drafts.get(this.#projectId, from);
@@ -317,6 +439,7 @@ export class DocumentStore {
     if (!doc) return true;
     if (isDirty(doc) && !opts.force) return false;
     if (opts.force) this.#drafts.delete(this.#projectId, path);
+    this.#release(path);
     this.#docs.delete(path);
     const i = this.#order.indexOf(path);
     this.#order.splice(i, 1);
@@ -334,6 +457,98 @@ export class DocumentStore {
     });
   }
 
+  /**
+   * Opens the file's shared document when the collab channel takes it. A local draft that
+   * differs (text typed offline and never sent, or refused) is offered, not applied.
+   */
+  async #openShared(path: string): Promise<Doc | null> {
+    if (!this.#collab || isBinaryPath(path)) return null;
+    let share: CollabDoc;
+    try {
+      share = await this.#collab.open(this.#projectId, path);
+    } catch (err) {
+      if (err instanceof NotCollaborative) return null;
+      throw err;
+    }
+    if (!this.#docs.has(path) || this.#shares.has(path)) {
+      share.release(); // closed (or opened twice) meanwhile
+      return this.#docs.get(path) ?? null;
+    }
+    this.#shares.set(path, share);
+    const text = share.doc.data;
+    const doc: Doc = {
+      path,
+      content: text,
+      saved: text,
+      version: this.#docs.get(path)?.version ?? null,
+      encoding: 'utf-8',
+      loading: false,
+      saving: false,
+      collab: true,
+    };
+    const draft = this.#drafts.get(this.#projectId, path);
+    if (draft && draft.content !== text) doc.collabDraft = draft.content;
+    else if (draft) this.#drafts.delete(this.#projectId, path);
+    this.#put(doc);
+    return doc;
+  }
+
+  /**
+   * A shared document's text changed (ours or theirs). While own edits are unacknowledged and
+   * the channel is down they are also kept as a draft, so closing the tab loses nothing.
+   */
+  collabText(path: string, text: string, pending: boolean): void {
+    const doc = this.#docs.get(path);
+    if (!doc?.collab) return;
+    if (pending && this.#collabState !== 'open')
+      this.#drafts.put(this.#projectId, path, text, null);
+    else if (!pending && doc.collabDraft === undefined) this.#drafts.delete(this.#projectId, path);
+    if (doc.content === text && (pending || doc.saved === text)) return;
+    this.#patch(path, { content: text, saved: pending ? doc.saved : text });
+  }
+
+  /** The server refused our edits: the text as we had it is kept as a draft, and why. */
+  collabRefused(path: string, reason: string, text: string): void {
+    if (!this.#docs.get(path)?.collab) return;
+    this.#drafts.put(this.#projectId, path, text, null);
+    this.#patch(path, {
+      collabDraft: text,
+      collabNotice: `The server did not take your edits: ${reason}`,
+    });
+  }
+
+  /**
+   * A shared document was deleted on the server (its file deleted or moved). A move is also
+   * announced as `file_changed` with `from`, which moves the tab: so a clean tab closes only if
+   * it is still here a moment later.
+   */
+  collabDeleted(path: string, share: CollabDoc): void {
+    if (this.#shares.get(path) !== share) return;
+    this.#release(path);
+    const doc = this.#docs.get(path);
+    if (!doc) return;
+    if (isDirty(doc) || doc.collabDraft !== undefined) {
+      this.#drafts.put(this.#projectId, path, doc.content, null);
+      this.#patch(path, { deleted: true, collab: false, version: null, saved: '' });
+      return;
+    }
+    setTimeout(() => {
+      const now = this.#docs.get(path);
+      if (now && !this.#shares.has(path)) this.close(path, { force: true });
+    }, 1500);
+  }
+
+  /** Forgets a kept draft of a shared document (applied or discarded). */
+  dismissCollabDraft(path: string): void {
+    this.#drafts.delete(this.#projectId, path);
+    this.#patch(path, { collabDraft: undefined, collabNotice: undefined });
+  }
+
+  #release(path: string): void {
+    this.#shares.get(path)?.release();
+    this.#shares.delete(path);
+  }
+
   #put(doc: Doc): void {
     this.#docs.set(doc.path, doc);
     this.#emit();
@@ -349,6 +564,7 @@ export class DocumentStore {
     this.#snapshot = {
       docs: this.#order.map((p) => this.#docs.get(p)!).filter(Boolean),
       active: this.#active,
+      collab: this.#collabState,
     };
     for (const l of this.#listeners) l();
   }

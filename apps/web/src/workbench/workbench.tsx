@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { useApp } from '../context.tsx';
+import { browserCollabClient } from '../editor/collab-connection.ts';
 import { DocumentStore, isDirty } from '../editor/documents.ts';
 import { ApiError } from '../lib/api.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
@@ -76,9 +77,12 @@ export function Workbench(props: { projectId: string }) {
   const autoStarted = useRef(false);
   /** Our own saves (`path@version`): the preview refreshed on the answer, not on the event. */
   const ownSaves = useRef(new Set<string>());
+  // Live co-editing (WS /api/collab); files it does not take load and save over HTTP.
+  const collab = useMemo(() => browserCollabClient(api), [api]);
+  useEffect(() => () => collab.close(), [collab]);
   const store = useMemo(
-    () => new DocumentStore({ files: api, drafts, projectId: id }),
-    [api, drafts, id],
+    () => new DocumentStore({ files: api, drafts, projectId: id, collab }),
+    [api, collab, drafts, id],
   );
   const { docs, active } = useSyncExternalStore(store.subscribe, store.snapshot);
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);

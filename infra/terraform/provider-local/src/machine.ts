@@ -13,8 +13,9 @@ const MIB = 1024 * 1024;
 export const MACHINE_ATTRIBUTES: Array<{
   name: string;
   type: 'string' | 'number' | 'bool';
-  role: 'required' | 'optional+computed' | 'computed';
+  role: 'required' | 'optional' | 'optional+computed' | 'computed';
   description: string;
+  sensitive?: boolean;
 }> = [
   { name: 'id', type: 'string', role: 'computed', description: 'Docker container id' },
   { name: 'name', type: 'string', role: 'required', description: 'container name' },
@@ -34,7 +35,36 @@ export const MACHINE_ATTRIBUTES: Array<{
   { name: 'network', type: 'string', role: 'computed', description: "the deployment's network" },
   { name: 'private_ip', type: 'string', role: 'computed', description: 'address on that network' },
   { name: 'running', type: 'bool', role: 'computed', description: 'whether the container runs' },
+  {
+    name: 'bootstrap',
+    type: 'string',
+    role: 'optional',
+    description: "the machine's main process (sh -c): installs and keeps running the agent",
+  },
+  {
+    name: 'agent_server_url',
+    type: 'string',
+    role: 'optional',
+    description: 'where the agent dials (VAPORFORM_SERVER_URL)',
+  },
+  {
+    name: 'agent_socket_dir',
+    type: 'string',
+    role: 'optional',
+    description: "host folder of the server's agent gateway socket, mounted at /run/vaporform",
+  },
+  {
+    name: 'agent_token',
+    type: 'string',
+    role: 'optional',
+    sensitive: true,
+    description: "the machine's one-use enrollment token (VAPORFORM_ENROLLMENT_TOKEN)",
+  },
 ];
+
+/** The agent's home on a machine that runs one: the runtime image's uid-1000 user's home. */
+const AGENT_USER = '1000:1000';
+const AGENT_HOME = '/home/vaporform';
 
 /** Attributes whose change needs a new container. */
 const REPLACE_ON_CHANGE = ['name', 'deployment_id', 'image'] as const;
@@ -169,11 +199,29 @@ export class Machines {
     const deploymentId = String(planned.deployment_id);
     const network = await this.#ensureNetwork(deploymentId);
     const memory = Number(planned.memory_mb) * MIB;
+    const bootstrap = typeof planned.bootstrap === 'string' ? planned.bootstrap : '';
+    const socketDir = typeof planned.agent_socket_dir === 'string' ? planned.agent_socket_dir : '';
+    // With an agent, the bootstrap is the main process; its home (credential, releases) is a
+    // volume of the machine's own, so it outlives a restart of the container.
+    const agent = bootstrap
+      ? {
+          Cmd: ['/bin/sh', '-c', bootstrap],
+          User: AGENT_USER,
+          WorkingDir: AGENT_HOME,
+          Volumes: { [AGENT_HOME]: {} },
+          Env: [
+            `HOME=${AGENT_HOME}`,
+            `VAPORFORM_SERVER_URL=${String(planned.agent_server_url ?? '')}`,
+            `VAPORFORM_ENROLLMENT_TOKEN=${String(planned.agent_token ?? '')}`,
+            `VAPORFORM_DEPLOYMENT_ID=${deploymentId}`,
+            `VAPORFORM_MACHINE=${String(planned.name)}`,
+          ],
+        }
+      : { Cmd: ['sleep', 'infinity'], User: '65534:65534' };
     const container = await this.#docker.createContainer({
       name: String(planned.name),
       Image: String(planned.image),
-      Cmd: ['sleep', 'infinity'],
-      User: '65534:65534',
+      ...agent,
       Labels: {
         [DEPLOYMENT_LABEL]: deploymentId,
         [MACHINE_LABEL]: String(planned.name),
@@ -181,6 +229,7 @@ export class Machines {
       },
       HostConfig: {
         NetworkMode: network,
+        ...(bootstrap && socketDir ? { Binds: [`${socketDir}:/run/vaporform:ro`] } : {}),
         Memory: memory,
         MemorySwap: memory,
         PidsLimit: 256,
@@ -200,7 +249,7 @@ export class Machines {
 
   async #remove(id: string, network: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).remove({ force: true });
+      await this.#docker.getContainer(id).remove({ force: true, v: true });
     } catch (error) {
       if (!isStatus(error, 404, 409)) throw error;
     }

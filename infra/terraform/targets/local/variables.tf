@@ -28,11 +28,36 @@ variable "image" {
 }
 
 variable "bootstrap" {
-  description = "Agent bootstrap script (run by the agent issue; unused until then)."
+  description = "Agent bootstrap: the machine's main process (installs and keeps running the agent)."
   type        = string
   default     = ""
 }
 
 locals {
   memory_by_size = { small = 512, medium = 1024, large = 2048 }
+}
+
+variable "agent_tokens" {
+  description = "One-use enrollment token per machine (index = count.index), from the agent service."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+}
+
+variable "agent_server_url" {
+  description = "Where the agent dials (the local gateway socket, ws+unix://…); empty: no agent."
+  type        = string
+  default     = ""
+}
+
+variable "agent_socket_dir" {
+  description = "Host folder of the server's agent gateway socket, mounted at /run/vaporform."
+  type        = string
+  default     = ""
+}
+
+variable "agent_sha256" {
+  description = "sha256 of the agent bundle the server serves (informational for local machines)."
+  type        = string
+  default     = ""
 }

@@ -6,5 +6,6 @@ export type {
   InfraEvent,
   InfrastructureServiceDeps,
   Machine,
+  AgentHooks,
 } from './service.ts';
 export { createInfrastructureRoutes } from './routes.ts';

@@ -123,6 +123,22 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 class RunFailure extends Error {}
 
+/** What the agent service adds to deployments (set with `useAgent`). */
+export interface AgentHooks {
+  /**
+   * Extra Terraform environment for a run (enrollment tokens per machine slot, where agents
+   * dial): only ever in the environment, never in a file of the work folder.
+   */
+  environment(deployment: {
+    id: string;
+    provider: InfraProvider;
+    kind: RunKind;
+    machineCount: number;
+  }): Promise<Record<string, string>>;
+  /** Each enrolled machine's agent state (machines not in it are `pending`). */
+  status(deploymentId: string): Promise<Map<string, 'pending' | 'online' | 'offline'>>;
+}
+
 /**
  * Deployments of machines through the terraform CLI: one work folder and TF_DATA_DIR per
  * deployment, state in PostgreSQL (pg backend, a schema per deployment), one run at a time per
@@ -135,6 +151,7 @@ export class InfrastructureService {
   readonly #runs = new Map<string, ActiveRun>();
   readonly #finished = new Set<Promise<void>>();
   #plugins: Promise<string> | undefined;
+  #agent: AgentHooks | undefined;
 
   constructor(deps: InfrastructureServiceDeps) {
     this.#deps = deps;
@@ -165,6 +182,26 @@ export class InfrastructureService {
         await lock.end().catch(() => undefined);
       }
     }
+  }
+
+  /** Plugs in the machine agent: enrollment per provisioning run, agent state per machine. */
+  useAgent(hooks: AgentHooks): void {
+    this.#agent = hooks;
+  }
+
+  /** A deployment's project, status and machines, without an access check (internal callers). */
+  async internalDeployment(
+    deploymentId: string,
+  ): Promise<{ projectId: string; status: InfraStatus; machines: Machine[] } | undefined> {
+    const row = uuidPattern.test(deploymentId)
+      ? await this.#store.findDeployment(deploymentId)
+      : undefined;
+    if (!row) return undefined;
+    return {
+      projectId: row.project_id,
+      status: row.status,
+      machines: (row.machines as Machine[]) ?? [],
+    };
   }
 
   /** Cancels the runs of this instance and waits for them to end. */
@@ -273,7 +310,7 @@ export class InfrastructureService {
         }
       });
       await this.#updateRun(row, run.id, 'planning');
-      const work = await this.#prepare(row, row.variables as Record<string, unknown>);
+      const work = await this.#prepare(row, row.variables as Record<string, unknown>, 'refresh');
       await this.#terraform(
         active,
         work,
@@ -377,7 +414,13 @@ export class InfrastructureService {
     if (input.region !== undefined) next.region = input.region;
     next.machine_count ??= 1;
     for (const key of Object.keys(next)) {
-      if (!/^[a-z][a-z0-9_]{0,63}$/.test(key) || key === 'deployment_id') {
+      // The agent's variables come from the agent service only (environment).
+      if (
+        !/^[a-z][a-z0-9_]{0,63}$/.test(key) ||
+        key === 'deployment_id' ||
+        key === 'bootstrap' ||
+        key.startsWith('agent_')
+      ) {
         throw errors.invalid(`Unknown variable ${JSON.stringify(key)}`);
       }
     }
@@ -462,7 +505,7 @@ export class InfrastructureService {
     let exitCode: number | null = null;
     try {
       await this.#updateRun(row, run.id, kind === 'destroy' ? 'destroying' : 'planning');
-      const work = await this.#prepare(row, row.variables as Record<string, unknown>);
+      const work = await this.#prepare(row, row.variables as Record<string, unknown>, kind);
       await this.#terraform(
         active,
         work,
@@ -575,6 +618,7 @@ export class InfrastructureService {
   async #prepare(
     row: DeploymentRow,
     variables: Record<string, unknown>,
+    kind: RunKind,
   ): Promise<{ dir: string; env: Record<string, string>; plugins: string }> {
     const plugins = await this.#pluginDir();
     const dir = path.join(this.#deps.dataDir, 'infrastructure', row.id);
@@ -604,6 +648,17 @@ export class InfrastructureService {
       PG_CONN_STR: terraformConnectionString(this.#deps.databaseUrl),
     };
     if (this.#deps.dockerHost) env.DOCKER_HOST = this.#deps.dockerHost;
+    if (this.#agent) {
+      Object.assign(
+        env,
+        await this.#agent.environment({
+          id: row.id,
+          provider: row.provider,
+          kind,
+          machineCount: Number(variables.machine_count ?? 1),
+        }),
+      );
+    }
     return { dir, env, plugins };
   }
 
@@ -659,13 +714,17 @@ export class InfrastructureService {
 
   async #view(row: DeploymentRow): Promise<Deployment> {
     const run = await this.#store.lastRun(row.id);
+    const agents = await this.#agent?.status(row.id);
     return {
       id: row.id,
       projectId: row.project_id,
       provider: row.provider,
       status: row.status,
       variables: row.variables as Record<string, unknown>,
-      machines: (row.machines as Machine[]) ?? [],
+      machines: ((row.machines as Machine[]) ?? []).map((m) => ({
+        ...m,
+        agent: agents?.get(m.name) ?? 'pending',
+      })),
       outputs: (row.outputs as Record<string, unknown>) ?? {},
       drift: (row.drift as Deployment['drift']) ?? null,
       lastRun: run

@@ -1,0 +1,788 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AppError, errors } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { ActivityService } from '../activity/index.ts';
+import type { Deployment, InfrastructureService } from '../infrastructure/index.ts';
+import type { ProjectsService } from '../projects/index.ts';
+import { projectChannel, type EventBus } from '../realtime/index.ts';
+import type { AgentMessage, ServerMessage } from './protocol.ts';
+import { AgentStore, type CommandRow } from './store.ts';
+
+/** The repository's agent app: its sources and the bundle built from them. */
+export const AGENT_APP_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../agent',
+);
+/** The agent socket's path, on the server and on the local gateway. */
+export const AGENT_PATH = '/api/agent';
+/** Where local machines find the gateway socket (the provider mounts its folder there). */
+export const MACHINE_GATEWAY_DIR = '/run/vaporform';
+const GATEWAY_SOCKET = 'agent.sock';
+
+/** A command's outcome on one machine (API.md › Infrastructure). */
+export type CommandStatus =
+  'succeeded' | 'failed' | 'timed_out' | 'agent_lost' | 'canceled' | 'skipped';
+
+/** One machine's answer to a command. */
+export interface CommandResult {
+  machine: string;
+  status: CommandStatus;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  durationMs: number;
+  /** Why it did not run or did not finish (refused, offline, lost…). */
+  error?: string;
+}
+
+/** What `POST /api/infrastructure/:id/command` asks for. */
+export interface CommandInput {
+  command: string;
+  args?: string[];
+  timeoutMs?: number;
+  machines?: string[];
+  maxConcurrency?: number;
+  /** Errors allowed before the command is sent to no more machines (the rest `skipped`). */
+  maxErrors?: number;
+  maxOutputBytes?: number;
+}
+
+/** A live event of a running command (the streaming variant). */
+export type CommandEvent =
+  | { type: 'command'; data: { id: string; machines: string[] } }
+  | { type: 'started'; data: { machine: string } }
+  | { type: 'output'; data: { machine: string; stream: 'stdout' | 'stderr'; data: string } }
+  | { type: 'result'; data: CommandResult };
+
+export interface AgentServiceDeps {
+  db: import('../../db/index.ts').Db;
+  infrastructure: InfrastructureService;
+  projects: ProjectsService;
+  activity: ActivityService;
+  bus: EventBus;
+  log: Logger;
+  dataDir: string;
+  /** The agent socket URL machines dial, for cloud bootstraps (`wss://…/api/agent`). */
+  publicUrl: string;
+  /** How often the server pings each agent (ms). */
+  heartbeatMs?: number;
+  /** Silence after which an agent is offline and its socket closed (ms). */
+  offlineAfterMs?: number;
+  /** Lifetime of an enrollment token (ms). */
+  enrollmentTtlMs?: number;
+  /** Between a command's timeout and the server giving up on the agent's answer (ms). */
+  graceMs?: number;
+}
+
+interface Connection {
+  ws: WebSocket;
+  key: string;
+  deploymentId: string;
+  machine: string;
+  lastSeen: number;
+}
+
+/** An operation waiting for messages from one machine (a command, a deploy, a terminal). */
+interface Operation {
+  key: string;
+  onMessage(message: AgentMessage): void;
+  onLost(): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_OUTPUT_BYTES = 64 * 1024;
+/** How long a command may wait for delivery before the agent must refuse it. */
+const DELIVERY_WINDOW_MS = 30_000;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function secret(prefix: string): string {
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+function machineKey(deploymentId: string, machine: string): string {
+  return `${deploymentId}/${machine}`;
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+/** Answers an upgrade with the contract's error and closes it. */
+function refuse(socket: Duplex, error: AppError): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+/**
+ * The machine agents: enrollment (one-use tokens issued per machine at provisioning, traded for
+ * a credential stored hashed), the agent socket (`WS /api/agent`, on the public server and on a
+ * local gateway socket mounted into `local` machines), heartbeats, and what runs through it:
+ * commands fanned out to machines, deploys, machine terminals.
+ */
+export class AgentService {
+  readonly #d: AgentServiceDeps;
+  readonly #store: AgentStore;
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
+  readonly #connections = new Map<string, Connection>();
+  readonly #operations = new Map<string, Operation>();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #offlineListeners = new Set<(key: string) => void>();
+  readonly #activeCommands = new Map<string, { deploymentId: string; abort: AbortController }>();
+  #gateway: http.Server | undefined;
+  #bundle: Promise<{ code: Buffer; sha256: string }> | undefined;
+  #closed = false;
+
+  constructor(deps: AgentServiceDeps) {
+    this.#d = deps;
+    this.#store = new AgentStore(deps.db);
+    const every = deps.heartbeatMs ?? 1_000;
+    const offlineAfter = deps.offlineAfterMs ?? 4_000;
+    this.#heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const connection of this.#connections.values()) {
+        if (now - connection.lastSeen > offlineAfter) connection.ws.terminate();
+        else connection.ws.ping();
+      }
+    }, every).unref();
+    deps.infrastructure.useAgent({
+      environment: (deployment) => this.#terraformEnvironment(deployment),
+      status: (deploymentId) => this.#status(deploymentId),
+    });
+  }
+
+  /** Folder holding the local gateway's socket (mounted into `local` machines). */
+  get gatewayDir(): string {
+    return path.join(this.#d.dataDir, 'agent-gateway');
+  }
+
+  /**
+   * Opens the local gateway: an HTTP server on a Unix socket in `gatewayDir` that serves only
+   * the agent socket and the agent bundle, so local machines reach the server without it
+   * listening beyond loopback.
+   */
+  async start(): Promise<void> {
+    const dir = this.gatewayDir;
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    const socketPath = path.join(dir, GATEWAY_SOCKET);
+    rmSync(socketPath, { force: true });
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === `${AGENT_PATH}/agent.js`) {
+        this.bundle().then(
+          (bundle) => {
+            res.writeHead(200, {
+              'content-type': 'text/javascript',
+              'x-vaporform-sha256': bundle.sha256,
+            });
+            res.end(bundle.code);
+          },
+          () => {
+            res.writeHead(503).end();
+          },
+        );
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'Not found' } }));
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      void (async () => {
+        try {
+          if (!(await this.handleUpgrade(req, socket, head))) {
+            refuse(socket, new AppError('not_found', 'No WebSocket endpoint here'));
+          }
+        } catch (error) {
+          refuse(
+            socket,
+            error instanceof AppError
+              ? error
+              : new AppError('internal', 'Something went wrong on our side'),
+          );
+        }
+      })();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    chmodSync(socketPath, 0o666);
+    this.#gateway = server;
+  }
+
+  /** Closes every agent socket and the gateway. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    for (const connection of this.#connections.values()) connection.ws.terminate();
+    const gateway = this.#gateway;
+    if (gateway) {
+      gateway.closeAllConnections();
+      await new Promise<void>((resolve) => gateway.close(() => resolve()));
+    }
+  }
+
+  /** The agent bundle (apps/agent, built with esbuild when missing or older than its sources). */
+  bundle(): Promise<{ code: Buffer; sha256: string }> {
+    this.#bundle ??= (async () => {
+      const out = path.join(AGENT_APP_DIR, 'dist', 'agent.js');
+      const sources = path.join(AGENT_APP_DIR, 'src');
+      const newest = Math.max(
+        ...readdirSync(sources).map((f) => statSync(path.join(sources, f)).mtimeMs),
+      );
+      let built = 0;
+      try {
+        built = statSync(out).mtimeMs;
+      } catch {
+        // not built yet
+      }
+      if (built < newest) await buildAgent();
+      const code = await readFile(out);
+      return { code, sha256: createHash('sha256').update(code).digest('hex') };
+    })();
+    this.#bundle.catch(() => (this.#bundle = undefined));
+    return this.#bundle;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Enrollment and the socket
+
+  /**
+   * Issues a one-use enrollment token for a machine. @returns the token (shown once, stored
+   * only as its hash).
+   */
+  async issueToken(deploymentId: string, machine: string, ttlMs?: number): Promise<string> {
+    const token = secret('vfe');
+    await this.#store.insertToken({
+      hash: sha256(token),
+      deploymentId,
+      machine,
+      expiresAt: new Date(Date.now() + (ttlMs ?? this.#d.enrollmentTtlMs ?? 30 * 60_000)),
+    });
+    return token;
+  }
+
+  /**
+   * The agent socket's gate (both entrances): an enrollment token (one use, unexpired) or a
+   * machine credential, else 401 before any upgrade.
+   * @throws AppError unauthenticated
+   */
+  async #authenticate(
+    req: IncomingMessage,
+  ): Promise<{ deploymentId: string; machine: string; credential?: string }> {
+    const token = bearer(req.headers.authorization);
+    const refused = () =>
+      new AppError('unauthenticated', 'Unknown, used or expired agent credential');
+    if (!token || token.length > 200) throw refused();
+    let identity: { deploymentId: string; machine: string } | undefined;
+    let credential: string | undefined;
+    if (token.startsWith('vfe_')) {
+      credential = secret('vfm');
+      identity = await this.#store.enroll(sha256(token), sha256(credential));
+    } else if (token.startsWith('vfm_')) {
+      identity = await this.#store.machineByCredential(sha256(token));
+    }
+    if (!identity) throw refused();
+    const deployment = await this.#d.infrastructure.internalDeployment(identity.deploymentId);
+    if (!deployment || deployment.status === 'destroyed') throw refused();
+    return { ...identity, ...(credential ? { credential } : {}) };
+  }
+
+  /** The upgrade handler for `WS /api/agent` (register it with the server's upgrade routing). */
+  readonly handleUpgrade = async (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== AGENT_PATH) return false;
+    if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
+    const identity = await this.#authenticate(req);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, identity));
+    return true;
+  };
+
+  #accept(
+    ws: WebSocket,
+    identity: { deploymentId: string; machine: string; credential?: string },
+  ): void {
+    const key = machineKey(identity.deploymentId, identity.machine);
+    const connection: Connection = { ws, key, ...identity, lastSeen: Date.now() };
+    const older = this.#connections.get(key);
+    this.#connections.set(key, connection);
+    // The newest connection of a machine wins; operations carry over to it.
+    if (older) older.ws.close(4000, 'replaced by a newer connection');
+    ws.on('pong', () => (connection.lastSeen = Date.now()));
+    ws.on('message', (data) => {
+      connection.lastSeen = Date.now();
+      let message: AgentMessage;
+      try {
+        message = JSON.parse(String(data)) as AgentMessage;
+      } catch {
+        return;
+      }
+      if ('id' in message && typeof message.id === 'string') {
+        const operation = this.#operations.get(message.id);
+        if (operation?.key === key) operation.onMessage(message);
+      }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', () => {
+      if (this.#connections.get(key) !== connection) return;
+      this.#connections.delete(key);
+      for (const operation of [...this.#operations.values()]) {
+        if (operation.key === key) operation.onLost();
+      }
+      for (const listener of this.#offlineListeners) listener(key);
+      void this.#announce(identity.deploymentId, identity.machine, 'offline');
+    });
+    this.#send(connection, {
+      type: 'welcome',
+      machine: identity.machine,
+      ...(identity.credential ? { credential: identity.credential } : {}),
+    });
+    void this.#announce(identity.deploymentId, identity.machine, 'online');
+  }
+
+  async #announce(deploymentId: string, machine: string, agent: 'online' | 'offline') {
+    try {
+      await this.#store.touch(deploymentId, machine, agent === 'online');
+      const deployment = await this.#d.infrastructure.internalDeployment(deploymentId);
+      if (!deployment) return;
+      await this.#d.bus.publish(projectChannel(deployment.projectId), {
+        type: 'agent_status',
+        data: { deploymentId, machine, agent },
+      });
+    } catch (error) {
+      this.#d.log.warn({ err: error, deploymentId, machine }, 'agent status not recorded');
+    }
+  }
+
+  #send(connection: Connection, message: ServerMessage): boolean {
+    if (connection.ws.readyState !== connection.ws.OPEN) return false;
+    connection.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Whether a machine's agent is connected to this instance. */
+  online(deploymentId: string, machine: string): boolean {
+    return this.#connections.has(machineKey(deploymentId, machine));
+  }
+
+  /** Sends a raw message to a machine's agent (tests: replays, expired commands). */
+  sendRaw(deploymentId: string, machine: string, message: ServerMessage): boolean {
+    const connection = this.#connections.get(machineKey(deploymentId, machine));
+    return connection ? this.#send(connection, message) : false;
+  }
+
+  /**
+   * Sends an `exec` as given (its id and expiry included) and resolves with the agent's final
+   * answer to it (`exit` or `rejected`), or undefined when the machine is offline or silent for
+   * `waitMs`. For tests of the agent's own refusals (replays, expired commands).
+   */
+  execRaw(
+    deploymentId: string,
+    machine: string,
+    request: Extract<ServerMessage, { type: 'exec' }>,
+    waitMs = 10_000,
+  ): Promise<AgentMessage | undefined> {
+    const key = machineKey(deploymentId, machine);
+    const connection = this.#connections.get(key);
+    if (!connection) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const done = (message: AgentMessage | undefined) => {
+        clearTimeout(timer);
+        unregister();
+        resolve(message);
+      };
+      const timer = setTimeout(() => done(undefined), waitMs);
+      // A replayed id may still be registered by its first run: this one waits under a fresh key.
+      const unregister = this.#operate(request.id, {
+        key,
+        onLost: () => done(undefined),
+        onMessage: (message) => {
+          if (message.type === 'exit' || message.type === 'rejected') done(message);
+        },
+      });
+      if (!this.#send(connection, request)) done(undefined);
+    });
+  }
+
+  /**
+   * Registers an operation under `id` for a machine's messages. @returns unregister.
+   */
+  #operate(id: string, operation: Operation): () => void {
+    this.#operations.set(id, operation);
+    return () => {
+      if (this.#operations.get(id) === operation) this.#operations.delete(id);
+    };
+  }
+
+  async #status(deploymentId: string): Promise<Map<string, 'pending' | 'online' | 'offline'>> {
+    const enrolled = await this.#store.enrolled(deploymentId);
+    const result = new Map<string, 'pending' | 'online' | 'offline'>();
+    for (const machine of enrolled) {
+      result.set(machine, this.online(deploymentId, machine) ? 'online' : 'offline');
+    }
+    return result;
+  }
+
+  /**
+   * What a provisioning run gives Terraform (environment only): a fresh token per machine
+   * slot, where the agent dials and, for local machines, the gateway folder to mount.
+   */
+  async #terraformEnvironment(deployment: {
+    id: string;
+    provider: string;
+    kind: string;
+    machineCount: number;
+  }): Promise<Record<string, string>> {
+    const tokens: string[] = [];
+    // Machines are created only by applies: a refresh or a destroy needs no token.
+    for (let i = 0; deployment.kind === 'apply' && i < deployment.machineCount; i++) {
+      tokens.push(await this.issueToken(deployment.id, `vf-${deployment.id}-${i}`));
+    }
+    const bundle = await this.bundle();
+    const env: Record<string, string> = {
+      TF_VAR_agent_tokens: JSON.stringify(tokens),
+      TF_VAR_agent_sha256: bundle.sha256,
+    };
+    if (deployment.provider === 'local') {
+      env.TF_VAR_agent_server_url = `ws+unix://${MACHINE_GATEWAY_DIR}/${GATEWAY_SOCKET}:${AGENT_PATH}`;
+      env.TF_VAR_agent_socket_dir = this.gatewayDir;
+      env.TF_VAR_bootstrap = localBootstrap();
+    } else {
+      const url = new URL(AGENT_PATH, this.#d.publicUrl);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      env.TF_VAR_agent_server_url = url.toString();
+    }
+    return env;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commands
+
+  /**
+   * Runs a command on every machine of a deployment (or `input.machines`), `maxConcurrency` at
+   * a time, and stops sending it once more than `maxErrors` machines failed (the rest
+   * `skipped`). Never waits past the timeout plus a small grace; a machine whose agent goes
+   * away is `agent_lost` at once. Admins only; recorded in the activity log.
+   * @throws AppError not_found (non-members, unknown machines), forbidden (non-admins)
+   */
+  async command(
+    userId: string,
+    deploymentId: string,
+    input: CommandInput,
+    onEvent?: (event: CommandEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<{ id: string; results: CommandResult[] }> {
+    const deployment = await this.requireAdmin(userId, deploymentId);
+    const names = this.#select(deployment, input.machines);
+    const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const cap = input.maxOutputBytes ?? DEFAULT_OUTPUT_BYTES;
+    const concurrency = Math.max(1, input.maxConcurrency ?? names.length);
+    const maxErrors = input.maxErrors ?? Number.POSITIVE_INFINITY;
+    const commandId = await this.#store.insertCommand({
+      deploymentId: deployment.id,
+      userId,
+      command: input.command,
+      args: input.args,
+      machines: names,
+    });
+    onEvent?.({ type: 'command', data: { id: commandId, machines: names } });
+    const results = new Map<string, CommandResult>();
+    let errorCount = 0;
+    let next = 0;
+    const cancels = new Set<() => void>();
+    const abort = new AbortController();
+    this.#activeCommands.set(commandId, { deploymentId: deployment.id, abort });
+    if (signal?.aborted) abort.abort();
+    signal?.addEventListener('abort', () => abort.abort());
+    const canceled = () => abort.signal.aborted;
+    abort.signal.addEventListener('abort', () => {
+      for (const cancel of cancels) cancel();
+    });
+    const worker = async () => {
+      while (next < names.length) {
+        const machine = names[next++]!;
+        if (errorCount > maxErrors || canceled()) {
+          const status: CommandStatus = canceled() ? 'canceled' : 'skipped';
+          const result = emptyResult(
+            machine,
+            status,
+            canceled() ? 'Canceled' : 'maxErrors reached',
+          );
+          results.set(machine, result);
+          onEvent?.({ type: 'result', data: result });
+          continue;
+        }
+        const result = await this.#runOn(deployment.id, machine, input, timeoutMs, cap, {
+          onEvent,
+          cancels,
+        });
+        if (result.status !== 'succeeded') errorCount++;
+        results.set(machine, result);
+        onEvent?.({ type: 'result', data: result });
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    } finally {
+      this.#activeCommands.delete(commandId);
+    }
+    const ordered = names.map((n) => results.get(n)!);
+    await this.#store.finishCommand(commandId, ordered);
+    const counts: Record<string, number> = {};
+    for (const r of ordered) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    await this.#d.activity.record({
+      projectId: deployment.projectId,
+      userId,
+      type: 'infrastructure_command',
+      description: `Ran ${JSON.stringify(truncate(commandLine(input), 200))} on ${names.length} machine(s)`,
+      sourceType: 'user',
+      metadata: {
+        deploymentId: deployment.id,
+        commandId,
+        command: truncate(commandLine(input), 2000),
+        machines: names,
+        results: ordered.map((r) => ({
+          machine: r.machine,
+          status: r.status,
+          exitCode: r.exitCode,
+          durationMs: r.durationMs,
+        })),
+        counts,
+      },
+    });
+    return { id: commandId, results: ordered };
+  }
+
+  #runOn(
+    deploymentId: string,
+    machine: string,
+    input: CommandInput,
+    timeoutMs: number,
+    cap: number,
+    context: { onEvent?: (event: CommandEvent) => void; cancels: Set<() => void> },
+  ): Promise<CommandResult> {
+    const key = machineKey(deploymentId, machine);
+    const connection = this.#connections.get(key);
+    const started = Date.now();
+    if (!connection) {
+      return Promise.resolve(emptyResult(machine, 'agent_lost', 'The agent is not connected'));
+    }
+    const id = randomUUID();
+    const output = { stdout: '', stderr: '' };
+    let truncated = false;
+    return new Promise<CommandResult>((resolve) => {
+      let done = false;
+      const finish = (partial: Partial<CommandResult> & { status: CommandStatus }) => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        unregister();
+        context.cancels.delete(cancel);
+        resolve({
+          machine,
+          exitCode: null,
+          stdout: output.stdout,
+          stderr: output.stderr,
+          truncated,
+          durationMs: Date.now() - started,
+          ...partial,
+        });
+      };
+      const cancel = () => {
+        const current = this.#connections.get(key);
+        if (current) this.#send(current, { type: 'cancel', id });
+      };
+      context.cancels.add(cancel);
+      // The agent kills the group at the timeout; past the grace the server stops waiting.
+      const deadline = setTimeout(
+        () => {
+          cancel();
+          finish({ status: 'timed_out', error: 'No answer from the agent within the timeout' });
+        },
+        timeoutMs + (this.#d.graceMs ?? 3_000),
+      );
+      const unregister = this.#operate(id, {
+        key,
+        onLost: () => finish({ status: 'agent_lost', error: 'The agent went away' }),
+        onMessage: (message) => {
+          switch (message.type) {
+            case 'started':
+              context.onEvent?.({ type: 'started', data: { machine } });
+              return;
+            case 'output': {
+              const room = cap - Buffer.byteLength(output[message.stream]);
+              if (room <= 0) {
+                truncated = true;
+                return;
+              }
+              let data = message.data;
+              if (Buffer.byteLength(data) > room) {
+                data = Buffer.from(data).subarray(0, room).toString('utf8');
+                truncated = true;
+              }
+              output[message.stream] += data;
+              context.onEvent?.({
+                type: 'output',
+                data: { machine, stream: message.stream, data },
+              });
+              return;
+            }
+            case 'rejected':
+              finish({ status: 'failed', error: `Refused by the agent (${message.reason})` });
+              return;
+            case 'exit':
+              truncated ||= message.truncated;
+              finish({
+                status:
+                  message.outcome === 'timed_out'
+                    ? 'timed_out'
+                    : message.outcome === 'canceled'
+                      ? 'canceled'
+                      : message.exitCode === 0
+                        ? 'succeeded'
+                        : 'failed',
+                exitCode: message.exitCode,
+                durationMs: message.durationMs,
+                ...(message.error ? { error: message.error } : {}),
+              });
+              return;
+            default:
+              return;
+          }
+        },
+      });
+      const sent = this.#send(connection, {
+        type: 'exec',
+        id,
+        command: input.command,
+        ...(input.args ? { args: input.args } : {}),
+        timeoutMs,
+        maxOutputBytes: cap,
+        expiresAt: Date.now() + DELIVERY_WINDOW_MS,
+      });
+      if (!sent) finish({ status: 'agent_lost', error: 'The agent is not connected' });
+    });
+  }
+
+  /**
+   * Cancels a running command: its process groups are killed (`canceled`), queued machines
+   * are `canceled` too. @throws AppError conflict when it is not running (here).
+   */
+  async cancelCommand(userId: string, deploymentId: string, commandId: string): Promise<void> {
+    const deployment = await this.requireAdmin(userId, deploymentId);
+    const active = this.#activeCommands.get(commandId);
+    if (!active || active.deploymentId !== deployment.id) {
+      throw errors.conflict('This command is not running');
+    }
+    active.abort.abort();
+  }
+
+  /** Past commands of a deployment, newest first (member). */
+  async commands(userId: string, deploymentId: string, limit = 50): Promise<CommandRow[]> {
+    const deployment = await this.#d.infrastructure.get(userId, deploymentId);
+    return this.#store.listCommands(deployment.id, limit);
+  }
+
+  /** The deployment, when `userId` is an admin of its project. @throws AppError 404, 403 */
+  async requireAdmin(userId: string, deploymentId: string): Promise<Deployment> {
+    const deployment = await this.#d.infrastructure.get(userId, deploymentId);
+    await this.#d.projects.requireRole(deployment.projectId, userId, 'admin');
+    return deployment;
+  }
+
+  #select(deployment: Deployment, wanted: string[] | undefined): string[] {
+    const all = deployment.machines.map((m) => m.name);
+    if (!wanted) return all;
+    const unknown = wanted.filter((name) => !all.includes(name));
+    if (unknown.length > 0) throw errors.notFound(`machine ${unknown[0]}`);
+    return [...new Set(wanted)];
+  }
+
+  /** Calls `listener` with the machine key whenever an agent goes offline. @returns remove. */
+  onOffline(listener: (key: string) => void): () => void {
+    this.#offlineListeners.add(listener);
+    return () => this.#offlineListeners.delete(listener);
+  }
+}
+
+function emptyResult(machine: string, status: CommandStatus, error: string): CommandResult {
+  return {
+    machine,
+    status,
+    exitCode: null,
+    stdout: '',
+    stderr: '',
+    truncated: false,
+    durationMs: 0,
+    error,
+  };
+}
+
+function commandLine(input: CommandInput): string {
+  return input.args ? [input.command, ...input.args].join(' ') : input.command;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Runs apps/agent/build.mjs (esbuild) in a child process. */
+function buildAgent(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(AGENT_APP_DIR, 'build.mjs')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`agent build failed: ${stderr.slice(-500)}`)),
+    );
+  });
+}
+
+/**
+ * The `local` machines' bootstrap, run by the container as its main process: keeps the
+ * enrollment token in a 0600 file, then fetches the agent from the gateway and runs it, again
+ * whenever it exits (the container's init reaps; Docker restarts the container if this dies).
+ */
+export function localBootstrap(): string {
+  return [
+    'set -u',
+    'export VAPORFORM_AGENT_DIR="$HOME/.vaporform"',
+    'mkdir -p "$VAPORFORM_AGENT_DIR" && chmod 700 "$VAPORFORM_AGENT_DIR"',
+    'if [ ! -s "$VAPORFORM_AGENT_DIR/credential" ] && [ -n "${VAPORFORM_ENROLLMENT_TOKEN:-}" ]; then',
+    '  (umask 077 && printf %s "$VAPORFORM_ENROLLMENT_TOKEN" > "$VAPORFORM_AGENT_DIR/enrollment-token")',
+    'fi',
+    'unset VAPORFORM_ENROLLMENT_TOKEN',
+    'while :; do',
+    `  curl -fsS --unix-socket ${MACHINE_GATEWAY_DIR}/${GATEWAY_SOCKET} -o "$VAPORFORM_AGENT_DIR/agent.js.new" http://agent${AGENT_PATH}/agent.js && mv -f "$VAPORFORM_AGENT_DIR/agent.js.new" "$VAPORFORM_AGENT_DIR/agent.js"`,
+    '  [ -s "$VAPORFORM_AGENT_DIR/agent.js" ] && node "$VAPORFORM_AGENT_DIR/agent.js"',
+    '  sleep 1',
+    'done',
+  ].join('\n');
+}
