@@ -1,0 +1,312 @@
+import type pg from 'pg';
+import ShareDB from 'sharedb';
+import { insert, remove, type as textUnicode } from 'ot-text-unicode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '../../db/index.ts';
+import { createTestDatabase, type TestDatabase } from '../../../test/db.ts';
+import { startRedis, type TestRedis } from '../../../test/redis.ts';
+import {
+  createPostgresShareDb,
+  type CollabOp,
+  type CollabSnapshot,
+  type PostgresDB,
+} from './db-postgres.ts';
+import { createRedisPubSub, type RedisPubSub } from './pubsub-redis.ts';
+
+ShareDB.types.register(textUnicode as never);
+
+type Doc = ShareDB.Doc;
+type SubmitError = Error & { code?: string };
+
+let database: TestDatabase;
+let redis: TestRedis;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([createTestDatabase(), startRedis()]);
+  pool = createDb(database.url, 10).pool;
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await Promise.all([database?.drop(), redis?.stop()]);
+});
+
+function call<T>(fn: (cb: (err: unknown, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) =>
+    fn((err, value) => (err ? reject(err as Error) : resolve(value as T))),
+  );
+}
+
+/** Waits (bounded) until `check` holds. */
+async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Instance {
+  backend: ShareDB;
+  db: PostgresDB;
+  pubsub: RedisPubSub;
+  close(): Promise<void>;
+}
+
+/** One collab "instance": a ShareDB backend on the shared PostgreSQL and Redis. */
+function instance(): Instance {
+  const db = createPostgresShareDb(pool);
+  const pubsub = createRedisPubSub(redis.url, { prefix: 'vf-collab-test' });
+  const backend = new ShareDB({
+    db,
+    pubsub,
+    presence: true,
+    doNotForwardSendPresenceErrorsToClient: true,
+  });
+  return { backend, db, pubsub, close: () => call<void>((cb) => backend.close(cb)) };
+}
+
+function subscribed(backend: ShareDB, collection: string, id: string): Promise<Doc> {
+  const doc = backend.connect().get(collection, id) as Doc;
+  return call<void>((cb) => doc.subscribe(cb)).then(() => doc);
+}
+
+function submit(doc: Doc, op: unknown): Promise<void> {
+  return call<void>((cb) => doc.submitOp(op as never, undefined, cb));
+}
+
+async function storedText(db: PostgresDB, collection: string, id: string): Promise<unknown> {
+  const snapshot = await call<{ data: unknown }>((cb) =>
+    db.getSnapshot(collection, id, null, null, cb),
+  );
+  return snapshot.data;
+}
+
+describe('PostgresDB + RedisPubSub: two ShareDB instances share one document', () => {
+  it('an op typed on instance A reaches a client of B, committed in PostgreSQL', async () => {
+    const a = instance();
+    const b = instance();
+    try {
+      const onA = await subscribed(a.backend, 'p-relay', 'src/app.ts');
+      await call<void>((cb) => onA.create('const a = 1;\n', textUnicode.uri, cb));
+      const onB = await subscribed(b.backend, 'p-relay', 'src/app.ts');
+      expect(onB.data).toBe('const a = 1;\n');
+
+      await submit(onA, insert(13, '// 🙂 héllo\r\n'));
+      // Acknowledged means committed: the op is in the log before B has even seen it.
+      const { rows } = await pool.query(
+        `SELECT version FROM collab_ops WHERE collection = 'p-relay' AND doc_id = 'src/app.ts' ORDER BY version`,
+      );
+      expect(rows.map((r) => r.version)).toEqual([0, 1]);
+      await until(() => onB.version === 2, 'B to receive the op');
+      expect(onB.data).toBe('const a = 1;\n// 🙂 héllo\r\n');
+      expect(await storedText(b.db, 'p-relay', 'src/app.ts')).toBe(onB.data);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('an op resent with the same src and seq is acknowledged and never applied twice', async () => {
+    const a = instance();
+    const b = instance();
+    try {
+      const onA = await subscribed(a.backend, 'p-resend', 'README.md');
+      await call<void>((cb) => onA.create('abc', textUnicode.uri, cb));
+      const agentA = a.backend.connect().agent!;
+      const agentB = b.backend.connect().agent!;
+      const op = { src: 'client-1', seq: 7, v: 1, op: insert(3, 'X') };
+      await call<unknown>((cb) =>
+        a.backend.submit(agentA, 'p-resend', 'README.md', structuredClone(op), {}, cb),
+      );
+      // Someone else types in between; then the first client, reconnected to B, resends.
+      await submit(onA, insert(0, '>'));
+      const resent = await call<unknown>((cb) =>
+        b.backend.submit(agentB, 'p-resend', 'README.md', structuredClone(op), {}, cb),
+      ).then(
+        () => null,
+        (err: SubmitError) => err,
+      );
+      expect(resent?.code).toBe('ERR_OP_ALREADY_SUBMITTED');
+      // The stock client takes that error as the acknowledgement of its op.
+      expect(await storedText(b.db, 'p-resend', 'README.md')).toBe('>abcX');
+      const ops = await call<unknown[]>((cb) =>
+        a.db.getOps('p-resend', 'README.md', 0, null, null, cb),
+      );
+      expect(ops).toHaveLength(3);
+      const version = await call<number | undefined>((cb) =>
+        a.db.getCommittedOpVersion(
+          'p-resend',
+          'README.md',
+          { id: 'README.md', v: 3, type: null, data: null, m: null },
+          op,
+          null,
+          cb,
+        ),
+      );
+      expect(version).toBe(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('concurrent typing on both instances converges to one text, every op applied once', async () => {
+    const a = instance();
+    const b = instance();
+    try {
+      const creator = await subscribed(a.backend, 'p-converge', 'index.html');
+      await call<void>((cb) => creator.create('<p></p>\n', textUnicode.uri, cb));
+      const docs = [
+        await subscribed(a.backend, 'p-converge', 'index.html'),
+        await subscribed(a.backend, 'p-converge', 'index.html'),
+        await subscribed(b.backend, 'p-converge', 'index.html'),
+        await subscribed(b.backend, 'p-converge', 'index.html'),
+      ];
+      const letters = ['a', 'b', 'c', 'd'];
+      const perTypist = 25;
+      const length = (doc: Doc): number => Array.from(doc.data as string).length;
+      // Each typist fires its ops without waiting for acknowledgements (as a person typing on
+      // a slow link), so the instances commit against each other and must transform.
+      async function type(round: 'insert' | 'mixed'): Promise<void> {
+        await Promise.all(
+          docs.map(async (doc, who) => {
+            const pending: Promise<void>[] = [];
+            for (let i = 0; i < perTypist; i++) {
+              const at = (i * 7 + who * 3) % (length(doc) + 1);
+              const op =
+                round === 'mixed' && i % 2 === 1 && length(doc) > 1
+                  ? remove(Math.min(at, length(doc) - 1), 1)
+                  : insert(at, i % 3 === 0 ? `${letters[who]}😀` : letters[who]!);
+              pending.push(submit(doc, op));
+              if (i % 4 === 0) await new Promise((r) => setTimeout(r, 1));
+            }
+            await Promise.all(pending);
+          }),
+        );
+      }
+      const converge = async (): Promise<string> => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const stored = await call<CollabSnapshot>((cb) =>
+            a.db.getSnapshot('p-converge', 'index.html', null, null, cb),
+          );
+          if (docs.every((d) => !d.hasWritePending() && d.version === stored.v)) {
+            expect(new Set(docs.map((d) => d.data))).toEqual(new Set([stored.data]));
+            return stored.data as string;
+          }
+          if (Date.now() > deadline)
+            throw new Error('clients did not settle on the stored version');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+
+      await type('insert');
+      const afterInserts = await converge();
+      // Exactly once: every typist's characters are all there, none twice.
+      for (const letter of letters) {
+        expect(afterInserts.split(letter).length - 1).toBe(perTypist);
+      }
+      expect(afterInserts.split('😀').length - 1).toBe(letters.length * 9);
+
+      await type('mixed');
+      const text = await converge();
+      // The op log, one op per version, replayed from the create gives the same text.
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n, max(version) AS max FROM collab_ops WHERE collection = 'p-converge'`,
+      );
+      expect(rows[0].n).toBe(rows[0].max + 1);
+      const log = await call<CollabOp[]>((cb) =>
+        a.db.getOps('p-converge', 'index.html', 0, null, null, cb),
+      );
+      let replayed = (log[0]!.create as { data: string }).data;
+      for (const entry of log.slice(1)) replayed = textUnicode.apply(replayed, entry.op as never);
+      expect(replayed).toBe(text);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('PostgresDB storage details', () => {
+  it('compaction drops old ops, keeps the document, and refuses to serve a compacted range', async () => {
+    const a = instance();
+    try {
+      const doc = await subscribed(a.backend, 'p-compact', 'a.txt');
+      await call<void>((cb) => doc.create('', textUnicode.uri, cb));
+      for (let i = 0; i < 10; i++) await submit(doc, insert(i, String(i)));
+      expect(doc.version).toBe(11);
+
+      expect(await a.db.compact('p-compact', 'a.txt', 8)).toBe(8);
+      expect(await a.db.compact('p-compact', 'a.txt', 8)).toBe(0);
+      const kept = await call<{ v: number }[]>((cb) =>
+        a.db.getOps('p-compact', 'a.txt', 8, null, null, cb),
+      );
+      expect(kept.map((op) => op.v)).toEqual([8, 9, 10]);
+      await expect(
+        call((cb) => a.db.getOps('p-compact', 'a.txt', 2, null, null, cb)),
+      ).rejects.toThrow(/Missing ops/);
+      await expect(
+        call((cb) => a.db.getOps('p-compact', 'a.txt', 0, 11, null, cb)),
+      ).rejects.toThrow(/Missing ops/);
+
+      // The document is whole and editing goes on; a fresh client on a new instance sees it.
+      await submit(doc, insert(10, '!'));
+      const b = instance();
+      try {
+        const fresh = await subscribed(b.backend, 'p-compact', 'a.txt');
+        expect(fresh.data).toBe('0123456789!');
+        expect(fresh.version).toBe(12);
+      } finally {
+        await b.close();
+      }
+      // A client whose pending op is based on a compacted version is told, not silently merged.
+      const stale = await call<unknown>((cb) =>
+        a.backend.submit(
+          a.backend.connect().agent!,
+          'p-compact',
+          'a.txt',
+          { src: 's', seq: 1, v: 3, op: insert(0, 'x') },
+          {},
+          cb,
+        ),
+      ).then(
+        () => null,
+        (err: SubmitError) => err,
+      );
+      expect(stale).toBeInstanceOf(Error);
+      expect(await storedText(a.db, 'p-compact', 'a.txt')).toBe('0123456789!');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('deleting a project deletes its documents and op log; other projects keep theirs', async () => {
+    const { rows: users } = await pool.query<{ id: string }>(
+      `INSERT INTO users (email, username, full_name, password_hash)
+       VALUES ('collab-db@example.test', 'collab-db', 'Collab', 'x') RETURNING id`,
+    );
+    const { rows: projects } = await pool.query<{ id: string }>(
+      `INSERT INTO projects (user_id, name) VALUES ($1, 'one'), ($1, 'two') RETURNING id`,
+      [users[0]!.id],
+    );
+    const [gone, kept] = projects.map((p) => p.id) as [string, string];
+    const a = instance();
+    try {
+      for (const project of [gone, kept]) {
+        const doc = await subscribed(a.backend, project, 'src/index.ts');
+        await call<void>((cb) => doc.create('x', textUnicode.uri, cb));
+        await submit(doc, insert(1, 'y'));
+      }
+    } finally {
+      await a.close();
+    }
+    await pool.query('DELETE FROM projects WHERE id = $1', [gone]);
+    const count = async (table: string, project: string): Promise<number> =>
+      (await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE collection = $1`, [project]))
+        .rows[0].n;
+    expect(await count('collab_snapshots', gone)).toBe(0);
+    expect(await count('collab_ops', gone)).toBe(0);
+    expect(await count('collab_snapshots', kept)).toBe(1);
+    expect(await count('collab_ops', kept)).toBe(2);
+  });
+});
