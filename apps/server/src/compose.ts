@@ -273,6 +273,7 @@ export async function composeServices(deps: {
     bus,
     pool,
     log,
+    metrics,
     publicUrl: config.publicUrl,
     redisUrl: config.redisUrl,
   });
@@ -313,6 +314,8 @@ export async function composeServices(deps: {
     activity,
     log,
   });
+  // The assistant reads files: what people typed in open documents is written first.
+  ai.onBeforeTurn((turn) => collab.flushNow(turn.projectId));
   ai.onBeforeTurn((turn) => checkpoints.beforeAssistantTurn(turn));
   await ai.start();
 

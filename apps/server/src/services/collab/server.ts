@@ -10,6 +10,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { AccessClaims } from '../auth/tokens.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { FileChangedEvent, FilesService } from '../files/index.ts';
+import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
 import { createPostgresShareDb } from './db-postgres.ts';
@@ -53,6 +54,8 @@ export interface CollabServiceDeps {
   bus: EventBus;
   pool: pg.Pool;
   log: Logger;
+  /** Sockets (`websocketConnections{channel="collab"}`), ops by outcome, open documents. */
+  metrics?: Metrics;
   /** The IDE's base URL: a browser's Origin must be its origin. */
   publicUrl: string;
   /**
@@ -99,6 +102,9 @@ export class CollabService {
   readonly #projects: ProjectsService;
   readonly #bus: EventBus;
   readonly #log: Logger;
+  readonly #metrics: Metrics | undefined;
+  /** Subscriptions per open document on this instance (`projectId\0path` → count). */
+  readonly #openDocs = new Map<string, number>();
   readonly #origin: string;
   readonly #maxBytes: number;
   readonly #serverAgent: Agent;
@@ -112,6 +118,7 @@ export class CollabService {
     this.#projects = deps.projects;
     this.#bus = deps.bus;
     this.#log = deps.log;
+    this.#metrics = deps.metrics;
     this.#origin = new URL(deps.publicUrl).origin;
     this.#maxBytes = deps.maxDocBytes ?? MAX_DOC_BYTES;
     const db = deps.db ?? createPostgresShareDb(deps.pool);
@@ -130,6 +137,10 @@ export class CollabService {
       doNotForwardSendPresenceErrorsToClient: true,
     });
     this.backend.on('error', (err: unknown) => this.#log.warn({ err }, 'sharedb error'));
+    this.backend.on('submitRequestEnd', (err: unknown, request: { agent: Agent }) => {
+      if (state(request.agent).server) return;
+      this.#metrics?.collabOps.inc({ outcome: err ? 'rejected' : 'applied' });
+    });
     this.#flushes = new FlushScheduler({
       flush: (projectId, path, editor) => this.documents.flush(projectId, path, editor),
       log: deps.log,
@@ -207,6 +218,7 @@ export class CollabService {
       ws,
     });
     this.#agents.add(agent);
+    this.#metrics?.websocketConnections.inc({ channel: 'collab' });
     const s = state(agent);
     ws.on('pong', () => (s.alive = true));
     ws.on('close', () => this.#forgetAgent(agent));
@@ -269,7 +281,10 @@ export class CollabService {
     b.use('receive', (ctx, next) => {
       this.#gate(ctx.agent, ctx.data).then(
         () => next(),
-        (err: unknown) => next(toClientError(err, this.#log)),
+        (err: unknown) => {
+          if (ctx.data.a === 'op') this.#metrics?.collabOps.inc({ outcome: 'rejected' });
+          next(toClientError(err, this.#log));
+        },
       );
     });
     b.use('submit', (ctx, next) => {
@@ -462,6 +477,10 @@ export class CollabService {
     if (open === s.open.has(key)) return;
     if (open) s.open.add(key);
     else s.open.delete(key);
+    const subscribers = (this.#openDocs.get(key) ?? 0) + (open ? 1 : -1);
+    if (subscribers > 0) this.#openDocs.set(key, subscribers);
+    else this.#openDocs.delete(key);
+    this.#metrics?.collabDocuments.set(this.#openDocs.size);
     this.#bus
       .publish(projectChannel(projectId), {
         type: 'presence',
@@ -472,6 +491,7 @@ export class CollabService {
 
   #forgetAgent(agent: Agent): void {
     if (!this.#agents.delete(agent)) return;
+    this.#metrics?.websocketConnections.dec({ channel: 'collab' });
     const s = state(agent);
     if (!this.#closed) {
       for (const key of [...s.open]) {
