@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,4 +160,29 @@ describe('a real Prometheus scraping the server', () => {
     socket.close();
     await eventually('vaporform_websocket_connections{channel="project"}', (v) => v === 0);
   }, 120_000);
+
+  it('every query of the Grafana dashboard is valid PromQL on series the server exposes', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(
+        path.resolve(import.meta.dirname, '../../../../infra/grafana/vaporform.json'),
+        'utf8',
+      ),
+    ) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const exposed = new Set(
+      [...(await (await fetch(`${server.url}/metrics`)).text()).matchAll(/^# TYPE (\S+)/gm)].map(
+        (m) => m[1]!,
+      ),
+    );
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    for (const expr of exprs) {
+      for (const [name] of expr.matchAll(/vaporform_[a-z_]+/g)) {
+        const base = name.replace(/_(bucket|count|sum)$/, '');
+        expect(exposed.has(name) || exposed.has(base), `${name} in ${expr}`).toBe(true);
+      }
+      const query = expr.replaceAll('$__rate_interval', '1m');
+      const res = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
+      expect(res.status, `${expr}: ${await res.clone().text()}`).toBe(200);
+    }
+  });
 });
