@@ -38,6 +38,7 @@ import {
   InfrastructureService,
   createInfrastructureRoutes,
 } from './services/infrastructure/index.ts';
+import { AgentService, createAgentRoutes } from './services/agent/index.ts';
 import { MessagesService, createMessagesRoutes } from './services/messages/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import {
@@ -94,6 +95,8 @@ export interface Services {
   terminal: TerminalService;
   /** Deployments provisioned by the terraform CLI (`/api/provision`, `/api/infrastructure`). */
   infrastructure: InfrastructureService;
+  /** Machine agents: enrollment, the agent socket, commands, deploys (`/api/infrastructure/…`). */
+  agent: AgentService;
   /** Session chat between a project's members (`/api/projects/:id/messages`, `chat` events). */
   messages: MessagesService;
   routes: {
@@ -331,6 +334,18 @@ export async function composeServices(deps: {
   });
   await infrastructure.start();
   const infrastructureRoutes = createInfrastructureRoutes({ infrastructure, requireAuth });
+  const agent = new AgentService({
+    db,
+    infrastructure,
+    projects,
+    activity,
+    bus,
+    log,
+    dataDir: config.dataDir,
+    publicUrl: config.publicUrl,
+  });
+  await agent.start();
+  const agentRoutes = createAgentRoutes({ agent, requireAuth });
 
   // Registered last: the workspace goes after whatever still uses it (the container).
   projects.onDelete((project) => files.forgetProject(project.id));
@@ -355,6 +370,7 @@ export async function composeServices(deps: {
     preview,
     terminal,
     infrastructure,
+    agent,
     messages,
     files,
     projectSockets,
@@ -376,10 +392,13 @@ export async function composeServices(deps: {
         ['projects', createMessagesRoutes({ messages, requireAuth, projectAccess })],
         ['provision', infrastructureRoutes.provision],
         ['infrastructure', infrastructureRoutes.infrastructure],
+        ['infrastructure', agentRoutes.infrastructure],
+        ['agent', agentRoutes.agent],
       ],
       bodyLimits: fileBodyLimits(files),
     },
     async close() {
+      await agent.close();
       await infrastructure.close();
       await ai.stop();
       terminal.close();
