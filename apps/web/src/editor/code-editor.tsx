@@ -126,7 +126,7 @@ export function CodeEditor(props: {
         share,
         identity: store.collabIdentity(),
         events: {
-          onText: (text, pending) => store.collabText(path, text, pending),
+          onText: (text, pending, local) => store.collabText(path, text, pending, local),
           onRefused: (reason, text) => store.collabRefused(path, reason, text),
           onDeleted: () => store.collabDeleted(path, share),
         },

@@ -22,8 +22,11 @@ export interface CollabIdentity {
 
 /** What the binding tells its owner. */
 export interface CollabBindingEvents {
-  /** The document's text changed (ours or theirs); `pending`: own edits not yet acknowledged. */
-  onText?(text: string, pending: boolean): void;
+  /**
+   * The document's text changed: `local` when by us (typing, undo, a draft), `pending` while
+   * own edits wait for the server's acknowledgement.
+   */
+  onText?(text: string, pending: boolean, local: boolean): void;
   /** The server refused our edits: why, and the text as we had it (keep it as a draft). */
   onRefused?(reason: string, text: string): void;
   /** The document was deleted on the server; `text` as we had it. */
@@ -214,7 +217,7 @@ export class MonacoBinding {
     this.#text = applyOp(this.#text, op);
     this.undo.local(op);
     this.#submit(op);
-    this.#notify();
+    this.#notify(true);
     this.#cursors?.schedule();
   }
 
@@ -254,7 +257,7 @@ export class MonacoBinding {
       this.#editor.setPosition(at);
       this.#editor.revealPositionInCenterIfOutsideViewport(at);
     }
-    this.#notify();
+    this.#notify(true);
     this.#cursors?.schedule();
   }
 
@@ -344,8 +347,8 @@ export class MonacoBinding {
     );
   }
 
-  #notify(): void {
-    this.#events.onText?.(this.#text, this.#share.doc.hasPending());
+  #notify(local = false): void {
+    this.#events.onText?.(this.#text, this.#share.doc.hasPending(), local);
   }
 }
 

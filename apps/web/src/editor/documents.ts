@@ -332,7 +332,11 @@ export class DocumentStore {
       while (Date.now() < deadline) {
         const file = await this.#files.readFile(this.#projectId, doc.path).catch(() => null);
         if (file && (file.content === text || share.doc.data !== text)) {
-          this.#patch(doc.path, { version: file.version });
+          const now = this.#docs.get(doc.path);
+          this.#patch(doc.path, {
+            version: file.version,
+            ...(file.content === now?.content ? { saved: file.content } : {}),
+          });
           break;
         }
         await new Promise((r) => setTimeout(r, 300));
@@ -375,9 +379,12 @@ export class DocumentStore {
   async remoteChanged(path: string, version: number | undefined): Promise<void> {
     const doc = this.#docs.get(path);
     if (doc?.collab) {
-      // Its text arrives as operations; only the version number is news.
-      if (version !== undefined && (doc.version === null || version > doc.version))
-        this.#patch(path, { version });
+      // Its text arrives as operations. A new version is the server's write-back of the
+      // document: what we had acknowledged is in the file now.
+      if (version !== undefined && (doc.version === null || version > doc.version)) {
+        const pending = this.#shares.get(path)?.doc.hasPending() ?? false;
+        this.#patch(path, { version, ...(pending ? {} : { saved: doc.content }) });
+      }
       return;
     }
     if (!doc || doc.loading || doc.saving) return;
@@ -494,17 +501,20 @@ export class DocumentStore {
   }
 
   /**
-   * A shared document's text changed (ours or theirs). While own edits are unacknowledged and
-   * the channel is down they are also kept as a draft, so closing the tab loses nothing.
+   * A shared document's text changed (ours or theirs). Own edits leave the tab dirty until the
+   * server has written the document to its file (a flush: `file_changed`, or Ctrl+S); others'
+   * edits alone do not. While own edits are unacknowledged and the channel is down they are
+   * also kept as a draft, so closing the tab loses nothing.
    */
-  collabText(path: string, text: string, pending: boolean): void {
+  collabText(path: string, text: string, pending: boolean, local = false): void {
     const doc = this.#docs.get(path);
     if (!doc?.collab) return;
     if (pending && this.#collabState !== 'open')
       this.#drafts.put(this.#projectId, path, text, null);
     else if (!pending && doc.collabDraft === undefined) this.#drafts.delete(this.#projectId, path);
-    if (doc.content === text && (pending || doc.saved === text)) return;
-    this.#patch(path, { content: text, saved: pending ? doc.saved : text });
+    if (doc.content === text) return;
+    const clean = !isDirty(doc) && !local;
+    this.#patch(path, { content: text, saved: clean ? text : doc.saved });
   }
 
   /** The server refused our edits: the text as we had it is kept as a draft, and why. */
