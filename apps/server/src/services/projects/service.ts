@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { errors, isUniqueViolation } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
@@ -268,6 +269,12 @@ export class ProjectsService {
     if (!uuidPattern.test(projectId)) return undefined;
     const row = await this.#store.findById(projectId);
     return row ? toRecord(row) : undefined;
+  }
+
+  /** Counts a successful deploy onto machines: `deployment_count` + 1, `deployed_at` now. */
+  async recordDeployment(projectId: string): Promise<void> {
+    await sql`UPDATE projects SET deployment_count = deployment_count + 1, deployed_at = now()
+      WHERE id = ${projectId}`.execute(this.#db);
   }
 
   /** Ids of projects with one of `statuses` (all projects when omitted), for reconcilers. */
