@@ -82,7 +82,12 @@ export async function startServer(
 ): Promise<ServerProc> {
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'vf-topo-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // Bun (the npm package's binary) runs the TypeScript entry point itself.
+  const [command, args] =
+    opts.runtime === 'bun'
+      ? [bunBinary(), ['src/main.ts']]
+      : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const child = spawn(command, args, {
     cwd: serverDir,
     env: {
       ...process.env,
@@ -106,6 +111,14 @@ export async function startServer(
     120_000,
   );
   return { ...proc, url, port, dataDir };
+}
+
+/** `bun` from the `bun` devDependency (node_modules/.bin), failing when it is not installed. */
+export function bunBinary(): string {
+  const bin = path.resolve(serverDir, '../../node_modules/.bin/bun');
+  const found = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  if (found.status !== 0) throw new Error(`bun is not installed at ${bin}: run npm ci`);
+  return bin;
 }
 
 /** The unprivileged user daemons run as when the tests run as root (the harness made it). */
