@@ -1,3 +1,4 @@
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import {
@@ -251,6 +252,56 @@ describe('WS /api/collab', () => {
     expect(doc.type).toBeNull();
     const again = await errorOf(docs.fetch((await connect(owner)).doc(projectId, 'doomed.txt')));
     expect(again?.code).toBe('not_found');
+  });
+
+  it('tells the project socket which file each person has open', async () => {
+    await put('shown.txt', 'look');
+    const events: any[] = [];
+    const watcher = new WebSocket(
+      `${server.url.replace('http', 'ws')}/api/projects/${projectId}/ws?token=${owner.token}`,
+    );
+    watcher.on('message', (raw) => events.push(JSON.parse(raw.toString())));
+    await new Promise((ok, fail) => (watcher.once('open', ok), watcher.once('error', fail)));
+    try {
+      const client = await connect(editor);
+      await docs.subscribe(client.doc(projectId, 'shown.txt'));
+      const isFile = (open: boolean) => (e: any) =>
+        e.type === 'presence' &&
+        e.data.event === 'file' &&
+        e.data.userId === editor.user.id &&
+        e.data.path === 'shown.txt' &&
+        e.data.open === open;
+      const opened = await until(() => events.find(isFile(true)), 10_000, 'open presence');
+      expect(opened.data.name).toBe('Eddie Editor');
+      client.close();
+      await until(() => events.find(isFile(false)), 10_000, 'closed presence');
+    } finally {
+      watcher.close();
+    }
+  });
+
+  it('stops serving a member who leaves the project', async () => {
+    const leaver = await registerAndLogin(t.app, { name: 'Lee Leaver' });
+    await call(t.app, 'POST', `/api/projects/${projectId}/members`, {
+      token: owner.token,
+      body: { email: leaver.user.email, role: 'editor' },
+    });
+    await put('leaving.txt', 'stay?');
+    const client = await connect(leaver);
+    await docs.subscribe(client.doc(projectId, 'leaving.txt'));
+    const removed = await call(
+      t.app,
+      'DELETE',
+      `/api/projects/${projectId}/members/${leaver.user.id}`,
+      { token: owner.token },
+    );
+    expect(removed.status).toBeLessThan(300);
+    expect((await client.closed).code).toBe(4404);
+    const again = await connect(leaver);
+    expect(await errorOf(docs.fetch(again.doc(projectId, 'leaving.txt')))).toEqual({
+      code: 'not_found',
+      message: 'Document not found',
+    });
   });
 
   it('shares cursors as presence, with the sender named by the server', async () => {
