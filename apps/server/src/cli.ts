@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './common/logger.ts';
 import { createDb, migrate, startEmbeddedPostgres } from './db/index.ts';
 import { ActivityService } from './services/activity/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
-import { createEventBus } from './services/realtime/index.ts';
+import { createEventBus } from './common/bus.ts';
 import { AuthStore } from './services/auth/index.ts';
 import { KeyRing, SecretsService, generateMasterKey } from './services/secrets/index.ts';
 

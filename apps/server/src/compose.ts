@@ -4,7 +4,9 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from './config.ts';
 import type { Logger } from './common/logger.ts';
-import { UpgradeRouter, type UpgradeHandler } from './common/upgrade.ts';
+import { createEventBus, type EventBus } from './common/bus.ts';
+import type { UpgradeHandler } from './common/upgrade.ts';
+import { createWebSocketRoute, ideOrigin } from './common/websocket.ts';
 import type { Db } from './db/index.ts';
 import {
   AuthService,
@@ -48,7 +50,7 @@ import {
   type ProjectAccess,
 } from './services/projects/index.ts';
 import { FilesService, createFilesRoutes, fileBodyLimits } from './services/files/index.ts';
-import { ProjectSocketHub, createEventBus, type EventBus } from './services/realtime/index.ts';
+import { ProjectSocketHub, createProjectSocketRoutes } from './services/realtime/index.ts';
 import {
   PreviewService,
   createPreviewRoutes,
@@ -68,8 +70,11 @@ export interface Services {
   metrics: Metrics;
   bus: EventBus;
   redis: Redis | undefined;
-  /** WebSocket/upgrade dispatch; services add handlers, main.ts attaches it to the server. */
-  upgrades: UpgradeRouter;
+  /**
+   * Raw upgrades of hosts that are not the API (preview hot reload), asked before the
+   * WebSocket routes (which are Hono routes in `routes.api`); `serveApp` takes them.
+   */
+  hostUpgrades: UpgradeHandler[];
   auth: AuthService;
   requireAuth: MiddlewareHandler;
   templates: TemplatesService;
@@ -126,10 +131,6 @@ export async function composeServices(deps: {
     : undefined;
   redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const bus = createEventBus(config.redisUrl, log);
-  const upgrades = new UpgradeRouter();
-  // Preview hosts go first: their paths belong to the project's app, not to our socket routes.
-  let previewUpgrade: UpgradeHandler = () => false;
-  upgrades.add((req, socket, head) => previewUpgrade(req, socket, head));
 
   const templates = new TemplatesService(db);
   const activity = new ActivityService(db);
@@ -222,15 +223,16 @@ export async function composeServices(deps: {
     publicUrl: config.publicUrl,
     log,
   });
-  previewUpgrade = createPreviewUpgradeHandler({ preview, trustedProxies: config.trustedProxies });
+  // Preview hosts go first: their paths belong to the project's app, not to our socket routes.
+  const hostUpgrades = [
+    createPreviewUpgradeHandler({ preview, trustedProxies: config.trustedProxies }),
+  ];
   const terminal = new TerminalService({
     auth,
     projects,
     openTty: (id, size) => containers.openTty(id, size),
-    publicUrl: config.publicUrl,
     log,
   });
-  upgrades.add(terminal.upgradeHandler());
   const files = new FilesService({
     db,
     projects,
@@ -266,9 +268,7 @@ export async function composeServices(deps: {
     projects,
     log,
     metrics,
-    publicUrl: config.publicUrl,
   });
-  upgrades.add(projectSockets.handleUpgrade);
   const collab = new CollabService({
     auth,
     projects,
@@ -280,7 +280,17 @@ export async function composeServices(deps: {
     publicUrl: config.publicUrl,
     redisUrl: config.redisUrl,
   });
-  upgrades.add(collab.handleUpgrade);
+  // WS /api/collab: a Hono route behind the same gate as every socket (common/websocket.ts).
+  const collabRoutes = createWebSocketRoute({
+    tags: ['collab'],
+    summary: 'WebSocket: ShareDB documents of project files (OT)',
+    description:
+      'ShareDB’s own wire protocol (`?token=<access token>`); collection = project id, ' +
+      'document id = file path; membership is checked per document. A browser’s Origin must ' +
+      'be the IDE’s.',
+    middleware: [ideOrigin(config.publicUrl), requireAuth],
+    prepare: (c) => ({ open: (ws) => collab.accept(ws, c.var.auth) }),
+  });
   const messages = new MessagesService({ db, auth, bus, log, redis });
 
   const ai = new AiService({
@@ -358,7 +368,7 @@ export async function composeServices(deps: {
     metrics,
     bus,
     redis,
-    upgrades,
+    hostUpgrades,
     auth,
     requireAuth,
     templates,
@@ -383,13 +393,32 @@ export async function composeServices(deps: {
         ['templates', createTemplatesRoutes(templates)],
         ['containers', createContainersRoutes({ containers, projectAccess, requireAuth })],
         ['projects', createPreviewRoutes({ preview, projectAccess, requireAuth })],
-        ['projects', createTerminalRoutes({ projectAccess, requireAuth })],
+        // WebSocket routes: Hono routes like the others (common/websocket.ts).
+        [
+          'projects',
+          createProjectSocketRoutes({
+            hub: projectSockets,
+            requireAuth,
+            projectAccess,
+            publicUrl: config.publicUrl,
+          }),
+        ],
+        [
+          'projects',
+          createTerminalRoutes({
+            terminal,
+            projectAccess,
+            requireAuth,
+            publicUrl: config.publicUrl,
+          }),
+        ],
         ['projects', createSecretsRoutes({ secrets, requireAuth, projectAccess })],
         ['projects', createFilesRoutes({ files, requireAuth, projectAccess })],
         ['claude', createClaudeRoutes({ ai, projects, requireAuth })],
         ['projects', createAiProjectRoutes({ ai, requireAuth, projectAccess })],
         ['projects', createCheckpointsRoutes({ checkpoints, requireAuth, projectAccess })],
         ['projects', createMessagesRoutes({ messages, requireAuth, projectAccess })],
+        ['collab', collabRoutes],
         ['provision', infrastructureRoutes.provision],
         ['infrastructure', infrastructureRoutes.infrastructure],
         ['infrastructure', agentRoutes.infrastructure],

@@ -1,10 +1,10 @@
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './common/logger.ts';
+import { startTelemetry } from './common/telemetry.ts';
 import { createDb, migrate, startEmbeddedPostgres, type EmbeddedDatabase } from './db/index.ts';
 import { composeServices } from './compose.ts';
 import { createApp } from './http/app.ts';
+import { serveApp } from './http/server.ts';
 
 /** Composition root: config → database → services → HTTP → listen; SIGTERM/SIGINT/SIGHUP stop it all. */
 async function main(): Promise<void> {
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const telemetry = startTelemetry(process.env, log);
 
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
@@ -32,24 +33,28 @@ async function main(): Promise<void> {
       ? config.databaseDirectUrl
       : undefined;
   const { pool, db } = createDb(databaseUrl, 20, { pooled: directUrl !== undefined });
+  telemetry?.tracePool(pool);
   const direct = directUrl ? createDb(directUrl, 5) : undefined;
   await migrate(direct?.pool ?? pool, log);
 
   const services = await composeServices({ config, log, pool, db, directPool: direct?.pool });
   const app = createApp(services);
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    log.info(
-      {
-        port: info.port,
-        host: config.host,
-        url: config.publicUrl,
-        database: embedded ? 'embedded' : 'external',
-      },
-      `Vaporform is listening on ${config.publicUrl}`,
-    );
-  });
-
-  services.upgrades.attach(server as Server);
+  telemetry?.traceApp(app);
+  const server = serveApp(
+    app,
+    { port: config.port, hostname: config.host, hostUpgrades: services.hostUpgrades },
+    (info) => {
+      log.info(
+        {
+          port: info.port,
+          host: config.host,
+          url: config.publicUrl,
+          database: embedded ? 'embedded' : 'external',
+        },
+        `Vaporform is listening on ${config.publicUrl}`,
+      );
+    },
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -59,6 +64,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 15_000).unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await services.close();
+    await telemetry?.shutdown();
     await db.destroy();
     await direct?.db.destroy();
     await embedded?.stop();

@@ -126,9 +126,10 @@ export async function registerAndLogin(
 export async function listen(
   t: TestApp,
 ): Promise<{ url: string; port: number; close(): Promise<void> }> {
-  const { serve } = await import('@hono/node-server');
+  const { serveApp } = await import('../src/http/server.ts');
   return new Promise((resolve) => {
-    const server = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
+    const options = { port: 0, hostname: '127.0.0.1', hostUpgrades: t.services.hostUpgrades };
+    const server = serveApp(t.app, options, (info) => {
       resolve({
         url: `http://127.0.0.1:${info.port}`,
         port: info.port,
@@ -139,6 +140,5 @@ export async function listen(
           }),
       });
     });
-    t.services.upgrades.attach(server as import('node:http').Server);
   });
 }

@@ -66,3 +66,28 @@ export function toApiError(status: number, body: unknown): VaporformApiError {
     `the server answered ${status}${typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : ''}`,
   );
 }
+
+export {
+  assistantChatMessage,
+  chatEvent,
+  containerStatusEvent,
+  fileChangedEvent,
+  isSessionChatMessage,
+  parseProjectEvent,
+  presenceEvent,
+  projectEvent,
+  projectEventOf,
+  projectSocketClientMessage,
+  sessionChatMessage,
+  socketCloseCodes,
+  terminalControlFrame,
+} from './events.ts';
+export type {
+  AssistantChatMessage,
+  ProjectEvent,
+  ProjectEventData,
+  ProjectEventType,
+  ProjectSocketClientMessage,
+  SessionChatMessage,
+  TerminalControlFrame,
+} from './events.ts';

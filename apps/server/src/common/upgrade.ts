@@ -1,51 +1,19 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { AppError, type ErrorCode } from './errors.ts';
+import type { ErrorCode } from './errors.ts';
 
 /**
- * Handles an HTTP upgrade (WebSocket) request it recognises and returns true; returns false to
- * let the next handler look. Throwing an AppError answers with the contract's error and status.
+ * A raw upgrade handler for a host that is not the API (a preview's hot-reload socket): returns
+ * true when it took the request, false to let the WebSocket routes have it. Throwing an AppError
+ * answers with the contract's error and status. API WebSockets are Hono routes instead
+ * (common/websocket.ts); `serveApp` (http/server.ts) asks these handlers first.
  */
 export type UpgradeHandler = (
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
 ) => boolean | Promise<boolean>;
-
-/**
- * Dispatches HTTP upgrades (project events, collaboration, terminals, preview HMR) to the service
- * that owns the path or host. Services register handlers in compose; main.ts attaches the router
- * to the HTTP server.
- */
-export class UpgradeRouter {
-  readonly #handlers: UpgradeHandler[] = [];
-
-  /** Registers a handler; handlers are asked in registration order. */
-  add(handler: UpgradeHandler): void {
-    this.#handlers.push(handler);
-  }
-
-  /** Routes every upgrade request of `server`; unknown paths get 404. */
-  attach(server: Pick<Server, 'on'>): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      socket.on('error', () => socket.destroy());
-      void this.handle(req, socket, head);
-    });
-  }
-
-  async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    try {
-      for (const handler of this.#handlers) {
-        if (await handler(req, socket, head)) return;
-      }
-      rejectUpgrade(socket, 404, 'not_found', 'No WebSocket endpoint here');
-    } catch (err) {
-      if (err instanceof AppError) rejectUpgrade(socket, err.status, err.code, err.message);
-      else rejectUpgrade(socket, 500, 'internal', 'Something went wrong on our side');
-    }
-  }
-}
 
 /** Answers an upgrade request with a plain HTTP error in the contract's shape and closes it. */
 export function rejectUpgrade(

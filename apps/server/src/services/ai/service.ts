@@ -5,7 +5,9 @@ import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { Project, ProjectsService } from '../projects/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { ProjectEventData, ProjectEventType } from '@vaporform/sdk';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import type { TemplateRun, TemplatesService } from '../templates/index.ts';
 import { runAgent, type AgentLimits, type AgentOutcome, type ToolEvent } from './agent.ts';
 import { ChangesetRecorder, operationOf, revertChangeset, rollBackAttempt } from './changesets.ts';
@@ -553,8 +555,12 @@ export class AiService {
     return promise;
   }
 
-  async #publish(projectId: string, type: string, data: unknown): Promise<void> {
-    await this.#deps.bus.publish(`project:${projectId}`, { type, data }).catch((err: unknown) => {
+  async #publish<T extends ProjectEventType>(
+    projectId: string,
+    type: T,
+    data: ProjectEventData<T>,
+  ): Promise<void> {
+    await publishProjectEvent(this.#deps.bus, projectId, type, data).catch((err: unknown) => {
       this.#deps.log.warn({ err, projectId, type }, 'could not publish a project event');
     });
   }
@@ -877,7 +883,7 @@ export class AiService {
     if (await this.#store.failRequest(row.id, message)) {
       await this.#publish(row.project_id, 'claude-error', {
         requestId: row.id,
-        type: row.request_type,
+        type: row.request_type as RequestType,
         error: message,
       });
     }
@@ -909,7 +915,8 @@ export class AiService {
         }
         log.info({ projectId: project.id, templateId }, 'AI create: started from a template');
         await this.#publish(project.id, 'claude-progress', {
-          requestId: run.requestId,
+          // #create runs only for queued requests, which have an id.
+          requestId: run.requestId ?? '',
           type: 'create',
           stage: 'template',
           message: `Started from the template ${template.name}`,

@@ -4,7 +4,7 @@ import { AppError, errors, isUniqueViolation } from '../../common/errors.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { SupabaseTokens } from './supabase.ts';
 import type { Logger } from '../../common/logger.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
 import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.ts';
 import type { LoginRateLimiter } from './rate-limit.ts';
 import { mfaSecretContext, type AuthStore, type UserRow } from './store.ts';

@@ -6,7 +6,8 @@ import type { Logger } from '../../common/logger.ts';
 import { workspaceDir } from '../files/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectHealth, ProjectRecord, ProjectsService } from '../projects/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import type { TemplateRun, TemplatesService } from '../templates/index.ts';
 import type {
   ContainerRuntime,
@@ -916,9 +917,9 @@ export class ContainersService {
         data.status === 'running' && this.#d.previewUrl ? this.#d.previewUrl(projectId) : null,
       at: new Date().toISOString(),
     };
-    await this.#d.bus
-      .publish(`project:${projectId}`, { type: 'container_status', data: event })
-      .catch((err: unknown) => this.#log.warn({ err }, 'could not publish container status'));
+    await publishProjectEvent(this.#d.bus, projectId, 'container_status', event).catch(
+      (err: unknown) => this.#log.warn({ err }, 'could not publish container status'),
+    );
   }
 
   /** Runs `task` after any earlier operation on the same project (one at a time per project). */

@@ -5,7 +5,8 @@ import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService } from '../projects/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import {
   decodeContent,
   emptyHash,
@@ -927,7 +928,7 @@ export class FilesService {
         },
       };
       try {
-        await this.#bus.publish(`project:${projectId}`, event);
+        await publishProjectEvent(this.#bus, projectId, event.type, event.data);
       } catch (err) {
         this.#log.warn({ err, projectId }, 'file_changed event not published');
       }

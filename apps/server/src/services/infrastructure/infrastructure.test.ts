@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { useTestDocker } from '../../../test/docker.ts';
-import { projectChannel } from '../realtime/index.ts';
+import { projectChannel } from '../../common/project-events.ts';
 import { stateSchema } from './index.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;

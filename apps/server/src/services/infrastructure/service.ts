@@ -9,7 +9,8 @@ import type { Db } from '../../db/index.ts';
 import { dockerAnswers, dockerClient } from '../containers/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
-import { projectChannel, type EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import {
   ACTIVE_STATUSES,
   InfrastructureStore,
@@ -481,9 +482,10 @@ export class InfrastructureService {
   async #updateRun(row: DeploymentRow, runId: string, status: InfraStatus): Promise<void> {
     await this.#store.updateRun(runId, { status });
     await this.#store.updateDeployment(row.id, { status });
-    await this.#deps.bus.publish(projectChannel(row.project_id), {
-      type: 'infrastructure_status',
-      data: { deploymentId: row.id, runId, status },
+    await publishProjectEvent(this.#deps.bus, row.project_id, 'infrastructure_status', {
+      deploymentId: row.id,
+      runId,
+      status,
     });
   }
 
@@ -571,9 +573,11 @@ export class InfrastructureService {
     await this.#store.updateDeployment(row.id, { status });
     this.#deps.metrics?.terraformRuns.labels(status).inc();
     this.#deps.metrics?.terraformRunDuration.labels(status).observe((Date.now() - started) / 1000);
-    await this.#deps.bus.publish(projectChannel(row.project_id), {
-      type: 'infrastructure_status',
-      data: { deploymentId: row.id, runId, status, error },
+    await publishProjectEvent(this.#deps.bus, row.project_id, 'infrastructure_status', {
+      deploymentId: row.id,
+      runId,
+      status,
+      error,
     });
   }
 
@@ -593,9 +597,9 @@ export class InfrastructureService {
           await this.#store.insertEvent(row.id, runId, n, event);
           const message: InfraEvent = { seq: n, runId, event };
           await this.#deps.bus.publish(eventsChannel(row.id), message);
-          await this.#deps.bus.publish(projectChannel(row.project_id), {
-            type: 'infrastructure_event',
-            data: { deploymentId: row.id, ...message },
+          await publishProjectEvent(this.#deps.bus, row.project_id, 'infrastructure_event', {
+            deploymentId: row.id,
+            ...message,
           });
         } catch (error) {
           this.#deps.log.warn({ err: error, deploymentId: row.id }, 'infrastructure event lost');

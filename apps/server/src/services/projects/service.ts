@@ -5,7 +5,7 @@ import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import { normaliseEmail, type AuthService, type PublicUser } from '../auth/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
 import {
   architectures,
   type Architecture,

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { startRedis, type TestRedis } from '../../../test/redis.ts';
 
@@ -217,12 +218,25 @@ describe('project WebSocket', () => {
       });
       await asViewer.next(fileChanged('moved.txt', 'delete'));
 
-      // Other services' events on the project channel are passed on as they are.
+      // Only the contract's events reach members: a shape outside the union (raw on the bus,
+      // as an older instance might publish) is dropped; a typed one passes.
       await t.services.bus.publish(`project:${projectId}`, {
         type: 'container_status',
-        data: { status: 'running' },
+        data: { status: 'exploded' },
+      });
+      await publishProjectEvent(t.services.bus, projectId, 'container_status', {
+        projectId,
+        status: 'running',
+        health: 'healthy',
+        containerId: null,
+        serviceUrl: null,
+        previewUrl: null,
+        reason: null,
+        crash: null,
+        at: new Date().toISOString(),
       });
       await asViewer.next((m) => m.type === 'container_status' && m.data.status === 'running');
+      expect(asViewer.messages.filter((m) => m.type === 'container_status')).toHaveLength(1);
     } finally {
       asViewer.ws.close();
       asOwner.ws.close();

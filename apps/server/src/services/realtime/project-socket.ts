@@ -1,24 +1,17 @@
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import {
+  parseProjectEvent,
+  projectEventOf,
+  projectSocketClientMessage,
+  type ProjectEvent,
+} from '@vaporform/sdk';
+import { WebSocket } from 'ws';
+import type { EventBus } from '../../common/bus.ts';
 import { AppError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { projectChannel, publishProjectEvent } from '../../common/project-events.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
-import type { EventBus } from './bus.ts';
-import { requireIdeOrigin } from './socket-origin.ts';
-
-/** The bus channel a project's events travel on: `project:<projectId>`. */
-export function projectChannel(projectId: string): string {
-  return `project:${projectId}`;
-}
-
-/** A project event as published on the bus and delivered to sockets: `{type, data}`. */
-export interface ProjectEvent {
-  type: string;
-  data?: unknown;
-}
 
 interface Client {
   ws: WebSocket;
@@ -31,26 +24,28 @@ interface Client {
 
 interface Room {
   clients: Set<Client>;
+  /** Sockets accepted but not open yet: the room (and its subscription) waits for them. */
+  pending: number;
   unsubscribe: Promise<() => Promise<void>>;
 }
 
-const PATH = /^\/api\/projects\/([^/]+)\/ws\/?$/;
 /** A client that cannot keep up (this much unsent) is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** The largest message a client may send (a ping is a few bytes). */
+const MAX_CLIENT_MESSAGE_BYTES = 16 * 1024;
 
 /**
- * `WS /api/projects/:id/ws`: delivers every event published on the project's bus channel
- * (`file_changed`, `container_status`, `claude-*`, …) as JSON `{type, data}` to each connected
- * member, viewers included, on every instance (the bus is Redis when REDIS_URL is set). Also
- * `presence` (`join`/`leave`, and a `snapshot` of who is connected here on connect).
+ * The sockets of `WS /api/projects/:id/ws` (the route is routes.ts): delivers every event
+ * published on the project's bus channel (`file_changed`, `container_status`, `claude-*`, …, the
+ * contract's union in @vaporform/sdk) as JSON `{type, data}` to each connected member, viewers
+ * included, on every instance (the bus is Redis when REDIS_URL is set). Also `presence`
+ * (`join`/`leave`, and a `snapshot` of who is connected here on connect).
  *
- * Auth: `?token=` or `Authorization: Bearer`; a browser's Origin must be the IDE's (403).
- * Strangers get 404, like every route. A socket closes when its session is revoked (4401) or
- * its member leaves the project (4404), at once on every instance; a member whose role changes
- * gets `membership` `{role}` on their own sockets.
+ * A socket closes when its session is revoked (4401) or its member leaves the project (4404),
+ * at once on every instance; a member whose role changes gets `membership` `{role}` on their
+ * own sockets.
  */
 export class ProjectSocketHub {
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 });
   readonly #rooms = new Map<string, Room>();
   readonly #bus: EventBus;
   readonly #auth: AuthService;
@@ -60,7 +55,6 @@ export class ProjectSocketHub {
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #stopRevocations: () => void;
   readonly #stopMembership: () => void;
-  readonly #origin: string;
   #closed = false;
 
   constructor(deps: {
@@ -69,8 +63,6 @@ export class ProjectSocketHub {
     projects: ProjectsService;
     log: Logger;
     metrics: Metrics;
-    /** The IDE's base URL: a browser's Origin header must be its origin. */
-    publicUrl: string;
     /** How often to ping clients and re-check their membership (ms). */
     heartbeatMs?: number;
   }) {
@@ -79,7 +71,6 @@ export class ProjectSocketHub {
     this.#projects = deps.projects;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
-    this.#origin = new URL(deps.publicUrl).origin;
     const every = deps.heartbeatMs ?? 30_000;
     this.#timers.push(setInterval(() => void this.#heartbeat(), every).unref());
     this.#stopRevocations = this.#auth.onSessionsRevoked((sessionIds) => {
@@ -96,41 +87,55 @@ export class ProjectSocketHub {
         } else {
           client.role = change.role;
           // The open IDE turns read-only (or back) at once.
-          send(client, JSON.stringify({ type: 'membership', data: { role: change.role } }));
+          send(client, projectEventOf('membership', { role: change.role }));
         }
       }
     });
   }
 
-  /** The upgrade handler to register with `UpgradeRouter.add`. */
-  readonly handleUpgrade = async (
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-  ): Promise<boolean> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = PATH.exec(url.pathname);
-    if (!match) return false;
+  /**
+   * Prepares a member's socket (after the route's auth and role checks): the project's bus
+   * subscription is live before the socket opens, so no event falls in between. Call `open`
+   * with the socket once the handshake is done, or `abandon` when it never opens.
+   * @throws AppError unavailable while the server shuts down.
+   */
+  async prepare(member: {
+    projectId: string;
+    userId: string;
+    sessionId: string;
+    role: Role;
+  }): Promise<{ open(ws: WebSocket): void; abandon(): void }> {
     if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
-    requireIdeOrigin(req, this.#origin);
-    const token = url.searchParams.get('token') ?? bearer(req.headers.authorization);
-    const claims = await this.#auth.authenticate(token ?? undefined);
-    const projectId = safeDecode(match[1]!);
-    const { role } = await this.#projects.requireRole(projectId, claims.userId, 'viewer');
-    const room = this.#room(projectId);
-    await room.unsubscribe; // subscribed before accepting: no event falls in between
-    this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#accept({
-        ws,
-        projectId,
-        userId: claims.userId,
-        sessionId: claims.sessionId,
-        role,
-        alive: true,
-      }),
-    );
-    return true;
-  };
+    const room = this.#room(member.projectId);
+    room.pending++;
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      room.pending--;
+      return true;
+    };
+    try {
+      await room.unsubscribe;
+    } catch (err) {
+      settle();
+      void this.#dropIfEmpty(member.projectId, room);
+      throw err;
+    }
+    return {
+      open: (ws) => {
+        if (!settle()) return;
+        if (this.#closed) {
+          ws.terminate();
+          return;
+        }
+        this.#accept({ ws, ...member, alive: true });
+      },
+      abandon: () => {
+        if (settle()) void this.#dropIfEmpty(member.projectId, room);
+      },
+    };
+  }
 
   /** How many sockets are open on this instance for `projectId` (all projects when omitted). */
   connections(projectId?: string): number {
@@ -152,7 +157,6 @@ export class ProjectSocketHub {
     await Promise.all(
       rooms.map(async (r) => (await r.unsubscribe.catch(() => async () => undefined))()),
     );
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#metrics.projectSockets.set(0);
   }
 
@@ -163,10 +167,15 @@ export class ProjectSocketHub {
     const { ws } = client;
     ws.on('pong', () => (client.alive = true));
     ws.on('message', (raw, isBinary) => {
+      const text = raw.toString();
+      if (text.length > MAX_CLIENT_MESSAGE_BYTES) {
+        ws.close(1009, 'message too big');
+        return;
+      }
       if (isBinary) return;
       try {
-        const msg = JSON.parse(raw.toString()) as { type?: unknown };
-        if (msg.type === 'ping') send(client, JSON.stringify({ type: 'pong', data: {} }));
+        const msg = projectSocketClientMessage.safeParse(JSON.parse(text));
+        if (msg.success && msg.data.type === 'ping') send(client, projectEventOf('pong', {}));
       } catch {
         // Not JSON: nothing a client may say here needs an answer.
       }
@@ -184,15 +193,16 @@ export class ProjectSocketHub {
         const users = await this.#auth.usersByIds(ids);
         send(
           client,
-          JSON.stringify({
-            type: 'presence',
-            data: { event: 'snapshot', users: users.map((u) => ({ userId: u.id, name: u.name })) },
+          projectEventOf('presence', {
+            event: 'snapshot',
+            users: users.map((u) => ({ userId: u.id, name: u.name })),
           }),
         );
       }
-      await this.#bus.publish(projectChannel(client.projectId), {
-        type: 'presence',
-        data: { event, userId: client.userId, name: user?.name ?? '' },
+      await publishProjectEvent(this.#bus, client.projectId, 'presence', {
+        event,
+        userId: client.userId,
+        name: user?.name ?? '',
       });
     } catch (err) {
       this.#log.debug({ err, projectId: client.projectId }, 'presence not announced');
@@ -204,15 +214,19 @@ export class ProjectSocketHub {
     if (!room?.clients.delete(client)) return;
     this.#metrics.projectSockets.dec();
     if (!this.#closed) await this.#announce(client, 'leave');
-    if (room.clients.size === 0 && this.#rooms.get(client.projectId) === room) {
-      this.#rooms.delete(client.projectId);
-      try {
-        await (
-          await room.unsubscribe
-        )();
-      } catch (err) {
-        this.#log.debug({ err }, 'bus unsubscribe failed');
-      }
+    await this.#dropIfEmpty(client.projectId, room);
+  }
+
+  /** Ends the room's bus subscription once no socket is in it or on its way. */
+  async #dropIfEmpty(projectId: string, room: Room): Promise<void> {
+    if (room.clients.size > 0 || room.pending > 0 || this.#rooms.get(projectId) !== room) return;
+    this.#rooms.delete(projectId);
+    try {
+      await (
+        await room.unsubscribe
+      )();
+    } catch (err) {
+      this.#log.debug({ err }, 'bus unsubscribe failed');
     }
   }
 
@@ -226,16 +240,23 @@ export class ProjectSocketHub {
       unsubscribe.catch((err: unknown) =>
         this.#log.warn({ err, projectId }, 'bus subscribe failed'),
       );
-      room = { clients, unsubscribe };
+      room = { clients, pending: 0, unsubscribe };
       this.#rooms.set(projectId, room);
     }
     return room;
   }
 
   #deliver(clients: Set<Client>, message: unknown): void {
-    if (!isEvent(message)) return;
+    if (clients.size === 0) return;
+    // Published through publishProjectEvent, so typed; checked again for what another
+    // instance (an older version) may have put on the channel.
+    const parsed = parseProjectEvent(message);
+    if (!parsed.ok) {
+      this.#log.warn({ error: parsed.error }, 'a project event outside the contract was dropped');
+      return;
+    }
     const text = JSON.stringify(message);
-    for (const client of clients) send(client, text);
+    for (const client of clients) sendText(client, text);
   }
 
   #clients(): Client[] {
@@ -264,7 +285,11 @@ export class ProjectSocketHub {
   }
 }
 
-function send(client: Client, text: string): void {
+function send(client: Client, event: ProjectEvent): void {
+  sendText(client, JSON.stringify(event));
+}
+
+function sendText(client: Client, text: string): void {
   const { ws } = client;
   if (ws.readyState !== WebSocket.OPEN) return;
   if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -274,23 +299,5 @@ function send(client: Client, text: string): void {
   ws.send(text);
 }
 
-function isEvent(message: unknown): message is ProjectEvent {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    typeof (message as { type?: unknown }).type === 'string'
-  );
-}
-
-function bearer(header: string | undefined): string | undefined {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  return m?.[1];
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
+/** @deprecated moved to common/project-events.ts; kept for code that still imports it here. */
+export { projectChannel };

@@ -3,7 +3,9 @@ import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { ProjectEventData, ProjectEventType } from '@vaporform/sdk';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import { openValue, sealValue, SealedValueError, type MasterKey } from './envelope.ts';
 import type { KeyRing } from './keyring.ts';
 import {
@@ -647,9 +649,13 @@ export class SecretsService {
     };
   }
 
-  async #publish(projectId: string, type: string, data: unknown): Promise<void> {
+  async #publish<T extends ProjectEventType>(
+    projectId: string,
+    type: T,
+    data: ProjectEventData<T>,
+  ): Promise<void> {
     try {
-      await this.#bus.publish(`project:${projectId}`, { type, data });
+      await publishProjectEvent(this.#bus, projectId, type, data);
     } catch (err) {
       this.#log.warn({ err: (err as Error).message, type }, 'could not publish a project event');
     }

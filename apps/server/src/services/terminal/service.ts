@@ -1,14 +1,12 @@
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { socketCloseCodes, terminalControlFrame } from '@vaporform/sdk';
+import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '../../common/logger.ts';
-import type { UpgradeHandler } from '../../common/upgrade.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { TtySession } from '../containers/index.ts';
 import { roleAtLeast, type ProjectsService } from '../projects/index.ts';
-import { requireIdeOrigin } from '../realtime/index.ts';
 
-const PATH = /^\/api\/projects\/([^/]+)\/terminal\/?$/;
+/** The largest frame a client may send (a big paste). */
+const MAX_FRAME_BYTES = 1 << 20;
 /** Pause the shell's output while this much is queued for a slow client. */
 const HIGH_WATER_BYTES = 1 << 20;
 /** How often an open terminal re-checks that its user may still use it. */
@@ -16,10 +14,10 @@ const RECHECK_MS = 30_000;
 
 /** Close codes the IDE can act on. */
 export const TERMINAL_CLOSE = {
-  exited: 1000,
-  revoked: 4401,
-  forbidden: 4403,
-  shutdown: 1001,
+  exited: socketCloseCodes.exited,
+  revoked: socketCloseCodes.revoked,
+  forbidden: socketCloseCodes.forbidden,
+  shutdown: socketCloseCodes.shutdown,
 } as const;
 
 export interface TerminalServiceDeps {
@@ -27,8 +25,6 @@ export interface TerminalServiceDeps {
   projects: ProjectsService;
   /** Opens a TTY in the project's running container. */
   openTty: (projectId: string, size: { cols: number; rows: number }) => Promise<TtySession>;
-  /** The IDE's origin: a browser's Origin header must equal it. */
-  publicUrl: string;
   log: Logger;
 }
 
@@ -41,22 +37,20 @@ interface OpenTerminal {
 }
 
 /**
- * `WS /api/projects/:id/terminal`: a real TTY in the project's container for editors. Frames
- * from the client are keystrokes (text or binary) or `{"type":"resize","cols","rows"}`; frames
- * to the client are the TTY's bytes (binary). The socket closes when the shell exits, when the
- * session is revoked, or when the user loses the editor role (at once, on every instance).
+ * The TTYs of `WS /api/projects/:id/terminal` (the route is routes.ts): a real TTY in the
+ * project's container for editors. Frames from the client are keystrokes (text or binary) or
+ * the contract's control frame `{"type":"resize","cols","rows"}`; frames to the client are the
+ * TTY's bytes (binary). The socket closes when the shell exits, when the session is revoked, or
+ * when the user loses the editor role (at once, on every instance).
  */
 export class TerminalService {
   readonly #d: TerminalServiceDeps;
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   readonly #open = new Set<OpenTerminal>();
-  readonly #origin: string;
   readonly #unsubscribe: () => void;
   readonly #stopMembership: () => void;
 
   constructor(deps: TerminalServiceDeps) {
     this.#d = deps;
-    this.#origin = new URL(deps.publicUrl).origin;
     this.#unsubscribe = deps.auth.onSessionsRevoked((ids) => {
       for (const t of this.#open) {
         if (ids.includes(t.sessionId)) t.ws.close(TERMINAL_CLOSE.revoked, 'session revoked');
@@ -78,14 +72,30 @@ export class TerminalService {
     return this.#open.size;
   }
 
-  /** The upgrade handler to register with the server's UpgradeRouter. */
-  upgradeHandler(): UpgradeHandler {
-    return async (req, socket, head) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const match = PATH.exec(url.pathname);
-      if (!match) return false;
-      await this.#accept(req, socket, head, decodeURIComponent(match[1]!), url);
-      return true;
+  /**
+   * Opens a TTY for a caller the route has checked (editor); call `open` with the socket once
+   * the handshake is done, or `abandon` when it never opens (the TTY is closed).
+   * @throws AppError conflict when the project is not running.
+   */
+  async prepare(
+    caller: { projectId: string; userId: string; sessionId: string },
+    size: { cols?: number; rows?: number },
+  ): Promise<{ open(ws: WebSocket): void; abandon(): void }> {
+    const cols = clampSize(size.cols, 80, 500);
+    const rows = clampSize(size.rows, 24, 200);
+    const tty = await this.#d.openTty(caller.projectId, { cols, rows });
+    let settled = false;
+    return {
+      open: (ws) => {
+        if (settled) return;
+        settled = true;
+        this.#attach({ ws, ...caller, tty });
+      },
+      abandon: () => {
+        if (settled) return;
+        settled = true;
+        tty.close();
+      },
     };
   }
 
@@ -94,31 +104,6 @@ export class TerminalService {
     this.#unsubscribe();
     this.#stopMembership();
     for (const t of this.#open) t.ws.close(TERMINAL_CLOSE.shutdown, 'server shutting down');
-    this.#wss.close();
-  }
-
-  async #accept(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    projectId: string,
-    url: URL,
-  ): Promise<void> {
-    requireIdeOrigin(req, this.#origin);
-    const header = req.headers.authorization;
-    const bearer = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : url.searchParams.get('token');
-    const caller = await this.#d.auth.authenticate(bearer ?? undefined);
-    await this.#d.projects.requireRole(projectId, caller.userId, 'editor');
-    const cols = clampSize(url.searchParams.get('cols'), 80, 500);
-    const rows = clampSize(url.searchParams.get('rows'), 24, 200);
-    const tty = await this.#d.openTty(projectId, { cols, rows });
-    if (socket.destroyed) {
-      tty.close();
-      return;
-    }
-    this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#attach({ ws, projectId, userId: caller.userId, sessionId: caller.sessionId, tty }),
-    );
   }
 
   #attach(terminal: OpenTerminal): void {
@@ -154,6 +139,10 @@ export class TerminalService {
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const bytes = toBuffer(data);
+      if (bytes.length > MAX_FRAME_BYTES) {
+        ws.close(1009, 'frame too big');
+        return;
+      }
       if (!isBinary) {
         const resize = parseResize(bytes);
         if (resize) {
@@ -184,27 +173,19 @@ function toBuffer(data: RawData): Buffer {
   return Buffer.from(data as ArrayBuffer);
 }
 
-/** `{"type":"resize","cols":n,"rows":n}` with sane numbers, else undefined (plain input). */
+/** The contract's resize frame with sane numbers, else undefined (plain input). */
 function parseResize(bytes: Buffer): { cols: number; rows: number } | undefined {
   if (bytes.length > 200 || bytes[0] !== 0x7b) return undefined; // '{'
   try {
-    const msg = JSON.parse(bytes.toString('utf8')) as {
-      type?: unknown;
-      cols?: unknown;
-      rows?: unknown;
-    };
-    if (msg.type !== 'resize') return undefined;
-    const cols = Number(msg.cols);
-    const rows = Number(msg.rows);
-    if (!Number.isInteger(cols) || !Number.isInteger(rows)) return undefined;
-    if (cols < 1 || cols > 500 || rows < 1 || rows > 200) return undefined;
-    return { cols, rows };
+    const frame = terminalControlFrame.safeParse(JSON.parse(bytes.toString('utf8')));
+    return frame.success ? { cols: frame.data.cols, rows: frame.data.rows } : undefined;
   } catch {
     return undefined;
   }
 }
 
-function clampSize(value: string | null, fallback: number, max: number): number {
-  const n = Number(value);
-  return Number.isInteger(n) && n >= 1 && n <= max ? n : fallback;
+function clampSize(value: number | undefined, fallback: number, max: number): number {
+  return value !== undefined && Number.isInteger(value) && value >= 1 && value <= max
+    ? value
+    : fallback;
 }
