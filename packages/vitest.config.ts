@@ -8,7 +8,8 @@ export default defineConfig({
     environment: 'node',
     include: ['*/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
-    testTimeout: 60_000,
+    // Generous: a CLI story spawns several processes against a real server on a loaded machine.
+    testTimeout: 180_000,
     hookTimeout: 300_000,
     pool: 'forks',
     fileParallelism: false,

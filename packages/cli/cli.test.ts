@@ -286,6 +286,10 @@ describe('vaporform', () => {
         if (file.status === 200) break;
       }
       expect(file.body.content).toBe('typed while watching\n');
+      // The server can hold the file a moment before the CLI prints its report of the push.
+      for (let i = 0; i < 40 && !output.includes('↑ live.txt'); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
       expect(output).toContain('↑ live.txt');
     } finally {
       child.kill('SIGTERM');

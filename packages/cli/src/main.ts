@@ -219,7 +219,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       if (!opts.watch) return;
       const s = session();
       const p = await project(s, ref);
-      io.stderr(`watching ${dir} (Ctrl+C to stop)\n`);
       await watchAndPush(
         dir,
         async () => {
@@ -464,7 +463,9 @@ interface ChatEventData {
 
 /**
  * Runs `sync` after each burst of changes under `dir` (300 ms quiet), one run at a time, until
- * the process is interrupted. Errors are printed and watching goes on.
+ * the process is interrupted. Errors are printed and watching goes on. "watching" is printed once
+ * the watcher is attached, and one sync follows at once: a change made between the first push and
+ * that moment is sent too, not lost.
  */
 function watchAndPush(dir: string, sync: () => Promise<void>, io: Io): Promise<never> {
   return new Promise(() => {
@@ -483,6 +484,8 @@ function watchAndPush(dir: string, sync: () => Promise<void>, io: Io): Promise<n
       if (first === '.vaporform' || first === 'node_modules' || first === '.git') return;
       schedule();
     });
+    io.stderr(`watching ${dir} (Ctrl+C to stop)\n`);
+    schedule();
   });
 }
 
