@@ -2077,6 +2077,92 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/projects/{id}/ws': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * WebSocket: the project’s live events (members, viewers included)
+     * @description Upgrade to a WebSocket (`?token=<access token>` or a bearer header). Every message is JSON `{type, data}`, one of the events of asyncapi.json (channel `projectSocket`): `file_changed`, `container_status`, `claude-progress`, `claude-response`, `claude-error`, `chat`, `presence`, `membership`, `environment_changed`, … Send `{"type":"ping"}` for a `pong`. A browser’s Origin must be the IDE’s (403). Close codes: 4401 session revoked, 4404 no longer a member. A plain GET is 400.
+     */
+    get: {
+      parameters: {
+        query?: {
+          token?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching protocols */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/projects/{id}/terminal': {
     parameters: {
       query?: never;
@@ -2086,11 +2172,15 @@ export interface paths {
     };
     /**
      * WebSocket: a TTY in the project’s container (editor)
-     * @description Upgrade to a WebSocket (`?token=<access token>`, optional `cols`, `rows`). Send keystrokes as text or binary frames and `{"type":"resize","cols":n,"rows":n}` to resize; the TTY’s output arrives as binary frames. A browser’s Origin must be the IDE’s. Close codes: 1000 shell exited, 4401 session revoked, 4403 access removed. A plain GET is 400.
+     * @description Upgrade to a WebSocket (`?token=<access token>`, optional `cols`, `rows`). Send keystrokes as text or binary frames and `{"type":"resize","cols":n,"rows":n}` to resize (asyncapi.json, channel `terminal`); the TTY’s output arrives as binary frames. A browser’s Origin must be the IDE’s. Close codes: 1000 shell exited, 4401 session revoked, 4403 access removed. A plain GET is 400.
      */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          token?: string;
+          cols?: string;
+          rows?: string;
+        };
         header?: never;
         path: {
           id: string;
@@ -5123,6 +5213,81 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/collab': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * WebSocket: ShareDB documents of project files (OT)
+     * @description ShareDB’s own wire protocol (`?token=<access token>`); collection = project id, document id = file path; membership is checked per document. A browser’s Origin must be the IDE’s. A plain GET is 400.
+     */
+    get: {
+      parameters: {
+        query?: {
+          token?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching protocols */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/provision': {
     parameters: {
       query?: never;
@@ -5761,6 +5926,413 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/infrastructure/{deploymentId}/command': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Run a command on machines through their agents (admin)
+     * @description Fans out to every machine (or `machines`) with `maxConcurrency` and `maxErrors`, and answers per machine: `succeeded`, `failed` (non-zero exit, or refused by the agent), `timed_out`, `agent_lost` (agent offline or gone mid-command), `canceled`, `skipped`. Recorded in the activity log (`infrastructure_command`).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Run through `/bin/sh -c` on each machine, unless `args` is given */
+            command: string;
+            /** @description `command` is then the executable and these its arguments (no shell) */
+            args?: string[];
+            /** @description Per machine (default 30 s): the process group is killed then; the request answers by timeout + a few seconds whatever the machines do */
+            timeoutMs?: number;
+            /** @description Machine names (default: every machine); an unknown one is 404 */
+            machines?: string[];
+            /** @description Machines running it at once (default: all) */
+            maxConcurrency?: number;
+            /** @description Machines allowed to fail before it is sent to no more (those are `skipped`; default: no limit) */
+            maxErrors?: number;
+            /** @description Cap per stream and machine (default 64 KiB); past it `truncated` is true */
+            maxOutputBytes?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description One result per machine, in the order of `machines` */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              results: components['schemas']['CommandResult'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/infrastructure/{deploymentId}/command/stream': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Run a command on machines, streaming its output (admin)
+     * @description As `/command`, as server-sent events: `command` `{id, machines}`, then per machine `started` `{machine}`, `output` `{machine, stream, data}` while it runs and `result` (a CommandResult), and `end` `{id, results}`. Closing the stream cancels what still runs.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Run through `/bin/sh -c` on each machine, unless `args` is given */
+            command: string;
+            /** @description `command` is then the executable and these its arguments (no shell) */
+            args?: string[];
+            /** @description Per machine (default 30 s): the process group is killed then; the request answers by timeout + a few seconds whatever the machines do */
+            timeoutMs?: number;
+            /** @description Machine names (default: every machine); an unknown one is 404 */
+            machines?: string[];
+            /** @description Machines running it at once (default: all) */
+            maxConcurrency?: number;
+            /** @description Machines allowed to fail before it is sent to no more (those are `skipped`; default: no limit) */
+            maxErrors?: number;
+            /** @description Cap per stream and machine (default 64 KiB); past it `truncated` is true */
+            maxOutputBytes?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description text/event-stream of command, started, output, result and end events */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/event-stream': string;
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/infrastructure/{deploymentId}/commands/{commandId}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a running command (admin)
+     * @description Kills its process groups; those machines answer `canceled`, queued ones too.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+          commandId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Cancel sent */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              canceled: boolean;
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/infrastructure/{deploymentId}/commands': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Past commands with their results, newest first (member) */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Commands */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              commands: {
+                /** Format: uuid */
+                id: string;
+                command: string;
+                args: string[] | null;
+                machines: string[];
+                results: components['schemas']['CommandResult'][];
+                userId: string | null;
+                createdAt: string;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/agent/agent.js': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The agent bundle machines install (one file for Node.js 18+)
+     * @description Its sha256 is in `X-Vaporform-Sha256`; bootstraps check it.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description JavaScript */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/javascript': string;
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -6267,6 +6839,18 @@ export interface components {
         error: string | null;
       } | null;
       createdAt: string;
+    };
+    CommandResult: {
+      machine: string;
+      /** @enum {string} */
+      status: 'succeeded' | 'failed' | 'timed_out' | 'agent_lost' | 'canceled' | 'skipped';
+      exitCode: number | null;
+      stdout: string;
+      stderr: string;
+      truncated: boolean;
+      durationMs: number;
+      /** @description Why it did not run or finish */
+      error?: string;
     };
   };
   responses: never;
