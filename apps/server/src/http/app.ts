@@ -7,7 +7,7 @@ import { createPreviewMiddleware } from '../services/preview/index.ts';
 import { renderError } from './errors.ts';
 import { requestContext } from './middleware.ts';
 import { createOpsRoutes } from './ops-routes.ts';
-import { createWebUiRoutes } from './web-ui.ts';
+import { createWebUiRoutes, defaultWebDist } from './web-ui.ts';
 
 /**
  * Assembles the HTTP surface: middleware, every service's sub-app under /api, operations
@@ -72,7 +72,14 @@ export function createApp(s: Services): OpenAPIHono {
   });
 
   // The built IDE (apps/web/dist) for every other GET outside /api; after all other routes.
-  app.route('/', createWebUiRoutes());
+  // Pages asked for on another host go to the public URL (Origin checks, preview cookies).
+  app.route(
+    '/',
+    createWebUiRoutes(defaultWebDist, {
+      publicUrl: s.config.publicUrl,
+      trustedProxies: s.config.trustedProxies,
+    }),
+  );
 
   app.notFound(() => {
     throw errors.notFound('route');

@@ -115,6 +115,27 @@ describe('the IDE inside the composed server', () => {
     expect(res.headers.get('content-type')).toContain('text/html');
   });
 
+  it('sends a page asked for on another host to the public URL, and leaves the API alone', async () => {
+    // The test server's public URL is http://localhost:4000 (test/app.ts).
+    const other = await t.app.request('/projects/some-id?tab=files', {
+      headers: { host: '127.0.0.1:4000' },
+    });
+    expect(other.status).toBe(302);
+    expect(other.headers.get('location')).toBe('http://localhost:4000/projects/some-id?tab=files');
+    // A forwarded host counts only from a trusted proxy: here it changes nothing.
+    const forwarded = await t.app.request('/', {
+      headers: { host: '127.0.0.1:4000', 'x-forwarded-host': 'localhost:4000' },
+    });
+    expect(forwarded.headers.get('location')).toBe('http://localhost:4000/');
+    const home = await t.app.request('/projects/some-id', { headers: { host: 'localhost:4000' } });
+    expect([200, 503]).toContain(home.status);
+    const api = await t.app.request('/api/no-such-thing', { headers: { host: '127.0.0.1:4000' } });
+    expect(api.status).toBe(404);
+    expect(await api.json()).toMatchObject({ error: { code: 'not_found' } });
+    const health = await t.app.request('/healthz', { headers: { host: '127.0.0.1:4000' } });
+    expect(health.status).toBe(200);
+  });
+
   it('does not answer API writes to unknown non-API paths with the IDE', async () => {
     const res = await t.app.request('/projects', { method: 'POST' });
     expect(res.status).toBe(404);

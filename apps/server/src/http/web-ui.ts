@@ -1,7 +1,8 @@
+import type { IncomingMessage } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { compress } from 'hono/compress';
 
 /** apps/web/dist, found from this file's place in the repository (not the working directory). */
@@ -38,9 +39,26 @@ const notBuiltPage = `<!doctype html>
  * Serves the built IDE at `/`: files under `dist/`, hashed `/assets/*` cached for a year, and
  * `index.html` (never cached) for every other GET outside `/api` so client-side routes load.
  * A missing build answers a page saying how to build it. Mount after every other route.
+ *
+ * With `publicUrl`, a page asked for on another host (`127.0.0.1:4000` when the public URL is
+ * `http://localhost:4000`) is redirected there: the IDE works only on its own origin (the
+ * WebSockets' Origin check, the previews' cookies). `X-Forwarded-Host` counts only from
+ * `trustedProxies`.
  */
-export function createWebUiRoutes(distDir: string = defaultWebDist): Hono {
+export function createWebUiRoutes(
+  distDir: string = defaultWebDist,
+  options: { publicUrl?: string; trustedProxies?: readonly string[] } = {},
+): Hono {
   const root = path.resolve(distDir);
+  const publicOrigin = options.publicUrl ? new URL(options.publicUrl) : undefined;
+  /** The public URL for this request's path, when the request came to another host. */
+  const elsewhere = (c: Context): string | undefined => {
+    if (!publicOrigin) return undefined;
+    const host = servedHost(c, options.trustedProxies ?? []);
+    if (!host || host.toLowerCase() === publicOrigin.host) return undefined;
+    const url = new URL(c.req.url);
+    return new URL(url.pathname + url.search, publicOrigin).toString();
+  };
   const app = new Hono();
   app.use('*', compress());
   app.on(['GET', 'HEAD'], '*', async (c, next) => {
@@ -69,6 +87,8 @@ export function createWebUiRoutes(distDir: string = defaultWebDist): Hono {
     if (decoded.startsWith('/assets/') || /\.(js|css|map|png|svg|ico|woff2?)$/.test(decoded)) {
       return next();
     }
+    const there = elsewhere(c);
+    if (there) return c.redirect(there, 302);
     const index = await readFile(path.join(root, 'index.html')).catch(() => undefined);
     if (!index) return c.html(notBuiltPage, 503, { 'Cache-Control': 'no-store' });
     return c.body(index, 200, {
@@ -77,4 +97,18 @@ export function createWebUiRoutes(distDir: string = defaultWebDist): Hono {
     });
   });
   return app;
+}
+
+/** The host a request was sent to: `Host`, or `X-Forwarded-Host` from a trusted proxy. */
+function servedHost(c: Context, trustedProxies: readonly string[]): string | undefined {
+  const forwarded = c.req.header('x-forwarded-host');
+  if (forwarded) {
+    const peer = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket
+      .remoteAddress;
+    const normalised = peer?.startsWith('::ffff:') ? peer.slice(7) : peer;
+    if (normalised && trustedProxies.includes(normalised)) {
+      return forwarded.split(',')[0]!.trim();
+    }
+  }
+  return c.req.header('host');
 }
