@@ -1,5 +1,7 @@
+import { parseProjectEvent, socketCloseCodes, type ProjectEvent } from '@vaporform/sdk';
 import type { Api } from './api.ts';
-import type { ProjectEvent } from './types.ts';
+
+export type { ProjectEvent };
 
 /** Connection state shown in the status bar. */
 export type SocketState = 'connecting' | 'open' | 'closed';
@@ -8,7 +10,11 @@ export type SocketState = 'connecting' | 'open' | 'closed';
  * Close codes after which reconnecting cannot help: the session ended (4401), access is gone
  * (4403) or the caller is no longer a member (4404).
  */
-const FINAL_CODES = new Set([4401, 4403, 4404]);
+const FINAL_CODES = new Set<number>([
+  socketCloseCodes.revoked,
+  socketCloseCodes.forbidden,
+  socketCloseCodes.removed,
+]);
 
 /** The WebSocket URL for an API path on the IDE's own origin (or the API's base URL). */
 export function socketUrl(api: Api, path: string, token: string): string {
@@ -21,8 +27,10 @@ export function socketUrl(api: Api, path: string, token: string): string {
 
 /**
  * The project WebSocket (`/api/projects/:id/ws`), reconnecting with backoff (bounded at 10 s)
- * and a fresh access token each time. Events go to every listener; a close that ends access
- * (removed from the project, session ended) stops it and goes to the `onEnd` listeners.
+ * and a fresh access token each time. Every message is parsed with the contract's union
+ * (`projectEvent` of @vaporform/sdk): listeners get typed events; a message outside it (a newer
+ * server's event, a bad shape) is logged and ignored. A close that ends access (removed from
+ * the project, session ended) stops it and goes to the `onEnd` listeners.
  */
 export class ProjectSocket {
   readonly #api: Api;
@@ -94,13 +102,18 @@ export class ProjectSocket {
     };
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return;
-      let event: ProjectEvent;
+      let raw: unknown;
       try {
-        event = JSON.parse(m.data) as ProjectEvent;
+        raw = JSON.parse(m.data);
       } catch {
         return;
       }
-      for (const l of this.#listeners) l(event);
+      const parsed = parseProjectEvent(raw);
+      if (!parsed.ok) {
+        console.warn('project socket: ignored a message outside the contract', parsed.error, raw);
+        return;
+      }
+      for (const l of this.#listeners) l(parsed.event);
     };
     ws.onclose = (e) => {
       if (this.#ws !== ws) return;

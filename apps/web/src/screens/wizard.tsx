@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useApp } from '../context.tsx';
 import { ApiError } from '../lib/api.ts';
-import { ProjectSocket } from '../lib/project-socket.ts';
+import { ProjectSocket, type ProjectEvent } from '../lib/project-socket.ts';
 import { navigate } from '../lib/router.ts';
-import type { Architecture, ProjectConfig, ProjectEvent, TemplateSummary } from '../lib/types.ts';
+import type { Architecture, ProjectConfig, TemplateSummary } from '../lib/types.ts';
 import { AccountMenu } from './account-menu.tsx';
 
 // The seeds' ProjectConfig choices (seeds/000), with the usual options of each.
@@ -478,24 +478,22 @@ function Progress(props: { projectId: string }) {
     const socket = new ProjectSocket(api, id);
     const offState = socket.onState(setSocketState);
     const off = socket.on((e: ProjectEvent) => {
-      const d = (e.data ?? e) as Record<string, unknown>;
-      if (e.type === 'file_changed' && typeof d.path === 'string') {
-        const path = d.path;
+      if (e.type === 'file_changed') {
+        const { path } = e.data;
         setWritten((w) => (w.includes(path) ? w : [...w, path].slice(-200)));
       } else if (e.type === 'container_status') {
-        const status = String(d.status ?? '');
-        if (status) setContainer(status);
+        const { status, health } = e.data;
+        setContainer(status);
         if (
-          d.health === 'healthy' ||
-          (status === 'running' && d.health !== 'starting' && d.health !== 'unhealthy')
+          health === 'healthy' ||
+          (status === 'running' && health !== 'starting' && health !== 'unhealthy')
         )
           setDevUp(true);
-        if (status === 'error')
-          setFailure(String(d.reason ?? d.statusReason ?? 'The container failed to start'));
+        if (status === 'error') setFailure(e.data.reason ?? 'The container failed to start');
       } else if (e.type === 'claude-progress') {
-        setAiNote(String(d.message ?? d.step ?? d.text ?? 'The assistant is working…'));
+        setAiNote(e.data.message || 'The assistant is working…');
       } else if (e.type === 'claude-error') {
-        setFailure(String(d.message ?? d.error ?? 'The assistant failed'));
+        setFailure(e.data.error || 'The assistant failed');
       } else if (e.type === 'claude-response') {
         setAiNote('The assistant finished writing the app.');
       }

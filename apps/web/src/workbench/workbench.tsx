@@ -4,9 +4,9 @@ import { browserCollabClient } from '../editor/collab-connection.ts';
 import { DocumentStore, isDirty } from '../editor/documents.ts';
 import { ApiError } from '../lib/api.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
-import { ProjectSocket, type SocketState } from '../lib/project-socket.ts';
+import { ProjectSocket, type ProjectEvent, type SocketState } from '../lib/project-socket.ts';
 import { navigate } from '../lib/router.ts';
-import type { Container, CrashReport, FileEntry, Project, ProjectEvent } from '../lib/types.ts';
+import type { Container, CrashReport, FileEntry, Project } from '../lib/types.ts';
 import { AccountMenu } from '../screens/account-menu.tsx';
 import { ChatPanel } from './chat-panel.tsx';
 import { CommandPalette, type Command } from './command-palette.tsx';
@@ -154,22 +154,16 @@ export function Workbench(props: { projectId: string }) {
       navigate('/', { replace: true });
     });
     const off = socket.on((e: ProjectEvent) => {
-      const d = (e.data ?? e) as Record<string, unknown>;
-      if (e.type === 'file_changed' && typeof d.path === 'string') {
-        const deleted =
-          d.deleted === true ||
-          d.operation === 'delete' ||
-          d.type === 'delete' ||
-          d.version === null;
-        if (deleted) store.remoteDeleted(d.path);
-        else
-          void store.remoteChanged(d.path, typeof d.version === 'number' ? d.version : undefined);
-        if (typeof d.from === 'string') store.renamed(d.from, d.path);
-        if (!ownSaves.current.delete(`${d.path}@${String(d.version)}`)) setChanges((n) => n + 1);
+      if (e.type === 'file_changed') {
+        const d = e.data;
+        if (d.operation === 'delete') store.remoteDeleted(d.path);
+        else void store.remoteChanged(d.path, d.version);
+        if (d.from !== undefined) store.renamed(d.from, d.path);
+        if (!ownSaves.current.delete(`${d.path}@${d.version}`)) setChanges((n) => n + 1);
         clearTimeout(refreshTimer.current);
         refreshTimer.current = setTimeout(loadFiles, 150);
-      } else if (e.type === 'membership' && typeof d.role === 'string') {
-        const role = d.role as Project['role'];
+      } else if (e.type === 'membership') {
+        const { role } = e.data;
         setProject((p) => (p ? { ...p, role } : p));
         notify(
           role === 'viewer'
@@ -177,12 +171,7 @@ export function Workbench(props: { projectId: string }) {
             : `Your role in this project is now ${role}.`,
         );
       } else if (e.type === 'container_status') {
-        setContainer((c) => ({
-          ...(c ?? { projectId: id }),
-          ...d,
-          projectId: id,
-          status: String(d.status ?? c?.status ?? 'unknown'),
-        }));
+        setContainer((c) => ({ ...(c ?? { projectId: id }), ...e.data, projectId: id }));
       }
     });
     socket.start();
