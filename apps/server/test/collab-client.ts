@@ -109,12 +109,12 @@ export async function until<T>(
   ms = 10_000,
   what = 'condition',
   everyMs = 25,
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   let last: T | undefined;
   while (Date.now() < end) {
     last = await fn();
-    if (last) return last;
+    if (last) return last as NonNullable<T>;
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 200)})`);

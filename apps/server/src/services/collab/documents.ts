@@ -105,7 +105,7 @@ export class FileDocuments {
         if (row.doc_version !== snap.v) this.#scheduleFlush(projectId, path);
         return;
       }
-      await this.sync(projectId, path);
+      await this.sync(projectId, path, { known: true });
       if (!file) throw NOT_FOUND;
       this.#checkEditable(file);
       if (!(await this.fetch(projectId, path)).type) throw NOT_FOUND;
@@ -145,12 +145,15 @@ export class FileDocuments {
    * current text is diffed against the file. A deleted, binary or oversized file deletes the
    * document. Retries while another instance holds the document.
    */
-  async sync(projectId: string, path: string): Promise<void> {
+  async sync(projectId: string, path: string, opts: { known?: boolean } = {}): Promise<void> {
+    // Most changed files have no document (a zip import, a template): one indexed read.
+    if (!opts.known && !(await this.#row(projectId, path))) return;
     await this.#withLockRetrying(projectId, path, () => this.#syncLocked(projectId, path));
   }
 
   /** Deletes the document of a path that was deleted or moved away (clients get `del`). */
   async remove(projectId: string, path: string, author: Author): Promise<void> {
+    if (!(await this.#row(projectId, path))) return;
     await this.#withLockRetrying(projectId, path, async () => {
       await this.#deleteDoc(projectId, path, author);
     });
