@@ -43,7 +43,7 @@ function movePast(pos: number, op: TextOp): number {
   let shift = 0;
   for (const c of op) {
     if (typeof c === 'number') {
-      if (pos <= at + c) break;
+      if (pos < at + c) break; // a caret at the end of a skip may still get an insert
       at += c;
     } else if (typeof c === 'string') {
       if (at > pos) break;
