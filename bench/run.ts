@@ -14,6 +14,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { checkpointsBench } from './checkpoints.ts';
+import { collabBench } from './collab.ts';
 import { containersBench, densityBench } from './containers.ts';
 import { webFirstScreenBench } from './web.ts';
 import type { Result } from './results.ts';
@@ -378,6 +379,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   'ai-ttft': aiTtftBench,
   'ai-changeset': aiChangesetBench,
   checkpoints: checkpointsBench,
+  collab: collabBench,
   containers: containersBench,
   density: densityBench,
   secrets: secretsBench,

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/db.ts';
 import { startRedis, type TestRedis } from '../../../test/redis.ts';
 import {
   createPostgresShareDb,
+  queueSubmitsPerDocument,
   type CollabOp,
   type CollabSnapshot,
   type PostgresDB,
@@ -228,6 +229,59 @@ describe('PostgresDB + RedisPubSub: two ShareDB instances share one document', (
 });
 
 describe('PostgresDB storage details', () => {
+  it('with queueSubmitsPerDocument, 16 clients typing at once on one document cause no commit retry', async () => {
+    const run = async (queued: boolean): Promise<{ retries: number; text: string }> => {
+      const a = instance();
+      if (queued) queueSubmitsPerDocument(a.backend);
+      let retries = 0;
+      a.backend.on('timing', (type) => {
+        if (type === 'submit.retry') retries++;
+      });
+      try {
+        const id = `queue-${queued}.txt`;
+        const creator = await subscribed(a.backend, 'p-queue', id);
+        await call<void>((cb) => creator.create('', textUnicode.uri, cb));
+        const docs = await Promise.all(
+          Array.from({ length: 16 }, () => subscribed(a.backend, 'p-queue', id)),
+        );
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(
+            docs.map((doc, who) => submit(doc, insert(0, String.fromCharCode(65 + who)))),
+          );
+        }
+        if (queued) {
+          // A refused submit (here: based on a version from the future) must not block the queue.
+          const refused = await call<unknown>((cb) =>
+            a.backend.submit(
+              a.backend.connect().agent!,
+              'p-queue',
+              id,
+              { src: 'z', seq: 1, v: 999, op: insert(0, 'z') },
+              {},
+              cb,
+            ),
+          ).then(
+            () => null,
+            (err: SubmitError) => err,
+          );
+          expect(refused).toBeInstanceOf(Error);
+          await submit(docs[0]!, insert(0, '!'));
+        }
+        const text = (await storedText(a.db, 'p-queue', id)) as string;
+        return { retries, text: text.replace('!', '') };
+      } finally {
+        await a.close();
+      }
+    };
+    const queued = await run(true);
+    expect(queued.retries).toBe(0);
+    expect(queued.text).toHaveLength(48);
+    // Without the queue, the same typing makes ShareDB lose commits and start them over.
+    const unqueued = await run(false);
+    expect(unqueued.retries).toBeGreaterThan(0);
+    expect(unqueued.text).toHaveLength(48);
+  });
+
   it('compaction drops old ops, keeps the document, and refuses to serve a compacted range', async () => {
     const a = instance();
     try {

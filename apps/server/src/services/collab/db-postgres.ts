@@ -331,6 +331,39 @@ export class PostgresDB extends ShareDB.DB {
   }
 }
 
+/**
+ * Makes one backend submit the ops of a document one at a time (others on the same document
+ * wait in the `submit` middleware until the previous submit has ended).
+ *
+ * ShareDB does not queue submits: every concurrent submit to a document reads the snapshot,
+ * only one commit per version wins, and each loser starts over (read, fetch ops, transform,
+ * commit). With n people typing on one document that is ~n²/2 database round trips per round;
+ * queued, it is n. Concurrency then remains only between instances. Register it before any
+ * middleware that could submit to the same document from inside a submit (that would wait on
+ * itself).
+ */
+export function queueSubmitsPerDocument(backend: ShareDB): void {
+  const tails = new Map<string, Promise<void>>();
+  const releases = new WeakMap<object, () => void>();
+  backend.use('submit', (request, next) => {
+    const key = `${request.collection}\u0000${request.id}`;
+    const previous = tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => done);
+    tails.set(key, tail);
+    releases.set(request, () => {
+      release();
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    void previous.then(() => next());
+  });
+  backend.on('submitRequestEnd', (_err, request) => {
+    releases.get(request)?.();
+    releases.delete(request);
+  });
+}
+
 /** The ShareDB database of the collab service on the server's pool. */
 export function createPostgresShareDb(pool: pg.Pool): PostgresDB {
   return new PostgresDB(pool);
