@@ -254,6 +254,36 @@ describe('WS /api/collab', () => {
     expect(again?.code).toBe('not_found');
   });
 
+  it('turns a restore into an op and a move into the end of the old document', async () => {
+    await put('story.txt', 'first draft\n');
+    const first = (await history('story.txt'))[0]!.version;
+    await put('story.txt', 'second draft\n');
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'story.txt');
+    await docs.subscribe(doc);
+    expect(doc.data).toBe('second draft\n');
+    const srcs: string[] = [];
+    doc.on('op', (_op: unknown, _source: unknown, src: string) => srcs.push(src));
+    const restored = await call(t.app, 'POST', `/api/projects/${projectId}/restore`, {
+      token: owner.token,
+      body: { path: 'story.txt', version: first },
+    });
+    expect(restored.status).toBe(200);
+    await until(() => doc.data === 'first draft\n', 10_000, 'the restore as an op');
+    expect(srcs.at(-1)).toMatch(new RegExp(`^vf:user:${owner.user.id}:`));
+
+    const deleted = new Promise<void>((ok) => doc.once('del', () => ok()));
+    const moved = await call(t.app, 'POST', `/api/projects/${projectId}/move`, {
+      token: owner.token,
+      body: { from: 'story.txt', to: 'chapters/story.txt' },
+    });
+    expect(moved.status).toBe(200);
+    await deleted;
+    const next = client.doc(projectId, 'chapters/story.txt');
+    await docs.subscribe(next);
+    expect(next.data).toBe('first draft\n');
+  });
+
   it('tells the project socket which file each person has open', async () => {
     await put('shown.txt', 'look');
     const events: any[] = [];
