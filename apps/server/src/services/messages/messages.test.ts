@@ -183,6 +183,7 @@ describe('session chat', () => {
     const ok = await post(owner, { text: longest });
     expect(ok.status).toBe(201);
     expect(ok.body.message.text).toBe(longest);
+    const sent = ok.body.message as { id: string };
 
     const bad: [unknown, string][] = [
       [{ text: '' }, 'text'],
@@ -229,7 +230,11 @@ describe('session chat', () => {
       body: { name: 'Elsewhere' },
     });
     const foreign = await post(owner, { text: 'elsewhere' }, other.project.id);
-    expect((await list(owner, `?after=${foreign.body.message.id}`)).status).toBe(400);
+    const foreignCursor = await list(owner, `?before=${sent.id}&after=${foreign.body.message.id}`);
+    expect(foreignCursor.status).toBe(400);
+    expect(foreignCursor.body.error.details).toEqual([
+      { field: 'after', message: 'no such message in this project' },
+    ]);
   });
 
   it('pushes each message to every member’s socket as a chat event', async () => {
@@ -295,18 +300,22 @@ describe('session chat', () => {
       token: owner.token,
       body: { email: chatty.user.email, role: 'viewer' },
     });
-    let accepted = 0;
-    let refused: Awaited<ReturnType<typeof post>> | undefined;
-    for (let i = 0; i < 60 && !refused; i++) {
-      const res = await post(chatty, { text: `flood ${i}` });
-      if (res.status === 201) accepted++;
-      else refused = res;
+    // All at once, so the test does not depend on how fast a loaded machine answers.
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => post(chatty, { text: `flood ${i}` })),
+    );
+    const elapsed = Date.now() - started;
+    const accepted = answers.filter((r) => r.status === 201).length;
+    const refused = answers.filter((r) => r.status !== 201);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.status).toBe(429);
+      expect(r.body.error.code).toBe('rate_limited');
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     }
-    expect(refused?.status).toBe(429);
-    expect(refused?.body.error.code).toBe('rate_limited');
-    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(accepted).toBeGreaterThanOrEqual(20);
-    expect(accepted).toBeLessThan(60);
+    // 20 per 15 s (unless the burst itself took longer than a window).
+    if (elapsed < 15_000) expect(accepted).toBe(20);
     const texts = (await list(owner, '?limit=200')).body.messages.map(
       (m: { text: string }) => m.text,
     );

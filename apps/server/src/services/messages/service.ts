@@ -114,12 +114,13 @@ export class MessagesService {
     const before = parseCursor('before', options.before);
     const after = parseCursor('after', options.after);
     const limit = Math.min(Math.max(1, options.limit ?? pageLimits.default), pageLimits.max);
-    const rows = await this.#store.page(projectId, { before, after, limit });
-    if (!rows) {
+    const page = await this.#store.page(projectId, { before, after, limit });
+    if ('missing' in page) {
       throw errors.invalid('The request is not valid', [
-        { field: options.before ? 'before' : 'after', message: 'no such message in this project' },
+        { field: page.missing, message: 'no such message in this project' },
       ]);
     }
+    const rows = page.rows;
     const ids = [...new Set(rows.flatMap((r) => (r.user_id ? [r.user_id] : [])))];
     const names = new Map((await this.#auth.usersByIds(ids)).map((u) => [u.id, u.name]));
     return rows.map((r) => toMessage(r, r.user_id ? names.get(r.user_id) : undefined));

@@ -47,12 +47,12 @@ export class MessagesStore {
   /**
    * Up to `limit` messages of the project, oldest first: the newest ones before `before` (or
    * the newest of all), or the oldest ones after `after`. A message-id cursor that is not in
-   * this project matches nothing (undefined is returned, so the caller can say so).
+   * this project is named in `missing` (no rows), so the caller can say which.
    */
   async page(
     projectId: string,
     options: { before?: MessageCursor; after?: MessageCursor; limit: number },
-  ): Promise<MessageRow[] | undefined> {
+  ): Promise<{ rows: MessageRow[] } | { missing: 'before' | 'after' }> {
     let query = this.#db
       .selectFrom('project_messages')
       .selectAll()
@@ -69,16 +69,16 @@ export class MessagesStore {
           .where('project_id', '=', projectId)
           .where('id', '=', cursor.id)
           .executeTakeFirst();
-        if (!anchor) return undefined;
+        if (!anchor) return { missing: side };
         query = query.where('seq', side === 'before' ? '<' : '>', anchor.seq);
       } else {
         query = query.where('created_at', side === 'before' ? '<' : '>', cursor.at);
       }
     }
     if (options.after) {
-      return query.orderBy('seq', 'asc').limit(options.limit).execute();
+      return { rows: await query.orderBy('seq', 'asc').limit(options.limit).execute() };
     }
     const newest = await query.orderBy('seq', 'desc').limit(options.limit).execute();
-    return newest.reverse();
+    return { rows: newest.reverse() };
   }
 }
