@@ -355,6 +355,8 @@ class Supervisor {
   #stopped = false;
   #delay = 500;
   #timer: NodeJS.Timeout | undefined;
+  /** How often the app exited (a release that keeps crashing fails its health check early). */
+  exits = 0;
   constructor(
     readonly release: string,
     readonly state: AppState,
@@ -375,6 +377,7 @@ class Supervisor {
     this.#child = child;
     if (child.pid) fs.writeFileSync(path.join(appDir, 'app.pid'), String(child.pid));
     child.on('exit', () => {
+      this.exits++;
       if (this.#child === child) this.#child = undefined;
       if (this.#stopped) return;
       this.#delay = Date.now() - startedAt > 30_000 ? 500 : Math.min(this.#delay * 2, 10_000);
@@ -427,9 +430,9 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-async function healthy(port: number, timeoutMs: number): Promise<boolean> {
+async function healthy(port: number, timeoutMs: number, app?: Supervisor): Promise<boolean> {
   const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
+  while (Date.now() < until && (app?.exits ?? 0) < 3) {
     if (await answers(port)) return true;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -484,7 +487,7 @@ async function deployCommit(commit: DeployCommit): Promise<void> {
   stopOrphan();
   supervisor = new Supervisor(commit.release, next);
   supervisor.start();
-  if (await healthy(commit.port, commit.healthTimeoutMs)) {
+  if (await healthy(commit.port, commit.healthTimeoutMs, supervisor)) {
     writePrivate(stateFile, JSON.stringify(next));
     pruneReleases(next);
     send({ type: 'deploy-result', id, ok: true, rolledBack: false, release: commit.release });

@@ -349,6 +349,8 @@ export async function composeServices(deps: {
     infrastructure,
     projects,
     activity,
+    files,
+    templates,
     bus,
     log,
     dataDir: config.dataDir,

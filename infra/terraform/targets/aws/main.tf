@@ -46,9 +46,17 @@ resource "aws_instance" "machine" {
   instance_type          = local.instance_types[var.size]
   vpc_security_group_ids = [aws_security_group.machines.id]
   user_data = templatefile("${path.module}/../../bootstrap/agent.sh.tftpl", {
-    deployment_id = var.deployment_id
-    bootstrap     = var.bootstrap
+    deployment_id    = var.deployment_id
+    bootstrap        = var.bootstrap
+    enrollment_token = try(var.agent_tokens[count.index], "")
+    server_url       = var.agent_server_url
+    agent_url        = "${replace(replace(var.agent_server_url, "wss://", "https://"), "ws://", "http://")}/agent.js"
+    agent_sha256     = var.agent_sha256
   })
+  lifecycle {
+    # Each run issues new one-use tokens: a running machine keeps the bootstrap it booted with.
+    ignore_changes = [user_data]
+  }
   metadata_options {
     http_tokens = "required"
   }

@@ -74,9 +74,17 @@ resource "azurerm_linux_virtual_machine" "machine" {
   network_interface_ids           = [azurerm_network_interface.machine[count.index].id]
   tags                            = local.tags
   custom_data = base64encode(templatefile("${path.module}/../../bootstrap/agent.sh.tftpl", {
-    deployment_id = var.deployment_id
-    bootstrap     = var.bootstrap
+    deployment_id    = var.deployment_id
+    bootstrap        = var.bootstrap
+    enrollment_token = try(var.agent_tokens[count.index], "")
+    server_url       = var.agent_server_url
+    agent_url        = "${replace(replace(var.agent_server_url, "wss://", "https://"), "ws://", "http://")}/agent.js"
+    agent_sha256     = var.agent_sha256
   }))
+  lifecycle {
+    # Each run issues new one-use tokens: a running machine keeps the bootstrap it booted with.
+    ignore_changes = [custom_data]
+  }
   admin_ssh_key {
     username   = "vaporform"
     public_key = var.ssh_public_key

@@ -33,9 +33,17 @@ resource "google_compute_instance" "machine" {
     access_config {}
   }
   metadata_startup_script = templatefile("${path.module}/../../bootstrap/agent.sh.tftpl", {
-    deployment_id = var.deployment_id
-    bootstrap     = var.bootstrap
+    deployment_id    = var.deployment_id
+    bootstrap        = var.bootstrap
+    enrollment_token = try(var.agent_tokens[count.index], "")
+    server_url       = var.agent_server_url
+    agent_url        = "${replace(replace(var.agent_server_url, "wss://", "https://"), "ws://", "http://")}/agent.js"
+    agent_sha256     = var.agent_sha256
   })
+  lifecycle {
+    # Each run issues new one-use tokens: a running machine keeps the bootstrap it booted with.
+    ignore_changes = [metadata_startup_script]
+  }
   shielded_instance_config {
     enable_secure_boot = true
   }

@@ -31,3 +31,22 @@ variable "bootstrap" {
   type        = string
   default     = ""
 }
+
+variable "agent_tokens" {
+  description = "One-use enrollment token per machine (index = count.index), from the agent service."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+}
+
+variable "agent_server_url" {
+  description = "Where the agent dials: wss://<server>/api/agent."
+  type        = string
+  default     = ""
+}
+
+variable "agent_sha256" {
+  description = "sha256 of the agent bundle served at <server>/api/agent/agent.js."
+  type        = string
+  default     = ""
+}

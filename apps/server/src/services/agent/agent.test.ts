@@ -25,6 +25,7 @@ let deploymentId: string;
 let machines: string[] = [];
 let readyAt = 0;
 let onlineAt = 0;
+let deployMs = 0;
 
 beforeAll(async () => {
   execFileSync('terraform', ['version']);
@@ -34,7 +35,7 @@ beforeAll(async () => {
   [admin, editor] = await Promise.all([registerAndLogin(t.app), registerAndLogin(t.app)]);
   const created = await call(t.app, 'POST', '/api/projects', {
     token: admin.token,
-    body: { name: 'Agents' },
+    body: { name: 'Agents', templateId: 'node-http' },
   });
   expect(created.status).toBe(201);
   projectId = created.body.project.id;
@@ -308,6 +309,83 @@ describe('machine agent (real local machines, real bundled agent)', () => {
     expect(history.status).toBe(200);
     expect(history.body.commands[0].results).toHaveLength(3);
   });
+
+  it('deploys the project: its page answers from every machine; history and counters true', async () => {
+    const marker = `<h1>Deployed ${randomUUID()}</h1>`;
+    const wrote = await call(t.app, 'PUT', `/api/projects/${projectId}/files/index.html`, {
+      token: admin.token,
+      body: { content: marker },
+    });
+    expect(wrote.status).toBe(200);
+    const started = Date.now();
+    const res = await call(t.app, 'POST', `/api/infrastructure/${deploymentId}/deploy`, {
+      token: admin.token,
+    });
+    expect(res.status).toBe(202);
+    expect(res.body.deploy.status).toBe('running');
+    expect(res.body.deploy.sha256).toMatch(/^[0-9a-f]{64}$/);
+    await t.services.agent.settled(deploymentId);
+    deployMs = Date.now() - started;
+    expect(deployMs).toBeLessThan(120_000);
+    const history = await call(t.app, 'GET', `/api/infrastructure/${deploymentId}/deploys`, {
+      token: editor.token,
+    });
+    const [deploy] = history.body.deploys;
+    expect(deploy.status).toBe('succeeded');
+    expect(deploy.results.map((r: any) => r.status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
+    for (const result of deploy.results) {
+      const page = await fetch(result.url);
+      expect(await page.text()).toBe(marker);
+    }
+    const counters = await t.services.pool.query(
+      'SELECT deployment_count, deployed_at FROM projects WHERE id = $1',
+      [projectId],
+    );
+    expect(counters.rows[0].deployment_count).toBe(1);
+    expect(counters.rows[0].deployed_at).not.toBeNull();
+    // A member may read the history; only an admin deploys.
+    const refused = await call(t.app, 'POST', `/api/infrastructure/${deploymentId}/deploy`, {
+      token: editor.token,
+    });
+    expect(refused.status).toBe(403);
+  }, 180_000);
+
+  it('a broken deploy rolls back: the previous release keeps answering', async () => {
+    const wrote = await call(t.app, 'PUT', `/api/projects/${projectId}/files/server.js`, {
+      token: admin.token,
+      body: { content: 'process.exit(1);\n' },
+    });
+    expect(wrote.status).toBe(200);
+    const res = await call(t.app, 'POST', `/api/infrastructure/${deploymentId}/deploy`, {
+      token: admin.token,
+    });
+    expect(res.status).toBe(202);
+    await t.services.agent.settled(deploymentId);
+    const history = await call(t.app, 'GET', `/api/infrastructure/${deploymentId}/deploys`, {
+      token: admin.token,
+    });
+    const [broken, previous] = history.body.deploys;
+    expect(broken.status).toBe('failed');
+    expect(broken.results.map((r: any) => r.status)).toEqual([
+      'rolled_back',
+      'rolled_back',
+      'rolled_back',
+    ]);
+    for (const [i, result] of broken.results.entries()) {
+      const page = await fetch(result.url);
+      expect(page.status).toBe(200);
+      expect(result.url).toBe(previous.results[i].url);
+    }
+    const counters = await t.services.pool.query(
+      'SELECT deployment_count FROM projects WHERE id = $1',
+      [projectId],
+    );
+    expect(counters.rows[0].deployment_count).toBe(1);
+  }, 180_000);
 
   it('a paused machine goes offline within seconds, and comes back', async () => {
     const container = docker.getContainer(machines[2]!);

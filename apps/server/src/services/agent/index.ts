@@ -5,5 +5,7 @@ export type {
   CommandInput,
   CommandResult,
   CommandStatus,
+  DeployResult,
+  DeployView,
 } from './service.ts';
 export { createAgentRoutes } from './routes.ts';

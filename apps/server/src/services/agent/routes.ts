@@ -77,6 +77,29 @@ const CommandRecord = z.object({
   finishedAt: z.string().nullable(),
 });
 
+const DeployResultSchema = z
+  .object({
+    machine: z.string(),
+    status: z.enum(['succeeded', 'failed', 'rolled_back', 'agent_lost']),
+    url: z.string().nullable().openapi({ description: 'Where the app answers on that machine' }),
+    error: z.string().optional(),
+    durationMs: z.number().int(),
+  })
+  .openapi('DeployResult');
+
+const DeploySchema = z
+  .object({
+    id: z.uuid(),
+    deploymentId: z.uuid(),
+    release: z.string(),
+    sha256: z.string().nullable().openapi({ description: "sha256 of the release's tar.gz" }),
+    status: z.enum(['running', 'succeeded', 'failed', 'partial']),
+    results: z.array(DeployResultSchema),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('Deploy');
+
 /** Command and deploy routes under /api/infrastructure, and the agent bundle under /api/agent. */
 export function createAgentRoutes(deps: { agent: AgentService; requireAuth: MiddlewareHandler }): {
   infrastructure: OpenAPIHono;
@@ -158,6 +181,42 @@ export function createAgentRoutes(deps: { agent: AgentService; requireAuth: Midd
       ...errorResponses(400, 401, 404),
     },
   });
+  const deployRoute = createRoute({
+    method: 'post',
+    path: '/{deploymentId}/deploy',
+    tags,
+    summary: "Deploy the project's files onto every machine (admin)",
+    description:
+      "Ships the project's current files as a checksummed tar.gz through each agent, runs the " +
+      "template's install command, then its run command under the agent's supervisor (restarted " +
+      'when it exits) with `PORT` = the template port. A release that does not answer HTTP there ' +
+      'within 30 s is stopped and the previous one started again (`rolled_back`). Answers 202 ' +
+      'at once; `deploy_progress` events on the project socket; the result in ' +
+      '`/deploys/{deployId}`. Counts in the project’s `deployment_count` and `deployed_at`.',
+    security: bearerSecurity,
+    middleware: [requireAuth] as const,
+    request: { params: IdParams },
+    responses: {
+      202: jsonResponse(z.object({ deploy: DeploySchema }), 'Deploy started'),
+      ...errorResponses(401, 403, 404, 409),
+    },
+  });
+  const deploysRoute = createRoute({
+    method: 'get',
+    path: '/{deploymentId}/deploys',
+    tags,
+    summary: 'Deploy history, newest first (member)',
+    security: bearerSecurity,
+    middleware: [requireAuth] as const,
+    request: {
+      params: IdParams,
+      query: z.object({ limit: z.coerce.number().int().min(1).max(200).optional() }),
+    },
+    responses: {
+      200: jsonResponse(z.object({ deploys: z.array(DeploySchema) }), 'Deploys'),
+      ...errorResponses(400, 401, 404),
+    },
+  });
   const bundleRoute = createRoute({
     method: 'get',
     path: '/agent.js',
@@ -209,6 +268,19 @@ export function createAgentRoutes(deps: { agent: AgentService; requireAuth: Midd
       const { deploymentId, commandId } = c.req.valid('param');
       await agent.cancelCommand(c.var.auth.userId, deploymentId, commandId);
       return c.json({ canceled: true }, 202);
+    })
+    .openapi(deployRoute, async (c) => {
+      const { deploymentId } = c.req.valid('param');
+      return c.json({ deploy: await agent.deploy(c.var.auth.userId, deploymentId) }, 202);
+    })
+    .openapi(deploysRoute, async (c) => {
+      const { deploymentId } = c.req.valid('param');
+      const deploys = await agent.deploys(
+        c.var.auth.userId,
+        deploymentId,
+        c.req.valid('query').limit,
+      );
+      return c.json({ deploys }, 200);
     })
     .openapi(historyRoute, async (c) => {
       const { deploymentId } = c.req.valid('param');

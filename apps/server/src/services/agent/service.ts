@@ -10,11 +10,14 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { ActivityService } from '../activity/index.ts';
+import type { FilesService } from '../files/index.ts';
 import type { Deployment, InfrastructureService } from '../infrastructure/index.ts';
 import type { ProjectsService } from '../projects/index.ts';
 import { projectChannel, type EventBus } from '../realtime/index.ts';
 import type { AgentMessage, ServerMessage } from './protocol.ts';
-import { AgentStore, type CommandRow } from './store.ts';
+import type { TemplatesService } from '../templates/index.ts';
+import { AgentStore, type CommandRow, type DeployRow, type DeployStatus } from './store.ts';
+import { tarGz } from './tar.ts';
 
 /** The repository's agent app: its sources and the bundle built from them. */
 export const AGENT_APP_DIR = path.resolve(
@@ -56,6 +59,28 @@ export interface CommandInput {
   maxOutputBytes?: number;
 }
 
+/** One machine's outcome of a deploy. */
+export interface DeployResult {
+  machine: string;
+  status: 'succeeded' | 'failed' | 'rolled_back' | 'agent_lost';
+  /** Where the app answers on that machine (when it does). */
+  url: string | null;
+  error?: string;
+  durationMs: number;
+}
+
+/** A deploy as the API shows it. */
+export interface DeployView {
+  id: string;
+  deploymentId: string;
+  release: string;
+  sha256: string | null;
+  status: DeployStatus;
+  results: DeployResult[];
+  createdAt: string;
+  finishedAt: string | null;
+}
+
 /** A live event of a running command (the streaming variant). */
 export type CommandEvent =
   | { type: 'command'; data: { id: string; machines: string[] } }
@@ -68,6 +93,9 @@ export interface AgentServiceDeps {
   infrastructure: InfrastructureService;
   projects: ProjectsService;
   activity: ActivityService;
+  /** The project's files (what a deploy ships) and its template's run configuration. */
+  files: FilesService;
+  templates: TemplatesService;
   bus: EventBus;
   log: Logger;
   dataDir: string;
@@ -99,6 +127,9 @@ interface Operation {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEPLOY_CHUNK_BYTES = 192 * 1024;
+const INSTALL_TIMEOUT_MS = 10 * 60_000;
+const HEALTH_TIMEOUT_MS = 30_000;
 const DEFAULT_OUTPUT_BYTES = 64 * 1024;
 /** How long a command may wait for delivery before the agent must refuse it. */
 const DELIVERY_WINDOW_MS = 30_000;
@@ -148,6 +179,7 @@ export class AgentService {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #offlineListeners = new Set<(key: string) => void>();
   readonly #activeCommands = new Map<string, { deploymentId: string; abort: AbortController }>();
+  readonly #deploying = new Map<string, Promise<void>>();
   #gateway: http.Server | undefined;
   #bundle: Promise<{ code: Buffer; sha256: string }> | undefined;
   #closed = false;
@@ -722,11 +754,195 @@ export class AgentService {
     return [...new Set(wanted)];
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Deploy
+
+  /**
+   * Ships the project's current files (a checksummed tar.gz through each agent) to every
+   * machine, installs and starts them with the template's commands under the agent's
+   * supervisor, and keeps the previous release (a release that does not answer is rolled
+   * back). Answers at once; progress as `deploy_progress` on the project socket.
+   * @throws AppError 404/403 as commands, conflict while the deployment is not ready or
+   *   another deploy runs.
+   */
+  async deploy(userId: string, deploymentId: string): Promise<DeployView> {
+    const deployment = await this.requireAdmin(userId, deploymentId);
+    if (deployment.status !== 'ready') {
+      throw errors.conflict(`The deployment is ${deployment.status}, not ready`);
+    }
+    if (this.#deploying.has(deployment.id)) {
+      throw errors.conflict('A deploy is already running on this deployment');
+    }
+    const project = await this.#d.projects.findById(deployment.projectId);
+    const template = project?.templateId
+      ? await this.#d.templates.find(project.templateId)
+      : undefined;
+    const entries = [];
+    for (const file of await this.#d.files.list(deployment.projectId)) {
+      entries.push({
+        path: file.path,
+        data: await this.#d.files.readBytes(deployment.projectId, file.path),
+      });
+    }
+    const archive = tarGz(entries);
+    const sha256 = createHash('sha256').update(archive).digest('hex');
+    const hasPackage = entries.some((e) => e.path === 'package.json');
+    const plan = {
+      install: template?.run.install ?? (hasPackage ? 'npm install' : undefined),
+      run: template?.run.dev ?? 'npm start',
+      port: template?.run.port ?? 3000,
+    };
+    const release = `r${Date.now()}`;
+    const id = await this.#store.insertDeploy({
+      deploymentId: deployment.id,
+      userId,
+      release,
+      sha256,
+    });
+    const machines = deployment.machines;
+    const progress = (data: Record<string, unknown>) =>
+      this.#d.bus
+        .publish(projectChannel(deployment.projectId), {
+          type: 'deploy_progress',
+          data: { deploymentId: deployment.id, deployId: id, ...data },
+        })
+        .catch(() => undefined);
+    const run = (async () => {
+      const results = await Promise.all(
+        machines.map((m) =>
+          this.#deployOn(deployment.id, m.name, m.address, {
+            archive,
+            sha256,
+            release,
+            ...plan,
+            progress,
+          }),
+        ),
+      );
+      const ok = results.filter((r) => r.status === 'succeeded').length;
+      const status: DeployStatus =
+        ok === results.length && ok > 0 ? 'succeeded' : ok === 0 ? 'failed' : 'partial';
+      await this.#store.finishDeploy(id, status, results);
+      if (ok > 0) await this.#d.projects.recordDeployment(deployment.projectId);
+      await this.#d.activity.record({
+        projectId: deployment.projectId,
+        userId,
+        type: 'infrastructure_deploy',
+        description: `Deployed ${release} to ${machines.length} machine(s): ${status}`,
+        sourceType: 'user',
+        metadata: { deploymentId: deployment.id, deployId: id, release, sha256, results },
+      });
+      await progress({ status, results });
+    })()
+      .catch((error: unknown) => {
+        this.#d.log.error({ err: error, deploymentId: deployment.id }, 'deploy crashed');
+        return this.#store.finishDeploy(id, 'failed', []).catch(() => undefined);
+      })
+      .finally(() => this.#deploying.delete(deployment.id));
+    this.#deploying.set(deployment.id, run);
+    return (await this.deploys(userId, deployment.id)).find((d) => d.id === id)!;
+  }
+
+  /** Waits for the deploy running on a deployment, if any (tests, shutdown). */
+  async settled(deploymentId: string): Promise<void> {
+    await this.#deploying.get(deploymentId);
+  }
+
+  /** Deploy history of a deployment, newest first (member). */
+  async deploys(userId: string, deploymentId: string, limit = 50): Promise<DeployView[]> {
+    const deployment = await this.#d.infrastructure.get(userId, deploymentId);
+    return (await this.#store.listDeploys(deployment.id, limit)).map(deployView);
+  }
+
+  #deployOn(
+    deploymentId: string,
+    machine: string,
+    address: string,
+    plan: {
+      archive: Buffer;
+      sha256: string;
+      release: string;
+      install: string | undefined;
+      run: string;
+      port: number;
+      progress: (data: Record<string, unknown>) => Promise<unknown>;
+    },
+  ): Promise<DeployResult> {
+    const key = machineKey(deploymentId, machine);
+    const connection = this.#connections.get(key);
+    const started = Date.now();
+    const result = (status: DeployResult['status'], error?: string): DeployResult => ({
+      machine,
+      status,
+      url:
+        status === 'succeeded' || status === 'rolled_back'
+          ? `http://${address}:${plan.port}/`
+          : null,
+      ...(error ? { error } : {}),
+      durationMs: Date.now() - started,
+    });
+    if (!connection) return Promise.resolve(result('agent_lost', 'The agent is not connected'));
+    const id = randomUUID();
+    return new Promise<DeployResult>((resolve) => {
+      const finish = (r: DeployResult) => {
+        clearTimeout(deadline);
+        unregister();
+        resolve(r);
+      };
+      const deadline = setTimeout(
+        () => finish(result('failed', 'No answer from the agent in time')),
+        INSTALL_TIMEOUT_MS + HEALTH_TIMEOUT_MS * 2 + 30_000,
+      );
+      const unregister = this.#operate(id, {
+        key,
+        onLost: () => finish(result('agent_lost', 'The agent went away')),
+        onMessage: (message) => {
+          if (message.type === 'deploy-progress') {
+            void plan.progress({ machine, stage: message.stage, message: message.message });
+          } else if (message.type === 'deploy-result') {
+            if (message.ok) finish(result('succeeded'));
+            else finish(result(message.rolledBack ? 'rolled_back' : 'failed', message.error));
+          }
+        },
+      });
+      for (let offset = 0; offset < plan.archive.length; offset += DEPLOY_CHUNK_BYTES) {
+        const data = plan.archive.subarray(offset, offset + DEPLOY_CHUNK_BYTES).toString('base64');
+        this.#send(connection, { type: 'deploy-chunk', id, data });
+      }
+      const sent = this.#send(connection, {
+        type: 'deploy-commit',
+        id,
+        release: plan.release,
+        sha256: plan.sha256,
+        ...(plan.install ? { install: plan.install } : {}),
+        installTimeoutMs: INSTALL_TIMEOUT_MS,
+        run: plan.run,
+        port: plan.port,
+        env: { NODE_ENV: 'production' },
+        healthTimeoutMs: HEALTH_TIMEOUT_MS,
+      });
+      if (!sent) finish(result('agent_lost', 'The agent is not connected'));
+    });
+  }
+
   /** Calls `listener` with the machine key whenever an agent goes offline. @returns remove. */
   onOffline(listener: (key: string) => void): () => void {
     this.#offlineListeners.add(listener);
     return () => this.#offlineListeners.delete(listener);
   }
+}
+
+function deployView(row: DeployRow): DeployView {
+  return {
+    id: row.id,
+    deploymentId: row.deployment_id,
+    release: row.release,
+    sha256: row.sha256,
+    status: row.status,
+    results: (row.results as DeployResult[]) ?? [],
+    createdAt: row.created_at.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
+  };
 }
 
 function emptyResult(machine: string, status: CommandStatus, error: string): CommandResult {
