@@ -124,6 +124,10 @@ describe('WS /api/collab', () => {
     expect(strangers).toEqual({ code: 'not_found', message: 'Document not found' });
     expect(missing).toEqual(strangers);
     expect(otherProject).toEqual(strangers);
+    // A member spelling the project id another way gets no second document of the file.
+    expect(await errorOf(docs.fetch(o.doc(projectId.toUpperCase(), 'secret.txt')))).toEqual(
+      strangers,
+    );
     // …also once the document exists (the owner opened it).
     await docs.subscribe(o.doc(projectId, 'secret.txt'));
     expect(await errorOf(docs.fetch(s.doc(projectId, 'secret.txt')))).toEqual(strangers);

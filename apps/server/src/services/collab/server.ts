@@ -13,7 +13,7 @@ import type { FileChangedEvent, FilesService } from '../files/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../realtime/index.ts';
-import { createPostgresShareDb } from './db-postgres.ts';
+import { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts';
 import { createRedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
@@ -157,6 +157,8 @@ export class CollabService {
       compact: hasCompact(db) ? (c, id, v) => db.compact(c, id, v) : undefined,
       scheduleFlush: (projectId, path) => this.#flushes.touch(projectId, path),
     });
+    // First: one submit per document at a time here (no commit-retry storms when many type).
+    queueSubmitsPerDocument(this.backend);
     this.#middleware();
     const connection = this.backend.connect(undefined, { server: true });
     this.#serverAgent = (connection as unknown as { agent: Agent }).agent;
@@ -405,6 +407,8 @@ export class CollabService {
   }
 
   async #requireMember(agent: Agent, projectId: string): Promise<Role> {
+    // One spelling per project (the canonical lowercase uuid): another would be another document.
+    if (projectId !== projectId.toLowerCase()) throw NOT_FOUND;
     const role = await this.#role(agent, projectId);
     if (role === null) throw NOT_FOUND;
     this.#join(agent, projectId);
