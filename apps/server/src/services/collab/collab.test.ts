@@ -307,6 +307,17 @@ describe('WS /api/collab', () => {
         e.data.open === open;
       const opened = await until(() => events.find(isFile(true)), 10_000, 'open presence');
       expect(opened.data.name).toBe('Eddie Editor');
+      // Who opens the project later learns it too.
+      const late: any[] = [];
+      const latecomer = new WebSocket(
+        `${server.url.replace('http', 'ws')}/api/projects/${projectId}/ws?token=${viewer.token}`,
+      );
+      latecomer.on('message', (raw) => late.push(JSON.parse(raw.toString())));
+      try {
+        await until(() => late.find(isFile(true)), 10_000, 'open files for a latecomer');
+      } finally {
+        latecomer.close();
+      }
       client.close();
       await until(() => events.find(isFile(false)), 10_000, 'closed presence');
     } finally {

@@ -456,6 +456,17 @@ export class CollabService {
   }
 
   #onProjectEvent(projectId: string, message: unknown): void {
+    const presence = message as { type?: string; data?: { event?: string } };
+    if (presence?.type === 'presence' && presence.data?.event === 'join') {
+      // Someone opened the project: tell them which files people here have open.
+      for (const agent of this.#rooms.get(projectId)?.agents ?? []) {
+        for (const key of state(agent).open) {
+          const [id, path] = key.split('\u0000') as [string, string];
+          if (id === projectId) this.#announceFile(agent, projectId, path, true);
+        }
+      }
+      return;
+    }
     const event = message as Partial<FileChangedEvent>;
     if (event?.type !== 'file_changed' || !event.data) return;
     const { path, operation, source, from, userId } = event.data;
@@ -485,6 +496,12 @@ export class CollabService {
     if (subscribers > 0) this.#openDocs.set(key, subscribers);
     else this.#openDocs.delete(key);
     this.#metrics?.collabDocuments.set(this.#openDocs.size);
+    this.#announceFile(agent, projectId, path, open);
+  }
+
+  /** `presence` `{event: 'file', userId, name, path, open}` on the project socket. */
+  #announceFile(agent: Agent, projectId: string, path: string, open: boolean): void {
+    const s = state(agent);
     this.#bus
       .publish(projectChannel(projectId), {
         type: 'presence',
