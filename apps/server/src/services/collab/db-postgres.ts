@@ -75,6 +75,7 @@ SELECT count(*)::integer AS committed FROM op`;
  */
 export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
+  readonly #recentOps = new RecentOps();
   #closed = false;
 
   constructor(pool: pg.Pool) {
@@ -189,6 +190,7 @@ export class PostgresDB extends ShareDB.DB {
    */
   async compact(collection: string, id: string, keepFromVersion: number): Promise<number> {
     this.#checkOpen();
+    this.#recentOps.forget(collection, id, keepFromVersion);
     const result = await this.#pool.query(
       'DELETE FROM collab_ops WHERE collection = $1 AND doc_id = $2 AND version < $3',
       [collection, id, keepFromVersion],
@@ -205,6 +207,7 @@ export class PostgresDB extends ShareDB.DB {
     this.#checkOpen();
     if (snapshot.v !== op.v + 1) return false;
     try {
+      const operation = JSON.stringify(op);
       const { rows } = await this.#pool.query<{ committed: number }>(COMMIT_SQL, [
         collection,
         id,
@@ -212,9 +215,11 @@ export class PostgresDB extends ShareDB.DB {
         snapshot.v,
         snapshot.type == null ? null : JSON.stringify(snapshot.data ?? null),
         snapshot.m == null ? null : JSON.stringify(snapshot.m),
-        JSON.stringify(op),
+        operation,
       ]);
-      return rows[0]!.committed === 1;
+      const committed = rows[0]!.committed === 1;
+      if (committed) this.#recentOps.put(collection, id, op.v, operation);
+      return committed;
     } catch (err) {
       const code = (err as { code?: string }).code;
       // Someone else took this version (or we crossed them): ShareDB transforms and retries.
@@ -264,6 +269,16 @@ export class PostgresDB extends ShareDB.DB {
     if (ids.length === 0) return results;
     const froms = ids.map((id) => fromMap[id] ?? 0);
     const tos = ids.map((id) => toMap?.[id] ?? null);
+    if (ids.length === 1 && tos[0] != null) {
+      // The transform before a commit asks for the ops since the client's base version:
+      // usually ops this instance committed a moment ago.
+      const cached = this.#recentOps.range(collection, ids[0]!, froms[0]!, tos[0]);
+      if (cached) {
+        if (!metadata) for (const op of cached) delete op.m;
+        results[ids[0]!] = cached;
+        return results;
+      }
+    }
     const { rows } = await this.#pool.query<OpRow>(
       `SELECT o.doc_id, o.version, o.operation
          FROM unnest($2::text[], $3::integer[], $4::integer[]) AS r(doc_id, from_v, to_v)
@@ -277,6 +292,7 @@ export class PostgresDB extends ShareDB.DB {
     for (const row of rows) {
       const op = row.operation;
       op.v = row.version;
+      this.#recentOps.put(collection, row.doc_id, row.version, JSON.stringify(op));
       if (!metadata) delete op.m;
       results[row.doc_id]!.push(op);
     }
@@ -362,6 +378,45 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
     releases.get(request)?.();
     releases.delete(request);
   });
+}
+
+/**
+ * The latest ops of recently used documents, as committed (JSON). A committed op never changes
+ * (its version is its primary key), so serving one from here is always right; only which
+ * versions exist is asked of the database. Bounded: 256 ops per document, 1,000 documents.
+ */
+class RecentOps {
+  readonly #docs = new Map<string, Map<number, string>>();
+
+  put(collection: string, id: string, version: number, operation: string): void {
+    const key = `${collection}\u0000${id}`;
+    let ops = this.#docs.get(key);
+    if (ops) this.#docs.delete(key); // re-inserted below: most recently used last
+    ops ??= new Map();
+    this.#docs.set(key, ops);
+    ops.set(version, operation);
+    if (ops.size > 256) ops.delete(Math.min(...ops.keys()));
+    if (this.#docs.size > 1000) this.#docs.delete(this.#docs.keys().next().value!);
+  }
+
+  /** Drops the ops below `version` (compacted: the database no longer has them either). */
+  forget(collection: string, id: string, version: number): void {
+    const ops = this.#docs.get(`${collection}\u0000${id}`);
+    for (const v of ops?.keys() ?? []) if (v < version) ops!.delete(v);
+  }
+
+  /** Fresh copies of the ops in [from, to), or undefined unless every one is here. */
+  range(collection: string, id: string, from: number, to: number): CollabOp[] | undefined {
+    const ops = this.#docs.get(`${collection}\u0000${id}`);
+    if (!ops || to - from > ops.size) return undefined;
+    const result: CollabOp[] = [];
+    for (let v = from; v < to; v++) {
+      const json = ops.get(v);
+      if (json === undefined) return undefined;
+      result.push({ ...(JSON.parse(json) as CollabOp), v });
+    }
+    return result;
+  }
 }
 
 /** The ShareDB database of the collab service on the server's pool. */
