@@ -8,9 +8,18 @@ module.exports = {
     {
       name: 'no-circular',
       severity: 'error',
-      comment: 'Import cycles make start-up order and tests fragile. Type-only cycles are allowed.',
+      comment:
+        'Import cycles make start-up order and tests fragile. Type-only cycles are allowed inside one module (a service, a package), never between services (next rule).',
       from: {},
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    {
+      name: 'no-cycle-between-services',
+      severity: 'error',
+      comment:
+        'Services depend on each other one way: a cycle through another service is an error even when only types make it (shared types and infrastructure go below, in common/ or packages/).',
+      from: { path: '^apps/server/src/services/([^/]+)/' },
+      to: { circular: true, via: { pathNot: '^apps/server/src/services/$1/' } },
     },
     {
       name: 'service-through-index',
@@ -21,6 +30,17 @@ module.exports = {
       to: {
         path: '^apps/server/src/services/[^/]+/',
         pathNot: ['^apps/server/src/services/$1/', '^apps/server/src/services/[^/]+/index\\.ts$'],
+      },
+    },
+    {
+      name: 'outside-through-index',
+      severity: 'error',
+      comment:
+        'Benchmarks, scripts and the browser tests use a service only through its index.ts, like other services do.',
+      from: { path: '^(bench|scripts|tests)/' },
+      to: {
+        path: '^apps/server/src/services/[^/]+/',
+        pathNot: '^apps/server/src/services/[^/]+/index\\.ts$',
       },
     },
     {

@@ -29,9 +29,9 @@ import { createLogger } from '../apps/server/src/common/logger.ts';
 import { migrate, startEmbeddedPostgres } from '../apps/server/src/db/index.ts';
 import {
   createPostgresShareDb,
+  createRedisPubSub,
   queueSubmitsPerDocument,
-} from '../apps/server/src/services/collab/db-postgres.ts';
-import { createRedisPubSub } from '../apps/server/src/services/collab/pubsub-redis.ts';
+} from '../apps/server/src/services/collab/index.ts';
 import { startRedis } from '../apps/server/test/redis.ts';
 import { summarise, type Result } from './results.ts';
 

@@ -162,8 +162,8 @@ async function projectsBench(): Promise<Result[]> {
  */
 async function secretsBench(): Promise<Result[]> {
   const { createCipheriv, createDecipheriv, randomBytes } = await import('node:crypto');
-  const { openValue, sealValue } = await import('../apps/server/src/services/secrets/envelope.ts');
-  const { generateMasterKey } = await import('../apps/server/src/services/secrets/keyring.ts');
+  const { generateMasterKey, openValue, sealValue } =
+    await import('../apps/server/src/services/secrets/index.ts');
   const seconds = Math.min(DURATION_S, 5);
   const plaintext = 'x'.repeat(64);
   const measure = (name: string, op: (i: number) => void): Result => {

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Generated, type ColumnType } from 'kysely';
 import type { Db } from '../../db/index.ts';
-import type { SealedColumn } from '../secrets/index.ts';
+import type { SealedColumn } from '../../common/sealed-column.ts';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 

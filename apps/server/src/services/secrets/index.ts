@@ -8,7 +8,7 @@ export type {
   TestOutcome,
 } from './service.ts';
 export { KeyRing, generateMasterKey, masterKeyFile, parseMasterKeyList } from './keyring.ts';
-export { SealedValueError } from './envelope.ts';
+export { SealedValueError, openValue, sealValue } from './envelope.ts';
 export type { MasterKey, SealedValueProblem } from './envelope.ts';
 export type {
   RotationOptions,
