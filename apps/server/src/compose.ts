@@ -324,6 +324,14 @@ export async function composeServices(deps: {
     files,
     secrets,
     chat: ai,
+    runtime: {
+      isRunning: (id) =>
+        containers.get(id).then(
+          (c) => c.status === 'starting' || c.status === 'running' || c.status === 'crashed',
+          () => false,
+        ),
+      restart: (id) => containers.restart(id),
+    },
     activity,
     log,
   });

@@ -4145,8 +4145,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A changeset: the files one AI turn changed, with diffs and hunks (editor)
-     * @description Each file’s hunks (contiguous changes, ids stable) with their review state: `pending` until someone accepts or rejects them.
+     * A changeset: the files one AI turn changed, with diffs and hunks (any member)
+     * @description Each file’s hunks (contiguous changes, ids stable) with their review state: `pending` until someone accepts or rejects them. Viewers see the review; only editors decide.
      */
     get: {
       parameters: {
@@ -4842,6 +4842,80 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/projects/{id}/checkpoints/{checkpointId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A checkpoint and what restoring it would change now (editor) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          checkpointId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description What a restore would change */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              checkpoint: components['schemas']['Checkpoint'];
+              /** @description Paths that would be written back */
+              write: string[];
+              /** @description Paths created since, removed */
+              remove: string[];
+              /** @description The run command or the dependencies differ (the container restarts if running) */
+              restart: boolean;
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/projects/{id}/checkpoints/{checkpointId}/restore': {
     parameters: {
       query?: never;
@@ -4880,6 +4954,8 @@ export interface paths {
                 /** @description Paths created since, removed */
                 removed: string[];
               };
+              /** @description The container restarts: a root manifest or lockfile (package.json, requirements.txt…) differs, or an entry file (server.js…) appears or goes away — only when it is running */
+              restart: boolean;
               checkpoint: components['schemas']['Checkpoint'] & unknown;
               from: components['schemas']['Checkpoint'] & unknown;
             };
@@ -6205,6 +6281,156 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/infrastructure/{deploymentId}/deploy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Deploy the project's files onto every machine (admin)
+     * @description Ships the project's current files as a checksummed tar.gz through each agent, runs the template's install command, then its run command under the agent's supervisor (restarted when it exits) with `PORT` = the template port. A release that does not answer HTTP there within 30 s is stopped and the previous one started again (`rolled_back`). Answers 202 at once; `deploy_progress` events on the project socket; the result in `/deploys/{deployId}`. Counts in the project’s `deployment_count` and `deployed_at`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deploy started */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              deploy: components['schemas']['Deploy'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/infrastructure/{deploymentId}/deploys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Deploy history, newest first (member) */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deploys */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              deploys: components['schemas']['Deploy'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/infrastructure/{deploymentId}/commands': {
     parameters: {
       query?: never;
@@ -6851,6 +7077,29 @@ export interface components {
       durationMs: number;
       /** @description Why it did not run or finish */
       error?: string;
+    };
+    Deploy: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      deploymentId: string;
+      release: string;
+      /** @description sha256 of the release's tar.gz */
+      sha256: string | null;
+      /** @enum {string} */
+      status: 'running' | 'succeeded' | 'failed' | 'partial';
+      results: components['schemas']['DeployResult'][];
+      createdAt: string;
+      finishedAt: string | null;
+    };
+    DeployResult: {
+      machine: string;
+      /** @enum {string} */
+      status: 'succeeded' | 'failed' | 'rolled_back' | 'agent_lost';
+      /** @description Where the app answers on that machine */
+      url: string | null;
+      error?: string;
+      durationMs: number;
     };
   };
   responses: never;

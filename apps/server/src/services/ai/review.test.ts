@@ -221,9 +221,12 @@ describe('hunk review of an assistant turn', () => {
     expect(await read('c.md')).toBe('# New\n');
   });
 
-  it('refuses viewers (403) and strangers (404); unknown hunks are 404', async () => {
+  it('shows viewers the review but refuses their decisions (403); strangers 404', async () => {
     const changesetId = await assistantTurn();
     const hunk = file((await review(changesetId)).body, 'b.js').hunks[0]!.id;
+    const seen = await review(changesetId, viewer.token);
+    expect(seen.status).toBe(200);
+    expect(file(seen.body, 'b.js').hunks[0]).toMatchObject({ id: hunk, state: 'pending' });
     const v = await decide(changesetId, 'reject', hunk, viewer.token);
     expect(v.status).toBe(403);
     expect(v.body.error.code).toBe('forbidden');

@@ -274,12 +274,12 @@ export function createAiProjectRoutes(deps: {
     method: 'get',
     path: '/{id}/changesets/{changesetId}',
     tags,
-    summary: 'A changeset: the files one AI turn changed, with diffs and hunks (editor)',
+    summary: 'A changeset: the files one AI turn changed, with diffs and hunks (any member)',
     description:
       'Each file’s hunks (contiguous changes, ids stable) with their review state: `pending` ' +
-      'until someone accepts or rejects them.',
+      'until someone accepts or rejects them. Viewers see the review; only editors decide.',
     security: bearerSecurity,
-    middleware: [editor] as const,
+    middleware: [deps.projectAccess('viewer')] as const,
     request: { params: ChangesetParams },
     responses: {
       200: jsonResponse(z.object({ changeset: ChangesetSchema }), 'The changeset'),

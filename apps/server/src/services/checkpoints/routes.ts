@@ -33,6 +33,14 @@ const CheckpointSchema = z
   .openapi('Checkpoint');
 
 const ProjectParam = z.object({ id: UuidParam.openapi({ param: { name: 'id', in: 'path' } }) });
+const CheckpointParams = ProjectParam.extend({
+  checkpointId: text().openapi({ param: { name: 'checkpointId', in: 'path' } }),
+});
+const restartField = z.boolean().openapi({
+  description:
+    'The container restarts: a root manifest or lockfile (package.json, requirements.txt…) ' +
+    'differs, or an entry file (server.js…) appears or goes away — only when it is running',
+});
 
 /** /api/projects/:id/checkpoints… and /api/projects/:id/fork (mounted at /api/projects). */
 export function createCheckpointsRoutes(deps: {
@@ -76,6 +84,30 @@ export function createCheckpointsRoutes(deps: {
       ...errorResponses(400, 401, 403, 404),
     },
   });
+  const preview = createRoute({
+    method: 'get',
+    path: '/{id}/checkpoints/{checkpointId}',
+    tags,
+    summary: 'A checkpoint and what restoring it would change now (editor)',
+    security: bearerSecurity,
+    middleware: [editor] as const,
+    request: { params: CheckpointParams },
+    responses: {
+      200: jsonResponse(
+        z.object({
+          checkpoint: CheckpointSchema,
+          write: z.array(z.string()).openapi({ description: 'Paths that would be written back' }),
+          remove: z.array(z.string()).openapi({ description: 'Paths created since, removed' }),
+          restart: restartField.openapi({
+            description:
+              'The run command or the dependencies differ (the container restarts if running)',
+          }),
+        }),
+        'What a restore would change',
+      ),
+      ...errorResponses(401, 403, 404),
+    },
+  });
   const restore = createRoute({
     method: 'post',
     path: '/{id}/checkpoints/{checkpointId}/restore',
@@ -86,14 +118,11 @@ export function createCheckpointsRoutes(deps: {
       'created since are removed, deleted ones come back); the chat is rewound (later ' +
       'messages stay in the history with `rewoundAt`). A checkpoint of the state before is ' +
       'made first (`checkpoint`): restoring it undoes this. Configuration and environment ' +
-      'are left as they are.',
+      'are left as they are. Answered once the database holds the files; the workspace ' +
+      'follows before any later change, then a running container restarts when `restart`.',
     security: bearerSecurity,
     middleware: [editor] as const,
-    request: {
-      params: ProjectParam.extend({
-        checkpointId: text().openapi({ param: { name: 'checkpointId', in: 'path' } }),
-      }),
-    },
+    request: { params: CheckpointParams },
     responses: {
       200: jsonResponse(
         z.object({
@@ -101,6 +130,7 @@ export function createCheckpointsRoutes(deps: {
             files: z.array(z.string()).openapi({ description: 'Paths written back' }),
             removed: z.array(z.string()).openapi({ description: 'Paths created since, removed' }),
           }),
+          restart: restartField,
           checkpoint: CheckpointSchema.openapi({
             description: 'The state before the restore (restore it to undo)',
           }),
@@ -160,6 +190,10 @@ export function createCheckpointsRoutes(deps: {
         kind: 'manual',
       });
       return c.json({ checkpoint }, 201);
+    })
+    .openapi(preview, async (c) => {
+      const { checkpointId } = c.req.valid('param');
+      return c.json(await checkpoints.preview(c.var.project.id, checkpointId), 200);
     })
     .openapi(restore, async (c) => {
       const { checkpointId } = c.req.valid('param');

@@ -34,6 +34,8 @@ export interface Checkpoint {
 /** What a restore did: files written back (also those deleted since) and files removed. */
 export interface RestoreOutcome {
   restored: { files: string[]; removed: string[] };
+  /** The container is being restarted: the run command or the dependencies changed. */
+  restart: boolean;
   /** The checkpoint of the state just before the restore (restore it to undo). */
   checkpoint: Checkpoint;
   /** The checkpoint that was restored. */
@@ -50,6 +52,72 @@ export interface CheckpointChat {
   ): Promise<{ hidden: number; shown: number }>;
 }
 
+/** What a restore would change (the confirmation shown before it). */
+export interface RestorePreview {
+  checkpoint: Checkpoint;
+  /** Paths that would be written back (changed or deleted since). */
+  write: string[];
+  /** Paths created since, that would be removed. */
+  remove: string[];
+  /** Whether the container would restart (run command or dependencies differ). */
+  restart: boolean;
+}
+
+/** The container side of a restore (the containers service). */
+export interface CheckpointRuntime {
+  /** True while the project's container should be running (starting, running, crashed). */
+  isRunning(projectId: string): Promise<boolean>;
+  restart(projectId: string): Promise<unknown>;
+}
+
+/**
+ * Files that decide what the container runs or installs: manifests and lockfiles, and the
+ * entry files the run command is chosen from when there is no package.json. A restore that
+ * changes one of them restarts the container (its install step and dev command start over).
+ */
+const runFiles = new Set([
+  'package.json',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'bun.lockb',
+  'bun.lock',
+  '.nvmrc',
+  '.node-version',
+  'requirements.txt',
+  'pyproject.toml',
+  'Pipfile',
+  'Pipfile.lock',
+  'poetry.lock',
+  'uv.lock',
+  'go.mod',
+  'go.sum',
+  'Gemfile',
+  'Gemfile.lock',
+  'Cargo.toml',
+  'Cargo.lock',
+  'Procfile',
+  'Dockerfile',
+]);
+const entryFiles = new Set(['server.js', 'index.js', 'main.js']);
+
+/**
+ * True when restoring these changes alters the run command or the dependencies: a root
+ * manifest or lockfile (or `requirements*.txt`) differs, or a root entry file appears or goes
+ * away (the command is chosen by which one exists). Edits of entry files do not count: the
+ * dev server watches them.
+ */
+export function changesRun(write: string[], remove: string[], existsNow: Set<string>): boolean {
+  const runFile = (p: string) =>
+    !p.includes('/') && (runFiles.has(p) || /^requirements[\w.-]*\.txt$/.test(p));
+  if ([...write, ...remove].some(runFile)) return true;
+  return (
+    remove.some((p) => entryFiles.has(p)) ||
+    write.some((p) => entryFiles.has(p) && !existsNow.has(p))
+  );
+}
+
 export interface CheckpointsServiceDeps {
   db: Db;
   projects: ProjectsService;
@@ -59,6 +127,8 @@ export interface CheckpointsServiceDeps {
     'environmentVariableNames' | 'projectEnvironment' | 'setEnvironment'
   >;
   chat: CheckpointChat;
+  /** Absent: restores never restart anything (tests without containers). */
+  runtime?: CheckpointRuntime;
   activity: ActivityService;
   log: Logger;
 }
@@ -126,29 +196,22 @@ export class CheckpointsService {
    * @throws AppError not_found (checkpoint), too_large (quota).
    */
   async restore(projectId: string, checkpointId: string, userId: string): Promise<RestoreOutcome> {
-    const { files, chat, activity, log } = this.#deps;
-    const target = uuidPattern.test(checkpointId)
-      ? await this.#store.find(projectId, checkpointId)
-      : undefined;
-    if (!target) throw errors.notFound('checkpoint');
-    const before = await this.create(projectId, userId, {
-      name: `Before restoring “${target.name}”`,
-      kind: 'restore',
-    });
-    const [wanted, current] = await Promise.all([
-      this.#store.files(target.id),
-      files.list(projectId),
+    const { files, chat, activity, log, runtime } = this.#deps;
+    const target = await this.#find(projectId, checkpointId);
+    // The undo point and the plan are independent reads: taken side by side.
+    const [before, plan] = await Promise.all([
+      this.create(projectId, userId, {
+        name: `Before restoring “${target.name}”`,
+        kind: 'restore',
+      }),
+      this.#plan(projectId, target),
     ]);
-    const want = new Map(wanted.map((f) => [f.file_path, f]));
-    const now = new Map(current.map((f) => [f.path, f]));
-    const removed = current.filter((f) => !want.has(f.path)).map((f) => f.path);
-    const stale = wanted.filter((f) => now.get(f.file_path)?.contentHash !== f.content_hash.trim());
     const contents = await files.readVersions(
       projectId,
-      stale.map((f) => ({ path: f.file_path, version: f.version })),
+      plan.stale.map((f) => ({ path: f.file_path, version: f.version })),
     );
-    const changes: FileChange[] = removed.map((p) => ({ op: 'delete', path: p }));
-    for (const f of stale) {
+    const changes: FileChange[] = plan.remove.map((p) => ({ op: 'delete', path: p }));
+    for (const f of plan.stale) {
       const old = contents.get(f.file_path);
       if (!old) throw new Error(`${f.file_path} v${f.version} missing from the history`);
       changes.push({
@@ -158,18 +221,37 @@ export class CheckpointsService {
         encoding: old.encoding,
       });
     }
-    if (changes.length) await files.applyChangeset(projectId, changes, { source: 'user', userId });
+    // Answered once committed: the workspace (1,000 files take seconds on a busy machine)
+    // follows in the project's lane, before any later change.
+    if (changes.length) {
+      await files.applyChangeset(
+        projectId,
+        changes,
+        { source: 'user', userId },
+        { workspaceInBackground: true },
+      );
+    }
+    const restart = plan.restart && runtime ? await runtime.isRunning(projectId) : false;
+    if (restart && runtime) {
+      // After the workspace holds the restored files: the install and the command start over.
+      void files
+        .settled(projectId)
+        .then(() => runtime.restart(projectId))
+        .catch((err: unknown) =>
+          log.warn({ err, projectId }, 'restart after a checkpoint restore failed'),
+        );
+    }
     const rewound = await chat.rewindChat(
       projectId,
       { lastMessageId: target.chat_message_id, hiddenIds: target.chat_hidden_ids },
       target.id,
     );
-    const restored = { files: stale.map((f) => f.file_path).sort(), removed: removed.sort() };
+    const restored = { files: plan.write, removed: plan.remove };
     await activity.record({
       projectId,
       userId,
       type: 'checkpoint_restored',
-      description: `Restored the checkpoint “${target.name}” (${restored.files.length} files written, ${restored.removed.length} removed)`,
+      description: `Restored the checkpoint “${target.name}” (${restored.files.length} files written, ${restored.removed.length} removed${restart ? ', container restarted' : ''})`,
       sourceType: 'user',
       metadata: {
         checkpointId: target.id,
@@ -178,13 +260,55 @@ export class CheckpointsService {
         removed: restored.removed.length,
         chatHidden: rewound.hidden,
         chatShown: rewound.shown,
+        restart,
       },
     });
     log.info(
-      { projectId, checkpointId: target.id, ...rewound, files: changes.length },
+      { projectId, checkpointId: target.id, ...rewound, files: changes.length, restart },
       'checkpoint restored',
     );
-    return { restored, checkpoint: before, from: toCheckpoint(target) };
+    return { restored, restart, checkpoint: before, from: toCheckpoint(target) };
+  }
+
+  /**
+   * What restoring `checkpointId` would change now: files written back, files removed, and
+   * whether the container would restart.
+   * @throws AppError not_found (checkpoint).
+   */
+  async preview(projectId: string, checkpointId: string): Promise<RestorePreview> {
+    const target = await this.#find(projectId, checkpointId);
+    const plan = await this.#plan(projectId, target);
+    return {
+      checkpoint: toCheckpoint(target),
+      write: plan.write,
+      remove: plan.remove,
+      restart: plan.restart,
+    };
+  }
+
+  async #find(projectId: string, checkpointId: string): Promise<CheckpointRow> {
+    const target = uuidPattern.test(checkpointId)
+      ? await this.#store.find(projectId, checkpointId)
+      : undefined;
+    if (!target) throw errors.notFound('checkpoint');
+    return target;
+  }
+
+  /** The difference between the project now and a checkpoint (by content hash). */
+  async #plan(projectId: string, target: CheckpointRow) {
+    const [wanted, current] = await Promise.all([
+      this.#store.files(target.id),
+      this.#deps.files.list(projectId),
+    ]);
+    const want = new Map(wanted.map((f) => [f.file_path, f]));
+    const now = new Map(current.map((f) => [f.path, f]));
+    const remove = current
+      .filter((f) => !want.has(f.path))
+      .map((f) => f.path)
+      .sort();
+    const stale = wanted.filter((f) => now.get(f.file_path)?.contentHash !== f.content_hash.trim());
+    const write = stale.map((f) => f.file_path).sort();
+    return { stale, write, remove, restart: changesRun(write, remove, new Set(now.keys())) };
   }
 
   /**

@@ -503,12 +503,26 @@ export class FilesService {
     projectId: string,
     changes: FileChange[],
     actor: Actor,
+    opts: { workspaceInBackground?: boolean } = {},
   ): Promise<ChangeOutcome[]> {
-    return this.#commit(
-      projectId,
-      changes.map((c, i) => this.#plan(c, changes.length > 1 ? `changes.${i}.` : '')),
-      actor,
-    );
+    const planned = changes.map((c, i) => this.#plan(c, changes.length > 1 ? `changes.${i}.` : ''));
+    if (!opts.workspaceInBackground || planned.length === 0) {
+      return this.#commit(projectId, planned, actor);
+    }
+    // Answer once committed; the workspace, search and events follow in the project's lane
+    // (later changes wait for them, see settled()).
+    return new Promise<ChangeOutcome[]>((resolve, reject) => {
+      this.#workspaces
+        .exclusive(projectId, () =>
+          this.#commitInLane(projectId, planned, actor, { fromDisk: false, committed: resolve }),
+        )
+        .catch(reject);
+    });
+  }
+
+  /** Settles once every change made so far to the project has reached its workspace. */
+  settled(projectId: string): Promise<void> {
+    return this.#workspaces.exclusive(projectId, () => Promise.resolve());
   }
 
   /**
@@ -710,9 +724,12 @@ export class FilesService {
     if (this.#closed || !(await this.#projects.findById(projectId))) return;
     const present = new Set<string>();
     const gone: string[] = [];
-    for (const p of paths) {
-      if (pathProblem(p) || this.#workspaces.isIgnored(p)) continue;
-      const kind = await this.#workspaces.kind(projectId, p);
+    const wanted = paths.filter((p) => !pathProblem(p) && !this.#workspaces.isIgnored(p));
+    // One pass over the disk for the whole burst (kinds, and our own writes seen again).
+    const stats = await this.#workspaces.lstatMany(projectId, wanted);
+    for (const p of wanted) {
+      const stat = stats.get(p);
+      const kind = stat && (stat.isFile() ? 'file' : stat.isDirectory() ? 'dir' : 'other');
       if (kind === 'file') present.add(p);
       else if (kind === 'dir') {
         for (const f of await this.#workspaces.walk(projectId, p)) present.add(f.path);
@@ -730,8 +747,11 @@ export class FilesService {
       }
     }
     const changed: string[] = [];
+    const walked = [...present].filter((p) => !stats.has(p));
+    const more = walked.length ? await this.#workspaces.lstatMany(projectId, walked) : stats;
     for (const p of present) {
-      if (!(await this.#workspaces.isUnchanged(projectId, p))) changed.push(p);
+      const stat = stats.get(p) ?? more.get(p);
+      if (!this.#workspaces.isUnchangedStat(projectId, p, stat)) changed.push(p);
     }
     const known = await this.#store.hashes(projectId, changed);
     const stamps = new Map<string, string>();
@@ -839,7 +859,7 @@ export class FilesService {
     projectId: string,
     planned: Planned[],
     actor: Actor,
-    opts: { fromDisk: boolean },
+    opts: { fromDisk: boolean; committed?: (outcomes: ChangeOutcome[]) => void },
   ): Promise<ChangeOutcome[]> {
     if (!fileSources.includes(actor.source)) throw new Error(`unknown file source ${actor.source}`);
     const quotaMb = await this.#storageLimitMb(projectId);
@@ -857,6 +877,7 @@ export class FilesService {
       }
       return { outcomes: run.outcomes, disk: run.disk };
     });
+    opts.committed?.(outcomes);
     if (!opts.fromDisk) await this.#applyToDisk(projectId, disk);
     const changed = outcomes.filter((o) => o.changed);
     if (changed.length) {
@@ -892,7 +913,25 @@ export class FilesService {
   }
 
   async #applyToDisk(projectId: string, ops: DiskOp[]): Promise<void> {
-    for (const op of ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      // A run of writes to distinct paths (a restore, an import) goes in one bulk write.
+      const run: { path: string; bytes: Uint8Array }[] = [];
+      const seen = new Set<string>();
+      for (let w = ops[i]; w?.kind === 'write' && !seen.has(w.path); w = ops[++i]) {
+        seen.add(w.path);
+        run.push({ path: w.path, bytes: w.bytes });
+      }
+      if (run.length > 1) {
+        i--;
+        try {
+          await this.#workspaces.writeMany(projectId, run);
+        } catch (err) {
+          this.#log.warn({ err, projectId, files: run.length }, 'workspace update failed');
+        }
+        continue;
+      }
+      if (run.length === 1) i--;
       try {
         if (op.kind === 'write') {
           await this.#workspaces.write(projectId, op.path, op.bytes);
@@ -996,6 +1035,7 @@ class Transaction {
     const inserts: FileValues[] = [];
     const versions: VersionValues[] = [];
     const rows = new Map<string, FileMetaRow>();
+    const updates: { id: string; values: FileValues }[] = [];
     const plans: { c: WritePlan; version: number; changed: boolean; created: boolean }[] = [];
     for (const c of cs) {
       const cur = current.get(c.path);
@@ -1008,13 +1048,14 @@ class Transaction {
       }
       const version = cur ? cur.version + 1 : (highest.get(c.path) ?? 0) + 1;
       const values = this.#values(c, version);
-      if (cur) rows.set(c.path, await store.updateFile(cur.id, values));
+      if (cur) updates.push({ id: cur.id, values });
       else inserts.push(values);
       versions.push({ ...values, operation });
       this.growth += s.size - (cur ? Number(cur.size_bytes) : 0);
       this.disk.push({ kind: 'write', path: c.path, bytes: c.bytes });
       plans.push({ c, version, changed: true, created: !cur });
     }
+    for (const row of await store.updateFiles(updates)) rows.set(row.file_path, row);
     for (const row of await store.insertFiles(projectId, inserts)) rows.set(row.file_path, row);
     await store.insertVersions(projectId, versions);
     for (const p of plans) {

@@ -132,6 +132,71 @@ export class Workspaces {
   }
 
   /**
+   * {@link write} for many files at once (a restore, an import): the root opened once, each
+   * directory walked once, a few files written at a time. Returns the paths not written (each
+   * refusal logged as {@link write} does).
+   */
+  async writeMany(
+    projectId: string,
+    files: { path: string; bytes: Uint8Array }[],
+  ): Promise<string[]> {
+    const byDir = new Map<
+      string,
+      { dirs: string[]; items: { path: string; name: string; bytes: Uint8Array }[] }
+    >();
+    for (const f of files) {
+      const { dirs, name } = split(f.path);
+      const key = dirs.join('/');
+      const entry = byDir.get(key) ?? { dirs, items: [] };
+      entry.items.push({ path: f.path, name, bytes: f.bytes });
+      byDir.set(key, entry);
+    }
+    const failed: string[] = [];
+    const refuse = (filePath: string, why: string) => {
+      this.#log.warn({ projectId, path: filePath }, `workspace write refused: ${why}`);
+      failed.push(filePath);
+    };
+    await this.#withRoot(projectId, async (root) => {
+      for (const { dirs, items } of byDir.values()) {
+        const dir = await root.walk(dirs, { create: true, owner: this.#owner });
+        if (!dir) {
+          for (const item of items) refuse(item.path, 'not a directory on the way');
+          continue;
+        }
+        try {
+          let next = 0;
+          const worker = async () => {
+            while (next < items.length) {
+              const item = items[next++]!;
+              try {
+                const existing = await dir.lstat(item.name);
+                if (existing?.isDirectory()) {
+                  refuse(item.path, 'a directory is there');
+                  continue;
+                }
+                const stat = await dir.writeFileAtomic(item.name, item.bytes, {
+                  mode: existing?.isFile() ? existing.mode & 0o7777 : 0o644,
+                  owner: this.#owner,
+                  tempPrefix,
+                });
+                if (stat) this.#remember(projectId, item.path, stat);
+                else refuse(item.path, 'a directory is there');
+              } catch (err) {
+                this.#log.warn({ err, projectId, path: item.path }, 'workspace update failed');
+                failed.push(item.path);
+              }
+            }
+          };
+          await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
+        } finally {
+          if (dir !== root) await dir.close();
+        }
+      }
+    });
+    return failed;
+  }
+
+  /**
    * True when the file at `filePath` is still exactly what {@link write} (or {@link noteSynced})
    * left there: same size, mtime and inode. Lets the watcher skip our own writes without reading them.
    */
@@ -140,6 +205,53 @@ export class Workspaces {
     if (!known) return false;
     const stat = await this.#lstat(projectId, filePath);
     return stat !== undefined && fingerprint(stat) === known;
+  }
+
+  /**
+   * lstat of many paths (undefined: missing, or not reachable through real directories), the
+   * root opened once and each directory walked once: the watcher's check of a burst of 1,000
+   * paths (our own restore coming back) is a few hundred system calls, not ten thousand.
+   */
+  async lstatMany(projectId: string, paths: string[]): Promise<Map<string, Stats | undefined>> {
+    const out = new Map<string, Stats | undefined>();
+    const byDir = new Map<string, { dirs: string[]; items: { path: string; name: string }[] }>();
+    for (const p of paths) {
+      out.set(p, undefined);
+      const { dirs, name } = split(p);
+      const key = dirs.join('/');
+      const entry = byDir.get(key) ?? { dirs, items: [] };
+      entry.items.push({ path: p, name });
+      byDir.set(key, entry);
+    }
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(() => undefined);
+    if (!root) return out;
+    try {
+      for (const { dirs, items } of byDir.values()) {
+        const dir: AnchoredDir | undefined = await root.walk(dirs);
+        if (!dir) continue;
+        try {
+          let next = 0;
+          const worker = async () => {
+            while (next < items.length) {
+              const item = items[next++]!;
+              out.set(item.path, await dir.lstat(item.name).catch(() => undefined));
+            }
+          };
+          await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
+        } finally {
+          if (dir !== root) await dir.close();
+        }
+      }
+    } finally {
+      await root.close();
+    }
+    return out;
+  }
+
+  /** {@link isUnchanged} for a stat already taken (see {@link lstatMany}). */
+  isUnchangedStat(projectId: string, filePath: string, stat: Stats | undefined): boolean {
+    const known = this.#written.get(projectId)?.get(filePath);
+    return known !== undefined && stat !== undefined && fingerprint(stat) === known;
   }
 
   /** Records that the file read with `stamp` (see {@link read}) matches the database. */
