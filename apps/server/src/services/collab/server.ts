@@ -12,7 +12,8 @@ import type { AuthService } from '../auth/index.ts';
 import type { FileChangedEvent, FilesService } from '../files/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
-import type { EventBus } from '../realtime/index.ts';
+import type { EventBus } from '../../common/bus.ts';
+import { projectChannel, publishProjectEvent } from '../../common/project-events.ts';
 import { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts';
 import { createRedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
@@ -502,12 +503,13 @@ export class CollabService {
   /** `presence` `{event: 'file', userId, name, path, open}` on the project socket. */
   #announceFile(agent: Agent, projectId: string, path: string, open: boolean): void {
     const s = state(agent);
-    this.#bus
-      .publish(projectChannel(projectId), {
-        type: 'presence',
-        data: { event: 'file', userId: s.userId, name: s.name ?? '', path, open },
-      })
-      .catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
+    publishProjectEvent(this.#bus, projectId, 'presence', {
+      event: 'file',
+      userId: s.userId ?? '',
+      name: s.name ?? '',
+      path,
+      open,
+    }).catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
   }
 
   #forgetAgent(agent: Agent): void {
@@ -556,11 +558,6 @@ const FORBIDDEN_CREATE: CollabError = {
   code: 'forbidden',
   message: 'Documents are made from files: create, delete or move the file instead',
 };
-
-/** The bus channel of a project's events (the project socket delivers them). */
-function projectChannel(projectId: string): string {
-  return `project:${projectId}`;
-}
 
 function state(agent: Agent): AgentState {
   return agent.custom as AgentState;
