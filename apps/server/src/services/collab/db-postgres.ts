@@ -66,12 +66,13 @@ SELECT count(*)::integer AS committed FROM op`;
 /**
  * ShareDB 7 database adapter on PostgreSQL (tables of migration 090_collab_ops.sql).
  *
- * Every method is one statement on the pool (no named prepared statements, no advisory locks,
- * no SET/LISTEN), so it works through PgBouncer in transaction mode. A commit is durable when its
- * callback says so: ShareDB acknowledges an op only after that. Queries are not supported (the
+ * Every query is a single statement on the pool, needing nothing from an earlier one (no named
+ * prepared statements, no advisory locks, no SET/LISTEN), so it works through PgBouncer in
+ * transaction mode. A commit is durable when its callback says so: ShareDB acknowledges an op
+ * only after that. Committed ops this instance has seen are kept (bounded) for transforms. Queries are not supported (the
  * collab service opens documents by id); ShareDB answers a query with its "not implemented"
- * error. Document data is jsonb, so text containing U+0000 cannot be stored (PostgreSQL refuses
- * it): such files are not OT documents.
+ * error. Document data is jsonb, so text containing U+0000 or a lone surrogate cannot be stored
+ * (PostgreSQL refuses it and the commit fails): such files are not OT documents.
  */
 export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
