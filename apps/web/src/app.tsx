@@ -7,9 +7,11 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react';
+import { QueryClientProvider } from '@tanstack/react-query';
 import { AppContext, type AppServices, type Theme } from './context.tsx';
 import { Api } from './lib/api.ts';
 import { DraftStore } from './lib/drafts.ts';
+import { createQueryClient } from './lib/queries.ts';
 import { navigate, usePathname } from './lib/router.ts';
 import { SessionStore, type SignOutReason } from './lib/session.ts';
 import { AuthScreen } from './screens/auth-screen.tsx';
@@ -35,6 +37,8 @@ export function App() {
   // Drafts belong to the signed-in user: the next person on this browser gets their own.
   const userId = current?.user.id ?? null;
   const drafts = useMemo(() => new DraftStore(localStorage, userId), [userId]);
+  // Server state is per person: the next one signing in on this browser starts with none.
+  const queryClient = useMemo(() => (void userId, createQueryClient()), [userId]);
   const [signOutReason, setSignOutReason] = useState<SignOutReason | undefined>();
   const [theme, setThemeState] = useState<Theme>(
     () => (document.documentElement.dataset.theme as Theme | undefined) ?? 'dark',
@@ -102,24 +106,26 @@ export function App() {
   }
 
   return (
-    <AppContext.Provider value={services}>
-      <Suspense
-        fallback={
-          <div className="loading-screen" role="status">
-            Loading…
-          </div>
-        }
-      >
-        {screen}
-      </Suspense>
-      <div className="toasts" role="status" aria-live="polite">
-        {toasts.map((t) => (
-          <div key={t.id} className={`toast toast-${t.kind}`}>
-            {t.message}
-          </div>
-        ))}
-      </div>
-    </AppContext.Provider>
+    <QueryClientProvider client={queryClient}>
+      <AppContext.Provider value={services}>
+        <Suspense
+          fallback={
+            <div className="loading-screen" role="status">
+              Loading…
+            </div>
+          }
+        >
+          {screen}
+        </Suspense>
+        <div className="toasts" role="status" aria-live="polite">
+          {toasts.map((t) => (
+            <div key={t.id} className={`toast toast-${t.kind}`}>
+              {t.message}
+            </div>
+          ))}
+        </div>
+      </AppContext.Provider>
+    </QueryClientProvider>
   );
 }
 

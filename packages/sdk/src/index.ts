@@ -91,3 +91,4 @@ export type {
   SessionChatMessage,
   TerminalControlFrame,
 } from './events.ts';
+export type { Middleware } from 'openapi-fetch';

@@ -1,5 +1,7 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { useApp } from '../context.tsx';
+import { useApiQueries } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import type { Project } from '../lib/types.ts';
@@ -7,36 +9,43 @@ import { AccountMenu } from './account-menu.tsx';
 
 /** The signed-in user's projects: status, role, last activity; search; delete (owner). */
 export function Dashboard() {
-  const { api, notify } = useApp();
-  const [projects, setProjects] = useState<Project[] | null>(null);
+  const { notify } = useApp();
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const [q, setQ] = useState('');
+  // The search asks once typing pauses (200 ms).
+  const [search, setSearch] = useState('');
+  useEffect(() => {
+    const t = setTimeout(() => setSearch(q.trim()), q ? 200 : 0);
+    return () => clearTimeout(t);
+  }, [q]);
+  // Shown at once from the cache, checked again each time the dashboard opens.
+  const list = $api.useQuery(
+    'get',
+    '/api/projects',
+    { params: { query: search ? { q: search } : {} } },
+    { refetchOnMount: 'always' },
+  );
+  const projects: Project[] | null = list.data?.projects ?? null;
   const [confirming, setConfirming] = useState<Project | null>(null);
   useEscape(confirming !== null, () => setConfirming(null));
-
   useEffect(() => {
-    let alive = true;
-    const t = setTimeout(
-      () => {
-        api
-          .listProjects(q.trim() || undefined)
-          .then((r) => alive && setProjects(r.projects))
-          .catch((err: Error) => alive && notify(err.message, 'error'));
-      },
-      q ? 200 : 0,
-    );
-    return () => {
-      alive = false;
-      clearTimeout(t);
-    };
-  }, [api, notify, q]);
+    if (list.error)
+      notify(
+        (list.error as { error?: { message?: string } }).error?.message ??
+          'Could not load the projects',
+        'error',
+      );
+  }, [list.error, notify]);
+  const deletion = $api.useMutation('delete', '/api/projects/{id}');
 
   async function remove(p: Project) {
     try {
-      await api.deleteProject(p.id);
-      setProjects((list) => list?.filter((x) => x.id !== p.id) ?? null);
+      await deletion.mutateAsync({ params: { path: { id: p.id } } });
+      await queryClient.invalidateQueries({ queryKey: ['get', '/api/projects'] });
       notify(`Deleted ${p.name}`);
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify((err as { error?: { message?: string } }).error?.message ?? String(err), 'error');
     } finally {
       setConfirming(null);
     }

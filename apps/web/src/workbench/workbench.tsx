@@ -5,6 +5,7 @@ import { DocumentStore, isDirty } from '../editor/documents.ts';
 import { ApiError } from '../lib/api.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
 import { ProjectSocket, type ProjectEvent, type SocketState } from '../lib/project-socket.ts';
+import { useProjectEventInvalidation } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
 import type { Container, CrashReport, FileEntry, Project } from '../lib/types.ts';
 import { AccountMenu } from '../screens/account-menu.tsx';
@@ -61,6 +62,8 @@ export function Workbench(props: { projectId: string }) {
   const [container, setContainer] = useState<Container | null>(null);
   const [socketState, setSocketState] = useState<SocketState>('connecting');
   const [socket, setSocket] = useState<ProjectSocket | null>(null);
+  // Cached server state (TanStack Query) goes stale by the socket's events, not by timers.
+  useProjectEventInvalidation(socket, id);
   const [side, setSide] = useState<SideView | null>('explorer');
   const [bottom, setBottom] = useState<BottomView | null>(null);
   const [bottomOpened, setBottomOpened] = useState<Set<BottomView>>(new Set());

@@ -1,0 +1,74 @@
+import { QueryClient, useQueryClient } from '@tanstack/react-query';
+import type { ProjectEvent } from '@vaporform/sdk';
+import createQueryHooks from 'openapi-react-query';
+import { useEffect, useMemo } from 'react';
+import { useApp } from '../context.tsx';
+import { clientFor } from './client.ts';
+import type { ProjectSocket } from './project-socket.ts';
+
+/** The IDE's query cache: server state lives here, kept fresh by project-socket events. */
+export function createQueryClient(): QueryClient {
+  return new QueryClient({
+    defaultOptions: {
+      // The project socket says when something changed: no refetch on focus or on a timer.
+      queries: { staleTime: 30_000, refetchOnWindowFocus: false, retry: 1 },
+    },
+  });
+}
+
+/** TanStack Query hooks over the generated client (`$api.useQuery('get', '/api/projects')`). */
+export function useApiQueries() {
+  const { api } = useApp();
+  return useMemo(() => createQueryHooks(clientFor(api)), [api]);
+}
+
+/** Which cached GETs of project `id` an event makes stale (openapi-react-query's keys). */
+export function staleQueries(projectId: string, event: ProjectEvent): [string, string, unknown?][] {
+  const project = { params: { path: { id: projectId } } };
+  switch (event.type) {
+    case 'file_changed':
+      return [
+        ['get', '/api/projects/{id}/files', project],
+        ['get', '/api/projects/{id}/files/{path}'],
+        ['get', '/api/projects/{id}/history/{path}'],
+      ];
+    case 'container_status':
+      return [
+        ['get', '/api/containers/{projectId}'],
+        ['get', '/api/containers'],
+        ['get', '/api/projects'],
+        ['get', '/api/projects/{id}', project],
+      ];
+    case 'membership':
+      return [
+        ['get', '/api/projects/{id}', project],
+        ['get', '/api/projects/{id}/members', project],
+        ['get', '/api/projects'],
+      ];
+    case 'chat':
+    case 'chat_rewound':
+      return [['get', '/api/projects/{id}/chat', project]];
+    case 'environment_changed':
+      return [['get', '/api/projects/{id}/env', project]];
+    case 'integration_changed':
+      return [['get', '/api/projects/{id}/integrations', project]];
+    case 'claude-response':
+    case 'claude-error':
+      return [['get', '/api/projects/{id}/activity', project]];
+    default:
+      return [];
+  }
+}
+
+/** Invalidates the cached queries each event of `socket` makes stale, while mounted. */
+export function useProjectEventInvalidation(socket: ProjectSocket | null, projectId: string): void {
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (!socket) return;
+    return socket.on((event) => {
+      for (const queryKey of staleQueries(projectId, event)) {
+        void queryClient.invalidateQueries({ queryKey: queryKey.filter((k) => k !== undefined) });
+      }
+    });
+  }, [socket, projectId, queryClient]);
+}
