@@ -365,7 +365,7 @@ export async function composeServices(deps: {
     publicUrl: config.publicUrl,
   });
   await agent.start();
-  const agentRoutes = createAgentRoutes({ agent, requireAuth });
+  const agentRoutes = createAgentRoutes({ agent, requireAuth, publicUrl: config.publicUrl });
 
   // Registered last: the workspace goes after whatever still uses it (the container).
   projects.onDelete((project) => files.forgetProject(project.id));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { useTestDocker } from '../../../test/docker.ts';
 import { AGENT_APP_DIR } from './index.ts';
 
@@ -386,6 +386,47 @@ describe('machine agent (real local machines, real bundled agent)', () => {
     );
     expect(counters.rows[0].deployment_count).toBe(1);
   }, 180_000);
+
+  it('the public entrance has the same gate; a machine terminal runs a shell there', async () => {
+    const server = await listen(t);
+    try {
+      const refused = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/agent`, {
+          headers: { authorization: 'Bearer vfm_forged' },
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => resolve(0));
+      });
+      expect(refused).toBe(401);
+      const url = `${server.url.replace('http', 'ws')}/api/infrastructure/${deploymentId}/machines/${machines[0]}/terminal`;
+      const output = await new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(`${url}?token=${admin.token}`);
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`no echo: ${text}`)), 20_000);
+        ws.on('open', () => ws.send('echo "term-$((6*7))"\n'));
+        ws.on('message', (data) => {
+          text += String(data);
+          if (text.includes('term-42')) {
+            clearTimeout(timer);
+            ws.close();
+            resolve(text);
+          }
+        });
+        ws.on('error', reject);
+      });
+      expect(output).toContain('term-42');
+      const editorTry = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${url}?token=${editor.token}`);
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => resolve(0));
+      });
+      expect(editorTry).toBe(403);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
 
   it('a paused machine goes offline within seconds, and comes back', async () => {
     const container = docker.getContainer(machines[2]!);

@@ -8,6 +8,7 @@ import {
   jsonBody,
   jsonResponse,
 } from '../../common/router.ts';
+import { acceptWebSocket, ideOrigin, requireWebSocketUpgrade } from '../../common/websocket.ts';
 import type { AgentService, CommandEvent } from './service.ts';
 
 const tags = ['infrastructure'];
@@ -101,11 +102,55 @@ const DeploySchema = z
   .openapi('Deploy');
 
 /** Command and deploy routes under /api/infrastructure, and the agent bundle under /api/agent. */
-export function createAgentRoutes(deps: { agent: AgentService; requireAuth: MiddlewareHandler }): {
-  infrastructure: OpenAPIHono;
-  agent: OpenAPIHono;
-} {
+export function createAgentRoutes(deps: {
+  agent: AgentService;
+  requireAuth: MiddlewareHandler;
+  /** The IDE's base URL: a browser's Origin must be its origin (machine terminal). */
+  publicUrl: string;
+}): { infrastructure: OpenAPIHono; agent: OpenAPIHono } {
   const { agent, requireAuth } = deps;
+  const socketRoute = createRoute({
+    method: 'get',
+    path: '/',
+    tags,
+    summary: "WebSocket: a machine agent's channel (internal protocol)",
+    description:
+      'For the agent on each machine: `Authorization: Bearer <enrollment token or machine ' +
+      'credential>`. An enrollment token is one-use and short-lived, traded on this connect ' +
+      'for a credential (sent once, stored only hashed); a wrong, used or expired one is 401 ' +
+      'before the upgrade. A newer connection of a machine replaces the older. A plain GET is 400.',
+    responses: {
+      101: { description: 'Switching protocols' },
+      ...errorResponses(400, 401, 503),
+    },
+  });
+  const terminalRoute = createRoute({
+    method: 'get',
+    path: '/{deploymentId}/machines/{machine}/terminal',
+    tags,
+    summary: 'WebSocket: a shell on one machine through its agent (admin)',
+    description:
+      'Upgrade to a WebSocket (`?token=<access token>`, optional `cols`, `rows`). Send ' +
+      'keystrokes as text or binary frames; the shell’s output arrives as binary frames. A ' +
+      'browser’s Origin must be the IDE’s. Close codes: 1000 shell exited, 1011 agent lost. ' +
+      '409 when the machine’s agent is offline. A plain GET is 400.',
+    security: bearerSecurity,
+    middleware: [ideOrigin(deps.publicUrl), requireAuth] as const,
+    request: {
+      params: IdParams.extend({
+        machine: z.string().openapi({ param: { name: 'machine', in: 'path' } }),
+      }),
+      query: z.object({
+        token: z.string().optional(),
+        cols: z.string().optional(),
+        rows: z.string().optional(),
+      }),
+    },
+    responses: {
+      101: { description: 'Switching protocols' },
+      ...errorResponses(400, 401, 403, 404, 409),
+    },
+  });
   const commandRoute = createRoute({
     method: 'post',
     path: '/{deploymentId}/command',
@@ -232,7 +277,21 @@ export function createAgentRoutes(deps: { agent: AgentService; requireAuth: Midd
     },
   });
 
+  const size = (value: string | undefined, fallback: number) => {
+    const n = Number(value);
+    return Number.isInteger(n) && n > 0 && n < 1000 ? n : fallback;
+  };
   const infrastructure = createRouter()
+    .openapi(terminalRoute, async (c) => {
+      requireWebSocketUpgrade(c);
+      const { deploymentId, machine } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const terminal = await agent.prepareTerminal(c.var.auth.userId, deploymentId, machine, {
+        cols: size(query.cols, 80),
+        rows: size(query.rows, 24),
+      });
+      return acceptWebSocket(c, terminal.open) as never;
+    })
     .openapi(commandRoute, async (c) => {
       const { deploymentId } = c.req.valid('param');
       const result = await agent.command(c.var.auth.userId, deploymentId, c.req.valid('json'));
@@ -306,11 +365,18 @@ export function createAgentRoutes(deps: { agent: AgentService; requireAuth: Midd
       );
     });
 
-  const bundle = createRouter().openapi(bundleRoute, async (c) => {
-    const { code, sha256 } = await agent.bundle();
-    c.header('X-Vaporform-Sha256', sha256);
-    c.header('Content-Type', 'text/javascript');
-    return c.body(new Uint8Array(code), 200) as never;
-  });
+  const bundle = createRouter()
+    .openapi(socketRoute, async (c) => {
+      requireWebSocketUpgrade(c);
+      // The same gate as the local gateway's: AgentService.authenticate.
+      const identity = await agent.authenticate(c.req.header('authorization'));
+      return acceptWebSocket(c, (ws) => agent.accept(ws, identity)) as never;
+    })
+    .openapi(bundleRoute, async (c) => {
+      const { code, sha256 } = await agent.bundle();
+      c.header('X-Vaporform-Sha256', sha256);
+      c.header('Content-Type', 'text/javascript');
+      return c.body(new Uint8Array(code), 200) as never;
+    });
   return { infrastructure, agent: bundle };
 }

@@ -319,10 +319,10 @@ export class AgentService {
    * machine credential, else 401 before any upgrade.
    * @throws AppError unauthenticated
    */
-  async #authenticate(
-    req: IncomingMessage,
+  async authenticate(
+    authorization: string | undefined,
   ): Promise<{ deploymentId: string; machine: string; credential?: string }> {
-    const token = bearer(req.headers.authorization);
+    const token = bearer(authorization);
     const refused = () =>
       new AppError('unauthenticated', 'Unknown, used or expired agent credential');
     if (!token || token.length > 200) throw refused();
@@ -349,12 +349,13 @@ export class AgentService {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== AGENT_PATH) return false;
     if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
-    const identity = await this.#authenticate(req);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, identity));
+    const identity = await this.authenticate(req.headers.authorization);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, identity));
     return true;
   };
 
-  #accept(
+  /** Takes an authenticated agent's socket (after {@link authenticate}). */
+  accept(
     ws: WebSocket,
     identity: { deploymentId: string; machine: string; credential?: string },
   ): void {
@@ -923,6 +924,55 @@ export class AgentService {
       });
       if (!sent) finish(result('agent_lost', 'The agent is not connected'));
     });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Machine terminal
+
+  /**
+   * A shell on one machine through its agent, for `WS …/machines/:name/terminal` (admins, as
+   * commands: a shell runs anything). Client frames: keystrokes (text or binary); frames to the
+   * client: the shell's output (binary). Closes 1000 when the shell exits, 1011 when the agent
+   * goes away. @throws AppError 404/403, conflict when the agent is offline.
+   */
+  async prepareTerminal(
+    userId: string,
+    deploymentId: string,
+    machine: string,
+    size: { cols: number; rows: number },
+  ): Promise<{ open(ws: WebSocket): void }> {
+    const deployment = await this.requireAdmin(userId, deploymentId);
+    this.#select(deployment, [machine]);
+    const key = machineKey(deployment.id, machine);
+    if (!this.#connections.has(key)) throw errors.conflict('The agent of this machine is offline');
+    return {
+      open: (ws) => {
+        const id = randomUUID();
+        const unregister = this.#operate(id, {
+          key,
+          onLost: () => ws.close(1011, 'agent lost'),
+          onMessage: (message) => {
+            if (message.type === 'pty-data') ws.send(Buffer.from(message.data, 'utf8'));
+            else if (message.type === 'pty-exit') ws.close(1000, 'shell exited');
+          },
+        });
+        const toAgent = (message: ServerMessage) => {
+          const connection = this.#connections.get(key);
+          if (connection) this.#send(connection, message);
+        };
+        toAgent({ type: 'pty-open', id, cols: size.cols, rows: size.rows });
+        ws.on('message', (data, binary) => {
+          const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
+          if (!binary && text.startsWith('{"type":"resize"')) return;
+          toAgent({ type: 'pty-input', id, data: text });
+        });
+        ws.on('close', () => {
+          unregister();
+          toAgent({ type: 'pty-close', id });
+        });
+        ws.on('error', () => undefined);
+      },
+    };
   }
 
   /** Calls `listener` with the machine key whenever an agent goes offline. @returns remove. */
