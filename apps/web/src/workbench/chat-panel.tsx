@@ -4,11 +4,15 @@ import { Icon } from './icons.tsx';
 import { ApiError } from '../lib/api.ts';
 import { readSse } from '../lib/sse.ts';
 import type { ChatFileChange, ChatMessage, ChatTool } from '../lib/types.ts';
+import { CheckpointTimeline } from './checkpoint-timeline.tsx';
+import { ReviewDialog } from './review-dialog.tsx';
 
 interface Turn extends ChatMessage {
   streaming?: boolean;
   error?: string;
   reverted?: boolean;
+  /** A checkpoint restore rewound the chat past this message (kept, out of the context). */
+  rewoundAt?: string | null;
 }
 
 /**
@@ -22,8 +26,11 @@ export function ChatPanel(props: {
   /** A message to send on the person's behalf ("Fix with AI"); sent once per nonce. */
   request?: { text: string; nonce: number };
 }) {
-  const { api, notify } = useApp();
+  const { api, notify, theme } = useApp();
   const [turns, setTurns] = useState<Turn[]>([]);
+  const [reviewing, setReviewing] = useState<string | null>(null);
+  const [checkpoints, setCheckpoints] = useState(false);
+  const [reloads, setReloads] = useState(0);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
   const [unavailable, setUnavailable] = useState<string | null>(null);
@@ -46,7 +53,7 @@ export function ChatPanel(props: {
       alive = false;
       abort.current?.abort();
     };
-  }, [api, props.projectId]);
+  }, [api, props.projectId, reloads]);
 
   useEffect(() => {
     list.current?.scrollTo({ top: list.current.scrollHeight });
@@ -156,7 +163,23 @@ export function ChatPanel(props: {
     <section className="side-panel chat" aria-label="Assistant">
       <div className="panel-head">
         <h2>Assistant</h2>
+        {props.canEdit && (
+          <button
+            className="small-btn"
+            aria-pressed={checkpoints}
+            onClick={() => setCheckpoints((v) => !v)}
+          >
+            Checkpoints
+          </button>
+        )}
       </div>
+      {checkpoints && props.canEdit && (
+        <CheckpointTimeline
+          projectId={props.projectId}
+          refresh={busy}
+          onRestored={() => setReloads((n) => n + 1)}
+        />
+      )}
       {unavailable && (
         <p className="banner warn small" role="status">
           {unavailable}
@@ -169,8 +192,15 @@ export function ChatPanel(props: {
           </p>
         )}
         {turns.map((t, i) => (
-          <article key={i} className={`chat-turn chat-${t.role}`} data-testid={`chat-${t.role}`}>
-            <div className="chat-role">{t.role === 'user' ? 'You' : 'Assistant'}</div>
+          <article
+            key={i}
+            className={`chat-turn chat-${t.role}${t.rewoundAt ? ' after-checkpoint' : ''}`}
+            data-testid={`chat-${t.role}`}
+          >
+            <div className="chat-role">
+              {t.role === 'user' ? 'You' : 'Assistant'}
+              {t.rewoundAt && <span className="chat-after-checkpoint"> · after checkpoint</span>}
+            </div>
             {t.content && <div className="chat-text">{t.content}</div>}
             {t.tools?.map((tool, j) => (
               <div key={j} className="chat-tool" data-testid="chat-tool">
@@ -186,6 +216,14 @@ export function ChatPanel(props: {
                   <strong className="small">
                     {t.changes.length} file{t.changes.length === 1 ? '' : 's'} changed
                   </strong>
+                  {t.changesetId && !t.streaming && (
+                    <button
+                      className="small-btn review-btn"
+                      onClick={() => setReviewing(t.changesetId ?? null)}
+                    >
+                      Review
+                    </button>
+                  )}
                   {t.changesetId && props.canEdit && (
                     <button
                       className="small-btn"
@@ -225,6 +263,15 @@ export function ChatPanel(props: {
           </article>
         ))}
       </div>
+      {reviewing && (
+        <ReviewDialog
+          projectId={props.projectId}
+          changesetId={reviewing}
+          canEdit={props.canEdit}
+          theme={theme}
+          onClose={() => setReviewing(null)}
+        />
+      )}
       <form className="chat-input" onSubmit={send}>
         <textarea
           rows={3}

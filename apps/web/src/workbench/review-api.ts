@@ -1,0 +1,108 @@
+import { createVaporformClient, unwrap, type Schemas, type VaporformClient } from '@vaporform/sdk';
+import type { Api } from '../lib/api.ts';
+
+/** An assistant turn's changes as a review: files, hunks and their states. */
+export type Changeset = Schemas['Changeset'];
+export type ChangesetFile = Changeset['files'][number];
+export type ChangesetHunk = Schemas['ChangesetHunk'];
+export type Checkpoint = Schemas['Checkpoint'];
+export type Decision = 'accept' | 'reject';
+
+/** What restoring a checkpoint would change (shown before it is done). */
+export interface RestorePreview {
+  checkpoint: Checkpoint;
+  write: string[];
+  remove: string[];
+  restart: boolean;
+}
+
+const clients = new WeakMap<Api, VaporformClient>();
+
+/**
+ * The generated API client signed in as the IDE's session: the access token on every request,
+ * one silent refresh and retry on a 401 (as `lib/api.ts` does).
+ */
+export function clientFor(api: Api): VaporformClient {
+  let client = clients.get(api);
+  if (!client) {
+    client = createVaporformClient({
+      baseUrl: api.baseUrl || window.location.origin,
+      fetch: async (request) => {
+        const send = async (token: string | null) => {
+          const r = request.clone();
+          if (token) r.headers.set('authorization', `Bearer ${token}`);
+          return fetch(r);
+        };
+        let res = await send(await api.accessToken());
+        if (res.status === 401 && api.session.get()) {
+          const fresh = await api.refresh();
+          if (fresh) res = await send(fresh.token);
+        }
+        return res;
+      },
+    });
+    clients.set(api, client);
+  }
+  return client;
+}
+
+/** Hunk review and checkpoints of one project, on the generated client. @throws VaporformApiError */
+export function reviewApi(api: Api, projectId: string) {
+  const client = clientFor(api);
+  const project = { id: projectId };
+  return {
+    async changeset(changesetId: string): Promise<Changeset> {
+      const r = await client.GET('/api/projects/{id}/changesets/{changesetId}', {
+        params: { path: { ...project, changesetId } },
+      });
+      return unwrap(r).changeset;
+    },
+    async decideHunk(changesetId: string, hunkId: string, verb: Decision): Promise<Changeset> {
+      const params = { path: { ...project, changesetId, hunkId } };
+      const r =
+        verb === 'accept'
+          ? await client.POST('/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/accept', {
+              params,
+            })
+          : await client.POST('/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/reject', {
+              params,
+            });
+      return unwrap(r).changeset;
+    },
+    async decideAll(changesetId: string, verb: Decision): Promise<Changeset> {
+      const params = { path: { ...project, changesetId } };
+      const r =
+        verb === 'accept'
+          ? await client.POST('/api/projects/{id}/changesets/{changesetId}/accept', { params })
+          : await client.POST('/api/projects/{id}/changesets/{changesetId}/reject', { params });
+      return unwrap(r).changeset;
+    },
+    async checkpoints(): Promise<Checkpoint[]> {
+      const r = await client.GET('/api/projects/{id}/checkpoints', {
+        params: { path: project },
+      });
+      return unwrap(r).checkpoints;
+    },
+    async saveCheckpoint(name: string): Promise<Checkpoint> {
+      const r = await client.POST('/api/projects/{id}/checkpoints', {
+        params: { path: project },
+        body: { name },
+      });
+      return unwrap(r).checkpoint;
+    },
+    async previewRestore(checkpointId: string): Promise<RestorePreview> {
+      const r = await client.GET('/api/projects/{id}/checkpoints/{checkpointId}', {
+        params: { path: { ...project, checkpointId } },
+      });
+      return unwrap(r);
+    },
+    async restore(checkpointId: string) {
+      const r = await client.POST('/api/projects/{id}/checkpoints/{checkpointId}/restore', {
+        params: { path: { ...project, checkpointId } },
+      });
+      return unwrap(r);
+    },
+  };
+}
+
+export type ReviewApi = ReturnType<typeof reviewApi>;
