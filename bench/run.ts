@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { agentBench } from './agent.ts';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { checkpointsBench } from './checkpoints.ts';
 import { collabBench } from './collab.ts';
@@ -379,6 +380,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   'ai-ttft': aiTtftBench,
   'ai-changeset': aiChangesetBench,
   checkpoints: checkpointsBench,
+  agent: agentBench,
   collab: collabBench,
   containers: containersBench,
   density: densityBench,
