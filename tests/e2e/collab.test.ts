@@ -77,10 +77,11 @@ async function api(p: Page, method: string, url: string, body?: unknown): Promis
   return text ? JSON.parse(text) : undefined;
 }
 
-/** The text of the open editor (Monaco's model, as the person sees it). */
+/** The text the open editor shows (its lines in screen order: Monaco reuses line nodes). */
 async function editorText(p: Page): Promise<string> {
   return p.evaluate(() =>
-    Array.from(document.querySelectorAll('.monaco-editor .view-line'))
+    Array.from(document.querySelectorAll<HTMLElement>('.monaco-editor .view-line'))
+      .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
       .map((l) => l.textContent ?? '')
       .join('\n')
       .replace(/\u00a0/g, ' '),
