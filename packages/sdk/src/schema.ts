@@ -4927,7 +4927,7 @@ export interface paths {
     put?: never;
     /**
      * Bring the project back to a checkpoint (editor)
-     * @description Every file goes back to its version then, as new versions in one transaction (files created since are removed, deleted ones come back); the chat is rewound (later messages stay in the history with `rewoundAt`). A checkpoint of the state before is made first (`checkpoint`): restoring it undoes this. Configuration and environment are left as they are.
+     * @description Every file goes back to its version then, as new versions in one transaction (files created since are removed, deleted ones come back); the chat is rewound (later messages stay in the history with `rewoundAt`). A checkpoint of the state before is made first (`checkpoint`): restoring it undoes this. Configuration and environment are left as they are. Answered once the database holds the files; the workspace follows before any later change, then a running container restarts when `restart`.
      */
     post: {
       parameters: {
@@ -6002,6 +6002,96 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/infrastructure/{deploymentId}/machines/{machine}/terminal': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * WebSocket: a shell on one machine through its agent (admin)
+     * @description Upgrade to a WebSocket (`?token=<access token>`, optional `cols`, `rows`). Send keystrokes as text or binary frames; the shell’s output arrives as binary frames. A browser’s Origin must be the IDE’s. Close codes: 1000 shell exited, 1011 agent lost. 409 when the machine’s agent is offline. A plain GET is 400.
+     */
+    get: {
+      parameters: {
+        query?: {
+          token?: string;
+          cols?: string;
+          rows?: string;
+        };
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+          machine: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching protocols */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/infrastructure/{deploymentId}/command': {
     parameters: {
       query?: never;
@@ -6494,6 +6584,70 @@ export interface paths {
         };
         /** @description Not found, or not a member (not_found) */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/agent': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * WebSocket: a machine agent's channel (internal protocol)
+     * @description For the agent on each machine: `Authorization: Bearer <enrollment token or machine credential>`. An enrollment token is one-use and short-lived, traded on this connect for a credential (sent once, stored only hashed); a wrong, used or expired one is 401 before the upgrade. A newer connection of a machine replaces the older. A plain GET is 400.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching protocols */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
           headers: {
             [name: string]: unknown;
           };
