@@ -8,3 +8,4 @@ export type { LoginLimits } from './rate-limit.ts';
 export { createRequireAuth } from './middleware.ts';
 export { createAuthRoutes, UserSchema } from './routes.ts';
 export { hashPassword } from './passwords.ts';
+export type { AccessClaims } from './tokens.ts';

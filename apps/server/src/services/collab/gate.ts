@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthService } from '../auth/index.ts';
-import type { AccessClaims } from '../auth/tokens.ts';
-import { requireIdeOrigin } from '../realtime/socket-origin.ts';
+import type { AccessClaims } from '../auth/index.ts';
+import { requireIdeOrigin } from '../realtime/index.ts';
 
 /** The upgrade path of the OT channel. */
 export const COLLAB_PATH = '/api/collab';

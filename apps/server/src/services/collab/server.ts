@@ -7,7 +7,7 @@ import type Agent from 'sharedb/lib/agent.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AppError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
-import type { AccessClaims } from '../auth/tokens.ts';
+import type { AccessClaims } from '../auth/index.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { FileChangedEvent, FilesService } from '../files/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
