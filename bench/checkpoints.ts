@@ -3,12 +3,14 @@
  * same run: creating an empty project (the floor of a fork). Rows:
  *   - checkpoint: POST …/checkpoints (1,000 files recorded by version);
  *   - restore: POST …/checkpoints/:id/restore where all 1,000 files differ (1,000 new versions
- *     in one transaction, plus the checkpoint made before it);
+ *     in one transaction, plus the checkpoint made before it), until its answer, and until the
+ *     workspace on disk holds every restored file (written after the answer, in the project's
+ *     lane; the next run starts once it is there);
  *   - fork: POST …/fork (1,000 files copied inside the database).
  * Loopback only; every loop is bounded in count.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeZip } from '../apps/server/test/zip-writer.ts';
@@ -85,6 +87,32 @@ function project(tag: string): Buffer {
   );
 }
 
+/** Resolves once every file of the workspace on disk is the `tag` version (bounded: 120 s). */
+async function onDisk(dataDir: string, projectId: string, tag: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let next = 0;
+  while (Date.now() < deadline) {
+    for (; next < FILES; next++) {
+      const file = path.join(
+        dataDir,
+        'workspaces',
+        projectId,
+        `src/module${Math.floor(next / 50)}/file${next}.ts`,
+      );
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        // not there yet
+      }
+      if (!text.startsWith(`// ${tag} ${next}\n`)) break;
+    }
+    if (next === FILES) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the workspace did not reach ${tag} in 120 s`);
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await fn();
@@ -118,10 +146,12 @@ export async function checkpointsBench(): Promise<Result[]> {
     await api(base, 'POST', `/api/projects/${p.id}/import`, token, project('b'));
     const b = (await api(base, 'POST', `/api/projects/${p.id}/checkpoints`, token, { name: 'b' }))
       .checkpoint.id as string;
+    await onDisk(dataDir, p.id, 'b');
 
     const baseline: number[] = [];
     const checkpoint: number[] = [];
     const restore: number[] = [];
+    const restoreOnDisk: number[] = [];
     const fork: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       baseline.push(
@@ -134,6 +164,7 @@ export async function checkpointsBench(): Promise<Result[]> {
           api(base, 'POST', `/api/projects/${p.id}/checkpoints`, token, { name: `run ${i}` }),
         ),
       );
+      const started = performance.now();
       restore.push(
         await timed(async () => {
           const r = await api(
@@ -145,6 +176,10 @@ export async function checkpointsBench(): Promise<Result[]> {
           if (r.restored.files.length !== FILES) throw new Error('restore changed too little');
         }),
       );
+      await onDisk(dataDir, p.id, i % 2 === 0 ? 'a' : 'b');
+      restoreOnDisk.push(performance.now() - started);
+      // The watcher sees those writes come back; let it finish before the next run.
+      await new Promise((r) => setTimeout(r, 500));
       fork.push(
         await timed(async () => {
           const r = await api(base, 'POST', `/api/projects/${p.id}/fork`, token, {
@@ -158,6 +193,7 @@ export async function checkpointsBench(): Promise<Result[]> {
       summarise('baseline: create an empty project', baseline),
       summarise(`checkpoint of ${FILES} files`, checkpoint),
       summarise(`restore of ${FILES} changed files (+ its undo checkpoint)`, restore),
+      summarise(`… until the workspace on disk holds all ${FILES}`, restoreOnDisk),
       summarise(`fork of ${FILES} files`, fork),
     ];
   } finally {
