@@ -153,5 +153,11 @@ function readCounts(file) {
 }
 
 function firstLine(message) {
-  return (message ?? '').split('\n').find((l) => l.trim())?.trim().slice(0, 300) ?? '';
+  return (
+    (message ?? '')
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim()
+      .slice(0, 300) ?? ''
+  );
 }
