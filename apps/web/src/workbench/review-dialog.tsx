@@ -317,17 +317,33 @@ function HunkDiff(props: {
     const right = editor.getModifiedEditor();
     const left = editor.getOriginalEditor();
     const zones: string[] = [];
+    const widgets: Monaco.editor.IOverlayWidget[] = [];
     const hunks = props.file.hunks;
+    // A view zone makes room above the hunk; the bar itself is an overlay widget kept at the
+    // zone's top (view zones lie under the text layer, which would take their clicks).
     right.changeViewZones((acc) => {
       hunks.forEach((h, i) => {
-        const node = hunkBar(h, i, hunks.length, props.editable, (verb) => {
+        const bar = hunkBar(h, i, hunks.length, props.editable, (verb) => {
           void decide.current(h.id, verb);
         });
+        bar.style.position = 'absolute';
+        bar.style.left = '0';
+        bar.style.right = '14px';
+        const widget: Monaco.editor.IOverlayWidget = {
+          getId: () => `vf-hunk-${h.id}`,
+          getDomNode: () => bar,
+          getPosition: () => null,
+        };
+        widgets.push(widget);
+        right.addOverlayWidget(widget);
         zones.push(
           acc.addZone({
             afterLineNumber: h.newLines === 0 ? h.newStart : Math.max(0, h.newStart - 1),
             heightInPx: 34,
-            domNode: node,
+            domNode: document.createElement('div'),
+            onDomNodeTop: (top) => {
+              bar.style.top = `${top}px`;
+            },
           }),
         );
       });
@@ -364,6 +380,7 @@ function HunkDiff(props: {
     if (first) right.revealLineNearTop(Math.max(1, first.newStart - 2));
     return () => {
       right.changeViewZones((acc) => zones.forEach((z) => acc.removeZone(z)));
+      for (const w of widgets) right.removeOverlayWidget(w);
       rightMarks.clear();
       leftMarks.clear();
     };

@@ -1,0 +1,241 @@
+// Reviewing an assistant turn hunk by hunk in Monaco's diff editor, in real Chromium against the
+// real server (fake Anthropic API): the assistant changes two files in several places; one change
+// is accepted, another rejected, a whole file accepted; the files hold exactly that. Then the
+// checkpoint made before the turn is restored from the timeline (its confirmation says what will
+// change) and the files are back, the turn's messages marked "after checkpoint".
+// Screenshots: docs/screenshots/review-*.png.
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
+import { repoRoot, startServer, type RunningServer } from './server.ts';
+
+const basePoll = baseExpect.poll.bind(baseExpect);
+const expect = Object.assign(
+  (value: unknown, message?: string) => baseExpect(value, message),
+  baseExpect,
+  {
+    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
+      basePoll(fn, { timeout: 20_000, interval: 100, ...opts })) as typeof baseExpect.poll,
+  },
+) as typeof baseExpect;
+
+const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
+const shots = path.join(repoRoot, 'docs', 'screenshots');
+const password = 'correct horse battery';
+
+/** Twenty numbered lines; the assistant changes lines 3 and 16 (two hunks). */
+const appBefore = Array.from({ length: 20 }, (_, i) => `const line${i + 1} = ${i + 1};\n`).join('');
+const appAfter = appBefore
+  .replace('const line3 = 3;\n', 'const line3 = 300; // changed by the assistant\n')
+  .replace('const line16 = 16;\n', 'const line16 = 1600; // changed by the assistant\n');
+const cssBefore = Array.from({ length: 14 }, (_, i) => `.c${i + 1} { margin: ${i + 1}px; }\n`).join(
+  '',
+);
+const cssAfter = cssBefore
+  .replace('.c2 { margin: 2px; }\n', '.c2 { margin: 20px; }\n')
+  .replace('.c12 { margin: 12px; }\n', '.c12 { margin: 120px; }\n.c12b { padding: 0; }\n');
+
+let server: RunningServer;
+let fake: FakeAnthropic;
+let browser: Browser;
+let page: Page;
+let token: string;
+let projectId: string;
+const consoleErrors: string[] = [];
+
+async function api(method: string, url: string, body?: unknown): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function content(file: string): Promise<string> {
+  return (await api('GET', `/api/projects/${projectId}/files/${file}`)).content as string;
+}
+
+async function shot(name: string): Promise<void> {
+  await page.evaluate(
+    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+  );
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+}
+
+beforeAll(async () => {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium`);
+  }
+  mkdirSync(shots, { recursive: true });
+  fake = await startFakeAnthropic([
+    {
+      text: 'I will change both files.',
+      tools: [
+        { name: 'write_file', input: { path: 'app.js', content: appAfter } },
+        { name: 'write_file', input: { path: 'style.css', content: cssAfter } },
+      ],
+    },
+    { text: 'Changed app.js in two places and style.css in two places.' },
+  ]);
+  server = await startServer({
+    env: { ANTHROPIC_API_KEY: 'sk-ant-fake-e2e', ANTHROPIC_BASE_URL: fake.url },
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  const context = await browser.newContext({
+    viewport: { width: 1440, height: 900 },
+    colorScheme: 'dark',
+  });
+  page = await context.newPage();
+  page.on('pageerror', (err) => consoleErrors.push(`uncaught ${err.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+      consoleErrors.push(m.text());
+    }
+  });
+
+  // A member with a project holding the two files, signed in through the UI.
+  await page.goto(server.url + '/');
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  await page.getByLabel('Name').fill('Rita Reviewer');
+  await page.getByLabel('Email').fill('rita@example.com');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  token = await page.evaluate(
+    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
+  );
+  projectId = (await api('POST', '/api/projects', { name: 'review-me', description: 'x' })).project
+    .id;
+  await api('PUT', `/api/projects/${projectId}/files/app.js`, { content: appBefore });
+  await api('PUT', `/api/projects/${projectId}/files/style.css`, { content: cssBefore });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await fake?.close();
+});
+
+beforeEach(({ task, onTestFailed }) => {
+  onTestFailed(async () => {
+    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page
+      ?.screenshot({ path: path.join(tmpdir(), `vf-e2e-failed-${name}.png`) })
+      .catch(() => undefined);
+  });
+});
+
+/**
+ * The bar above hunk `n` (1-based) of the file shown in the review's diff editor. Monaco marks
+ * its view zones aria-hidden, so their buttons are found by CSS, not by role.
+ */
+function hunkBar(n: number) {
+  return page.locator('[data-testid=hunk-bar]').filter({ hasText: `Change ${n} of` });
+}
+
+describe('reviewing the assistant’s work', () => {
+  it('accepts one hunk and rejects another in the diff editor; the files hold exactly that', async () => {
+    await page.goto(`${server.url}/projects/${projectId}`);
+    await page.locator('.tree').getByText('app.js').waitFor();
+    const assistant = page.getByRole('button', { name: 'Assistant', exact: true });
+    if ((await assistant.getAttribute('aria-pressed')) !== 'true') await assistant.click();
+    await page.getByLabel('Message to the assistant').fill('Tune the numbers and the margins');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const changeset = page.locator('[data-testid=changeset]').last();
+    await changeset.waitFor({ timeout: 60_000 });
+    await expect.poll(() => changeset.textContent()).toContain('style.css');
+    await changeset.getByRole('button', { name: 'Review' }).click();
+
+    const dialog = page.getByTestId('review-dialog');
+    await dialog.waitFor();
+    await expect.poll(() => page.getByTestId('review-counts').textContent()).toBe('4 pending');
+    await dialog.locator('[data-testid=review-file][data-path="app.js"] button').first().click();
+    await hunkBar(2).waitFor();
+    await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('pending');
+    await shot('review-pending');
+
+    await hunkBar(1).locator('button[aria-label="Accept change 1"]').click();
+    await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('accepted');
+    await hunkBar(2).locator('button[aria-label="Reject change 2"]').click();
+    await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('rejected');
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('2 pending · 1 accepted · 1 rejected');
+    // Accepted: the assistant's line 3 stays; rejected: line 16 is the old one again.
+    await expect
+      .poll(() => content('app.js'))
+      .toBe(
+        appAfter.replace(
+          'const line16 = 1600; // changed by the assistant\n',
+          'const line16 = 16;\n',
+        ),
+      );
+    await shot('review-decided');
+
+    // Undo of a decision: the rejected change comes back, then is rejected again.
+    await hunkBar(2).locator('button[aria-label="Undo the reject of change 2"]').click();
+    await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('accepted');
+    await expect.poll(() => content('app.js')).toBe(appAfter);
+    await hunkBar(2).locator('button[aria-label="Reject change 2"]').click();
+    await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('rejected');
+
+    // The other file, whole: rejected, so it is exactly as before the turn.
+    await dialog.getByRole('button', { name: 'Reject every change in style.css' }).click();
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('1 accepted · 3 rejected');
+    await expect.poll(() => content('style.css')).toBe(cssBefore);
+    const activity = await api('GET', `/api/projects/${projectId}/activity?limit=50`);
+    const types = (activity.activity as { type: string }[]).map((a) => a.type);
+    expect(types).toContain('ai_hunk_rejected');
+    expect(types).toContain('ai_hunk_accepted');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  it('restores the checkpoint made before the turn from the timeline', async () => {
+    await page.getByRole('button', { name: 'Checkpoints' }).click();
+    const timeline = page.getByTestId('checkpoints');
+    const before = timeline
+      .getByTestId('checkpoint')
+      .filter({ hasText: 'Before the assistant: Tune the numbers' });
+    await before.waitFor();
+    // A checkpoint saved by hand shows in the timeline too.
+    await timeline.getByLabel('Checkpoint name').fill('After the review');
+    await timeline.getByRole('button', { name: 'Save checkpoint' }).click();
+    await timeline.getByTestId('checkpoint').filter({ hasText: 'After the review' }).waitFor();
+
+    await before.getByRole('button', { name: /^Restore/ }).click();
+    const confirm = page.getByTestId('restore-confirm');
+    await confirm.waitFor();
+    // app.js differs (line 3 was accepted); style.css is already as it was.
+    await expect.poll(() => confirm.textContent()).toContain('1 file go back to their content');
+    await expect.poll(() => confirm.textContent()).toContain('app.js');
+    await shot('review-restore-confirm');
+    await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
+    await confirm.waitFor({ state: 'detached' });
+
+    await expect.poll(() => content('app.js')).toBe(appBefore);
+    await expect.poll(() => content('style.css')).toBe(cssBefore);
+    // The turn stays in the chat, marked as after the restored point.
+    await expect
+      .poll(() => page.locator('.chat-turn.after-checkpoint').count())
+      .toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(() => timeline.getByTestId('checkpoint').first().textContent())
+      .toContain('Before restoring');
+    await shot('review-restored');
+    expect(consoleErrors).toEqual([]);
+  });
+});
