@@ -16,6 +16,7 @@ import { agentBench } from './agent.ts';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { checkpointsBench } from './checkpoints.ts';
 import { collabBench } from './collab.ts';
+import { collabSocketBench } from './collab-socket.ts';
 import { containersBench, densityBench } from './containers.ts';
 import { webFirstScreenBench } from './web.ts';
 import type { Result } from './results.ts';
@@ -382,6 +383,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   checkpoints: checkpointsBench,
   agent: agentBench,
   collab: collabBench,
+  'collab-socket': collabSocketBench,
   containers: containersBench,
   density: densityBench,
   secrets: secretsBench,
