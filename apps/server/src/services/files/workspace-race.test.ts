@@ -48,7 +48,8 @@ afterAll(async () => {
 }, 120_000);
 
 /** Starts `script` (Node.js) detached in the container as its user; resolves once it runs. */
-async function runInContainer(containerId: string, script: string): Promise<void> {
+/** Starts `script` under node in the container, detached; returns how to ask about it later. */
+async function runInContainer(containerId: string, script: string): Promise<() => Promise<string>> {
   const exec = await docker.getContainer(containerId).exec({
     Cmd: ['node', '-e', script],
     WorkingDir: '/app',
@@ -56,6 +57,10 @@ async function runInContainer(containerId: string, script: string): Promise<void
     AttachStderr: false,
   });
   await exec.start({ Detach: true });
+  return async () => {
+    const state = await exec.inspect();
+    return `running: ${state.Running}, exit code: ${state.ExitCode}`;
+  };
 }
 
 /**
@@ -103,7 +108,7 @@ describe('workspace I/O while the project swaps directories for links', () => {
       token: alice.token,
     });
     expect(started.status, JSON.stringify(started.body)).toBe(200);
-    await runInContainer(`vf-${projectId}`, attacker(hostDir, RACE_SECONDS));
+    const attackerState = await runInContainer(`vf-${projectId}`, attacker(hostDir, RACE_SECONDS));
 
     const base = `/api/projects/${projectId}`;
     const deadline = Date.now() + RACE_SECONDS * 1000;
@@ -155,17 +160,23 @@ describe('workspace I/O while the project swaps directories for links', () => {
     // The resync path (start-up) reads and writes every file too.
     await t.services.files.resync(projectId);
     const workspace = t.services.files.workspacePath(projectId);
-    await eventually(
-      async () => {
-        try {
-          return statSync(path.join(workspace, 'attacker-done')).isFile();
-        } catch {
-          return false;
-        }
-      },
-      30_000,
-      'the attacker to finish',
-    );
+    // Generous: on a loaded CI machine the attacker (a node process in the container) can start
+    // seconds late; if it never finishes, the message says whether it died and how.
+    try {
+      await eventually(
+        async () => {
+          try {
+            return statSync(path.join(workspace, 'attacker-done')).isFile();
+          } catch {
+            return false;
+          }
+        },
+        90_000,
+        'the attacker to finish',
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (attacker ${await attackerState()})`);
+    }
     await t.services.files.resync(projectId);
 
     // Nothing landed outside: the host directory holds exactly what it held.
