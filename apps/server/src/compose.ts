@@ -349,6 +349,7 @@ export async function composeServices(deps: {
     // Runs hold a session advisory lock; Terraform's pg backend takes its own.
     databaseUrl: (deps.directPool ?? pool).options.connectionString ?? '',
     dockerHost: config.dockerHost,
+    metrics,
   });
   await infrastructure.start();
   const infrastructureRoutes = createInfrastructureRoutes({ infrastructure, requireAuth });
