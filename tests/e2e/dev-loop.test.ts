@@ -428,6 +428,9 @@ describe('people on one browser, and a role change', () => {
     await server?.stop();
   });
 
+  // Text files are co-edited live (WS /api/collab): what one types there is saved for everyone at
+  // once, so it is no private draft. A file over the live-editing cap (1 MiB) is still edited with
+  // load/save, and its unsaved text is a draft kept on the device for its owner alone.
   it('never shows one person’s unsaved draft to the next one signing in', async () => {
     await registerThroughUi(page, server.url, 'first@example.com', 'First');
     const firstToken = await tokenOf(page);
@@ -446,20 +449,26 @@ describe('people on one browser, and a role change', () => {
       role: 'editor',
     });
 
+    const filler = Array.from({ length: 12_000 }, (_, i) => `line ${i} ${'x'.repeat(90)}`);
+    await api(server, firstToken, 'PUT', `/api/projects/${project.id}/files/big.txt`, {
+      content: ['Hello from a big file', ...filler].join('\n') + '\n',
+    });
+
     await page.goto(`${server.url}/projects/${project.id}`);
-    await page.locator('.tree').getByText('index.html').waitFor({ timeout: 30_000 });
-    await openInEditor(page, 'index.html');
+    await page.locator('.tree').getByText('big.txt').waitFor({ timeout: 30_000 });
+    await openInEditor(page, 'big.txt');
+    await expect.poll(() => editorText(page), { timeout: 30_000 }).toContain('Hello from a big');
     await page.locator('.monaco-editor .view-lines').click();
-    await page.keyboard.press('Control+End');
-    await page.keyboard.insertText('first-private-draft');
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.insertText('first-private-draft ');
     await page.locator('.tab.active .dirty-dot').waitFor();
     // Signing out with unsaved text warns first.
     await signOutThroughUi(page, 'First', true);
 
     await signInThroughUi(page, server.url, 'second@example.com');
     await page.goto(`${server.url}/projects/${project.id}`);
-    await openInEditor(page, 'index.html');
-    await expect.poll(() => editorText(page)).toContain('Hello from Vaporform');
+    await openInEditor(page, 'big.txt');
+    await expect.poll(() => editorText(page), { timeout: 30_000 }).toContain('Hello from a big');
     expect(await editorText(page)).not.toContain('first-private-draft');
     expect(await page.locator('.tab .dirty-dot').count()).toBe(0);
     expect(
@@ -475,8 +484,8 @@ describe('people on one browser, and a role change', () => {
 
     await signInThroughUi(page, server.url, 'first@example.com');
     await page.goto(`${server.url}/projects/${project.id}`);
-    await page.locator('.tab[data-path="index.html"] .dirty-dot').waitFor({ timeout: 15_000 });
-    await openInEditor(page, 'index.html');
+    await page.locator('.tab[data-path="big.txt"] .dirty-dot').waitFor({ timeout: 15_000 });
+    await openInEditor(page, 'big.txt');
     await expect.poll(() => editorText(page)).toContain('first-private-draft');
   });
 
