@@ -29,7 +29,7 @@ import { WebSocketServer } from 'ws';
 import { insert } from 'ot-text-unicode';
 import { createLogger } from '../apps/server/src/common/logger.ts';
 import { freePort, startEmbeddedPostgres } from '../apps/server/src/db/index.ts';
-import { collabTextType } from '../apps/server/src/services/collab/type.ts';
+import { collabTextType } from '../apps/server/src/services/collab/index.ts';
 import {
   collabUrl,
   connectCollab,
