@@ -77,6 +77,22 @@ function service(root: grpc.GrpcObject, dotted: string): grpc.ServiceDefinition 
   return (node as { service: grpc.ServiceDefinition }).service;
 }
 
+/** The parent's pid now (process.ppid is read once at start): /proc, else whether it lives. */
+function currentParent(): number {
+  try {
+    // pid (comm) state ppid …: comm may hold spaces, so count from its closing parenthesis.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    try {
+      process.kill(process.ppid, 0);
+      return process.ppid;
+    } catch {
+      return 1;
+    }
+  }
+}
+
 async function main(): Promise<void> {
   if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
     process.stderr.write(
@@ -124,6 +140,12 @@ async function main(): Promise<void> {
   // Terraform sends SIGINT to the whole process group on cancel; it then asks for a graceful
   // stop through StopProvider and Shutdown, so the signal itself is ignored (as go-plugin does).
   process.on('SIGINT', () => undefined);
+  // A Terraform that died without stopping us (SIGKILL, or a server killed mid-apply) leaves us
+  // to init: then nothing will ever call us again, so we go too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (currentParent() !== parent) process.exit(1);
+  }, 1000).unref();
   process.stdout.write(`1|6|tcp|127.0.0.1:${port}|grpc|${certField}\n`);
 }
 

@@ -21,6 +21,7 @@ import {
   type RunKind,
   type RunRow,
 } from './store.ts';
+import { killProcessesIn, removeUnrecorded, stateMachines } from './recovery.ts';
 import { runTerraform, type TerraformEvent, type TerraformProcess } from './terraform.ts';
 
 /** Where the Terraform modules (`targets/<provider>`) and our provider live. */
@@ -160,8 +161,11 @@ export class InfrastructureService {
   }
 
   /**
-   * Marks runs a stopped server left active as failed (their terraform died with it). A run
-   * whose advisory lock is still held belongs to another live instance and is left alone.
+   * Recovers the runs a stopped server left active (a run whose advisory lock is still held
+   * belongs to another live instance and is left alone): what the run left running in the work
+   * folder is killed, containers labelled with the deployment that Terraform's saved state does
+   * not hold are removed (with the network once none is left), the machines the state holds are
+   * re-adopted as the deployment's machines, and the run and the deployment are marked failed.
    */
   async start(): Promise<void> {
     for (const run of await this.#store.activeRuns()) {
@@ -173,16 +177,50 @@ export class InfrastructureService {
         continue;
       }
       try {
-        await this.#store.updateRun(run.id, {
+        const row = await this.#store.findDeployment(run.deployment_id);
+        const recovered = row ? await this.#recover(row) : { removed: [] };
+        const error =
+          'The server stopped during this run' +
+          (recovered.removed.length > 0
+            ? `; ${recovered.removed.length} machine(s) not in Terraform's state were removed (${recovered.removed.join(', ')})`
+            : '');
+        await this.#store.updateRun(run.id, { status: 'failed', finished: true, error });
+        await this.#store.updateDeployment(run.deployment_id, {
           status: 'failed',
-          finished: true,
-          error: 'The server stopped during this run',
+          ...(recovered.machines ? { machines: recovered.machines } : {}),
         });
-        await this.#store.updateDeployment(run.deployment_id, { status: 'failed' });
+        if (row) {
+          await publishProjectEvent(this.#deps.bus, row.project_id, 'infrastructure_status', {
+            deploymentId: row.id,
+            runId: run.id,
+            status: 'failed',
+            error,
+          });
+        }
       } finally {
         await lock.end().catch(() => undefined);
       }
     }
+  }
+
+  /** Reconciles a deployment whose run died with its server (see `start`). */
+  async #recover(row: DeploymentRow): Promise<{ removed: string[]; machines?: Machine[] }> {
+    const killed = await killProcessesIn(path.join(this.#deps.dataDir, 'infrastructure', row.id));
+    if (killed > 0) {
+      this.#deps.log.warn({ deploymentId: row.id, killed }, "killed a stopped run's terraform");
+    }
+    if (row.provider !== 'local') return { removed: [] };
+    const docker = dockerClient(this.#deps.dockerHost);
+    if (!(await dockerAnswers(docker))) {
+      this.#deps.log.warn(
+        { deploymentId: row.id },
+        'no Docker engine answers: machines of a stopped run are reconciled by the next run',
+      );
+      return { removed: [] };
+    }
+    const recorded = stateMachines(await this.#store.savedState(stateSchema(row.id)));
+    const removed = await removeUnrecorded(docker, row.id, new Set(recorded.map((m) => m.id)));
+    return { removed, machines: machinesOf({ machines: recorded }) };
   }
 
   /** Plugs in the machine agent: enrollment per provisioning run, agent state per machine. */

@@ -240,6 +240,21 @@ export class InfrastructureStore {
     await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(this.#db);
   }
 
+  /** The state Terraform's pg backend last saved in `schema` (default workspace), if any. */
+  async savedState(schema: string): Promise<unknown> {
+    if (!(await this.schemaExists(schema))) return undefined;
+    const table = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = ${schema} AND tablename = 'states'`.execute(
+      this.#db,
+    );
+    if ((table.rows[0]?.n ?? 0) === 0) return undefined;
+    const r = await sql<{
+      data: string;
+    }>`SELECT data FROM ${sql.id(schema, 'states')} WHERE name = 'default'`.execute(this.#db);
+    return r.rows[0] ? (JSON.parse(r.rows[0].data) as unknown) : undefined;
+  }
+
   async schemaExists(schema: string): Promise<boolean> {
     const r = await sql<{
       n: number;
