@@ -33,6 +33,20 @@ export const fileChangedEvent = z.object({
   }),
 });
 
+/**
+ * Many files changed in one commit that announces itself once (a checkpoint restore of 1,000
+ * files is one event, not 1,000): each entry says what that file's `file_changed` would.
+ * Read both alike with {@link fileChangesOf}.
+ */
+export const filesChangedEvent = z.object({
+  type: z.literal('files_changed'),
+  data: z.object({
+    source: fileSource,
+    userId: z.string().optional(),
+    files: z.array(fileChangedEvent.shape.data.omit({ source: true, userId: true })),
+  }),
+});
+
 export const containerStatus = z.enum(['starting', 'running', 'crashed', 'stopped', 'error']);
 export const projectHealth = z.enum(['healthy', 'unhealthy', 'starting', 'unknown']);
 
@@ -147,6 +161,21 @@ export const chatRewoundEvent = z.object({
   data: z.object({ checkpointId: z.string(), hidden: z.number().int(), shown: z.number().int() }),
 });
 
+/**
+ * Hunks of an assistant turn's changeset were decided (`accepted`, `rejected`), returned to
+ * `pending`, or the turn was reverted as a whole: pending-review marks change
+ * (`GET /api/projects/:id/review/pending`).
+ */
+export const reviewChangedEvent = z.object({
+  type: z.literal('review_changed'),
+  data: z.object({
+    changesetId: z.string(),
+    userId: z.string(),
+    state: z.enum(['pending', 'accepted', 'rejected', 'reverted']),
+    hunks: z.array(z.object({ id: z.string(), path: z.string() })),
+  }),
+});
+
 const presenceUser = z.object({ userId: z.string(), name: z.string() });
 
 /**
@@ -226,12 +255,14 @@ export const pongEvent = z.object({ type: z.literal('pong'), data: z.object({}) 
 /** Every message the project socket sends: `{type, data}`. */
 export const projectEvent = z.discriminatedUnion('type', [
   fileChangedEvent,
+  filesChangedEvent,
   containerStatusEvent,
   claudeProgressEvent,
   claudeResponseEvent,
   claudeErrorEvent,
   chatEvent,
   chatRewoundEvent,
+  reviewChangedEvent,
   presenceEvent,
   membershipEvent,
   environmentChangedEvent,
@@ -254,6 +285,17 @@ export type ProjectEventData<T extends ProjectEventType> = Extract<
 export type SessionChatMessage = z.infer<typeof sessionChatMessage>;
 /** An assistant chat message. */
 export type AssistantChatMessage = z.infer<typeof assistantChatMessage>;
+
+/**
+ * The file changes an event announces, one `file_changed`'s data per file: itself for a
+ * `file_changed`, each file of a `files_changed`, none for other events.
+ */
+export function fileChangesOf(event: ProjectEvent): ProjectEventData<'file_changed'>[] {
+  if (event.type === 'file_changed') return [event.data];
+  if (event.type !== 'files_changed') return [];
+  const { source, userId } = event.data;
+  return event.data.files.map((f) => ({ ...f, source, ...(userId ? { userId } : {}) }));
+}
 
 /** Builds a project event; the compiler accepts only a member of the union. */
 export function projectEventOf<T extends ProjectEventType>(

@@ -4137,6 +4137,83 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/projects/{id}/review/pending': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The assistant’s changes nobody has reviewed yet, by file (any member)
+     * @description Every `pending` hunk of the project’s latest 50 applied changesets, with where its text is in the file now (for marks in the editor’s gutter and the explorer). `review_changed`, `file_changed`, `files_changed` and assistant `chat` events say when to read it again.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Files with pending hunks */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['PendingReview'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/projects/{id}/changesets/{changesetId}': {
     parameters: {
       query?: never;
@@ -4323,7 +4400,7 @@ export interface paths {
     put?: never;
     /**
      * Accept one hunk of a changeset (editor)
-     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
      */
     post: {
       parameters: {
@@ -4422,7 +4499,7 @@ export interface paths {
     put?: never;
     /**
      * Accept every hunk of a changeset (editor)
-     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     * @description Records the decision; accepting a rejected hunk puts its new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
      */
     post: {
       parameters: {
@@ -4520,7 +4597,7 @@ export interface paths {
     put?: never;
     /**
      * Reject one hunk of a changeset (editor)
-     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
      */
     post: {
       parameters: {
@@ -4619,7 +4696,204 @@ export interface paths {
     put?: never;
     /**
      * Reject every hunk of a changeset (editor)
-     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when) and logged in the activity.
+     * @description Restores the old text of the hunk(s) as a new version of each file, found by its context when the file changed since; 409 `conflict` (nothing changed) when it cannot be found. Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/undo': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Undo the decision on one hunk: it is pending again (editor)
+     * @description Forgets the decision (the hunk is `pending` again); undoing a reject puts the hunk’s new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          changesetId: string;
+          hunkId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The changeset afterwards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              changeset: components['schemas']['Changeset'];
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Conflict (conflict) */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Too large (too_large) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Unavailable */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/changesets/{changesetId}/undo': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Undo every decision on a changeset: all its hunks are pending again (editor)
+     * @description Forgets the decision (the hunk is `pending` again); undoing a reject puts the hunk’s new text back the same way (409 when it cannot be found). Decisions can be reversed; each is recorded (who, when), logged in the activity and announced to members as a `review_changed` event.
      */
     post: {
       parameters: {
@@ -7085,6 +7359,20 @@ export interface components {
       createdAt: string;
       /** @description When a checkpoint restore rewound the chat past this message: it is kept in the history but no longer part of the assistant’s context */
       rewoundAt: string | null;
+    };
+    PendingReview: {
+      files: {
+        path: string;
+        hunks: {
+          /** Format: uuid */
+          changesetId: string;
+          hunkId: string;
+          /** @description 1-based first line of the hunk’s text in the file as it is now; for a removal (`lines` 0) the line after which text was removed (0: the top); null when it cannot be found any more */
+          line: number | null;
+          /** @description Lines it covers now */
+          lines: number;
+        }[];
+      }[];
     };
     Changeset: {
       /** Format: uuid */

@@ -138,16 +138,30 @@ function diffLine(sign: '-' | '+', line: string): string {
 
 /**
  * Replaces `from` by `to` in `current`, where `from` sits between `before` and `after` (context
- * lines); `expected` is the index where it was (the file may have moved on since). The widest
- * context that matches wins; among several places, the one nearest `expected`. Without any
- * context line, `from` must be non-empty and occur once.
+ * lines): see {@link locateLines}.
  * @returns the new lines, or undefined when the place cannot be found.
  */
 export function swapLines(
   current: string[],
   change: { from: string[]; to: string[]; before: string[]; after: string[]; expected: number },
 ): string[] | undefined {
-  const { from, to, before, after, expected } = change;
+  const at = locateLines(current, change);
+  if (at === undefined) return undefined;
+  return [...current.slice(0, at), ...change.to, ...current.slice(at + change.from.length)];
+}
+
+/**
+ * Where `from` is in `current` (0-based index of its first line), sitting between `before`
+ * and `after` (context lines); `expected` is the index where it was (the file may have moved
+ * on since). The widest context that matches wins; among several places, the one nearest
+ * `expected`. Without any context line, `from` must be non-empty and occur once.
+ * @returns the index, or undefined when the place cannot be found.
+ */
+export function locateLines(
+  current: string[],
+  change: { from: string[]; before: string[]; after: string[]; expected: number },
+): number | undefined {
+  const { from, before, after, expected } = change;
   const widest = Math.max(before.length, after.length);
   for (let k = widest; k >= 0; k--) {
     const pre = before.slice(Math.max(0, before.length - k));
@@ -172,10 +186,9 @@ export function swapLines(
     const candidates = anchored.length ? anchored : found;
     if (candidates.length === 0) continue;
     if (pre.length + post.length === 0 && candidates.length > 1) return undefined;
-    const at = candidates.reduce((best, p) =>
+    return candidates.reduce((best, p) =>
       Math.abs(p - expected) < Math.abs(best - expected) ? p : best,
     );
-    return [...current.slice(0, at), ...to, ...current.slice(at + from.length)];
   }
   return undefined;
 }

@@ -93,7 +93,7 @@ function review(changesetId: string, token = editor.token) {
 
 function decide(
   changesetId: string,
-  verb: 'accept' | 'reject',
+  verb: 'accept' | 'reject' | 'undo',
   hunkId?: string,
   token = editor.token,
 ) {
@@ -101,6 +101,24 @@ function decide(
     ? `/api/projects/${projectId}/changesets/${changesetId}/hunks/${hunkId}/${verb}`
     : `/api/projects/${projectId}/changesets/${changesetId}/${verb}`;
   return call(t.app, 'POST', path, { token });
+}
+
+type Pending = {
+  files: {
+    path: string;
+    hunks: { changesetId: string; hunkId: string; line: number | null; lines: number }[];
+  }[];
+};
+
+async function pending(token = editor.token): Promise<Pending> {
+  const res = await call(t.app, 'GET', `/api/projects/${projectId}/review/pending`, { token });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body as Pending;
+}
+
+/** Path → [line, lines] of each pending hunk. */
+function marks(p: Pending): Record<string, [number | null, number][]> {
+  return Object.fromEntries(p.files.map((f) => [f.path, f.hunks.map((h) => [h.line, h.lines])]));
 }
 
 type ReviewFile = {
@@ -221,6 +239,128 @@ describe('hunk review of an assistant turn', () => {
     expect(await read('c.md')).toBe('# New\n');
   });
 
+  it('undoes a decision back to pending: a rejected hunk’s text comes back, nothing else moves', async () => {
+    const changesetId = await assistantTurn();
+    const a = file((await review(changesetId)).body, 'a.js');
+    const afterTurn = (await read('a.js'))!;
+    const events: { type: string; data: any }[] = [];
+    const unsubscribe = await t.services.bus.subscribe(`project:${projectId}`, (m) =>
+      events.push(m as { type: string; data: any }),
+    );
+
+    // Rejected, then undone: pending again, and the assistant's text is back in the file.
+    expect((await decide(changesetId, 'reject', a.hunks[0]!.id)).status).toBe(200);
+    expect(await read('a.js')).toBe(afterTurn.replace('LINE THREE\n', 'line 3\n'));
+    const undone = await decide(changesetId, 'undo', a.hunks[0]!.id);
+    expect(undone.status, JSON.stringify(undone.body)).toBe(200);
+    expect(file(undone.body, 'a.js').hunks[0]).toMatchObject({
+      state: 'pending',
+      decidedBy: null,
+      decidedAt: null,
+    });
+    expect(await read('a.js')).toBe(afterTurn);
+
+    // Accepted, then undone: pending again; the file does not change.
+    expect((await decide(changesetId, 'accept', a.hunks[1]!.id)).status).toBe(200);
+    const versions = async () =>
+      (await call(t.app, 'GET', `/api/projects/${projectId}/history/a.js`, { token: owner.token }))
+        .body.versions.length as number;
+    const before = await versions();
+    const undone2 = await decide(changesetId, 'undo', a.hunks[1]!.id);
+    expect(file(undone2.body, 'a.js').hunks[1]!.state).toBe('pending');
+    expect(await versions()).toBe(before);
+    // Undoing a pending hunk changes nothing.
+    expect((await decide(changesetId, 'undo', a.hunks[1]!.id)).status).toBe(200);
+
+    // The whole turn: rejected, then every decision undone.
+    expect((await decide(changesetId, 'reject')).status).toBe(200);
+    expect(await read('c.md')).toBeUndefined();
+    const all = await decide(changesetId, 'undo');
+    expect(all.status, JSON.stringify(all.body)).toBe(200);
+    expect(
+      (all.body.changeset.files as ReviewFile[]).flatMap((f) => f.hunks.map((h) => h.state)),
+    ).toEqual(['pending', 'pending', 'pending', 'pending']);
+    expect(await read('a.js')).toBe(afterTurn);
+    expect(await read('c.md')).toBe('# New\n');
+
+    // Each change of state reached members as a `review_changed` event; a no-op did not.
+    await unsubscribe();
+    const changes = events.filter((e) => e.type === 'review_changed').map((e) => e.data);
+    expect(changes.map((d) => [d.state, d.hunks.length])).toEqual([
+      ['rejected', 1],
+      ['pending', 1],
+      ['accepted', 1],
+      ['pending', 1],
+      ['rejected', 4],
+      ['pending', 4],
+    ]);
+    expect(changes[0]).toMatchObject({
+      changesetId,
+      userId: editor.user.id,
+      hunks: [{ id: a.hunks[0]!.id, path: 'a.js' }],
+    });
+    const log = await call(t.app, 'GET', `/api/projects/${projectId}/activity`, {
+      token: owner.token,
+    });
+    const undos = (log.body.activity as { type: string; description: string }[]).filter(
+      (e) => e.type === 'ai_hunk_undone',
+    );
+    expect(undos).toHaveLength(3);
+    expect(undos[0]!.description).toBe(
+      "Returned to pending the assistant's changes (4 hunks in 3 files)",
+    );
+  });
+
+  it('lists pending hunks by file, where they are now, until they are decided', async () => {
+    const changesetId = await assistantTurn();
+    const a = file((await review(changesetId)).body, 'a.js');
+    expect(marks(await pending())).toEqual({
+      'a.js': [
+        [3, 1],
+        [15, 2],
+      ],
+      'b.js': [[2, 1]],
+      'c.md': [[1, 1]],
+    });
+    expect((await pending()).files[0]!.hunks[0]).toMatchObject({
+      changesetId,
+      hunkId: a.hunks[0]!.id,
+    });
+
+    // Two lines added on top of a.js: its marks move with the text.
+    await put('a.js', `// header\n// more\n${(await read('a.js'))!}`);
+    expect(marks(await pending())['a.js']).toEqual([
+      [5, 1],
+      [17, 2],
+    ]);
+    // A hunk whose lines were rewritten by hand can no longer be placed, but is still pending.
+    await put('b.js', 'rewritten\n');
+    expect(marks(await pending())['b.js']).toEqual([[null, 1]]);
+
+    // Decided hunks are no longer pending; an undo brings them back.
+    expect((await decide(changesetId, 'accept', a.hunks[0]!.id)).status).toBe(200);
+    expect((await decide(changesetId, 'reject', a.hunks[1]!.id)).status).toBe(200);
+    expect(marks(await pending())['a.js']).toBeUndefined();
+    expect((await decide(changesetId, 'undo', a.hunks[0]!.id)).status).toBe(200);
+    expect(marks(await pending())['a.js']).toEqual([[5, 1]]);
+
+    // Viewers see the marks; strangers get 404; a reverted turn has nothing pending.
+    expect(marks(await pending(viewer.token))['a.js']).toEqual([[5, 1]]);
+    const hidden = await call(t.app, 'GET', `/api/projects/${projectId}/review/pending`, {
+      token: stranger.token,
+    });
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.error.code).toBe('not_found');
+    const reverted = await call(
+      t.app,
+      'POST',
+      `/api/projects/${projectId}/changesets/${changesetId}/revert`,
+      { token: editor.token, body: { force: true } },
+    );
+    expect(reverted.status, JSON.stringify(reverted.body)).toBe(200);
+    expect((await pending()).files).toEqual([]);
+  });
+
   it('shows viewers the review but refuses their decisions (403); strangers 404', async () => {
     const changesetId = await assistantTurn();
     const hunk = file((await review(changesetId)).body, 'b.js').hunks[0]!.id;
@@ -231,6 +371,8 @@ describe('hunk review of an assistant turn', () => {
     expect(v.status).toBe(403);
     expect(v.body.error.code).toBe('forbidden');
     expect((await decide(changesetId, 'reject', undefined, viewer.token)).status).toBe(403);
+    expect((await decide(changesetId, 'undo', hunk, viewer.token)).status).toBe(403);
+    expect((await decide(changesetId, 'undo', undefined, viewer.token)).status).toBe(403);
     expect((await decide(changesetId, 'reject', hunk, stranger.token)).status).toBe(404);
     expect((await review(changesetId, stranger.token)).status).toBe(404);
     expect((await decide(changesetId, 'reject', 'nope')).status).toBe(404);

@@ -3,7 +3,7 @@ import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import { operationOf, type FileOperation } from './changesets.ts';
 import type { AiActor, AiFiles } from './host.ts';
-import { computeHunks, splitLines, swapLines, type HunkSpec } from './hunks.ts';
+import { computeHunks, locateLines, splitLines, swapLines, type HunkSpec } from './hunks.ts';
 import { AiStore, type ChangesetFileRow, type ChangesetRow } from './store.ts';
 
 /** Where a hunk stands in the review. */
@@ -114,11 +114,92 @@ export async function loadReview(
   return view(await load(db, projectId, changesetId));
 }
 
+/** A pending hunk where it is now in its file. */
+export interface PendingHunk {
+  changesetId: string;
+  hunkId: string;
+  /**
+   * 1-based first line of the hunk's text in the file as it is now; for a removal (`lines`
+   * 0), the line after which the text was removed (0: at the top). Null when it cannot be
+   * found any more (the file changed there, or is gone).
+   */
+  line: number | null;
+  /** How many lines of the file it covers now (0 for a removal). */
+  lines: number;
+}
+
+/** The files of a project with hunks nobody has decided yet, and where those hunks are now. */
+export interface PendingReview {
+  files: { path: string; hunks: PendingHunk[] }[];
+}
+
+/** How many of the latest applied changesets can still show as pending. */
+export const pendingChangesetsLimit = 50;
+
 /**
- * Accepts or rejects hunks of a changeset (`hunkId` one, or every hunk). Rejecting restores
- * the hunk's old text as a new version of its file, re-located by its context when the file
- * changed since; accepting a rejected hunk puts its new text back the same way; accepting a
- * pending one only records the decision. All files change in one transaction, or none.
+ * Every pending hunk of the project's latest {@link pendingChangesetsLimit} applied
+ * changesets, by file, each re-located in the file as it is now by its context.
+ */
+export async function pendingReview(
+  deps: { db: Db; files: AiFiles },
+  projectId: string,
+): Promise<PendingReview> {
+  const recent = await new AiStore(deps.db).recentAppliedChangesets(
+    projectId,
+    pendingChangesetsLimit,
+  );
+  const byPath = new Map<string, { changesetId: string; hunk: HunkSpec }[]>();
+  // Oldest first, so a file's marks follow the order of the turns.
+  for (const { row, files, decisions } of recent.reverse()) {
+    const decided = new Set(decisions.map((d) => d.hunk_id));
+    for (const file of files) {
+      const hunks = computeHunks(file.file_path, file.before_content, file.after_content);
+      for (const hunk of hunks) {
+        if (decided.has(hunk.id)) continue;
+        const list = byPath.get(file.file_path) ?? [];
+        list.push({ changesetId: row.id, hunk });
+        byPath.set(file.file_path, list);
+      }
+    }
+  }
+  const files = await Promise.all(
+    [...byPath].map(async ([path, pending]) => {
+      const now = await deps.files.read(projectId, path);
+      const lines = now ? splitLines(now.content) : null;
+      return {
+        path,
+        hunks: pending.map(({ changesetId, hunk }) => ({
+          changesetId,
+          hunkId: hunk.id,
+          ...whereNow(lines, hunk),
+        })),
+      };
+    }),
+  );
+  return { files: files.sort((a, b) => a.path.localeCompare(b.path)) };
+}
+
+/** Where a pending hunk's new text is in the file now (`lines`: the file's lines, null: gone). */
+function whereNow(lines: string[] | null, h: HunkSpec): { line: number | null; lines: number } {
+  if (lines === null) return { line: null, lines: 0 };
+  if (h.wholeFile === 'create') return { line: 1, lines: lines.length };
+  if (h.wholeFile === 'delete') return { line: null, lines: 0 };
+  const at = locateLines(lines, {
+    from: h.newText,
+    before: h.newBefore,
+    after: h.newAfter,
+    expected: Math.max(0, h.newLines === 0 ? h.newStart : h.newStart - 1),
+  });
+  if (at === undefined) return { line: null, lines: h.newLines };
+  return { line: h.newLines === 0 ? at : at + 1, lines: h.newLines };
+}
+
+/**
+ * Accepts, rejects or returns to pending (`pending`: the decision undone) hunks of a changeset
+ * (`hunkId` one, or every hunk). Rejecting restores the hunk's old text as a new version of
+ * its file, re-located by its context when the file changed since; accepting (or returning to
+ * pending) a rejected hunk puts its new text back the same way; otherwise only the decision is
+ * recorded. All files change in one transaction, or none.
  * @throws AppError not_found (changeset, hunk), conflict (the changeset is still running or
  *   was reverted; a hunk cannot be found in the file as it is now: nothing changes).
  */
@@ -128,10 +209,10 @@ export async function decideHunks(
     projectId: string;
     changesetId: string;
     hunkId: string | null;
-    decision: 'accepted' | 'rejected';
+    decision: HunkState;
     userId: string;
   },
-): Promise<ChangesetReview> {
+): Promise<{ review: ChangesetReview; changed: { id: string; path: string }[] }> {
   const loaded = await load(deps.db, input.projectId, input.changesetId);
   const { row } = loaded;
   if (row.status === 'open') {
@@ -149,9 +230,10 @@ export async function decideHunks(
   const changing = targets.filter(
     (t) => (loaded.states.get(t.hunk.id)?.state ?? 'pending') !== input.decision,
   );
-  if (changing.length === 0) return view(loaded);
+  if (changing.length === 0) return { review: view(loaded), changed: [] };
 
-  // Which hunks move text: into rejected (new → old), and out of rejected (old → new).
+  // Which hunks move text: into rejected (new → old), and out of rejected (old → new): a
+  // target's direction is the same for all (rejecting, or leaving rejected).
   const byPath = new Map<string, { file: ChangesetFileRow; hunks: HunkSpec[] }>();
   for (const t of changing) {
     const was = loaded.states.get(t.hunk.id)?.state ?? 'pending';
@@ -180,31 +262,56 @@ export async function decideHunks(
   const actor: AiActor = { userId: input.userId, source: 'user' };
   await deps.files.apply(input.projectId, changes, actor);
   const store = new AiStore(deps.db);
-  await store.setHunkDecisions(
-    row.id,
-    changing.map((t) => ({ hunkId: t.hunk.id, path: t.file.file_path, state: input.decision })),
-    input.userId,
-  );
+  const changed = changing.map((t) => ({ id: t.hunk.id, path: t.file.file_path }));
+  if (input.decision === 'pending') {
+    await store.clearHunkDecisions(
+      row.id,
+      changed.map((h) => h.id),
+    );
+  } else {
+    const state = input.decision;
+    await store.setHunkDecisions(
+      row.id,
+      changed.map((h) => ({ hunkId: h.id, path: h.path, state })),
+      input.userId,
+    );
+  }
   if (deps.activity) {
-    const paths = [...new Set(changing.map((t) => t.file.file_path))];
-    const verb = input.decision === 'accepted' ? 'Accepted' : 'Rejected';
+    const paths = [...new Set(changed.map((h) => h.path))];
+    const verb = activityVerbs[input.decision];
     await deps.activity.record({
       projectId: input.projectId,
       userId: input.userId,
-      type: input.decision === 'accepted' ? 'ai_hunk_accepted' : 'ai_hunk_rejected',
+      type: activityTypes[input.decision],
       description:
         input.hunkId === null
-          ? `${verb} the assistant's changes (${changing.length} hunks in ${paths.length} files)`
+          ? `${verb} the assistant's changes (${count(changing.length, 'hunk')} in ${count(paths.length, 'file')})`
           : `${verb} an assistant change in ${paths[0]}`,
       sourceType: 'user',
       metadata: {
         changesetId: row.id,
-        hunks: changing.map((t) => ({ id: t.hunk.id, path: t.file.file_path })),
+        hunks: changed,
         written: changes.map((c) => c.path),
       },
     });
   }
-  return loadReview(deps.db, input.projectId, row.id);
+  return { review: await loadReview(deps.db, input.projectId, row.id), changed };
+}
+
+const activityTypes: Record<HunkState, string> = {
+  accepted: 'ai_hunk_accepted',
+  rejected: 'ai_hunk_rejected',
+  pending: 'ai_hunk_undone',
+};
+const activityVerbs: Record<HunkState, string> = {
+  accepted: 'Accepted',
+  rejected: 'Rejected',
+  pending: 'Returned to pending',
+};
+
+/** "1 hunk", "3 hunks". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /**

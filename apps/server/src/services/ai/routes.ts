@@ -125,7 +125,43 @@ const ChangesetParams = ProjectParam.extend({
 const HunkParams = ChangesetParams.extend({
   hunkId: text().openapi({ param: { name: 'hunkId', in: 'path' } }),
 });
-const decisionNames = { accept: 'accepted', reject: 'rejected' } as const;
+const decisionNames = { accept: 'accepted', reject: 'rejected', undo: 'pending' } as const;
+type DecisionVerb = keyof typeof decisionNames;
+const decisionSummaries: Record<DecisionVerb, [string, string]> = {
+  accept: ['Accept one hunk of a changeset', 'Accept every hunk of a changeset'],
+  reject: ['Reject one hunk of a changeset', 'Reject every hunk of a changeset'],
+  undo: [
+    'Undo the decision on one hunk: it is pending again',
+    'Undo every decision on a changeset: all its hunks are pending again',
+  ],
+};
+
+const PendingReviewSchema = z
+  .object({
+    files: z.array(
+      z.object({
+        path: z.string(),
+        hunks: z.array(
+          z.object({
+            changesetId: z.uuid(),
+            hunkId: z.string(),
+            line: z
+              .number()
+              .int()
+              .nullable()
+              .openapi({
+                description:
+                  '1-based first line of the hunk’s text in the file as it is now; for a removal ' +
+                  '(`lines` 0) the line after which text was removed (0: the top); null when it ' +
+                  'cannot be found any more',
+              }),
+            lines: z.number().int().openapi({ description: 'Lines it covers now' }),
+          }),
+        ),
+      }),
+    ),
+  })
+  .openapi('PendingReview');
 
 /** /api/claude/*: queued requests and synchronous modifications (projectId in the body). */
 export function createClaudeRoutes(deps: {
@@ -310,36 +346,40 @@ export function createAiProjectRoutes(deps: {
     },
   });
 
-  const decisionText = (verb: 'accept' | 'reject') =>
+  const decisionText = (verb: DecisionVerb) =>
     (verb === 'reject'
       ? 'Restores the old text of the hunk(s) as a new version of each file, found by its ' +
         'context when the file changed since; 409 `conflict` (nothing changed) when it ' +
         'cannot be found. '
-      : 'Records the decision; accepting a rejected hunk puts its new text back the same ' +
-        'way (409 when it cannot be found). ') +
-    'Decisions can be reversed; each is recorded (who, when) and logged in the activity.';
+      : verb === 'accept'
+        ? 'Records the decision; accepting a rejected hunk puts its new text back the same ' +
+          'way (409 when it cannot be found). '
+        : 'Forgets the decision (the hunk is `pending` again); undoing a reject puts the ' +
+          'hunk’s new text back the same way (409 when it cannot be found). ') +
+    'Decisions can be reversed; each is recorded (who, when), logged in the activity and ' +
+    'announced to members as a `review_changed` event.';
   const decided = {
     200: jsonResponse(z.object({ changeset: ChangesetSchema }), 'The changeset afterwards'),
     ...errorResponses(401, 403, 404, 409, 413, 503),
   };
-  const hunkRoute = (verb: 'accept' | 'reject') =>
+  const hunkRoute = (verb: DecisionVerb) =>
     createRoute({
       method: 'post',
       path: `/{id}/changesets/{changesetId}/hunks/{hunkId}/${verb}`,
       tags,
-      summary: `${verb === 'accept' ? 'Accept' : 'Reject'} one hunk of a changeset (editor)`,
+      summary: `${decisionSummaries[verb][0]} (editor)`,
       description: decisionText(verb),
       security: bearerSecurity,
       middleware: [editor] as const,
       request: { params: HunkParams },
       responses: decided,
     });
-  const allRoute = (verb: 'accept' | 'reject') =>
+  const allRoute = (verb: DecisionVerb) =>
     createRoute({
       method: 'post',
       path: `/{id}/changesets/{changesetId}/${verb}`,
       tags,
-      summary: `${verb === 'accept' ? 'Accept' : 'Reject'} every hunk of a changeset (editor)`,
+      summary: `${decisionSummaries[verb][1]} (editor)`,
       description: decisionText(verb),
       security: bearerSecurity,
       middleware: [editor] as const,
@@ -347,9 +387,30 @@ export function createAiProjectRoutes(deps: {
       responses: decided,
     });
 
+  const pending = createRoute({
+    method: 'get',
+    path: '/{id}/review/pending',
+    tags,
+    summary: 'The assistant’s changes nobody has reviewed yet, by file (any member)',
+    description:
+      'Every `pending` hunk of the project’s latest 50 applied changesets, with where its ' +
+      'text is in the file now (for marks in the editor’s gutter and the explorer). ' +
+      '`review_changed`, `file_changed`, `files_changed` and assistant `chat` events say when ' +
+      'to read it again.',
+    security: bearerSecurity,
+    middleware: [deps.projectAccess('viewer')] as const,
+    request: { params: ProjectParam },
+    responses: {
+      200: jsonResponse(PendingReviewSchema, 'Files with pending hunks'),
+      ...errorResponses(401, 403, 404, 503),
+    },
+  });
+
   const app = createRouter();
   // Only these paths: other routers share /api/projects.
-  for (const path of ['/:id/chat', '/:id/changesets/*']) app.use(path, deps.requireAuth);
+  for (const path of ['/:id/chat', '/:id/changesets/*', '/:id/review/*']) {
+    app.use(path, deps.requireAuth);
+  }
   app
     .openapi(chat, async (c) => {
       ai.requireProvider();
@@ -371,6 +432,7 @@ export function createAiProjectRoutes(deps: {
       const { limit } = c.req.valid('query');
       return c.json({ messages: await ai.history(c.var.project.id, limit) }, 200);
     })
+    .openapi(pending, async (c) => c.json(await ai.pending(c.var.project.id), 200))
     .openapi(getChangeset, async (c) => {
       const { changesetId } = c.req.valid('param');
       return c.json({ changeset: await ai.changeset(c.var.project.id, changesetId) }, 200);
@@ -386,7 +448,7 @@ export function createAiProjectRoutes(deps: {
       );
       return c.json(result, 200);
     });
-  for (const verb of ['accept', 'reject'] as const) {
+  for (const verb of ['accept', 'reject', 'undo'] as const) {
     app.openapi(hunkRoute(verb), async (c) => {
       const { changesetId, hunkId } = c.req.valid('param');
       const changeset = await ai.decide({

@@ -11,7 +11,14 @@ import { publishProjectEvent } from '../../common/project-events.ts';
 import type { TemplateRun, TemplatesService } from '../templates/index.ts';
 import { runAgent, type AgentLimits, type AgentOutcome, type ToolEvent } from './agent.ts';
 import { ChangesetRecorder, operationOf, revertChangeset, rollBackAttempt } from './changesets.ts';
-import { decideHunks, loadReview, type ChangesetReview } from './review.ts';
+import {
+  decideHunks,
+  loadReview,
+  pendingReview,
+  type ChangesetReview,
+  type HunkState,
+  type PendingReview,
+} from './review.ts';
 import type { AiActor, AiFiles, AiRuntime } from './host.ts';
 import { systemPrompt, type RunMode } from './prompt.ts';
 import type { ConversationMessage, ModelProvider } from './providers.ts';
@@ -464,23 +471,37 @@ export class AiService {
     return loadReview(this.#deps.db, projectId, changesetId);
   }
 
+  /** The project's pending hunks by file, where they are now (the gutter and explorer marks). */
+  async pending(projectId: string): Promise<PendingReview> {
+    return pendingReview({ db: this.#deps.db, files: this.#requireFiles() }, projectId);
+  }
+
   /**
-   * Accepts or rejects one hunk (`hunkId`) or every hunk (null) of a changeset; see
-   * `decideHunks`. Callers check the role (editor).
+   * Accepts, rejects or returns to pending one hunk (`hunkId`) or every hunk (null) of a
+   * changeset; see `decideHunks`. Members see it as a `review_changed` event. Callers check
+   * the role (editor).
    * @throws AppError not_found, conflict.
    */
   async decide(input: {
     projectId: string;
     changesetId: string;
     hunkId: string | null;
-    decision: 'accepted' | 'rejected';
+    decision: HunkState;
     userId: string;
   }): Promise<ChangesetReview> {
     if (!uuidPattern.test(input.changesetId)) throw errors.notFound('changeset');
-    const review = await decideHunks(
+    const { review, changed } = await decideHunks(
       { db: this.#deps.db, files: this.#requireFiles(), activity: this.#deps.activity },
       input,
     );
+    if (changed.length) {
+      await this.#publish(input.projectId, 'review_changed', {
+        changesetId: review.id,
+        userId: input.userId,
+        state: input.decision,
+        hunks: changed,
+      });
+    }
     this.#deps.log.info(
       {
         projectId: input.projectId,
@@ -513,6 +534,13 @@ export class AiService {
       { projectId, changesetId, files: result.reverted.length },
       'changeset reverted',
     );
+    // Its hunks are no longer pending (nothing left to review).
+    await this.#publish(projectId, 'review_changed', {
+      changesetId,
+      userId,
+      state: 'reverted',
+      hunks: [],
+    });
     return result;
   }
 

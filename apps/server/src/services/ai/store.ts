@@ -301,6 +301,44 @@ export class AiStore {
       .execute();
   }
 
+  /**
+   * The files, and the hunk decisions, of the project's latest `limit` applied changesets
+   * (newest first): what may still hold pending hunks.
+   */
+  async recentAppliedChangesets(
+    projectId: string,
+    limit: number,
+  ): Promise<{ row: ChangesetRow; files: ChangesetFileRow[]; decisions: HunkDecisionRow[] }[]> {
+    const rows = await this.#db
+      .selectFrom('ai_changesets')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .where('status', '=', 'applied')
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const [files, decisions] = await Promise.all([
+      this.#db
+        .selectFrom('ai_changeset_files')
+        .selectAll()
+        .where('changeset_id', 'in', ids)
+        .orderBy('seq')
+        .execute(),
+      this.#db
+        .selectFrom('ai_hunk_decisions')
+        .selectAll()
+        .where('changeset_id', 'in', ids)
+        .execute(),
+    ]);
+    return rows.map((row) => ({
+      row,
+      files: files.filter((f) => f.changeset_id === row.id),
+      decisions: decisions.filter((d) => d.changeset_id === row.id),
+    }));
+  }
+
   /** Drops entries whose file did not exist before and does not now (created, then deleted). */
   async pruneNoOpFiles(changesetId: string): Promise<void> {
     await this.#db
@@ -605,6 +643,16 @@ export class AiStore {
           decided_at: sql`now()`,
         }),
       )
+      .execute();
+  }
+
+  /** Forgets the decisions on these hunks: they are pending again. */
+  async clearHunkDecisions(changesetId: string, hunkIds: string[]): Promise<void> {
+    if (hunkIds.length === 0) return;
+    await this.#db
+      .deleteFrom('ai_hunk_decisions')
+      .where('changeset_id', '=', changesetId)
+      .where('hunk_id', 'in', hunkIds)
       .execute();
   }
 

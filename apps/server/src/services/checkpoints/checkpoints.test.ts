@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { startFakeAnthropic, type FakeServer } from '../../../test/fakes/anthropic.ts';
 
@@ -121,6 +121,10 @@ describe('checkpoints', () => {
     const kinds = (list.body.checkpoints as { kind: string }[]).map((c) => c.kind);
     expect(kinds).toEqual(['assistant', 'assistant', 'manual', 'assistant']);
 
+    const events: { type: string; data: any }[] = [];
+    const unsubscribe = await t.services.bus.subscribe(`project:${projectId}`, (m) =>
+      events.push(m as { type: string; data: any }),
+    );
     const res = await restore(cp);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.restored.removed).toEqual([
@@ -131,6 +135,30 @@ describe('checkpoints', () => {
       'new/file4.txt',
     ]);
     expect(res.body.restored.files).toEqual(['gone.txt', 'img.bin', 'src/app.js']);
+    // Members hear of the restore's 8 file changes as one `files_changed`, not 8 events.
+    await t.services.files.settled(projectId);
+    const summary = await vi.waitFor(() => {
+      const e = events.find((x) => x.type === 'files_changed');
+      if (!e) throw new Error('no files_changed yet');
+      return e;
+    });
+    await unsubscribe();
+    expect(events.filter((e) => e.type === 'file_changed')).toEqual([]);
+    expect(events.filter((e) => e.type === 'files_changed')).toHaveLength(1);
+    expect(summary.data).toMatchObject({ source: 'user', userId: editor.user.id });
+    const announced = (summary.data.files as { path: string; operation: string }[])
+      .map((f) => `${f.operation} ${f.path}`)
+      .sort();
+    expect(announced).toEqual([
+      'delete new/file0.txt',
+      'delete new/file1.txt',
+      'delete new/file2.txt',
+      'delete new/file3.txt',
+      'delete new/file4.txt',
+      'write gone.txt',
+      'write img.bin',
+      'write src/app.js',
+    ]);
     expect(res.body.checkpoint.kind).toBe('restore');
     expect(await snapshot()).toEqual(before);
 

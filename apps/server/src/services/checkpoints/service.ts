@@ -228,7 +228,8 @@ export class CheckpointsService {
         projectId,
         changes,
         { source: 'user', userId },
-        { workspaceInBackground: true },
+        // One `files_changed` event, not one per file.
+        { workspaceInBackground: true, oneEvent: true },
       );
     }
     const restart = plan.restart && runtime ? await runtime.isRunning(projectId) : false;

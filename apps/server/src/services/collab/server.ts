@@ -5,6 +5,7 @@ import type pg from 'pg';
 import ShareDB from 'sharedb';
 import type Agent from 'sharedb/lib/agent.js';
 import { WebSocket, WebSocketServer } from 'ws';
+import { fileChangesOf, type ProjectEvent } from '@vaporform/sdk';
 import { AppError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { AccessClaims } from '../auth/index.ts';
@@ -468,9 +469,13 @@ export class CollabService {
       }
       return;
     }
-    const event = message as Partial<FileChangedEvent>;
-    if (event?.type !== 'file_changed' || !event.data) return;
-    const { path, operation, source, from, userId } = event.data;
+    // `file_changed`, or each file of a `files_changed` (a restore).
+    for (const change of fileChangesOf(message as ProjectEvent))
+      this.#onFileChanged(projectId, change);
+  }
+
+  #onFileChanged(projectId: string, change: FileChangedEvent['data']): void {
+    const { path, operation, source, from, userId } = change;
     if (source === 'collab') return;
     const author = { source, userId: userId ?? null };
     const work = async () => {

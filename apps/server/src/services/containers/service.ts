@@ -491,7 +491,8 @@ export class ContainersService {
     this.#supervised.set(projectId, sup);
     sup.unsubscribe = this.#d.bus
       .subscribe(`project:${projectId}`, (message) => {
-        if ((message as { type?: string } | null)?.type === 'file_changed') this.#onSave(sup);
+        const type = (message as { type?: string } | null)?.type;
+        if (type === 'file_changed' || type === 'files_changed') this.#onSave(sup);
       })
       .catch((err: unknown) => {
         this.#log.warn({ err, projectId }, 'supervisor: no file events');

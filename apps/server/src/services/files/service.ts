@@ -152,6 +152,18 @@ export interface FileChangedEvent {
   };
 }
 
+/** One `files_changed` event for a whole commit (`applyChangeset` with `oneEvent`). */
+interface FilesChangedEvent {
+  type: 'files_changed';
+  data: {
+    source: FileSource;
+    userId?: string;
+    files: Omit<FileChangedEvent['data'], 'source' | 'userId'>[];
+  };
+}
+
+type FileChangeEvent = FileChangedEvent | FilesChangedEvent;
+
 /** Size limits for files and archives. */
 export interface FileLimits {
   /** Largest file (bytes). */
@@ -496,25 +508,31 @@ export class FilesService {
 
   /**
    * Applies several changes in one transaction (e.g. an AI turn): all of them or none, one
-   * version per changed file, events after the commit.
+   * version per changed file, events after the commit (`oneEvent`: one `files_changed` for
+   * all of them, e.g. a restore of 1,000 files).
    * @throws AppError as {@link write}, {@link delete} and {@link move}; nothing is applied then.
    */
   async applyChangeset(
     projectId: string,
     changes: FileChange[],
     actor: Actor,
-    opts: { workspaceInBackground?: boolean } = {},
+    opts: { workspaceInBackground?: boolean; oneEvent?: boolean } = {},
   ): Promise<ChangeOutcome[]> {
     const planned = changes.map((c, i) => this.#plan(c, changes.length > 1 ? `changes.${i}.` : ''));
+    const oneEvent = opts.oneEvent ?? false;
     if (!opts.workspaceInBackground || planned.length === 0) {
-      return this.#commit(projectId, planned, actor);
+      return this.#commit(projectId, planned, actor, oneEvent);
     }
     // Answer once committed; the workspace, search and events follow in the project's lane
     // (later changes wait for them, see settled()).
     return new Promise<ChangeOutcome[]>((resolve, reject) => {
       this.#workspaces
         .exclusive(projectId, () =>
-          this.#commitInLane(projectId, planned, actor, { fromDisk: false, committed: resolve }),
+          this.#commitInLane(projectId, planned, actor, {
+            fromDisk: false,
+            committed: resolve,
+            oneEvent,
+          }),
         )
         .catch(reject);
     });
@@ -844,10 +862,15 @@ export class FilesService {
     }
   }
 
-  async #commit(projectId: string, planned: Planned[], actor: Actor): Promise<ChangeOutcome[]> {
+  async #commit(
+    projectId: string,
+    planned: Planned[],
+    actor: Actor,
+    oneEvent = false,
+  ): Promise<ChangeOutcome[]> {
     if (planned.length === 0) return [];
     return this.#workspaces.exclusive(projectId, () =>
-      this.#commitInLane(projectId, planned, actor, { fromDisk: false }),
+      this.#commitInLane(projectId, planned, actor, { fromDisk: false, oneEvent }),
     );
   }
 
@@ -859,7 +882,11 @@ export class FilesService {
     projectId: string,
     planned: Planned[],
     actor: Actor,
-    opts: { fromDisk: boolean; committed?: (outcomes: ChangeOutcome[]) => void },
+    opts: {
+      fromDisk: boolean;
+      committed?: (outcomes: ChangeOutcome[]) => void;
+      oneEvent?: boolean;
+    },
   ): Promise<ChangeOutcome[]> {
     if (!fileSources.includes(actor.source)) throw new Error(`unknown file source ${actor.source}`);
     const quotaMb = await this.#storageLimitMb(projectId);
@@ -887,7 +914,7 @@ export class FilesService {
       );
       for (const o of changed)
         this.#metrics.fileChanges.inc({ source: actor.source, operation: o.operation });
-      void this.#publish(projectId, changed, actor);
+      void this.#publish(projectId, changed, actor, opts.oneEvent ?? false);
     }
     return outcomes;
   }
@@ -952,24 +979,28 @@ export class FilesService {
     }
   }
 
-  async #publish(projectId: string, outcomes: ChangeOutcome[], actor: Actor): Promise<void> {
-    for (const o of outcomes) {
-      const event: FileChangedEvent = {
-        type: 'file_changed',
-        data: {
-          path: o.path,
-          version: o.version,
-          source: actor.source,
-          ...(actor.userId ? { userId: actor.userId } : {}),
-          operation: o.operation,
-          ...(o.from ? { from: o.from } : {}),
-          ...(o.file ? { contentHash: o.file.contentHash, size: o.file.size } : {}),
-        },
-      };
+  async #publish(
+    projectId: string,
+    outcomes: ChangeOutcome[],
+    actor: Actor,
+    oneEvent: boolean,
+  ): Promise<void> {
+    const files = outcomes.map((o) => ({
+      path: o.path,
+      version: o.version,
+      operation: o.operation,
+      ...(o.from ? { from: o.from } : {}),
+      ...(o.file ? { contentHash: o.file.contentHash, size: o.file.size } : {}),
+    }));
+    const who = { source: actor.source, ...(actor.userId ? { userId: actor.userId } : {}) };
+    const events: FileChangeEvent[] = oneEvent
+      ? [{ type: 'files_changed', data: { ...who, files } }]
+      : files.map((f) => ({ type: 'file_changed', data: { ...f, ...who } }));
+    for (const event of events) {
       try {
         await publishProjectEvent(this.#bus, projectId, event.type, event.data);
       } catch (err) {
-        this.#log.warn({ err, projectId }, 'file_changed event not published');
+        this.#log.warn({ err, projectId }, `${event.type} event not published`);
       }
     }
   }
