@@ -18,6 +18,7 @@ export type LeaseSweeper = () => Promise<string[]>;
  */
 export class AiQueue {
   readonly #boss: PgBoss;
+  readonly #pool: pg.Pool;
   readonly #log: Logger;
   readonly #attempts: number;
   readonly #sweepMs: number;
@@ -26,6 +27,7 @@ export class AiQueue {
   #started = false;
 
   constructor(deps: { pool: pg.Pool; log: Logger; attempts: number; leaseSeconds: number }) {
+    this.#pool = deps.pool;
     this.#log = deps.log;
     this.#attempts = deps.attempts;
     this.#sweepMs = Math.max(500, (deps.leaseSeconds * 1000) / 2);
@@ -42,17 +44,28 @@ export class AiQueue {
 
   /** Installs pg-boss's schema (first time), creates the queue and starts working on it. */
   async start(handler: JobHandler, sweep: LeaseSweeper): Promise<void> {
-    await this.#boss.start();
-    this.#started = true;
-    await this.#boss.createQueue(aiQueueName, {
-      name: aiQueueName,
-      // One more delivery than attempts: the last one records the failure for good.
-      retryLimit: this.#attempts,
-      retryDelay: 1,
-      retryBackoff: false,
-      // A backstop only: dead workers are found through their lease long before this.
-      expireInSeconds: 60 * 60,
-    });
+    // Instances starting together would race on pg-boss's schema and queue DDL (PostgreSQL
+    // fails one with "deadlock detected"): one sets up at a time, under a transaction-scoped
+    // advisory lock held on a connection of its own while pg-boss works on the others.
+    const lock = await this.#pool.connect();
+    try {
+      await lock.query('BEGIN');
+      await lock.query("SELECT pg_advisory_xact_lock(hashtext('vaporform:pgboss:setup'))");
+      await this.#boss.start();
+      this.#started = true;
+      await this.#boss.createQueue(aiQueueName, {
+        name: aiQueueName,
+        // One more delivery than attempts: the last one records the failure for good.
+        retryLimit: this.#attempts,
+        retryDelay: 1,
+        retryBackoff: false,
+        // A backstop only: dead workers are found through their lease long before this.
+        expireInSeconds: 60 * 60,
+      });
+    } finally {
+      await lock.query('COMMIT').catch(() => undefined);
+      lock.release();
+    }
     await this.#boss.work<{ requestId: string }>(
       aiQueueName,
       { pollingIntervalSeconds: 0.5, batchSize: 1 },
