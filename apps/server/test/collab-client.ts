@@ -9,6 +9,8 @@ ShareDBClient.types.register(collabTextType as never);
 export interface CollabClient {
   connection: Connection;
   ws: WebSocket;
+  /** The instance that took the current socket's upgrade (HAProxy's `X-Served-By`), if any. */
+  servedBy: string | undefined;
   /** Resolves when the socket closes, with its code. */
   closed: Promise<{ code: number; reason: string }>;
   doc(projectId: string, path: string): Doc<string>;
@@ -22,9 +24,15 @@ export function collabUrl(base: string, token: string): string {
   return `${base.replace(/^http/, 'ws')}/api/collab?token=${encodeURIComponent(token)}`;
 }
 
+const servedBy = new WeakMap<WebSocket, string>();
+
 function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers });
+    ws.once('upgrade', (res) => {
+      const by = res.headers['x-served-by'];
+      if (by) servedBy.set(ws, String(by));
+    });
     ws.once('unexpected-response', (_req, res) => {
       reject(
         Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode }),
@@ -50,6 +58,9 @@ export async function connectCollab(
     connection,
     get ws() {
       return ws;
+    },
+    get servedBy() {
+      return servedBy.get(ws);
     },
     get closed() {
       return closed;

@@ -3,7 +3,9 @@ import { rmSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/index.ts';
+import { collabUrl, connectCollab, docs, until, type CollabClient } from '../collab-client.ts';
 import { createTestDatabase, type TestDatabase } from '../db.ts';
+import { startFakeAnthropic, type FakeServer } from '../fakes/anthropic.ts';
 import { startRedis, type TestRedis } from '../redis.ts';
 import { call, signUp, type Session } from './client.ts';
 import { startHaproxy, startServer, type HaproxyProc, type ServerProc } from './processes.ts';
@@ -12,17 +14,43 @@ import { ProjectSocket } from './socket.ts';
 // The scale-out shape: three server processes sharing one PostgreSQL and one redis-server,
 // behind HAProxy (round robin, no stickiness, WebSockets tunnelled). Clients only ever talk to
 // HAProxy; which instance answers is HAProxy's choice (`X-Served-By` tells the test).
+// The assistant talks to a local fake Anthropic API; each instance has its own API key, so the
+// fake's requests say which instance ran a queued job.
 
 let redis: TestRedis;
 let database: TestDatabase;
+let anthropic: FakeServer;
 let proxy: HaproxyProc;
 const servers: ServerProc[] = [];
 const sockets: ProjectSocket[] = [];
+const collabClients: CollabClient[] = [];
 let env: Record<string, string>;
 let ports: number[];
 
+/** Instance `i`'s environment (`s${i + 1}` behind HAProxy): the shared one plus its API key. */
+const instanceEnv = (i: number) => ({ ...env, ANTHROPIC_API_KEY: `sk-fake-s${i + 1}` });
+
+/**
+ * Starts instance `i` again after it died, on its port and data dir, and waits until HAProxy's
+ * health check sends it traffic again.
+ */
+async function restart(i: number): Promise<void> {
+  const old = servers[i]!;
+  servers[i] = await startServer(instanceEnv(i), { port: old.port, dataDir: old.dataDir });
+  let back = false;
+  for (let attempt = 0; attempt < 100 && !back; attempt++) {
+    back = (await servedBy('/healthz')) === `200 s${i + 1}`;
+    if (!back) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(back, `s${i + 1} takes traffic again`).toBe(true);
+}
+
 beforeAll(async () => {
-  [redis, database] = await Promise.all([startRedis(), createTestDatabase()]);
+  [redis, database, anthropic] = await Promise.all([
+    startRedis(),
+    createTestDatabase(),
+    startFakeAnthropic(),
+  ]);
   ports = [await freePort(), await freePort(), await freePort()];
   const proxyPort = await freePort();
   env = {
@@ -34,8 +62,13 @@ beforeAll(async () => {
     VAPORFORM_PUBLIC_URL: `http://127.0.0.1:${proxyPort}`,
     VAPORFORM_TRUSTED_PROXIES: '127.0.0.1',
     VAPORFORM_LOGIN_LIMIT_PER_ACCOUNT: '4',
+    ANTHROPIC_BASE_URL: anthropic.url,
+    // A run whose instance died is handed back within seconds (heartbeat every lease/3).
+    VAPORFORM_AI_LEASE_SECONDS: '2',
   };
-  servers.push(...(await Promise.all(ports.map((port) => startServer(env, { port })))));
+  servers.push(
+    ...(await Promise.all(ports.map((port, i) => startServer(instanceEnv(i), { port })))),
+  );
   proxy = await startHaproxy(
     ports.map((p) => `127.0.0.1:${p}`),
     { port: proxyPort },
@@ -44,9 +77,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of sockets) s.close();
+  for (const c of collabClients) c.close();
   await proxy?.stop();
   await Promise.all(servers.map((s) => s.stop()));
   await redis?.stop();
+  await anthropic?.close();
   await database?.drop();
   for (const s of servers) rmSync(s.dataDir, { recursive: true, force: true });
 });
@@ -171,6 +206,67 @@ describe('three instances behind HAProxy, one PostgreSQL, one Redis', () => {
     }
   });
 
+  it('collaboration ops: stock ShareDB clients on different instances see each other’s ops and converge', async () => {
+    const editor = await signUp(proxy.url, 'topo-editor@example.test');
+    const added = await call(proxy.url, 'POST', `/api/projects/${projectId}/members`, {
+      token: owner.token,
+      body: { email: editor.email, role: 'editor' },
+    });
+    expect(added.status).toBe(201);
+    const path = 'collab.txt';
+    const put = await call(proxy.url, 'PUT', `/api/projects/${projectId}/files/${path}`, {
+      token: owner.token,
+      body: { content: 'shared\n' },
+    });
+    expect(put.status).toBe(201);
+    const connect = async (token: string) => {
+      const c = await connectCollab(collabUrl(proxy.url, token));
+      collabClients.push(c);
+      return c;
+    };
+    const a = await connect(owner.token);
+    let b = await connect(editor.token);
+    // Round robin may give the next upgrade to the same instance: connect again (bounded).
+    for (let i = 0; i < 5 && b.servedBy === a.servedBy; i++) {
+      b.close();
+      b = await connect(editor.token);
+    }
+    expect(a.servedBy).toMatch(/^s[123]$/);
+    expect(b.servedBy).toMatch(/^s[123]$/);
+    expect(b.servedBy).not.toBe(a.servedBy);
+    const [da, db] = [a.doc(projectId, path), b.doc(projectId, path)];
+    await Promise.all([docs.subscribe(da), docs.subscribe(db)]);
+    expect([da.data, db.data]).toEqual(['shared\n', 'shared\n']);
+
+    // Both type at once at the start of the text; each op counts once acknowledged.
+    const type = async (doc: typeof da, letter: string) => {
+      for (let i = 0; i < 10; i++) await docs.submit(doc, [letter]);
+    };
+    await Promise.all([type(da, 'X'), type(db, 'Y')]);
+    const count = (text: string, letter: string) => text.split(letter).length - 1;
+    await until(
+      () => da.data === db.data && count(da.data, 'X') === 10 && count(da.data, 'Y') === 10,
+      15_000,
+      `convergence (${JSON.stringify(da.data)} / ${JSON.stringify(db.data)})`,
+    );
+    expect(da.data.endsWith('shared\n')).toBe(true);
+    expect(da.data).toHaveLength(27);
+    // The typing is written back to the file, read through whichever instance answers.
+    await until(
+      async () =>
+        (
+          await call<{ content: string }>(
+            proxy.url,
+            'GET',
+            `/api/projects/${projectId}/files/${path}`,
+            { token: owner.token },
+          )
+        ).body.content === da.data,
+      20_000,
+      'the file to hold the converged text',
+    );
+  }, 60_000);
+
   it('an instance SIGKILLed mid-session: sockets reconnect through HAProxy, no acknowledged write is lost, the instance rejoins', async () => {
     const ownerSockets = await openSockets(projectId, owner.token, 3);
     const victimName = 's2';
@@ -233,14 +329,7 @@ describe('three instances behind HAProxy, one PostgreSQL, one Redis', () => {
     await replacement!.waitFor((e) => e.type === 'file_changed');
 
     // The instance comes back on its port and HAProxy sends it traffic again.
-    const restarted = await startServer(env, { port: victim.port, dataDir: victim.dataDir });
-    servers[1] = restarted;
-    let back = false;
-    for (let i = 0; i < 100 && !back; i++) {
-      back = (await servedBy('/healthz')) === `200 ${victimName}`;
-      if (!back) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(back).toBe(true);
+    await restart(1);
     const rejoined = await openSockets(projectId, owner.token, 3);
     expect(rejoined.map((s) => s.servedBy)).toContain(victimName);
     stop = true;
@@ -274,6 +363,122 @@ describe('three instances behind HAProxy, one PostgreSQL, one Redis', () => {
     );
     expect(lost).toEqual([]);
   }, 240_000);
+
+  it('a queued assistant job finishes exactly once when the instance running it is SIGKILLed', async () => {
+    const ownerSockets = await openSockets(projectId, owner.token, 3);
+    expect(new Set(ownerSockets.map((s) => s.servedBy)).size).toBe(3);
+    const base = await call(proxy.url, 'PUT', `/api/projects/${projectId}/files/base.txt`, {
+      token: owner.token,
+      body: { content: 'count = 1\n' },
+    });
+    expect(base.status).toBe(201);
+
+    // Each attempt writes a.txt and edits base.txt; the first also leaves scratch.txt, then its
+    // model stalls — and the instance running it is killed.
+    const ranOn: string[] = [];
+    let stalledOn!: (instance: string) => void;
+    const stalled = new Promise<string>((r) => (stalledOn = r));
+    anthropic.script((request) => {
+      const turns = (request.body.messages as unknown[]).length;
+      const key = String(request.headers['x-api-key'] ?? request.headers.authorization);
+      const instance = /sk-fake-(s[123])$/.exec(key)?.[1] ?? `unknown key ${key}`;
+      if (turns === 1) ranOn.push(instance);
+      const step = (turns - 1) / 2;
+      const first = ranOn.length === 1;
+      if (step === 0) {
+        return {
+          toolCalls: [
+            { name: 'write_file', input: { path: 'a.txt', content: 'from the AI\n' } },
+            ...(first
+              ? [{ name: 'write_file', input: { path: 'scratch.txt', content: 'half-done\n' } }]
+              : []),
+          ],
+        };
+      }
+      if (step === 1) {
+        return {
+          toolCalls: [
+            {
+              name: 'edit_file',
+              input: { path: 'base.txt', old_str: 'count = 1', new_str: 'count = 2' },
+            },
+          ],
+        };
+      }
+      if (first) {
+        stalledOn(instance);
+        return { text: 'never finished', stall: new Promise<void>(() => undefined) };
+      }
+      return { text: 'Done: count is 2.' };
+    });
+    const queued = await call<{ requestId: string }>(proxy.url, 'POST', '/api/claude/process', {
+      token: owner.token,
+      body: { projectId, message: 'Set count to 2', type: 'modify' },
+    });
+    expect(queued.status).toBe(202);
+    const requestId = queued.body.requestId;
+
+    const victimName = await stalled;
+    const victimIndex = Number(victimName.slice(1)) - 1;
+    const victim = servers[victimIndex];
+    expect(victim, `the instance that ran the job: ${victimName}`).toBeDefined();
+    const exited = new Promise((r) => victim!.child.once('exit', r));
+    victim!.child.kill('SIGKILL');
+    await exited;
+
+    const deadline = Date.now() + 90_000;
+    let done: { status: string; attempts: number } | undefined;
+    while (!done && Date.now() < deadline) {
+      const r = await call<{ status: string; attempts: number }>(
+        proxy.url,
+        'GET',
+        `/api/claude/requests/${requestId}`,
+        { token: owner.token },
+      ).catch(() => undefined);
+      if (r?.body.status === 'succeeded' || r?.body.status === 'failed') done = r.body;
+      else await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(ranOn).toHaveLength(2);
+    expect(ranOn[1]).not.toBe(victimName);
+
+    // The project as after one clean run: the first attempt's scratch file rolled back, the
+    // edit applied once — read through whichever instance answers.
+    const files = await call<{ files: { path: string }[] }>(
+      proxy.url,
+      'GET',
+      `/api/projects/${projectId}/files`,
+      { token: owner.token },
+    );
+    const paths = files.body.files.map((f) => f.path);
+    expect(paths).toContain('a.txt');
+    expect(paths).not.toContain('scratch.txt');
+    const read = async (path: string) =>
+      (
+        await call<{ content: string }>(
+          proxy.url,
+          'GET',
+          `/api/projects/${projectId}/files/${path}`,
+          { token: owner.token },
+        )
+      ).body.content;
+    expect(await read('base.txt')).toBe('count = 2\n');
+    expect(await read('a.txt')).toBe('from the AI\n');
+
+    // Its answer reached the owner on each surviving instance, once.
+    const survivors = ownerSockets.filter((s) => s.servedBy !== victimName);
+    expect(survivors).toHaveLength(2);
+    const isAnswer = (e: { type: string; data?: unknown }) =>
+      e.type === 'claude-response' && (e.data as { requestId?: string }).requestId === requestId;
+    for (const s of survivors) await s.waitFor(isAnswer, 15_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(survivors.map((s) => s.events.filter(isAnswer).length)).toEqual([1, 1]);
+    console.log(
+      `topology: queued assistant job stalled on ${victimName} (SIGKILLed), finished on ${ranOn[1]} after ${done!.attempts} attempts`,
+    );
+
+    await restart(victimIndex);
+  }, 180_000);
 
   it('throughput: requests/s through HAProxy against one instance alone, same run', async () => {
     const path = `/api/projects/${projectId}/files/hello.txt`;
