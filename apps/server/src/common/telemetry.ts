@@ -12,7 +12,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type pg from 'pg';
-import type { Logger } from './logger.ts';
+import { requestIdScope, type Logger } from './logger.ts';
 
 /** Traces of this process, exported over OTLP/HTTP. */
 export interface Telemetry {
@@ -32,7 +32,8 @@ type FetchHandler = (request: Request, ...rest: never[]) => Response | Promise<R
  * exporter reads the standard `OTEL_EXPORTER_OTLP_*` variables itself (headers, timeout), and
  * `OTEL_SERVICE_NAME` names the service (default `vaporform`). Spans: one per HTTP request
  * (`vaporform.request_id` = the `x-request-id` every log line of the request carries) and one
- * per SQL statement under it.
+ * per SQL statement under it; Docker, Terraform and AI provider calls through `withSpan` /
+ * `traceMethods`.
  * @returns undefined when no endpoint is set (nothing is registered then).
  */
 export function startTelemetry(env: NodeJS.ProcessEnv, log: Logger): Telemetry | undefined {
@@ -141,4 +142,72 @@ function traced(tracer: Tracer, args: unknown[], query: (...args: unknown[]) => 
 function fail(span: Span, err: unknown): void {
   span.recordException(err instanceof Error ? err : String(err));
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : '' });
+}
+
+/** An open span of `startSpan`: ended once, with the error that failed it if any. */
+export interface OpenSpan {
+  end(error?: unknown, attributes?: Attributes): void;
+}
+
+/**
+ * Starts a client span `name` under the active one (a request's, across awaits), carrying the
+ * request id of the request it runs for. Without `startTelemetry` the global tracer is a no-op.
+ */
+export function startSpan(name: string, attributes: Attributes = {}): OpenSpan {
+  const requestId = requestIdScope.getStore();
+  const span = trace.getTracer('vaporform').startSpan(name, {
+    kind: SpanKind.CLIENT,
+    attributes: { ...attributes, ...(requestId ? { 'vaporform.request_id': requestId } : {}) },
+  });
+  let ended = false;
+  return {
+    end(error, more) {
+      if (ended) return;
+      ended = true;
+      if (more) span.setAttributes(more);
+      if (error !== undefined) fail(span, error);
+      span.end();
+    },
+  };
+}
+
+/** Runs `run` as a span `name` (see `startSpan`), ending it when the promise settles. */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  run: () => Promise<T>,
+): Promise<T> {
+  const span = startSpan(name, attributes);
+  try {
+    const result = await run();
+    span.end();
+    return result;
+  } catch (err) {
+    span.end(err);
+    throw err;
+  }
+}
+
+/**
+ * `target` with each of `methods` as a span `<prefix> <method>` (e.g. `docker start`): the one
+ * wrapper around a client's call sites. Methods run on `target` itself (private fields work).
+ */
+export function traceMethods<T extends object>(
+  target: T,
+  prefix: string,
+  methods: readonly (keyof T & string)[],
+  attributes: Attributes = {},
+): T {
+  const traced = new Set<string>(methods);
+  return new Proxy(target, {
+    get(obj, key) {
+      const value = Reflect.get(obj, key, obj) as unknown;
+      if (typeof value !== 'function') return value;
+      if (typeof key !== 'string' || !traced.has(key)) return value.bind(obj);
+      return (...args: unknown[]) =>
+        withSpan(`${prefix} ${key}`, attributes, () =>
+          Promise.resolve((value as (...a: unknown[]) => unknown).apply(obj, args)),
+        );
+    },
+  });
 }

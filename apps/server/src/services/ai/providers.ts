@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { traceMethods } from '../../common/telemetry.ts';
 
 /** A piece of text the model wrote. */
 export interface TextPart {
@@ -94,19 +95,29 @@ export interface ProviderConfig {
  * else an OpenAI-compatible server when OPENAI_API_KEY or OPENAI_BASE_URL is; otherwise none.
  */
 export function createProvider(config: ProviderConfig): ModelProvider | undefined {
-  if (config.anthropicApiKey || config.anthropicBaseUrl) {
-    return new AnthropicProvider({
-      apiKey: config.anthropicApiKey ?? 'not-needed',
-      baseUrl: config.anthropicBaseUrl,
-      model: config.model,
+  // Each model turn is a span (`anthropic turn`, `openai turn`) when traces are exported.
+  const traced = (provider: ModelProvider) =>
+    traceMethods(provider, provider.name, ['turn'], {
+      'gen_ai.system': provider.name,
+      'gen_ai.request.model': provider.model,
     });
+  if (config.anthropicApiKey || config.anthropicBaseUrl) {
+    return traced(
+      new AnthropicProvider({
+        apiKey: config.anthropicApiKey ?? 'not-needed',
+        baseUrl: config.anthropicBaseUrl,
+        model: config.model,
+      }),
+    );
   }
   if (config.openaiApiKey || config.openaiBaseUrl) {
-    return new OpenAiProvider({
-      apiKey: config.openaiApiKey ?? 'not-needed',
-      baseUrl: config.openaiBaseUrl,
-      model: config.model,
-    });
+    return traced(
+      new OpenAiProvider({
+        apiKey: config.openaiApiKey ?? 'not-needed',
+        baseUrl: config.openaiBaseUrl,
+        model: config.model,
+      }),
+    );
   }
   return undefined;
 }

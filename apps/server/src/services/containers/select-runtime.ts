@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { Logger } from '../../common/logger.ts';
+import { traceMethods } from '../../common/telemetry.ts';
 import { DockerRuntime } from './docker-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import type { ContainerRuntime, RuntimeKind } from './runtime.ts';
@@ -39,6 +40,17 @@ export async function dockerAnswers(docker: Docker, timeoutMs = 2_000): Promise<
 export function findBwrap(): string | undefined {
   return ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'].find((p) => existsSync(p));
 }
+
+const dockerCalls = [
+  'init',
+  'start',
+  'stop',
+  'remove',
+  'inspect',
+  'list',
+  'stats',
+  'openTty',
+] as const satisfies readonly (keyof ContainerRuntime)[];
 
 export interface RuntimeChoice {
   runtime: ContainerRuntime;
@@ -82,7 +94,9 @@ export async function selectRuntime(options: {
   const docker = dockerClient(options.dockerHost);
   const where = options.dockerHost ?? process.env.DOCKER_HOST ?? 'the default socket';
   if (await dockerAnswers(docker)) {
-    return { runtime: options.docker(docker), reason: `docker runtime (engine at ${where})` };
+    // Each call on the engine is a span (`docker start`, …) when traces are exported.
+    const runtime = traceMethods(options.docker(docker), 'docker', dockerCalls);
+    return { runtime, reason: `docker runtime (engine at ${where})` };
   }
   if (kind === 'docker') {
     throw new Error(`VAPORFORM_RUNTIME=docker: no Docker engine answers at ${where}`);

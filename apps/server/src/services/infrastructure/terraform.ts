@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { startSpan } from '../../common/telemetry.ts';
 
 /** One line of a Terraform run: its `-json` event, or a plain line wrapped as one. */
 export type TerraformEvent = Record<string, unknown> & { type: string };
@@ -50,6 +51,10 @@ export function runTerraform(
     onLine?(line: string): void;
   },
 ): TerraformProcess {
+  // The subcommand only: other arguments may carry variable values.
+  const span = startSpan(`terraform ${args[0] ?? ''}`.trim(), {
+    'process.executable.name': 'terraform',
+  });
   const child = spawn(bin, args, {
     cwd: options.cwd,
     env: options.env,
@@ -76,6 +81,12 @@ export function runTerraform(
       resolve({ exitCode, signal, stderr: stderr.join('\n') });
     });
   });
+  void done.then((r) =>
+    span.end(
+      r.exitCode === 0 ? undefined : new Error(`terraform exited ${r.exitCode ?? r.signal}`),
+      { 'process.exit.code': r.exitCode ?? -1 },
+    ),
+  );
   const signalGroup = (signal: NodeJS.Signals) => {
     if (child.pid === undefined) return;
     try {
