@@ -44,6 +44,22 @@ module.exports = {
       },
     },
     {
+      name: 'index-without-routes',
+      severity: 'error',
+      comment:
+        "A service's index.ts is its API and types (CONVENTIONS.md §2): its routes are mounted by the composition root, never exported or imported through index.ts.",
+      from: { path: '^apps/server/src/services/([^/]+)/index\\.ts$' },
+      to: { path: '^apps/server/src/services/$1/routes\\.ts$' },
+    },
+    {
+      name: 'routes-only-from-composition-root',
+      severity: 'error',
+      comment:
+        "Only the composition root (src/compose.ts) mounts a service's routes: nothing else outside the service (http/, common/, bench/, scripts/, tests/) imports its routes.ts. Other services cannot either (service-through-index); shared schemas go in the service's schemas.ts, exported by its index.ts.",
+      from: { pathNot: ['^apps/server/src/compose\\.ts$', '^apps/server/src/services/'] },
+      to: { path: '^apps/server/src/services/[^/]+/routes\\.ts$' },
+    },
+    {
       name: 'foundation-not-upward',
       severity: 'error',
       comment: 'common/ and db/ are the bottom layer: they never import services or http.',

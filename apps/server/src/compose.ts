@@ -13,53 +13,55 @@ import {
   AuthStore,
   LoginRateLimiter,
   SupabaseTokens,
-  createAuthRoutes,
   createRequireAuth,
 } from './services/auth/index.ts';
 import { ActivityService } from './services/activity/index.ts';
-import { CheckpointsService, createCheckpointsRoutes } from './services/checkpoints/index.ts';
+import { CheckpointsService } from './services/checkpoints/index.ts';
 import { CollabService } from './services/collab/index.ts';
-import {
-  AiService,
-  createAiProjectRoutes,
-  createClaudeRoutes,
-  createProvider,
-  filesHost,
-  runtimeHost,
-} from './services/ai/index.ts';
+import { AiService, createProvider, filesHost, runtimeHost } from './services/ai/index.ts';
 import {
   ContainersService,
   ContainersStore,
   DEFAULT_RUNTIME_IMAGE,
   DockerRuntime,
   RUNTIME_UID,
-  createContainersRoutes,
   selectRuntime,
 } from './services/containers/index.ts';
-import {
-  InfrastructureService,
-  createInfrastructureRoutes,
-} from './services/infrastructure/index.ts';
-import { AgentService, createAgentRoutes } from './services/agent/index.ts';
-import { MessagesService, createMessagesRoutes } from './services/messages/index.ts';
+import { InfrastructureService } from './services/infrastructure/index.ts';
+import { AgentService } from './services/agent/index.ts';
+import { MessagesService } from './services/messages/index.ts';
 import { Metrics } from './services/monitoring/index.ts';
 import {
   ProjectsService,
   createProjectAccess,
-  createProjectsRoutes,
   type ProjectAccess,
 } from './services/projects/index.ts';
-import { FilesService, createFilesRoutes, fileBodyLimits } from './services/files/index.ts';
-import { ProjectSocketHub, createProjectSocketRoutes } from './services/realtime/index.ts';
+import { FilesService } from './services/files/index.ts';
+import { ProjectSocketHub } from './services/realtime/index.ts';
+import { PreviewService, previewUrl } from './services/preview/index.ts';
+import { KeyRing, SecretsService } from './services/secrets/index.ts';
+import { TemplatesService } from './services/templates/index.ts';
+import { TerminalService } from './services/terminal/index.ts';
+// Routes are not part of a service's surface (its index.ts): only this composition root
+// mounts them (`npm run boundaries`, rule routes-only-from-composition-root).
+import { createAgentRoutes } from './services/agent/routes.ts';
+import { createAiProjectRoutes, createClaudeRoutes } from './services/ai/routes.ts';
+import { createAuthRoutes } from './services/auth/routes.ts';
+import { createCheckpointsRoutes } from './services/checkpoints/routes.ts';
+import { createContainersRoutes } from './services/containers/routes.ts';
+import { createFilesRoutes, fileBodyLimits } from './services/files/routes.ts';
+import { createInfrastructureRoutes } from './services/infrastructure/routes.ts';
+import { createMessagesRoutes } from './services/messages/routes.ts';
 import {
-  PreviewService,
+  createPreviewMiddleware,
   createPreviewRoutes,
   createPreviewUpgradeHandler,
-  previewUrl,
-} from './services/preview/index.ts';
-import { KeyRing, SecretsService, createSecretsRoutes } from './services/secrets/index.ts';
-import { TemplatesService, createTemplatesRoutes } from './services/templates/index.ts';
-import { TerminalService, createTerminalRoutes } from './services/terminal/index.ts';
+} from './services/preview/routes.ts';
+import { createProjectsRoutes } from './services/projects/routes.ts';
+import { createProjectSocketRoutes } from './services/realtime/routes.ts';
+import { createSecretsRoutes } from './services/secrets/routes.ts';
+import { createTemplatesRoutes } from './services/templates/routes.ts';
+import { createTerminalRoutes } from './services/terminal/routes.ts';
 
 /** Everything the HTTP layer and the process need, built once. */
 export interface Services {
@@ -105,6 +107,8 @@ export interface Services {
   /** Session chat between a project's members (`/api/projects/:id/messages`, `chat` events). */
   messages: MessagesService;
   routes: {
+    /** Runs before everything else: requests for a preview host never reach the API. */
+    hosts: MiddlewareHandler;
     auth: OpenAPIHono;
     /** `[path, router]`: each router is mounted at `/api/<path>`; several may share a path. */
     api: [string, OpenAPIHono][];
@@ -277,7 +281,6 @@ export async function composeServices(deps: {
     pool,
     log,
     metrics,
-    publicUrl: config.publicUrl,
     redisUrl: config.redisUrl,
   });
   // WS /api/collab: a Hono route behind the same gate as every socket (common/websocket.ts).
@@ -350,6 +353,7 @@ export async function composeServices(deps: {
     databaseUrl: (deps.directPool ?? pool).options.connectionString ?? '',
     dockerHost: config.dockerHost,
     metrics,
+    secrets,
   });
   await infrastructure.start();
   const infrastructureRoutes = createInfrastructureRoutes({ infrastructure, requireAuth });
@@ -398,6 +402,7 @@ export async function composeServices(deps: {
     collab,
     ai,
     routes: {
+      hosts: createPreviewMiddleware({ preview, trustedProxies: config.trustedProxies }),
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
       api: [
         ['projects', createProjectsRoutes({ projects, activity, requireAuth })],

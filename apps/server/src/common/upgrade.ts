@@ -23,12 +23,45 @@ export function rejectUpgrade(
   message: string,
 ): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: { code, message } });
-  socket.end(
+  const body = Buffer.from(JSON.stringify({ error: { code, message } }));
+  socket.end(responseBytes(status, [['content-type', 'application/json']], body));
+}
+
+/** Headers that describe the connection, not the answer: never copied onto an upgrade's socket. */
+const connectionHeaders = new Set([
+  'connection',
+  'content-length',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Writes a Hono route's refusal of a WebSocket upgrade on the raw socket — its status, headers
+ * and body (the contract's `{error:{code,message}}`) — and closes the socket once it is sent.
+ * `@hono/node-server` would answer the status alone (`Content-Length: 0`); `serveApp` calls
+ * this first, and the adapter then finds the socket closed.
+ */
+export async function answerRefusedUpgrade(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  if (socket.destroyed) return;
+  const headers: [string, string][] = [];
+  response.headers.forEach((value, key) => {
+    if (!connectionHeaders.has(key)) headers.push([key, value]);
+  });
+  await new Promise<void>((resolve) => {
+    socket.on('error', () => socket.destroy());
+    socket.once('close', resolve);
+    socket.end(responseBytes(response.status, headers, body), resolve);
+  });
+  socket.destroy();
+}
+
+function responseBytes(status: number, headers: [string, string][], body: Buffer): Buffer {
+  const head =
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
+    headers.map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+    `Content-Length: ${body.length}\r\n` +
+    'Connection: close\r\n\r\n';
+  return Buffer.concat([Buffer.from(head), body]);
 }

@@ -3,7 +3,6 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { errors } from '../common/errors.ts';
 import type { Services } from '../compose.ts';
-import { createPreviewMiddleware } from '../services/preview/index.ts';
 import { renderError } from './errors.ts';
 import { requestContext } from './middleware.ts';
 import { createOpsRoutes } from './ops-routes.ts';
@@ -18,10 +17,7 @@ export function createApp(s: Services): OpenAPIHono {
 
   app.use('*', requestContext(s.log, s.metrics));
   // Requests for <projectId>.preview.<host> never reach the API: checked, then proxied.
-  app.use(
-    '*',
-    createPreviewMiddleware({ preview: s.preview, trustedProxies: s.config.trustedProxies }),
-  );
+  app.use('*', s.routes.hosts);
   // JSON needs only nosniff; pages (docs, the IDE) get the full set of security headers.
   // Set before the handler so it joins the response's prepared headers (cheaper than editing
   // a finished response).

@@ -4,7 +4,13 @@ import type { Duplex } from 'node:stream';
 import { serve } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { AppError } from '../common/errors.ts';
-import { rejectUpgrade, type UpgradeHandler } from '../common/upgrade.ts';
+import { answerRefusedUpgrade, rejectUpgrade, type UpgradeHandler } from '../common/upgrade.ts';
+
+/** What @hono/node-server passes as `env`: an upgrade has the request and no response. */
+interface UpgradeEnv {
+  incoming?: { socket: Duplex };
+  outgoing?: unknown;
+}
 
 /**
  * Listens with the Hono app: HTTP requests and WebSocket upgrades both go through `app.fetch`
@@ -20,9 +26,18 @@ export function serveApp(
 ): Server {
   // 1 MiB: the terminal's largest paste; the project socket refuses more than it reads itself.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+  // A refused upgrade (an AppError rendered by the route: 401, 403, 404…) gets the same JSON
+  // body as the HTTP routes answer, not just a status line (the adapter writes no body).
+  const fetch = async (request: Request, env: UpgradeEnv): Promise<Response> => {
+    const response = await app.fetch(request, env);
+    if (env.incoming && env.outgoing === undefined && response.status >= 300) {
+      await answerRefusedUpgrade(env.incoming.socket, response);
+    }
+    return response;
+  };
   const server = serve(
     {
-      fetch: app.fetch,
+      fetch,
       port: options.port,
       hostname: options.hostname,
       websocket: { server: wss },

@@ -8,4 +8,3 @@ export type {
   DeployResult,
   DeployView,
 } from './service.ts';
-export { createAgentRoutes } from './routes.ts';

@@ -18,7 +18,6 @@ export type { ModelProvider, ProviderConfig } from './providers.ts';
 export { toolSpecs } from './tools.ts';
 export type { Changeset, ChangesetFile } from './changesets.ts';
 export type { ChangesetReview, HunkState, ReviewHunk } from './review.ts';
-export { createAiProjectRoutes, createClaudeRoutes } from './routes.ts';
 export { filesHost } from './files-host.ts';
 export { runtimeHost } from './runtime-host.ts';
 export type { ContainersLike } from './runtime-host.ts';

@@ -6,6 +6,5 @@ export type { SupabaseIdentity } from './supabase.ts';
 export { LoginRateLimiter } from './rate-limit.ts';
 export type { LoginLimits } from './rate-limit.ts';
 export { createRequireAuth } from './middleware.ts';
-export { createAuthRoutes, UserSchema } from './routes.ts';
 export { hashPassword } from './passwords.ts';
 export type { AccessClaims } from './tokens.ts';

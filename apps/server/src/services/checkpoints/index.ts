@@ -6,4 +6,3 @@ export type {
   CheckpointsServiceDeps,
   RestoreOutcome,
 } from './service.ts';
-export { createCheckpointsRoutes } from './routes.ts';

@@ -1,5 +1,4 @@
 export { CollabService, MAX_DOC_BYTES, authorOfSrc, type CollabServiceDeps } from './server.ts';
-export { COLLAB_PATH, authorizeCollabUpgrade } from './gate.ts';
 export { FileDocuments, NOT_FOUND, writerSrc, type Author, type CollabError } from './documents.ts';
 export { textDiffOp } from './diff.ts';
 export { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts';

@@ -1,10 +1,8 @@
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import WebSocketJSONStream from '@teamwork/websocket-json-stream';
 import type pg from 'pg';
 import ShareDB from 'sharedb';
 import type Agent from 'sharedb/lib/agent.js';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { fileChangesOf, type ProjectEvent } from '@vaporform/sdk';
 import { AppError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
@@ -19,7 +17,6 @@ import { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts
 import { createRedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
-import { COLLAB_PATH, authorizeCollabUpgrade } from './gate.ts';
 import { registerCollabType } from './type.ts';
 
 /** Largest document (bytes of UTF-8): larger files are not OT documents. */
@@ -58,8 +55,6 @@ export interface CollabServiceDeps {
   log: Logger;
   /** Sockets (`websocketConnections{channel="collab"}`), ops by outcome, open documents. */
   metrics?: Metrics;
-  /** The IDE's base URL: a browser's Origin must be its origin. */
-  publicUrl: string;
   /**
    * ShareDB database adapter: by default the PostgreSQL adapter on `pool` (db-postgres.ts), so
    * an op is acknowledged only once committed; ShareDB's in-memory database for benchmarks.
@@ -82,7 +77,7 @@ export interface CollabServiceDeps {
  * `@teamwork/websocket-json-stream`, so the stock `sharedb/lib/client` works), one
  * `ot-text-unicode` document per file: collection = project id, document id = file path.
  *
- * - Gate ({@link authorizeCollabUpgrade}): IDE Origin, valid access token; revoking the session
+ * - Gate (the route's middleware, compose.ts): IDE Origin, valid access token; revoking the session
  *   closes the socket (4401); membership is checked per project in middleware: a stranger's
  *   fetch/subscribe/presence gets the same `not_found` as a missing file; a viewer may
  *   subscribe and see presence, every op they submit is refused (`forbidden`); clients never
@@ -97,7 +92,6 @@ export class CollabService {
   readonly backend: ShareDB;
   readonly documents: FileDocuments;
   readonly #flushes: FlushScheduler;
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
   readonly #agents = new Set<Agent>();
   readonly #rooms = new Map<string, ProjectRoom>();
   readonly #auth: AuthService;
@@ -107,7 +101,6 @@ export class CollabService {
   readonly #metrics: Metrics | undefined;
   /** Subscriptions per open document on this instance (`projectId\0path` → count). */
   readonly #openDocs = new Map<string, number>();
-  readonly #origin: string;
   readonly #maxBytes: number;
   readonly #serverAgent: Agent;
   readonly #stops: (() => void)[] = [];
@@ -121,7 +114,6 @@ export class CollabService {
     this.#bus = deps.bus;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
-    this.#origin = new URL(deps.publicUrl).origin;
     this.#maxBytes = deps.maxDocBytes ?? MAX_DOC_BYTES;
     const db = deps.db ?? createPostgresShareDb(deps.pool);
     const pubsub =
@@ -185,28 +177,6 @@ export class CollabService {
     this.#timer = setInterval(() => this.#heartbeat(), deps.heartbeatMs ?? 30_000).unref();
   }
 
-  /** The upgrade handler to register with `UpgradeRouter.add` (routing only; see gate.ts). */
-  readonly handleUpgrade = async (
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-  ): Promise<boolean> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== COLLAB_PATH && url.pathname !== `${COLLAB_PATH}/`) return false;
-    const claims = await this.authorize(req);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, claims));
-    return true;
-  };
-
-  /**
-   * The gate (Origin, token); call before accepting the upgrade.
-   * @throws AppError unavailable (shutting down), forbidden, unauthenticated.
-   */
-  async authorize(req: IncomingMessage): Promise<AccessClaims> {
-    if (this.#closed) throw new AppError('unavailable', 'The server is shutting down');
-    return authorizeCollabUpgrade(req, { auth: this.#auth, ideOrigin: this.#origin });
-  }
-
   /** Serves ShareDB on an accepted WebSocket for the authenticated user. */
   accept(ws: WebSocket, claims: AccessClaims): void {
     if (this.#closed) {
@@ -254,7 +224,6 @@ export class CollabService {
     await Promise.all(
       rooms.map(async (r) => (await r.unsubscribe.catch(() => async () => undefined))()),
     );
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.backend.close(() => resolve()));
   }
 

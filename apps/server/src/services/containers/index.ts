@@ -20,7 +20,6 @@ export { ProcessRuntime, freePort } from './process-runtime.ts';
 export { dockerClient, dockerAnswers, findBwrap, selectRuntime } from './select-runtime.ts';
 export type { RuntimeChoice } from './select-runtime.ts';
 export { ContainersStore } from './store.ts';
-export { createContainersRoutes } from './routes.ts';
 export {
   buildRuntimeImage,
   DEFAULT_RUNTIME_IMAGE,

@@ -18,4 +18,3 @@ export type {
 export type { Encoding } from './content.ts';
 export { checkFilePath, pathProblem, maxPathBytes } from './paths.ts';
 export { defaultIgnore } from './workspace.ts';
-export { createFilesRoutes, fileBodyLimits } from './routes.ts';

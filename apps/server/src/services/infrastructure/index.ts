@@ -8,4 +8,3 @@ export type {
   Machine,
   AgentHooks,
 } from './service.ts';
-export { createInfrastructureRoutes } from './routes.ts';

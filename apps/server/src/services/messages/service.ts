@@ -5,11 +5,12 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import type { EventBus } from '../../common/bus.ts';
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { projectChannel } from '../../common/project-events.ts';
 import type { Db } from '../../db/index.ts';
 import type { AuthService } from '../auth/index.ts';
-import { projectChannel, type EventBus } from '../realtime/index.ts';
 import { MessagesStore, type MessageCursor, type MessageRow } from './store.ts';
 
 /** A message of a project's session chat, as the API shows it. */

@@ -6,8 +6,3 @@ export {
   readCookie,
 } from './service.ts';
 export type { PreviewCaller, PreviewServiceDeps } from './service.ts';
-export {
-  createPreviewMiddleware,
-  createPreviewRoutes,
-  createPreviewUpgradeHandler,
-} from './routes.ts';

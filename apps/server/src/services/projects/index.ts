@@ -19,4 +19,4 @@ export type {
 } from './service.ts';
 export { createProjectAccess, roleAtLeast, roles } from './access.ts';
 export type { ProjectAccess, Role } from './access.ts';
-export { ProjectName, ProjectSchema, createProjectsRoutes } from './routes.ts';
+export { ProjectName, ProjectSchema } from './schemas.ts';

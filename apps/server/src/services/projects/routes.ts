@@ -9,57 +9,21 @@ import {
 } from '../../common/router.ts';
 import { text } from '../../common/text.ts';
 import { defaultActivityLimit, maxActivityLimit, type ActivityService } from '../activity/index.ts';
-import { TechStackSchema } from '../templates/index.ts';
 import { createProjectAccess, type ProjectAccess } from './access.ts';
+import {
+  Architecture,
+  ProjectConfigSchema,
+  ProjectName,
+  ProjectSchema,
+  RoleSchema,
+} from './schemas.ts';
 import type { ProjectsService } from './service.ts';
 
-const Architecture = z.enum(['pwa', 'microservices', 'monolithic']);
-const RoleSchema = z.enum(['owner', 'admin', 'editor', 'viewer']).openapi('ProjectRole');
 const GrantableRole = z
   .enum(['admin', 'editor', 'viewer'])
   .openapi({ description: 'Only the owner may grant admin' });
 
-/** A project name as people may give it. */
-export const ProjectName = text()
-  .trim()
-  .min(1)
-  .max(255)
-  .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
 const Description = text().max(10_000);
-
-/** seeds/000 ProjectConfig: every part optional, unknown keys dropped. */
-const ProjectConfigSchema = TechStackSchema.extend({
-  functionality: text()
-    .max(20_000)
-    .optional()
-    .openapi({ description: 'What the app should do, in the person’s words' }),
-}).openapi('ProjectConfig');
-
-/** A project as one member sees it (API.md `project`). */
-export const ProjectSchema = z
-  .object({
-    id: z.uuid(),
-    name: z.string(),
-    description: z.string(),
-    type: Architecture,
-    status: z.enum(['creating', 'running', 'stopped', 'error', 'archived']),
-    /** Effective: the template's stack merged with the choices made. */
-    config: ProjectConfigSchema,
-    /** The caller's role. */
-    role: RoleSchema,
-    templateId: z.string().optional(),
-    ownerId: z.uuid(),
-    health: z.enum(['healthy', 'unhealthy', 'starting', 'unknown']),
-    containerId: z.string().optional(),
-    serviceUrl: z.string().optional(),
-    previewUrl: z.string().optional(),
-    totalFiles: z.number().int(),
-    totalSizeBytes: z.number().int(),
-    lastActivityAt: z.string(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Project');
 
 const MemberSchema = z
   .object({

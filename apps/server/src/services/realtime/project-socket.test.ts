@@ -36,10 +36,19 @@ function connect(url: string, headers: Record<string, string> = {}): Promise<Cli
       ws.on('close', (code, reason) => done({ code, reason: reason.toString() })),
     );
     ws.on('unexpected-response', (_req, res) => {
-      reject(
-        Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode }),
-      );
-      ws.terminate();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        reject(
+          Object.assign(new Error(`upgrade refused: ${res.statusCode}`), {
+            status: res.statusCode,
+            contentType: res.headers['content-type'],
+            body,
+          }),
+        );
+        ws.terminate();
+      });
     });
     ws.on('error', (err) => reject(err));
     ws.on('open', () =>
@@ -73,6 +82,21 @@ async function refusal(url: string, headers: Record<string, string> = {}): Promi
     return 101;
   } catch (err) {
     return (err as { status?: number }).status ?? -1;
+  }
+}
+
+/** The refused upgrade's status and JSON body (as an HTTP route answers). */
+async function refusalBody(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; contentType?: string; body: unknown }> {
+  try {
+    const client = await connect(url, headers);
+    client.ws.close();
+    return { status: 101, body: undefined };
+  } catch (err) {
+    const e = err as { status?: number; contentType?: string; body?: string };
+    return { status: e.status ?? -1, contentType: e.contentType, body: JSON.parse(e.body ?? '') };
   }
 }
 
@@ -124,6 +148,35 @@ describe('project WebSocket', () => {
     expect(await refusal(socketUrl('not-a-token'))).toBe(401);
     expect(await refusal(socketUrl(owner.token, 'not-a-uuid'))).toBe(404);
     expect(await refusal(socketUrl(owner.token, '00000000-0000-4000-8000-000000000000'))).toBe(404);
+  });
+
+  it('answers a refused upgrade with the contract error body, as HTTP routes do', async () => {
+    const error = (code: string) => ({
+      contentType: expect.stringContaining('application/json'),
+      body: { error: { code, message: expect.any(String) } },
+    });
+    expect(await refusalBody(socketUrl(stranger.token))).toEqual({
+      status: 404,
+      ...error('not_found'),
+    });
+    expect(await refusalBody(socketUrl('not-a-token'))).toEqual({
+      status: 401,
+      ...error('unauthenticated'),
+    });
+    expect(await refusalBody(socketUrl(owner.token), { origin: 'http://evil.example' })).toEqual({
+      status: 403,
+      ...error('forbidden'),
+    });
+    // The collab socket is a Hono route too (createWebSocketRoute): same answers.
+    expect(await refusalBody(`${wsBase}/api/collab?token=not-a-token`)).toEqual({
+      status: 401,
+      ...error('unauthenticated'),
+    });
+    expect(
+      await refusalBody(`${wsBase}/api/collab?token=${owner.token}`, {
+        origin: 'http://evil.example',
+      }),
+    ).toEqual({ status: 403, ...error('forbidden') });
   });
 
   it('refuses a browser on another origin with 403, as the terminal does', async () => {

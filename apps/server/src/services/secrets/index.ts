@@ -16,4 +16,3 @@ export type {
   RotationReport,
   SealedColumn,
 } from './rotation.ts';
-export { createSecretsRoutes } from './routes.ts';

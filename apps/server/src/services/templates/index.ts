@@ -1,3 +1,3 @@
 export { TemplatesService, architectures } from './service.ts';
 export type { Architecture, TechStack, Template, TemplateRun, TemplateSummary } from './service.ts';
-export { createTemplatesRoutes, TechStackSchema } from './routes.ts';
+export { TechStackSchema } from './schemas.ts';

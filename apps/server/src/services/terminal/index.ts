@@ -1,3 +1,2 @@
 export { TerminalService, TERMINAL_CLOSE } from './service.ts';
 export type { TerminalServiceDeps } from './service.ts';
-export { createTerminalRoutes } from './routes.ts';
