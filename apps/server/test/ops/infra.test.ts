@@ -2,16 +2,25 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { requireBinary } from '../topology/processes.ts';
 
 // The deployment files, checked offline with the operators' own tools: Debian's docker-compose
 // renders infra/compose.yaml, kubectl's kustomize renders infra/k8s, haproxy checks its config.
-// No Kubernetes schema validator is installable offline here, so the rendered objects are
-// checked against what the API server would refuse or what would break Vaporform: apiVersion
-// and kind, required fields, selectors that match, probes, ports and names that resolve, and
-// configuration keys that the server knows.
+// Every rendered Kubernetes object is validated against the Kubernetes OpenAPI schemas (the
+// `kubernetes-models` package: validators generated from the API server's own OpenAPI document,
+// run with ajv — types, required fields, enums, formats). Like kubeconform without `-strict`,
+// those schemas allow unknown fields; so the objects are also checked against what would break
+// Vaporform: selectors that match, probes, ports and names that resolve, and configuration
+// keys that the server knows.
 
 const root = path.resolve(import.meta.dirname, '../../../..');
 const infra = path.join(root, 'infra');
@@ -114,6 +123,29 @@ function render(overlay: string): K8sObject[] {
   return parseAllDocuments(out.stdout).map((d) => d.toJS() as K8sObject);
 }
 
+/** The schema validator of each kind the overlays render (apiVersion as in `apiVersions`). */
+const schemas: Record<string, new (data: never) => { validate(): void }> = {
+  ConfigMap,
+  Secret,
+  Service,
+  Deployment,
+  Ingress,
+  HorizontalPodAutoscaler,
+  PodDisruptionBudget,
+};
+
+/** The schema errors of `o` ('' when valid). */
+function schemaErrors(o: K8sObject): string {
+  const Model = schemas[o.kind];
+  if (!Model) return `no schema for ${o.apiVersion} ${o.kind}`;
+  try {
+    new Model(o as never).validate();
+    return '';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
@@ -129,6 +161,23 @@ describe.each(['staging', 'production'])('infra/k8s overlay %s (kubectl kustomiz
         overlay === 'production' ? 'vaporform' : 'vaporform-staging',
       );
       if (!['ConfigMap', 'Secret'].includes(o.kind)) expect(o.spec, o.kind).toBeTypeOf('object');
+    }
+  });
+
+  it('every object is valid against the Kubernetes OpenAPI schema of its kind', () => {
+    const objects = render(overlay);
+    expect(objects).toHaveLength(Object.keys(schemas).length);
+    for (const o of objects) expect(schemaErrors(o), `${o.kind} ${o.metadata.name}`).toBe('');
+    // The validator does refuse what an API server would: a port as a word, a path without
+    // its pathType, a replica count as a string, a probe without a handler's port.
+    const broken = structuredClone(objects);
+    const byKind = (kind: string) => broken.find((o) => o.kind === kind)!;
+    byKind('Deployment').spec.replicas = 'two';
+    byKind('Deployment').spec.template.spec.containers[0].readinessProbe.httpGet.port = undefined;
+    delete byKind('Ingress').spec.rules[0].http.paths[0].pathType;
+    byKind('Service').spec.ports[0].port = 'http';
+    for (const kind of ['Deployment', 'Ingress', 'Service']) {
+      expect(schemaErrors(byKind(kind)), kind).not.toBe('');
     }
   });
 
