@@ -5649,7 +5649,7 @@ export interface paths {
     put?: never;
     /**
      * Provision machines for a project (admin)
-     * @description Starts Terraform (init → plan → apply) and answers 202 at once; progress on `/api/infrastructure/{id}/logs` and the project socket. Cloud targets answer 503 on a server that cannot install their providers.
+     * @description Starts Terraform (init → plan → apply) and answers 202 at once; progress on `/api/infrastructure/{id}/logs` and the project socket. Cloud targets answer 503 on a server that cannot install their providers, 400 when the project has no credentials for them (its `aws`, `gcp` or `azure` integration; they reach Terraform only as environment variables).
      */
     post: {
       parameters: {
@@ -5792,6 +5792,85 @@ export interface paths {
         };
         /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/infrastructure/targets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The targets a project can provision, with their credentials (admin)
+     * @description `credentials`: whether the project's integration for the cloud (`aws`, `gcp`, `azure`) holds what its provider needs (the values are never returned); `available`: whether this server has the target's Terraform provider.
+     */
+    get: {
+      parameters: {
+        query: {
+          projectId: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Every target */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              targets: components['schemas']['InfrastructureTarget'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -7507,6 +7586,13 @@ export interface components {
         error: string | null;
       } | null;
       createdAt: string;
+    };
+    InfrastructureTarget: {
+      /** @enum {string} */
+      target: 'local' | 'aws' | 'gcp' | 'azure';
+      /** @enum {string} */
+      credentials: 'configured' | 'missing' | 'not_needed';
+      available: boolean;
     };
     CommandResult: {
       machine: string;

@@ -97,7 +97,9 @@ export function createInfrastructureRoutes(deps: {
     description:
       'Starts Terraform (init → plan → apply) and answers 202 at once; progress on ' +
       '`/api/infrastructure/{id}/logs` and the project socket. Cloud targets answer 503 on a ' +
-      'server that cannot install their providers.',
+      'server that cannot install their providers, 400 when the project has no credentials for ' +
+      'them (its `aws`, `gcp` or `azure` integration; they reach Terraform only as environment ' +
+      'variables).',
     security: bearerSecurity,
     middleware: [requireAuth] as const,
     request: {
@@ -126,6 +128,36 @@ export function createInfrastructureRoutes(deps: {
     responses: {
       200: jsonResponse(z.object({ deployments: z.array(DeploymentSchema) }), 'Deployments'),
       ...errorResponses(400, 401, 404),
+    },
+  });
+  const targetsRoute = createRoute({
+    method: 'get',
+    path: '/targets',
+    tags,
+    summary: 'The targets a project can provision, with their credentials (admin)',
+    description:
+      "`credentials`: whether the project's integration for the cloud (`aws`, `gcp`, `azure`) " +
+      'holds what its provider needs (the values are never returned); `available`: whether ' +
+      "this server has the target's Terraform provider.",
+    security: bearerSecurity,
+    middleware: [requireAuth] as const,
+    request: { query: z.object({ projectId: z.uuid() }) },
+    responses: {
+      200: jsonResponse(
+        z.object({
+          targets: z.array(
+            z
+              .object({
+                target: z.enum(['local', 'aws', 'gcp', 'azure']),
+                credentials: z.enum(['configured', 'missing', 'not_needed']),
+                available: z.boolean(),
+              })
+              .openapi('InfrastructureTarget'),
+          ),
+        }),
+        'Every target',
+      ),
+      ...errorResponses(400, 401, 403, 404),
     },
   });
   const getRoute = createRoute({
@@ -236,6 +268,10 @@ export function createInfrastructureRoutes(deps: {
       const { projectId } = c.req.valid('query');
       const deployments = await infrastructure.list(c.var.auth.userId, projectId);
       return c.json({ deployments }, 200);
+    })
+    .openapi(targetsRoute, async (c) => {
+      const { projectId } = c.req.valid('query');
+      return c.json({ targets: await infrastructure.targets(c.var.auth.userId, projectId) }, 200);
     })
     .openapi(getRoute, async (c) => {
       const { deploymentId } = c.req.valid('param');

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -21,6 +22,14 @@ import {
   type RunKind,
   type RunRow,
 } from './store.ts';
+import {
+  cloudEnvironment,
+  credentialsHint,
+  credentialsState,
+  type CloudProvider,
+  type CloudSecrets,
+  type CredentialsState,
+} from './credentials.ts';
 import { killProcessesIn, removeUnrecorded, stateMachines } from './recovery.ts';
 import { runTerraform, type TerraformEvent, type TerraformProcess } from './terraform.ts';
 
@@ -96,7 +105,20 @@ export interface InfrastructureServiceDeps {
   cancelGraceMs?: number;
   /** Runs finished and their duration (`vaporform_terraform_runs_total`). */
   metrics?: Metrics;
+  /** The project's cloud integrations (`aws`, `gcp`, `azure`): the clouds' credentials. */
+  secrets?: CloudSecrets;
 }
+
+/** A target a project can provision, as the provision form lists it. */
+export interface Target {
+  target: InfraProvider;
+  /** Whether the project's integration holds the cloud's credentials. */
+  credentials: CredentialsState;
+  /** Whether this server has the target's Terraform provider (clouds: in the plugin folder). */
+  available: boolean;
+}
+
+const TARGETS: InfraProvider[] = ['local', 'aws', 'gcp', 'azure'];
 
 const CLOUD_PROVIDER_SOURCE: Record<Exclude<InfraProvider, 'local'>, string> = {
   aws: 'hashicorp/aws',
@@ -275,15 +297,10 @@ export class InfrastructureService {
     input: DeploymentVariables & { projectId: string; provider: InfraProvider },
   ): Promise<Deployment> {
     await this.#deps.projects.requireRole(input.projectId, userId, 'admin');
-    if (input.provider !== 'local') {
-      throw errors.unavailable(
-        `The ${input.provider} target needs the ${CLOUD_PROVIDER_SOURCE[input.provider]} ` +
-          'Terraform provider, which is not installed on this server and cannot be downloaded ' +
-          '(no provider registry is reachable from here). Nothing was created.',
-      );
-    }
     const variables = this.#variables({}, input);
-    if (!(await dockerAnswers(dockerClient(this.#deps.dockerHost)))) {
+    if (input.provider !== 'local') {
+      await this.#cloudPreflight(input.projectId, input.provider);
+    } else if (!(await dockerAnswers(dockerClient(this.#deps.dockerHost)))) {
       throw errors.unavailable(
         `Local machines need a Docker engine and none answers at ${this.#deps.dockerHost ?? 'the default socket'} (set DOCKER_HOST). Nothing was created.`,
       );
@@ -296,6 +313,72 @@ export class InfrastructureService {
     });
     await this.#begin(row, 'apply', userId);
     return this.#view((await this.#store.findDeployment(row.id))!);
+  }
+
+  /** The targets a project can provision, with whether their credentials are configured (admin). */
+  async targets(userId: string, projectId: string): Promise<Target[]> {
+    await this.#deps.projects.requireRole(projectId, userId, 'admin');
+    const plugins = await this.#pluginDir();
+    return Promise.all(
+      TARGETS.map(async (target) => ({
+        target,
+        credentials: await credentialsState(this.#deps.secrets, projectId, target),
+        available:
+          target === 'local' ||
+          (await readdir(path.join(plugins, 'registry.terraform.io', CLOUD_PROVIDER_SOURCE[target]))
+            .then((versions) => versions.length > 0)
+            .catch(() => false)),
+      })),
+    );
+  }
+
+  /**
+   * Checks, before anything is created, that a cloud target can run here: `terraform init`
+   * of its module against the plugin folder only (no registry, no backend: seconds, offline),
+   * with the project's credentials in its environment as a real run has them.
+   * @throws AppError unavailable when the provider is not installed; invalid when the
+   * project's integration lacks the credentials.
+   */
+  async #cloudPreflight(projectId: string, provider: CloudProvider): Promise<void> {
+    const credentials = await cloudEnvironment(this.#deps.secrets, projectId, provider);
+    const plugins = await this.#pluginDir();
+    const dir = await mkdtemp(path.join(this.#deps.dataDir, 'infrastructure', 'preflight-'));
+    let failure: string | undefined;
+    try {
+      await this.#copyModule(provider, dir);
+      const work = { dir, env: { ...this.#baseEnvironment(dir), ...credentials } };
+      const active: ActiveRun = { runId: '', process: undefined, canceled: false };
+      const timer = setTimeout(() => active.process?.cancel(1000), 30_000);
+      try {
+        await this.#terraform(
+          active,
+          work,
+          ['init', '-input=false', '-backend=false', `-plugin-dir=${plugins}`],
+          () => undefined,
+          'init',
+        );
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    if (failure !== undefined) {
+      throw errors.unavailable(
+        `The ${provider} target needs the ${CLOUD_PROVIDER_SOURCE[provider]} ` +
+          'Terraform provider, which is not installed on this server and cannot be downloaded ' +
+          '(no provider registry is reachable from here). Nothing was created. ' +
+          `Credentials: ${credentials ? 'configured' : `missing (add ${credentialsHint(provider)})`}. ` +
+          redact(failure, credentials),
+      );
+    }
+    if (!credentials) {
+      throw errors.invalid(
+        `The ${provider} target needs ${credentialsHint(provider)}. Nothing was created.`,
+      );
+    }
   }
 
   /** Re-applies with new variables (only what changed changes). */
@@ -395,6 +478,13 @@ export class InfrastructureService {
         `Terraform could not refresh: ${error instanceof Error ? error.message : String(error)}`,
       );
     } finally {
+      // The check said `planning` while it ran; the deployment is again what it was.
+      await this.#store.updateDeployment(row.id, { status: row.status }).catch(() => undefined);
+      await publishProjectEvent(this.#deps.bus, row.project_id, 'infrastructure_status', {
+        deploymentId: row.id,
+        runId: run.id,
+        status: row.status,
+      }).catch(() => undefined);
       this.#runs.delete(row.id);
       await lock.end().catch(() => undefined);
     }
@@ -661,14 +751,16 @@ export class InfrastructureService {
     row: DeploymentRow,
     variables: Record<string, unknown>,
     kind: RunKind,
-  ): Promise<{ dir: string; env: Record<string, string>; plugins: string }> {
+  ): Promise<{
+    dir: string;
+    env: Record<string, string>;
+    plugins: string;
+    secrets?: Record<string, string>;
+  }> {
     const plugins = await this.#pluginDir();
     const dir = path.join(this.#deps.dataDir, 'infrastructure', row.id);
     await mkdir(dir, { recursive: true });
-    const target = path.join(TERRAFORM_DIR, 'targets', row.provider);
-    for (const file of await readdir(target)) {
-      if (file.endsWith('.tf')) await copyFile(path.join(target, file), path.join(dir, file));
-    }
+    await this.#copyModule(row.provider, dir);
     await writeFile(
       path.join(dir, 'backend.tf'),
       `terraform {\n  backend "pg" {\n    schema_name = "${stateSchema(row.id)}"\n  }\n}\n`,
@@ -677,19 +769,19 @@ export class InfrastructureService {
       path.join(dir, 'terraform.tfvars.json'),
       JSON.stringify({ ...variables, deployment_id: row.id }, null, 2),
     );
-    const cliConfig = path.join(dir, 'cli.tfrc');
-    await writeFile(cliConfig, '');
     const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      HOME: dir,
-      TF_DATA_DIR: path.join(dir, '.terraform'),
-      TF_IN_AUTOMATION: '1',
-      TF_INPUT: '0',
-      TF_CLI_CONFIG_FILE: cliConfig,
-      CHECKPOINT_DISABLE: '1',
+      ...this.#baseEnvironment(dir),
       PG_CONN_STR: terraformConnectionString(this.#deps.databaseUrl),
     };
     if (this.#deps.dockerHost) env.DOCKER_HOST = this.#deps.dockerHost;
+    let secrets: Record<string, string> | undefined;
+    if (row.provider !== 'local') {
+      // The cloud's credentials: only ever in Terraform's environment, redacted from its output.
+      secrets = await cloudEnvironment(this.#deps.secrets, row.project_id, row.provider);
+      if (!secrets)
+        throw new RunFailure(`Missing credentials: add ${credentialsHint(row.provider)}`);
+      Object.assign(env, secrets);
+    }
     if (this.#agent) {
       Object.assign(
         env,
@@ -701,13 +793,36 @@ export class InfrastructureService {
         }),
       );
     }
-    return { dir, env, plugins };
+    return { dir, env, plugins, secrets };
+  }
+
+  /** Copies the target's module (`infra/terraform/targets/<provider>`) into `dir`. */
+  async #copyModule(provider: InfraProvider, dir: string): Promise<void> {
+    const target = path.join(TERRAFORM_DIR, 'targets', provider);
+    for (const file of await readdir(target)) {
+      if (file.endsWith('.tf')) await copyFile(path.join(target, file), path.join(dir, file));
+    }
+  }
+
+  /** The environment every Terraform command gets in work folder `dir` (nothing inherited). */
+  #baseEnvironment(dir: string): Record<string, string> {
+    const cliConfig = path.join(dir, 'cli.tfrc');
+    writeFileSync(cliConfig, '');
+    return {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: dir,
+      TF_DATA_DIR: path.join(dir, '.terraform'),
+      TF_IN_AUTOMATION: '1',
+      TF_INPUT: '0',
+      TF_CLI_CONFIG_FILE: cliConfig,
+      CHECKPOINT_DISABLE: '1',
+    };
   }
 
   /** Runs one command; @returns its exit code. @throws RunFailure unless it is in `ok`. */
   async #terraform(
     active: ActiveRun,
-    work: { dir: string; env: Record<string, string> },
+    work: { dir: string; env: Record<string, string>; secrets?: Record<string, string> },
     args: string[],
     emit: (event: TerraformEvent) => void,
     stage: string,
@@ -718,14 +833,19 @@ export class InfrastructureService {
     const process = runTerraform(this.#deps.terraformBin ?? 'terraform', [...args, '-no-color'], {
       cwd: work.dir,
       env: work.env,
-      onEvent: emit,
+      onEvent: work.secrets
+        ? (event) => emit(JSON.parse(redact(JSON.stringify(event), work.secrets)) as TerraformEvent)
+        : emit,
     });
     active.process = process;
     const result = await process.done;
     active.process = undefined;
     if (result.exitCode !== null && ok.includes(result.exitCode)) return result.exitCode;
     if (active.canceled) throw new RunFailure('Canceled');
-    const detail = result.stderr.trim().split('\n').slice(-5).join(' ').trim();
+    const detail = redact(
+      result.stderr.trim().split('\n').slice(-5).join(' ').trim(),
+      work.secrets,
+    );
     throw new RunFailure(
       `terraform ${stage} failed (exit ${result.exitCode ?? result.signal})${detail ? `: ${detail}` : ''}`,
     );
@@ -783,6 +903,18 @@ export class InfrastructureService {
       createdAt: row.created_at.toISOString(),
     };
   }
+}
+
+/** `text` with every credential value in it replaced (JSON-escaped forms too). */
+function redact(text: string, secrets: Record<string, string> | undefined): string {
+  let out = text;
+  for (const value of Object.values(secrets ?? {})) {
+    if (value.length < 4) continue;
+    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
+      out = out.split(form).join('[redacted]');
+    }
+  }
+  return out;
 }
 
 /** Whether a deployment status means a run holds it. */
