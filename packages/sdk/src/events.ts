@@ -249,6 +249,48 @@ export const infrastructureEventEvent = z.object({
   }),
 });
 
+/** A machine's agent connected (`online`) or went silent (`offline`: 4 s without a pong). */
+export const agentStatusEvent = z.object({
+  type: z.literal('agent_status'),
+  data: z.object({
+    deploymentId: z.string(),
+    machine: z.string(),
+    agent: z.enum(['online', 'offline']),
+  }),
+});
+
+/** How a deploy ended on one machine; `url` is where its app answers. */
+export const deployMachineResult = z.object({
+  machine: z.string(),
+  status: z.enum(['succeeded', 'failed', 'rolled_back', 'agent_lost']),
+  url: z.string().nullable(),
+  error: z.string().optional(),
+  durationMs: z.number(),
+});
+
+/**
+ * A deploy moved on: one machine reached a stage (`verified`, `install`, `start`…, with the
+ * agent's message), or the whole deploy ended (`status` with every machine's result).
+ */
+export const deployProgressEvent = z.object({
+  type: z.literal('deploy_progress'),
+  data: z.union([
+    z.object({
+      deploymentId: z.string(),
+      deployId: z.string(),
+      machine: z.string(),
+      stage: z.string(),
+      message: z.string(),
+    }),
+    z.object({
+      deploymentId: z.string(),
+      deployId: z.string(),
+      status: z.enum(['succeeded', 'failed', 'partial']),
+      results: z.array(deployMachineResult),
+    }),
+  ]),
+});
+
 /** The answer to a client's `ping`. */
 export const pongEvent = z.object({ type: z.literal('pong'), data: z.object({}) });
 
@@ -269,6 +311,8 @@ export const projectEvent = z.discriminatedUnion('type', [
   integrationChangedEvent,
   infrastructureStatusEvent,
   infrastructureEventEvent,
+  agentStatusEvent,
+  deployProgressEvent,
   pongEvent,
 ]);
 
@@ -285,6 +329,8 @@ export type ProjectEventData<T extends ProjectEventType> = Extract<
 export type SessionChatMessage = z.infer<typeof sessionChatMessage>;
 /** An assistant chat message. */
 export type AssistantChatMessage = z.infer<typeof assistantChatMessage>;
+/** How a deploy ended on one machine. */
+export type DeployMachineResult = z.infer<typeof deployMachineResult>;
 
 /**
  * The file changes an event announces, one `file_changed`'s data per file: itself for a
