@@ -18,6 +18,7 @@ import { checkpointsBench } from './checkpoints.ts';
 import { collabBench } from './collab.ts';
 import { collabSocketBench } from './collab-socket.ts';
 import { containersBench, densityBench } from './containers.ts';
+import { topologyBench } from './topology.ts';
 import { webFirstScreenBench } from './web.ts';
 import type { Result } from './results.ts';
 import { freePort } from '../apps/server/src/db/index.ts';
@@ -389,6 +390,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   secrets: secretsBench,
   files: filesBench,
   web: webFirstScreenBench,
+  topology: topologyBench,
 };
 
 const only = process.argv.slice(2);

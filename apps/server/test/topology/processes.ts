@@ -215,13 +215,13 @@ export interface HaproxyProc extends Proc {
  */
 export async function startHaproxy(
   backends: string[],
-  opts: { port?: number } = {},
+  opts: { port?: number; backendKeepAlive?: boolean } = {},
 ): Promise<HaproxyProc> {
   requireBinary('haproxy', 'haproxy');
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(path.join(tmpdir(), 'vf-haproxy-'));
   const cfg = path.join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, haproxyConfig(port, backends));
+  writeFileSync(cfg, haproxyConfig(port, backends, opts.backendKeepAlive));
   const check = spawnSync('haproxy', ['-c', '-f', cfg], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`);
   const proc = track(spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -238,8 +238,12 @@ export async function startHaproxy(
   };
 }
 
-/** The HAProxy configuration the topology test runs (and infra/haproxy documents). */
-export function haproxyConfig(port: number, backends: string[]): string {
+/**
+ * The HAProxy configuration the topology test runs (and infra/haproxy documents).
+ * `backendKeepAlive` keeps connections to the instances open across requests instead of one
+ * per request (`http-server-close`); bench/topology measures both.
+ */
+export function haproxyConfig(port: number, backends: string[], backendKeepAlive = false): string {
   return [
     'global',
     '  maxconn 4096',
@@ -250,7 +254,7 @@ export function haproxyConfig(port: number, backends: string[]): string {
     '  timeout server 60s',
     // An upgraded connection (WebSocket) idles up to this long.
     '  timeout tunnel 1h',
-    '  option http-server-close',
+    backendKeepAlive ? '  http-reuse safe' : '  option http-server-close',
     '  option forwardfor',
     '  retries 3',
     '  option redispatch',
