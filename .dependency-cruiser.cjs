@@ -92,6 +92,8 @@ module.exports = {
           '^$1/$2/',
           '^packages/[^/]+/(src/)?index\\.(ts|js|mjs)$',
           '^packages/[^/]+/dist/index\\.(js|mjs|d\\.ts)$',
+          // The SDK's other entry point (package.json exports): the agent bundles only this.
+          '^packages/sdk/src/agent-protocol\\.ts$',
         ],
       },
     },

@@ -20,11 +20,12 @@ import { StringDecoder } from 'node:string_decoder';
 import WebSocket from 'ws';
 import {
   AGENT_VERSION,
+  parseServerMessage,
   type AgentMessage,
   type DeployCommit,
   type ExecRequest,
   type ServerMessage,
-} from './protocol.ts';
+} from '@vaporform/sdk/agent-protocol';
 
 const serverUrl = process.env.VAPORFORM_SERVER_URL ?? '';
 const dir = process.env.VAPORFORM_AGENT_DIR ?? '/var/lib/vaporform-agent';
@@ -103,12 +104,8 @@ function connect(): void {
   ws.on('ping', alive);
   ws.on('message', (data) => {
     alive();
-    let message: ServerMessage;
-    try {
-      message = JSON.parse(String(data)) as ServerMessage;
-    } catch {
-      return;
-    }
+    const message = parseServerMessage(String(data));
+    if (!message) return;
     handle(message).catch((error: unknown) =>
       log('message failed', { type: message.type, error: String(error) }),
     );
@@ -152,6 +149,9 @@ async function handle(message: ServerMessage): Promise<void> {
       return ptyOpen(message.id, message.cols, message.rows);
     case 'pty-input':
       ptys.get(message.id)?.stdin?.write(message.data);
+      return;
+    case 'pty-resize':
+      ptyResize(message.id, message.cols, message.rows);
       return;
     case 'pty-close':
       killGroup(ptys.get(message.id), 'SIGKILL');
@@ -518,6 +518,55 @@ function pruneReleases(state: AppState): void {
 
 const ptys = new Map<string, ChildProcess>();
 
+/**
+ * python3 on a pseudo-terminal of the given size, relaying stdin/stdout; lines `rows cols` on
+ * fd 3 resize it (the kernel then signals SIGWINCH to the shell).
+ */
+const PTY_SCRIPT = `
+import fcntl, os, pty, select, struct, sys, termios
+shell, rows, cols = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(shell, [shell])
+def size(r, c):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', r, c, 0, 0))
+size(rows, cols)
+inputs, pending = [0, fd, 3], b''
+while True:
+    ready = select.select(inputs, [], [])[0]
+    if fd in ready:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b''
+        if not data:
+            break
+        os.write(1, data)
+    if 0 in ready:
+        data = os.read(0, 65536)
+        if data:
+            os.write(fd, data)
+        else:
+            inputs.remove(0)
+    if 3 in ready:
+        data = os.read(3, 4096)
+        if not data:
+            inputs.remove(3)
+        pending += data
+        while b'\\n' in pending:
+            line, pending = pending.split(b'\\n', 1)
+            r, c = (int(x) for x in line.split())
+            size(r, c)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+`;
+
+function ptyResize(id: string, cols: number, rows: number): void {
+  const control = ptys.get(id)?.stdio[3] as NodeJS.WritableStream | null | undefined;
+  const ok = (n: number, max: number) => Number.isInteger(n) && n > 0 && n <= max;
+  if (control && ok(cols, 500) && ok(rows, 200)) control.write(`${rows} ${cols}\n`);
+}
+
 function ptyOpen(id: string, cols: number, rows: number): void {
   const shell = fs.existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
   const env = {
@@ -528,11 +577,11 @@ function ptyOpen(id: string, cols: number, rows: number): void {
   };
   const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => fs.existsSync(p));
   const child = python
-    ? spawn(python, ['-c', `import pty,sys; pty.spawn(${JSON.stringify(shell)})`], {
+    ? spawn(python, ['-c', PTY_SCRIPT, shell, String(rows), String(cols)], {
         env,
         cwd: os.homedir(),
         detached: true,
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       })
     : spawn(shell, ['-i'], { env, cwd: os.homedir(), detached: true, stdio: 'pipe' });
   ptys.set(id, child);

@@ -361,6 +361,7 @@ export async function composeServices(deps: {
     db,
     infrastructure,
     projects,
+    auth,
     activity,
     files,
     templates,

@@ -94,4 +94,12 @@ export type {
   SessionChatMessage,
   TerminalControlFrame,
 } from './events.ts';
+export {
+  AGENT_VERSION,
+  agentMessage,
+  parseAgentMessage,
+  parseServerMessage,
+  serverMessage,
+} from './agent-protocol.ts';
+export type { AgentMessage, DeployCommit, ExecRequest, ServerMessage } from './agent-protocol.ts';
 export type { Middleware } from 'openapi-fetch';

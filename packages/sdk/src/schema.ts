@@ -7553,6 +7553,15 @@ export interface components {
         publicAddress?: string;
         /** @enum {string} */
         agent: 'pending' | 'online' | 'offline';
+        /** @description The project's app on this machine from the last deploy that reached it: `running` (answering at `url`; `rolledBack`: the previous release) or `failed`; null before any */
+        app: {
+          /** @enum {string} */
+          status: 'running' | 'failed';
+          url: string | null;
+          release: string;
+          deployedAt: string;
+          rolledBack?: boolean;
+        } | null;
       }[];
       outputs: {
         [key: string]: unknown;

@@ -4,19 +4,22 @@
  * one-use token through the local gateway socket. One apply, reused by every test here.
  */
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { useTestDocker } from '../../../test/docker.ts';
-import { AGENT_APP_DIR } from './index.ts';
+import { startRedis, type TestRedis } from '../../../test/redis.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
 
 let t: TestApp;
+/** A second instance: same database and Redis, no agent connected to it. */
+let t2: TestApp | undefined;
+let redis: TestRedis;
+let env: Record<string, string>;
 let docker: Docker;
 let admin: Session;
 let editor: Session;
@@ -31,7 +34,16 @@ beforeAll(async () => {
   execFileSync('terraform', ['version']);
   const engine = await useTestDocker();
   docker = engine.docker;
-  t = await createTestApp({ DOCKER_HOST: engine.dockerHost, VAPORFORM_RUNTIME: 'process' });
+  redis = await startRedis();
+  // One deployment of several instances: the same keys, the same Redis.
+  env = {
+    DOCKER_HOST: engine.dockerHost,
+    VAPORFORM_RUNTIME: 'process',
+    REDIS_URL: redis.url,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    VAPORFORM_MASTER_KEY: randomBytes(32).toString('hex'),
+  };
+  t = await createTestApp(env);
   [admin, editor] = await Promise.all([registerAndLogin(t.app), registerAndLogin(t.app)]);
   const created = await call(t.app, 'POST', '/api/projects', {
     token: admin.token,
@@ -79,7 +91,9 @@ afterAll(async () => {
         .remove()
         .catch(() => undefined);
   }
+  await t2?.close();
   await t?.close();
+  await redis?.stop();
 }, 120_000);
 
 async function waitForDeployment(
@@ -163,6 +177,37 @@ describe('machine agent (real local machines, real bundled agent)', () => {
       expect(r.durationMs).toBeGreaterThanOrEqual(0);
     }
   });
+
+  it('a command sent to another instance reaches agents connected to this one (Redis)', async () => {
+    t2 = await createTestApp(env, { databaseUrl: t.databaseUrl });
+    for (const m of machines) expect(t2.services.agent.online(deploymentId, m)).toBe(false);
+    const view = await call(t2.app, 'GET', `/api/infrastructure/${deploymentId}`, {
+      token: admin.token,
+    });
+    expect(view.body.deployment.machines.map((m: any) => m.agent)).toEqual([
+      'online',
+      'online',
+      'online',
+    ]);
+    const out = await call(t2.app, 'POST', `/api/infrastructure/${deploymentId}/command`, {
+      token: admin.token,
+      body: { command: `echo "$VAPORFORM_MACHINE"; test "$VAPORFORM_MACHINE" != "${machines[2]}"` },
+    });
+    expect(out.status).toBe(200);
+    expect(out.body.results.map((r: any) => [r.machine, r.status, r.stdout])).toEqual([
+      [machines[0], 'succeeded', `${machines[0]}\n`],
+      [machines[1], 'succeeded', `${machines[1]}\n`],
+      [machines[2], 'failed', `${machines[2]}\n`],
+    ]);
+    // A timeout relayed: the agent there kills it and says so.
+    const started = Date.now();
+    const slow = await call(t2.app, 'POST', `/api/infrastructure/${deploymentId}/command`, {
+      token: admin.token,
+      body: { command: 'sleep 30', timeoutMs: 1000, machines: [machines[0]] },
+    });
+    expect(slow.body.results[0].status).toBe('timed_out');
+    expect(Date.now() - started).toBeLessThan(8_000);
+  }, 120_000);
 
   it('a non-zero exit on one machine fails only that one', async () => {
     const out = await command({
@@ -341,6 +386,16 @@ describe('machine agent (real local machines, real bundled agent)', () => {
       const page = await fetch(result.url);
       expect(await page.text()).toBe(marker);
     }
+    // Each machine of the deployment shows its app: running, where, which release.
+    const view = await waitForDeployment(() => true, 1000);
+    expect(view.machines.map((m: any) => m.app)).toEqual(
+      deploy.results.map((r: any) => ({
+        status: 'running',
+        url: r.url,
+        release: deploy.release,
+        deployedAt: expect.any(String),
+      })),
+    );
     const counters = await t.services.pool.query(
       'SELECT deployment_count, deployed_at FROM projects WHERE id = $1',
       [projectId],
@@ -416,6 +471,62 @@ describe('machine agent (real local machines, real bundled agent)', () => {
         ws.on('error', reject);
       });
       expect(output).toContain('term-42');
+
+      // Resize frames reach the machine's pty; the shell sees the new size.
+      const sized = await new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(`${url}?token=${admin.token}&cols=80&rows=24`);
+        let text = '';
+        const timer = setTimeout(() => reject(new Error(`no size: ${text}`)), 20_000);
+        ws.on('open', () => {
+          ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }));
+          setTimeout(() => ws.send('stty size\n'), 300);
+        });
+        ws.on('message', (data) => {
+          text += String(data);
+          if (/45 123/.test(text)) {
+            clearTimeout(timer);
+            ws.close();
+            resolve(text);
+          }
+        });
+        ws.on('error', reject);
+      });
+      expect(sized).toMatch(/45 123/);
+
+      // A second admin's terminal closes when they are made editor (4403), and another's when
+      // their session ends (4401).
+      const openAs = (token: string) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(`${url}?token=${token}`);
+          ws.on('open', () => resolve(ws));
+          ws.on('error', reject);
+        });
+      const closed = (ws: WebSocket) =>
+        new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      const [second, third] = await Promise.all([registerAndLogin(t.app), registerAndLogin(t.app)]);
+      for (const s of [second, third]) {
+        const added = await call(t.app, 'POST', `/api/projects/${projectId}/members`, {
+          token: admin.token,
+          body: { email: s.user.email, role: 'admin' },
+        });
+        expect(added.status).toBe(201);
+      }
+      const demoted = await openAs(second.token);
+      const demotedClose = closed(demoted);
+      const changed = await call(
+        t.app,
+        'PATCH',
+        `/api/projects/${projectId}/members/${second.user.id}`,
+        { token: admin.token, body: { role: 'editor' } },
+      );
+      expect(changed.status).toBe(200);
+      expect(await demotedClose).toBe(4403);
+      const signedOut = await openAs(third.token);
+      const signedOutClose = closed(signedOut);
+      const logout = await call(t.app, 'POST', '/api/auth/logout', { token: third.token });
+      expect(logout.status).toBe(204);
+      expect(await signedOutClose).toBe(4401);
+
       const editorTry = await new Promise<number>((resolve) => {
         const ws = new WebSocket(`${url}?token=${editor.token}`);
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -426,7 +537,7 @@ describe('machine agent (real local machines, real bundled agent)', () => {
     } finally {
       await server.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('a paused machine goes offline within seconds, and comes back', async () => {
     const container = docker.getContainer(machines[2]!);
@@ -461,11 +572,5 @@ describe('machine agent (real local machines, real bundled agent)', () => {
     // Back up, the machine reconnects with the credential it kept.
     await docker.getContainer(machines[1]!).start();
     await waitForDeployment((d) => d.machines.every((m: any) => m.agent === 'online'), 60_000);
-  });
-
-  it('the server and the agent speak the same protocol file', () => {
-    expect(readFileSync(path.join(AGENT_APP_DIR, 'src', 'protocol.ts'), 'utf8')).toBe(
-      readFileSync(path.join(import.meta.dirname, 'protocol.ts'), 'utf8'),
-    );
   });
 });

@@ -286,7 +286,8 @@ export function createAgentRoutes(deps: {
       requireWebSocketUpgrade(c);
       const { deploymentId, machine } = c.req.valid('param');
       const query = c.req.valid('query');
-      const terminal = await agent.prepareTerminal(c.var.auth.userId, deploymentId, machine, {
+      const { userId, sessionId } = c.var.auth;
+      const terminal = await agent.prepareTerminal({ userId, sessionId }, deploymentId, machine, {
         cols: size(query.cols, 80),
         rows: size(query.rows, 24),
       });

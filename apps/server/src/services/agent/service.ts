@@ -6,15 +6,25 @@ import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import {
+  parseAgentMessage,
+  socketCloseCodes,
+  terminalControlFrame,
+  type AgentMessage,
+  type TerminalControlFrame,
+  type ProjectEventData,
+  type ServerMessage,
+} from '@vaporform/sdk';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { ActivityService } from '../activity/index.ts';
 import type { FilesService } from '../files/index.ts';
-import type { Deployment, InfrastructureService } from '../infrastructure/index.ts';
-import type { ProjectsService } from '../projects/index.ts';
-import { projectChannel, type EventBus } from '../realtime/index.ts';
-import type { AgentMessage, ServerMessage } from './protocol.ts';
+import type { AuthService } from '../auth/index.ts';
+import type { Deployment, InfrastructureService, MachineApp } from '../infrastructure/index.ts';
+import { roleAtLeast, type ProjectsService } from '../projects/index.ts';
+import type { EventBus } from '../../common/bus.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import type { TemplatesService } from '../templates/index.ts';
 import { AgentStore, type CommandRow, type DeployRow, type DeployStatus } from './store.ts';
 import { tarGz } from './tar.ts';
@@ -23,6 +33,11 @@ import { tarGz } from './tar.ts';
 export const AGENT_APP_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../../../../agent',
+);
+/** The agent protocol's source (the bundle embeds it). */
+const AGENT_PROTOCOL_SOURCE = path.resolve(
+  AGENT_APP_DIR,
+  '../../packages/sdk/src/agent-protocol.ts',
 );
 /** The agent socket's path, on the server and on the local gateway. */
 export const AGENT_PATH = '/api/agent';
@@ -69,6 +84,13 @@ export interface DeployResult {
   durationMs: number;
 }
 
+/** What a deploy publishes as `deploy_progress` (its ids added). */
+type DeployProgress = DistributiveOmit<
+  ProjectEventData<'deploy_progress'>,
+  'deploymentId' | 'deployId'
+>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** A deploy as the API shows it. */
 export interface DeployView {
   id: string;
@@ -92,6 +114,8 @@ export interface AgentServiceDeps {
   db: import('../../db/index.ts').Db;
   infrastructure: InfrastructureService;
   projects: ProjectsService;
+  /** Session revocations close machine terminals (optional: tests without sessions). */
+  auth?: Pick<AuthService, 'onSessionsRevoked'>;
   activity: ActivityService;
   /** The project's files (what a deploy ships) and its template's run configuration. */
   files: FilesService;
@@ -117,6 +141,36 @@ interface Connection {
   deploymentId: string;
   machine: string;
   lastSeen: number;
+}
+
+/**
+ * What instances tell each other about agents over the bus: `agent:relay` (every instance)
+ * carries probes and messages for a machine to whichever instance holds its socket;
+ * `agent:instance:<id>` carries the answers back to the instance that asked.
+ */
+type RelayMessage =
+  | { kind: 'probe'; key: string; from: string; nonce: string }
+  | { kind: 'send'; key: string; from: string; message: ServerMessage };
+type InstanceMessage =
+  | { kind: 'here'; nonce: string }
+  | { kind: 'message'; message: AgentMessage }
+  | { kind: 'lost'; id: string };
+const RELAY_CHANNEL = 'agent:relay';
+const instanceChannel = (id: string) => `agent:instance:${id}`;
+/** How long an instance waits to hear that another holds a machine's socket. */
+const PROBE_MS = 1_500;
+/** The agent's last message of an operation: its relay entry can go. */
+const FINAL_TYPES = new Set(['exit', 'rejected', 'deploy-result', 'pty-exit']);
+
+/** Sends messages to one machine's agent, wherever its socket is. */
+type Link = (message: ServerMessage) => boolean;
+
+/** An open machine terminal, closed when its user's session or admin role goes. */
+interface OpenMachineTerminal {
+  ws: WebSocket;
+  projectId: string;
+  userId: string;
+  sessionId?: string;
 }
 
 /** An operation waiting for messages from one machine (a command, a deploy, a terminal). */
@@ -180,6 +234,12 @@ export class AgentService {
   readonly #offlineListeners = new Set<(key: string) => void>();
   readonly #activeCommands = new Map<string, { deploymentId: string; abort: AbortController }>();
   readonly #deploying = new Map<string, Promise<void>>();
+  readonly #instanceId = randomUUID();
+  /** Operations of other instances on machines connected here: id → asking instance, machine. */
+  readonly #relayed = new Map<string, { from: string; key: string }>();
+  readonly #probes = new Map<string, () => void>();
+  readonly #terminals = new Set<OpenMachineTerminal>();
+  readonly #unsubscribe: Array<() => unknown> = [];
   #gateway: http.Server | undefined;
   #bundle: Promise<{ code: Buffer; sha256: string }> | undefined;
   #closed = false;
@@ -199,7 +259,30 @@ export class AgentService {
     deps.infrastructure.useAgent({
       environment: (deployment) => this.#terraformEnvironment(deployment),
       status: (deploymentId) => this.#status(deploymentId),
+      apps: (deploymentId) => this.#apps(deploymentId),
     });
+    if (deps.auth) {
+      this.#unsubscribe.push(
+        deps.auth.onSessionsRevoked((ids) => {
+          for (const t of this.#terminals) {
+            if (t.sessionId && ids.includes(t.sessionId)) {
+              t.ws.close(socketCloseCodes.revoked, 'session revoked');
+            }
+          }
+        }),
+      );
+    }
+    // A machine terminal is for admins: a removal or a downgrade ends it at once.
+    this.#unsubscribe.push(
+      deps.projects.onMembershipChanged((change) => {
+        if (change.role !== null && roleAtLeast(change.role, 'admin')) return;
+        for (const t of this.#terminals) {
+          if (t.projectId === change.projectId && t.userId === change.userId) {
+            t.ws.close(socketCloseCodes.forbidden, 'access removed');
+          }
+        }
+      }),
+    );
   }
 
   /** Folder holding the local gateway's socket (mounted into `local` machines). */
@@ -213,6 +296,12 @@ export class AgentService {
    * listening beyond loopback.
    */
   async start(): Promise<void> {
+    this.#unsubscribe.push(
+      await this.#d.bus.subscribe(RELAY_CHANNEL, (m) => this.#onRelay(m as RelayMessage)),
+      await this.#d.bus.subscribe(instanceChannel(this.#instanceId), (m) =>
+        this.#onInstance(m as InstanceMessage),
+      ),
+    );
     const dir = this.gatewayDir;
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o755);
@@ -266,6 +355,8 @@ export class AgentService {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    for (const stop of this.#unsubscribe.splice(0)) await stop();
+    for (const t of this.#terminals) t.ws.close(socketCloseCodes.shutdown, 'server shutting down');
     for (const connection of this.#connections.values()) connection.ws.terminate();
     const gateway = this.#gateway;
     if (gateway) {
@@ -281,6 +372,8 @@ export class AgentService {
       const sources = path.join(AGENT_APP_DIR, 'src');
       const newest = Math.max(
         ...readdirSync(sources).map((f) => statSync(path.join(sources, f)).mtimeMs),
+        // The protocol it bundles lives in the SDK.
+        statSync(AGENT_PROTOCOL_SOURCE).mtimeMs,
       );
       let built = 0;
       try {
@@ -368,15 +461,18 @@ export class AgentService {
     ws.on('pong', () => (connection.lastSeen = Date.now()));
     ws.on('message', (data) => {
       connection.lastSeen = Date.now();
-      let message: AgentMessage;
-      try {
-        message = JSON.parse(String(data)) as AgentMessage;
-      } catch {
+      const message = parseAgentMessage(String(data));
+      if (!message || !('id' in message)) return;
+      const operation = this.#operations.get(message.id);
+      if (operation?.key === key) {
+        operation.onMessage(message);
         return;
       }
-      if ('id' in message && typeof message.id === 'string') {
-        const operation = this.#operations.get(message.id);
-        if (operation?.key === key) operation.onMessage(message);
+      // An operation of another instance on this machine: its answers go back there.
+      const relayed = this.#relayed.get(message.id);
+      if (relayed?.key === key) {
+        if (FINAL_TYPES.has(message.type)) this.#relayed.delete(message.id);
+        void this.#publish(instanceChannel(relayed.from), { kind: 'message', message });
       }
     });
     ws.on('error', () => undefined);
@@ -385,6 +481,11 @@ export class AgentService {
       this.#connections.delete(key);
       for (const operation of [...this.#operations.values()]) {
         if (operation.key === key) operation.onLost();
+      }
+      for (const [id, relayed] of [...this.#relayed]) {
+        if (relayed.key !== key) continue;
+        this.#relayed.delete(id);
+        void this.#publish(instanceChannel(relayed.from), { kind: 'lost', id });
       }
       for (const listener of this.#offlineListeners) listener(key);
       void this.#announce(identity.deploymentId, identity.machine, 'offline');
@@ -402,9 +503,10 @@ export class AgentService {
       await this.#store.touch(deploymentId, machine, agent === 'online');
       const deployment = await this.#d.infrastructure.internalDeployment(deploymentId);
       if (!deployment) return;
-      await this.#d.bus.publish(projectChannel(deployment.projectId), {
-        type: 'agent_status',
-        data: { deploymentId, machine, agent },
+      await publishProjectEvent(this.#d.bus, deployment.projectId, 'agent_status', {
+        deploymentId,
+        machine,
+        agent,
       });
     } catch (error) {
       this.#d.log.warn({ err: error, deploymentId, machine }, 'agent status not recorded');
@@ -415,6 +517,67 @@ export class AgentService {
     if (connection.ws.readyState !== connection.ws.OPEN) return false;
     connection.ws.send(JSON.stringify(message));
     return true;
+  }
+
+  async #publish(channel: string, message: RelayMessage | InstanceMessage): Promise<void> {
+    await this.#d.bus.publish(channel, message).catch((error: unknown) => {
+      this.#d.log.warn({ err: error, channel }, 'agent relay message lost');
+    });
+  }
+
+  /** Another instance asks for a machine whose socket may be here (else it stays silent). */
+  #onRelay(m: RelayMessage): void {
+    if (m.from === this.#instanceId) return;
+    const connection = this.#connections.get(m.key);
+    if (!connection) return;
+    if (m.kind === 'probe') {
+      void this.#publish(instanceChannel(m.from), { kind: 'here', nonce: m.nonce });
+      return;
+    }
+    const message = m.message;
+    if (message.type === 'welcome') return;
+    if (!this.#send(connection, message)) {
+      void this.#publish(instanceChannel(m.from), { kind: 'lost', id: message.id });
+      return;
+    }
+    if (message.type === 'pty-close') this.#relayed.delete(message.id);
+    else if (message.type !== 'cancel') this.#relayed.set(message.id, { from: m.from, key: m.key });
+  }
+
+  /** Answers for this instance's operations on machines connected elsewhere. */
+  #onInstance(m: InstanceMessage): void {
+    if (m.kind === 'here') this.#probes.get(m.nonce)?.();
+    else if (m.kind === 'lost') this.#operations.get(m.id)?.onLost();
+    else if ('id' in m.message) this.#operations.get(m.message.id)?.onMessage(m.message);
+  }
+
+  /**
+   * A way to a machine's agent: its socket here, else through the bus to the instance that
+   * holds it (asked first; undefined when no instance answers within {@link PROBE_MS}).
+   */
+  async #link(key: string): Promise<Link | undefined> {
+    const local: Link = (message) => {
+      const connection = this.#connections.get(key);
+      return connection ? this.#send(connection, message) : false;
+    };
+    if (this.#connections.has(key)) return local;
+    const nonce = randomUUID();
+    const found = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), PROBE_MS);
+      this.#probes.set(nonce, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      void this.#publish(RELAY_CHANNEL, { kind: 'probe', key, from: this.#instanceId, nonce });
+    });
+    this.#probes.delete(nonce);
+    if (this.#connections.has(key)) return local; // it reconnected here meanwhile
+    if (!found) return undefined;
+    return (message) => {
+      if (this.#connections.has(key)) return local(message);
+      void this.#publish(RELAY_CHANNEL, { kind: 'send', key, from: this.#instanceId, message });
+      return true;
+    };
   }
 
   /** Whether a machine's agent is connected to this instance. */
@@ -472,12 +635,32 @@ export class AgentService {
   }
 
   async #status(deploymentId: string): Promise<Map<string, 'pending' | 'online' | 'offline'>> {
-    const enrolled = await this.#store.enrolled(deploymentId);
+    // Connected here, or (the database says) to another instance.
+    const enrolled = await this.#store.connectedStates(deploymentId);
     const result = new Map<string, 'pending' | 'online' | 'offline'>();
-    for (const machine of enrolled) {
-      result.set(machine, this.online(deploymentId, machine) ? 'online' : 'offline');
+    for (const [machine, connected] of enrolled) {
+      result.set(machine, this.online(deploymentId, machine) || connected ? 'online' : 'offline');
     }
     return result;
+  }
+
+  /** The app each machine serves, from the last finished deploy that reached it. */
+  async #apps(deploymentId: string): Promise<Map<string, MachineApp>> {
+    const apps = new Map<string, MachineApp>();
+    for (const row of await this.#store.listDeploys(deploymentId, 20)) {
+      if (!row.finished_at) continue;
+      for (const r of (row.results ?? []) as DeployResult[]) {
+        if (apps.has(r.machine) || r.status === 'agent_lost') continue;
+        apps.set(r.machine, {
+          status: r.status === 'failed' ? 'failed' : 'running',
+          url: r.url,
+          release: row.release,
+          deployedAt: row.finished_at.toISOString(),
+          ...(r.status === 'rolled_back' ? { rolledBack: true } : {}),
+        });
+      }
+    }
+    return apps;
   }
 
   /**
@@ -610,7 +793,7 @@ export class AgentService {
     return { id: commandId, results: ordered };
   }
 
-  #runOn(
+  async #runOn(
     deploymentId: string,
     machine: string,
     input: CommandInput,
@@ -619,11 +802,9 @@ export class AgentService {
     context: { onEvent?: (event: CommandEvent) => void; cancels: Set<() => void> },
   ): Promise<CommandResult> {
     const key = machineKey(deploymentId, machine);
-    const connection = this.#connections.get(key);
     const started = Date.now();
-    if (!connection) {
-      return Promise.resolve(emptyResult(machine, 'agent_lost', 'The agent is not connected'));
-    }
+    const send = await this.#link(key);
+    if (!send) return emptyResult(machine, 'agent_lost', 'The agent is not connected');
     const id = randomUUID();
     const output = { stdout: '', stderr: '' };
     let truncated = false;
@@ -645,10 +826,7 @@ export class AgentService {
           ...partial,
         });
       };
-      const cancel = () => {
-        const current = this.#connections.get(key);
-        if (current) this.#send(current, { type: 'cancel', id });
-      };
+      const cancel = () => void send({ type: 'cancel', id });
       context.cancels.add(cancel);
       // The agent kills the group at the timeout; past the grace the server stops waiting.
       const deadline = setTimeout(
@@ -708,7 +886,7 @@ export class AgentService {
           }
         },
       });
-      const sent = this.#send(connection, {
+      const sent = send({
         type: 'exec',
         id,
         command: input.command,
@@ -801,13 +979,12 @@ export class AgentService {
       sha256,
     });
     const machines = deployment.machines;
-    const progress = (data: Record<string, unknown>) =>
-      this.#d.bus
-        .publish(projectChannel(deployment.projectId), {
-          type: 'deploy_progress',
-          data: { deploymentId: deployment.id, deployId: id, ...data },
-        })
-        .catch(() => undefined);
+    const progress = (data: DeployProgress) =>
+      publishProjectEvent(this.#d.bus, deployment.projectId, 'deploy_progress', {
+        deploymentId: deployment.id,
+        deployId: id,
+        ...data,
+      }).catch(() => undefined);
     const run = (async () => {
       const results = await Promise.all(
         machines.map((m) =>
@@ -855,7 +1032,7 @@ export class AgentService {
     return (await this.#store.listDeploys(deployment.id, limit)).map(deployView);
   }
 
-  #deployOn(
+  async #deployOn(
     deploymentId: string,
     machine: string,
     address: string,
@@ -866,11 +1043,11 @@ export class AgentService {
       install: string | undefined;
       run: string;
       port: number;
-      progress: (data: Record<string, unknown>) => Promise<unknown>;
+      progress: (data: DeployProgress) => Promise<unknown>;
     },
   ): Promise<DeployResult> {
     const key = machineKey(deploymentId, machine);
-    const connection = this.#connections.get(key);
+    const send = await this.#link(key);
     const started = Date.now();
     const result = (status: DeployResult['status'], error?: string): DeployResult => ({
       machine,
@@ -882,7 +1059,7 @@ export class AgentService {
       ...(error ? { error } : {}),
       durationMs: Date.now() - started,
     });
-    if (!connection) return Promise.resolve(result('agent_lost', 'The agent is not connected'));
+    if (!send) return result('agent_lost', 'The agent is not connected');
     const id = randomUUID();
     return new Promise<DeployResult>((resolve) => {
       const finish = (r: DeployResult) => {
@@ -908,9 +1085,9 @@ export class AgentService {
       });
       for (let offset = 0; offset < plan.archive.length; offset += DEPLOY_CHUNK_BYTES) {
         const data = plan.archive.subarray(offset, offset + DEPLOY_CHUNK_BYTES).toString('base64');
-        this.#send(connection, { type: 'deploy-chunk', id, data });
+        send({ type: 'deploy-chunk', id, data });
       }
-      const sent = this.#send(connection, {
+      const sent = send({
         type: 'deploy-commit',
         id,
         release: plan.release,
@@ -936,41 +1113,56 @@ export class AgentService {
    * goes away. @throws AppError 404/403, conflict when the agent is offline.
    */
   async prepareTerminal(
-    userId: string,
+    caller: { userId: string; sessionId?: string },
     deploymentId: string,
     machine: string,
     size: { cols: number; rows: number },
   ): Promise<{ open(ws: WebSocket): void }> {
-    const deployment = await this.requireAdmin(userId, deploymentId);
+    const deployment = await this.requireAdmin(caller.userId, deploymentId);
     this.#select(deployment, [machine]);
     const key = machineKey(deployment.id, machine);
-    if (!this.#connections.has(key)) throw errors.conflict('The agent of this machine is offline');
+    const send = await this.#link(key);
+    if (!send) throw errors.conflict('The agent of this machine is offline');
     return {
       open: (ws) => {
         const id = randomUUID();
+        const terminal: OpenMachineTerminal = {
+          ws,
+          projectId: deployment.projectId,
+          userId: caller.userId,
+          ...(caller.sessionId ? { sessionId: caller.sessionId } : {}),
+        };
+        this.#terminals.add(terminal);
         const unregister = this.#operate(id, {
           key,
           onLost: () => ws.close(1011, 'agent lost'),
           onMessage: (message) => {
             if (message.type === 'pty-data') ws.send(Buffer.from(message.data, 'utf8'));
-            else if (message.type === 'pty-exit') ws.close(1000, 'shell exited');
+            else if (message.type === 'pty-exit') ws.close(socketCloseCodes.exited, 'shell exited');
           },
         });
-        const toAgent = (message: ServerMessage) => {
-          const connection = this.#connections.get(key);
-          if (connection) this.#send(connection, message);
-        };
-        toAgent({ type: 'pty-open', id, cols: size.cols, rows: size.rows });
+        send({ type: 'pty-open', id, cols: size.cols, rows: size.rows });
         ws.on('message', (data, binary) => {
           const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
-          if (!binary && text.startsWith('{"type":"resize"')) return;
-          toAgent({ type: 'pty-input', id, data: text });
+          if (!binary && text.startsWith('{')) {
+            const control = parseControlFrame(text);
+            if (control) {
+              send({ type: 'pty-resize', id, cols: control.cols, rows: control.rows });
+              return;
+            }
+          }
+          send({ type: 'pty-input', id, data: text });
         });
         ws.on('close', () => {
+          this.#terminals.delete(terminal);
           unregister();
-          toAgent({ type: 'pty-close', id });
+          send({ type: 'pty-close', id });
         });
         ws.on('error', () => undefined);
+        // A change announced while the socket was opening found no terminal to close.
+        this.#d.projects.requireRole(deployment.projectId, caller.userId, 'admin').catch(() => {
+          ws.close(socketCloseCodes.forbidden, 'access removed');
+        });
       },
     };
   }
@@ -979,6 +1171,16 @@ export class AgentService {
   onOffline(listener: (key: string) => void): () => void {
     this.#offlineListeners.add(listener);
     return () => this.#offlineListeners.delete(listener);
+  }
+}
+
+/** The contract's terminal control frame (`{"type":"resize","cols","rows"}`), else undefined. */
+function parseControlFrame(text: string): TerminalControlFrame | undefined {
+  try {
+    const parsed = terminalControlFrame.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -175,6 +175,22 @@ export class AgentStore {
       .execute();
   }
 
+  /**
+   * The enrolled machines of a deployment and whether their agent is connected (to any
+   * instance): connected since it was last seen going away.
+   */
+  async connectedStates(deploymentId: string): Promise<Map<string, boolean>> {
+    const rows = await this.#db
+      .selectFrom('agent_machines')
+      .select([
+        'machine',
+        sql<boolean>`coalesce(connected_at >= last_seen_at, false)`.as('connected'),
+      ])
+      .where('deployment_id', '=', deploymentId)
+      .execute();
+    return new Map(rows.map((r) => [r.machine, r.connected]));
+  }
+
   /** Names of the machines of a deployment that enrolled. */
   async enrolled(deploymentId: string): Promise<Set<string>> {
     const rows = await this.#db

@@ -6,5 +6,6 @@ export type {
   InfraEvent,
   InfrastructureServiceDeps,
   Machine,
+  MachineApp,
   AgentHooks,
 } from './service.ts';

@@ -35,6 +35,20 @@ const DeploymentSchema = z
         address: z.string(),
         publicAddress: z.string().optional(),
         agent: z.enum(['pending', 'online', 'offline']),
+        app: z
+          .object({
+            status: z.enum(['running', 'failed']),
+            url: z.string().nullable(),
+            release: z.string(),
+            deployedAt: z.string(),
+            rolledBack: z.boolean().optional(),
+          })
+          .nullable()
+          .openapi({
+            description:
+              "The project's app on this machine from the last deploy that reached it: `running` " +
+              '(answering at `url`; `rolledBack`: the previous release) or `failed`; null before any',
+          }),
       }),
     ),
     outputs: z.record(z.string(), z.unknown()),

@@ -46,6 +46,19 @@ export interface Machine {
   address: string;
   publicAddress?: string;
   agent: 'pending' | 'online' | 'offline';
+  /** The project's app on this machine, from the last deploy that reached it (else null). */
+  app: MachineApp | null;
+}
+
+/** The deployed app on one machine. */
+export interface MachineApp {
+  /** `running`: the deploy (or, `rolledBack`, the previous release) answered its health check. */
+  status: 'running' | 'failed';
+  /** Where it answers (when it does). */
+  url: string | null;
+  release: string;
+  deployedAt: string;
+  rolledBack?: boolean;
 }
 
 /** A deployment as the API shows it. */
@@ -161,6 +174,8 @@ export interface AgentHooks {
   }): Promise<Record<string, string>>;
   /** Each enrolled machine's agent state (machines not in it are `pending`). */
   status(deploymentId: string): Promise<Map<string, 'pending' | 'online' | 'offline'>>;
+  /** The app each machine serves (machines not in it have none). */
+  apps?(deploymentId: string): Promise<Map<string, MachineApp>>;
 }
 
 /**
@@ -877,6 +892,7 @@ export class InfrastructureService {
   async #view(row: DeploymentRow): Promise<Deployment> {
     const run = await this.#store.lastRun(row.id);
     const agents = await this.#agent?.status(row.id);
+    const apps = await this.#agent?.apps?.(row.id);
     return {
       id: row.id,
       projectId: row.project_id,
@@ -886,6 +902,7 @@ export class InfrastructureService {
       machines: ((row.machines as Machine[]) ?? []).map((m) => ({
         ...m,
         agent: agents?.get(m.name) ?? 'pending',
+        app: apps?.get(m.name) ?? null,
       })),
       outputs: (row.outputs as Record<string, unknown>) ?? {},
       drift: (row.drift as Deployment['drift']) ?? null,
@@ -942,5 +959,6 @@ function machinesOf(outputs: Record<string, unknown>): Machine[] {
     address: m.private_ip ?? '',
     ...(m.public_ip ? { publicAddress: m.public_ip } : {}),
     agent: 'pending' as const,
+    app: null,
   }));
 }
