@@ -1,8 +1,11 @@
 // Reviewing an assistant turn hunk by hunk in Monaco's diff editor, in real Chromium against the
-// real server (fake Anthropic API): the assistant changes two files in several places; one change
-// is accepted, another rejected, a whole file accepted; the files hold exactly that. Then the
-// checkpoint made before the turn is restored from the timeline (its confirmation says what will
-// change) and the files are back, the turn's messages marked "after checkpoint".
+// real server (fake Anthropic API): the assistant changes two files in several places; until
+// decided, its changes are marked pending in the editor's gutter and the explorer (a click on a
+// mark opens the review); one change is accepted, another rejected, one returned to pending, a
+// whole file rejected; the files hold exactly that. The turn can be reviewed again from the chat
+// after a reload. Then the checkpoint made before the turn is restored from the timeline (its
+// confirmation says what will change) and the files are back — in the open editor too — the
+// turn's messages marked "after checkpoint".
 // Screenshots: docs/screenshots/review-*.png.
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,6 +147,23 @@ function hunkBar(n: number) {
   return page.locator('[data-testid=hunk-bar]').filter({ hasText: `Change ${n} of` });
 }
 
+/** The explorer's pending-review badge of a file ('' when it has none). */
+async function explorerMark(file: string): Promise<string> {
+  const mark = page.locator(`.tree-row[data-path="${file}"] [data-testid=pending-review-mark]`);
+  return (await mark.count()) ? ((await mark.textContent()) ?? '') : '';
+}
+
+/** The text Monaco shows in the code editor (its spaces are no-break spaces). */
+async function editorText(): Promise<string> {
+  const text = await page.locator('[data-testid=code-editor] .view-lines').textContent();
+  return (text ?? '').replace(/\u00a0/g, ' ');
+}
+
+/** Pending marks in the code editor's gutter (one per marked line Monaco renders). */
+function gutterMarks() {
+  return page.locator('[data-testid=code-editor] .margin-view-overlays .pending-mark');
+}
+
 describe('reviewing the assistant’s work', () => {
   it('accepts one hunk and rejects another in the diff editor; the files hold exactly that', async () => {
     await page.goto(`${server.url}/projects/${projectId}`);
@@ -155,9 +175,26 @@ describe('reviewing the assistant’s work', () => {
     const changeset = page.locator('[data-testid=changeset]').last();
     await changeset.waitFor({ timeout: 60_000 });
     await expect.poll(() => changeset.textContent()).toContain('style.css');
+    await expect
+      .poll(() => changeset.getByTestId('turn-pending').textContent())
+      .toContain('4 changes to review');
+    // The turn's own Review button opens it too.
     await changeset.getByRole('button', { name: 'Review' }).click();
-
     const dialog = page.getByTestId('review-dialog');
+    await dialog.waitFor();
+    await expect.poll(() => page.getByTestId('review-counts').textContent()).toBe('4 pending');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // Until decided, the changes are pending: a badge in the explorer, marks in the gutter.
+    await page.getByRole('button', { name: 'Explorer', exact: true }).click();
+    await expect.poll(() => explorerMark('app.js')).toBe('2');
+    await expect.poll(() => explorerMark('style.css')).toBe('2');
+    await page.locator('.tree-row[data-path="app.js"]').click();
+    await expect.poll(() => gutterMarks().count()).toBe(2);
+    await shot('review-pending-marks');
+    // A click on a mark opens the review of that turn (beside the explorer, which follows it).
+    await gutterMarks().first().click();
     await dialog.waitFor();
     await expect.poll(() => page.getByTestId('review-counts').textContent()).toBe('4 pending');
     await dialog.locator('[data-testid=review-file][data-path="app.js"] button').first().click();
@@ -182,11 +219,22 @@ describe('reviewing the assistant’s work', () => {
         ),
       );
     await shot('review-decided');
+    // Both changes of app.js decided: no mark on it any more; style.css keeps its two.
+    await expect.poll(() => explorerMark('app.js')).toBe('');
+    await expect.poll(() => explorerMark('style.css')).toBe('2');
+    await expect.poll(() => gutterMarks().count()).toBe(0);
 
-    // Undo of a decision: the rejected change comes back, then is rejected again.
-    await hunkBar(2).locator('button[aria-label="Undo the reject of change 2"]').click();
+    // A decision reversed: the rejected change accepted instead, its text back in the file.
+    await hunkBar(2).locator('button[aria-label="Accept change 2"]').click();
     await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('accepted');
     await expect.poll(() => content('app.js')).toBe(appAfter);
+    // Undone back to pending: marked again in the explorer and the gutter.
+    await hunkBar(2).locator('button[aria-label="Return change 2 to pending"]').click();
+    await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('pending');
+    await expect.poll(() => content('app.js')).toBe(appAfter);
+    await expect.poll(() => explorerMark('app.js')).toBe('1');
+    await expect.poll(() => gutterMarks().count()).toBe(1);
+    await shot('review-undone-to-pending');
     await hunkBar(2).locator('button[aria-label="Reject change 2"]').click();
     await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('rejected');
 
@@ -200,6 +248,30 @@ describe('reviewing the assistant’s work', () => {
     const types = (activity.activity as { type: string }[]).map((a) => a.type);
     expect(types).toContain('ai_hunk_rejected');
     expect(types).toContain('ai_hunk_accepted');
+    expect(types).toContain('ai_hunk_undone');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => explorerMark('style.css')).toBe('');
+  });
+
+  it('reviews the turn again from the chat history after a reload', async () => {
+    await page.reload();
+    const explorer = page.getByRole('button', { name: 'Explorer', exact: true });
+    await explorer.waitFor();
+    if ((await explorer.getAttribute('aria-pressed')) !== 'true') await explorer.click();
+    await page.locator('.tree-row[data-path="app.js"]').click();
+    await expect.poll(editorText).toContain('const line3 = 300;');
+    const assistant = page.getByRole('button', { name: 'Assistant', exact: true });
+    if ((await assistant.getAttribute('aria-pressed')) !== 'true') await assistant.click();
+    const changeset = page.locator('[data-testid=changeset]').last();
+    await changeset.waitFor();
+    await changeset.getByRole('button', { name: 'Review' }).click();
+    const dialog = page.getByTestId('review-dialog');
+    await dialog.waitFor();
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('1 accepted · 3 rejected');
+    await shot('review-from-history');
     await dialog.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'detached' });
   });
@@ -220,7 +292,7 @@ describe('reviewing the assistant’s work', () => {
     const confirm = page.getByTestId('restore-confirm');
     await confirm.waitFor();
     // app.js differs (line 3 was accepted); style.css is already as it was.
-    await expect.poll(() => confirm.textContent()).toContain('1 file go back to their content');
+    await expect.poll(() => confirm.textContent()).toContain('1 file goes back to its content');
     await expect.poll(() => confirm.textContent()).toContain('app.js');
     await shot('review-restore-confirm');
     await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
@@ -228,6 +300,8 @@ describe('reviewing the assistant’s work', () => {
 
     await expect.poll(() => content('app.js')).toBe(appBefore);
     await expect.poll(() => content('style.css')).toBe(cssBefore);
+    // The open editor follows the restore (announced as one files_changed event).
+    await expect.poll(editorText).toContain('const line3 = 3;');
     // The turn stays in the chat, marked as after the restored point.
     await expect
       .poll(() => page.locator('.chat-turn.after-checkpoint').count())

@@ -28,6 +28,10 @@ export function CodeEditor(props: {
   onSave(path: string): void;
   /** Line to reveal once (from search or quick open). */
   revealLine?: { path: string; line: number; nonce: number } | undefined;
+  /** The assistant's changes in this file nobody has reviewed yet, marked in the gutter. */
+  pending?: PendingMark[] | undefined;
+  /** A pending mark was clicked: open the review of its turn. */
+  onReviewPending?(changesetId: string): void;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const editorRef = useRef<Monaco.editor.IStandaloneCodeEditor | null>(null);
@@ -73,6 +77,15 @@ export function CodeEditor(props: {
           undoRedo(true),
         );
         editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyY, undoRedo(true));
+        // A click on a pending mark opens the review of the turn that made the change.
+        editor.onMouseDown((e) => {
+          const { type, position } = e.target;
+          const gutter = monaco.editor.MouseTargetType;
+          if (type !== gutter.GUTTER_LINE_DECORATIONS && type !== gutter.GUTTER_GLYPH_MARGIN)
+            return;
+          const hit = position && markAt(current.current.pending, position.lineNumber);
+          if (hit) current.current.onReviewPending?.(hit.changesetId);
+        });
         editor.onDidChangeModelContent(() => {
           const model = editor.getModel();
           if (!model || bindings.current.has(pathOf(model))) return; // the binding reports
@@ -164,6 +177,35 @@ export function CodeEditor(props: {
     monacoRef.current?.editor.setTheme(props.theme === 'dark' ? 'vs-dark' : 'vs');
   }, [props.theme, ready]);
 
+  // Pending review marks of the shown file (the server places them in the file as it is now),
+  // set again whenever its text is replaced (loaded, reloaded): a full replace would stretch them.
+  const { pending } = props;
+  useEffect(() => {
+    const editor = editorRef.current;
+    if (!ready || !editor || !pending?.length) return;
+    const marks = editor.createDecorationsCollection(
+      pending.flatMap((m) => {
+        if (m.line === null) return [];
+        const first = Math.max(1, m.line);
+        const last = m.lines > 0 ? m.line + m.lines - 1 : first;
+        const tooltip = `${m.lines > 0 ? 'Changed' : 'Lines removed here'} by the assistant, not reviewed yet: click to review`;
+        return [
+          {
+            range: { startLineNumber: first, startColumn: 1, endLineNumber: last, endColumn: 1 },
+            options: {
+              isWholeLine: true,
+              stickiness: 1, // NeverGrowsWhenTypingAtEdges
+              linesDecorationsClassName: `pending-mark${m.lines > 0 ? '' : ' pending-removal'}`,
+              linesDecorationsTooltip: tooltip,
+              overviewRuler: { color: '#d19a1f', position: 1 },
+            },
+          },
+        ];
+      }),
+    );
+    return () => marks.clear();
+  }, [ready, pending, props.doc.path, props.doc.version, props.doc.loading]);
+
   useEffect(() => {
     const r = props.revealLine;
     const editor = editorRef.current;
@@ -231,6 +273,23 @@ export function CodeEditor(props: {
       )}
       <div ref={host} className="monaco-host" />
     </div>
+  );
+}
+
+/** Where a pending hunk is in the file (`line` null: it cannot be placed; 0 lines: a removal). */
+export interface PendingMark {
+  changesetId: string;
+  line: number | null;
+  lines: number;
+}
+
+/** The pending mark covering `line`, if any. */
+function markAt(marks: PendingMark[] | undefined, line: number): PendingMark | undefined {
+  return marks?.find(
+    (m) =>
+      m.line !== null &&
+      line >= Math.max(1, m.line) &&
+      line <= Math.max(1, m.lines > 0 ? m.line + m.lines - 1 : m.line),
   );
 }
 

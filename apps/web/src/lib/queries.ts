@@ -25,13 +25,23 @@ export function useApiQueries() {
 /** Which cached GETs of project `id` an event makes stale (openapi-react-query's keys). */
 export function staleQueries(projectId: string, event: ProjectEvent): [string, string, unknown?][] {
   const project = { params: { path: { id: projectId } } };
+  // Pending review marks move with the files' lines and change with every turn and decision.
+  const pendingReview: [string, string, unknown?] = [
+    'get',
+    '/api/projects/{id}/review/pending',
+    project,
+  ];
   switch (event.type) {
     case 'file_changed':
+    case 'files_changed':
       return [
         ['get', '/api/projects/{id}/files', project],
         ['get', '/api/projects/{id}/files/{path}'],
         ['get', '/api/projects/{id}/history/{path}'],
+        pendingReview,
       ];
+    case 'review_changed':
+      return [['get', '/api/projects/{id}/changesets/{changesetId}'], pendingReview];
     case 'container_status':
       return [
         ['get', '/api/containers/{projectId}'],
@@ -47,14 +57,14 @@ export function staleQueries(projectId: string, event: ProjectEvent): [string, s
       ];
     case 'chat':
     case 'chat_rewound':
-      return [['get', '/api/projects/{id}/chat', project]];
+      return [['get', '/api/projects/{id}/chat', project], pendingReview];
     case 'environment_changed':
       return [['get', '/api/projects/{id}/env', project]];
     case 'integration_changed':
       return [['get', '/api/projects/{id}/integrations', project]];
     case 'claude-response':
     case 'claude-error':
-      return [['get', '/api/projects/{id}/activity', project]];
+      return [['get', '/api/projects/{id}/activity', project], pendingReview];
     default:
       return [];
   }

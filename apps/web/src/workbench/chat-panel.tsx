@@ -1,10 +1,12 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { Icon } from './icons.tsx';
 import { ApiError } from '../lib/api.ts';
 import { readSse } from '../lib/sse.ts';
 import type { ChatFileChange, ChatMessage, ChatTool } from '../lib/types.ts';
+import { useApiQueries } from '../lib/queries.ts';
 import { CheckpointTimeline } from './checkpoint-timeline.tsx';
+import { changesLabel } from './pending-review.tsx';
 import { ReviewDialog } from './review-dialog.tsx';
 
 interface Turn extends ChatMessage {
@@ -37,6 +39,16 @@ export function ChatPanel(props: {
   const [loaded, setLoaded] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const abort = useRef<AbortController | null>(null);
+  // The same query as the explorer's marks (one request): pending changes per turn.
+  const pendingReview = useApiQueries().useQuery('get', '/api/projects/{id}/review/pending', {
+    params: { path: { id: props.projectId } },
+  });
+  const pendingByTurn = useMemo(() => {
+    const counts = new Map<string, number>();
+    for (const f of pendingReview.data?.files ?? [])
+      for (const h of f.hunks) counts.set(h.changesetId, (counts.get(h.changesetId) ?? 0) + 1);
+    return counts;
+  }, [pendingReview.data]);
 
   useEffect(() => {
     let alive = true;
@@ -210,11 +222,20 @@ export function ChatPanel(props: {
                 <span className="muted small">{toolLabel(tool)}</span>
               </div>
             ))}
-            {t.changes && t.changes.length > 0 && (
+            {/* Turns read from the history carry only their changeset id: the same buttons. */}
+            {((t.changes && t.changes.length > 0) || t.changesetId) && (
               <div className="changeset" data-testid="changeset">
                 <div className="row between">
                   <strong className="small">
-                    {t.changes.length} file{t.changes.length === 1 ? '' : 's'} changed
+                    {t.changes?.length
+                      ? `${t.changes.length} file${t.changes.length === 1 ? '' : 's'} changed`
+                      : 'Files changed'}
+                    {t.changesetId && pendingByTurn.get(t.changesetId) ? (
+                      <span className="pending-count" data-testid="turn-pending">
+                        {' '}
+                        · {changesLabel(pendingByTurn.get(t.changesetId) ?? 0)} to review
+                      </span>
+                    ) : null}
                   </strong>
                   {t.changesetId && !t.streaming && (
                     <button
@@ -234,7 +255,7 @@ export function ChatPanel(props: {
                     </button>
                   )}
                 </div>
-                {t.changes.map((c, j) => (
+                {t.changes?.map((c, j) => (
                   <details key={j} open={j < 3}>
                     <summary>
                       <button

@@ -168,7 +168,8 @@ function RestoreConfirm(props: {
       >
         <h2 id="restore-title">Restore “{checkpoint.name}”?</h2>
         <p className="small">
-          Taken {new Date(checkpoint.createdAt).toLocaleString()} ({checkpoint.files} files).
+          Taken {new Date(checkpoint.createdAt).toLocaleString()} ({checkpoint.files} file
+          {checkpoint.files === 1 ? '' : 's'}).
         </p>
         {nothing ? (
           <p className="small">Every file is already as it was then.</p>
@@ -176,7 +177,9 @@ function RestoreConfirm(props: {
           <>
             {write.length > 0 && (
               <div className="small">
-                {write.length} file{write.length === 1 ? '' : 's'} go back to their content then:
+                {write.length === 1
+                  ? '1 file goes back to its content then:'
+                  : `${write.length} files go back to their content then:`}
                 <ul>
                   {write.slice(0, 20).map((p) => (
                     <li key={p}>{p}</li>

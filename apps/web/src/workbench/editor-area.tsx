@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { useEscape } from '../lib/use-escape.ts';
-import { CodeEditor, DiffView } from '../editor/code-editor.tsx';
+import { CodeEditor, DiffView, type PendingMark } from '../editor/code-editor.tsx';
 import { isDirty, type Doc, type DocumentStore } from '../editor/documents.ts';
 
 /** Editor tabs (dirty markers, close), the Monaco editor, and the save-conflict view. */
@@ -12,6 +12,9 @@ export function EditorArea(props: {
   canEdit: boolean;
   onSave(path: string): void;
   revealLine?: { path: string; line: number; nonce: number } | undefined;
+  /** Pending review marks by path, and what a click on one does. */
+  pending?: Map<string, PendingMark[]>;
+  onReviewPending?(changesetId: string): void;
 }) {
   const { store, docs } = props;
   const doc = docs.find((d) => d.path === props.active) ?? null;
@@ -130,6 +133,8 @@ export function EditorArea(props: {
               readOnly={!props.canEdit}
               onSave={props.onSave}
               revealLine={props.revealLine}
+              pending={props.pending?.get(doc.path)}
+              onReviewPending={props.onReviewPending}
             />
           )}
         </>

@@ -39,6 +39,29 @@ export function buildTree(files: FileEntry[]): TreeNode[] {
 
 type Pending = { kind: 'file' | 'folder'; parent: string } | { kind: 'rename'; path: string };
 
+/** How many pending review changes are in files under folder `dir`. */
+function pendingUnder(pending: Map<string, number> | undefined, dir: string): number {
+  let n = 0;
+  for (const [path, count] of pending ?? []) if (path.startsWith(dir + '/')) n += count;
+  return n;
+}
+
+/** The assistant's unreviewed changes in a file (or under a folder), like unsaved edits. */
+function PendingReviewMark(props: { count: number; dir: boolean }) {
+  if (props.count === 0) return null;
+  const what = `${props.count} change${props.count === 1 ? '' : 's'} by the assistant not reviewed yet`;
+  return (
+    <span
+      className={`pending-review-mark${props.dir ? ' in-folder' : ''}`}
+      data-testid="pending-review-mark"
+      title={props.dir ? `${what} in this folder` : what}
+      aria-label={what}
+    >
+      {props.dir ? '•' : props.count}
+    </span>
+  );
+}
+
 /** The file tree with new file/folder, rename, delete, upload and zip download. */
 export function Explorer(props: {
   projectId: string;
@@ -48,6 +71,8 @@ export function Explorer(props: {
   dirty: Set<string>;
   /** Files other people have open (presence): path → who. */
   openBy?: Map<string, Collaborator[]>;
+  /** Files with assistant changes nobody has reviewed yet: path → how many. */
+  pendingReview?: Map<string, number>;
   onOpen(path: string): void;
   onChanged(): void;
   onRenamed(from: string, to: string): void;
@@ -239,6 +264,14 @@ export function Explorer(props: {
                     </span>
                     <span className="tree-name">{n.name}</span>
                     <FileCollaborators people={props.openBy?.get(n.path)} />
+                    <PendingReviewMark
+                      count={
+                        n.dir
+                          ? pendingUnder(props.pendingReview, n.path)
+                          : (props.pendingReview?.get(n.path) ?? 0)
+                      }
+                      dir={n.dir}
+                    />
                     {props.dirty.has(n.path) && (
                       <span className="dirty-dot" aria-label="unsaved">
                         ●

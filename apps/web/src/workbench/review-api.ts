@@ -6,7 +6,8 @@ export type Changeset = Schemas['Changeset'];
 export type ChangesetFile = Changeset['files'][number];
 export type ChangesetHunk = Schemas['ChangesetHunk'];
 export type Checkpoint = Schemas['Checkpoint'];
-export type Decision = 'accept' | 'reject';
+/** Accept, reject, or undo the decision (the hunk is pending again). */
+export type Decision = 'accept' | 'reject' | 'undo';
 
 /** What restoring a checkpoint would change (shown before it is done). */
 export interface RestorePreview {
@@ -64,9 +65,14 @@ export function reviewApi(api: Api, projectId: string) {
           ? await client.POST('/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/accept', {
               params,
             })
-          : await client.POST('/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/reject', {
-              params,
-            });
+          : verb === 'reject'
+            ? await client.POST(
+                '/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/reject',
+                { params },
+              )
+            : await client.POST('/api/projects/{id}/changesets/{changesetId}/hunks/{hunkId}/undo', {
+                params,
+              });
       return unwrap(r).changeset;
     },
     async decideAll(changesetId: string, verb: Decision): Promise<Changeset> {
@@ -74,7 +80,9 @@ export function reviewApi(api: Api, projectId: string) {
       const r =
         verb === 'accept'
           ? await client.POST('/api/projects/{id}/changesets/{changesetId}/accept', { params })
-          : await client.POST('/api/projects/{id}/changesets/{changesetId}/reject', { params });
+          : verb === 'reject'
+            ? await client.POST('/api/projects/{id}/changesets/{changesetId}/reject', { params })
+            : await client.POST('/api/projects/{id}/changesets/{changesetId}/undo', { params });
       return unwrap(r).changeset;
     },
     async checkpoints(): Promise<Checkpoint[]> {

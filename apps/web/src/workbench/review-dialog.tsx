@@ -102,7 +102,7 @@ export function ReviewDialog(props: {
   /** Every hunk of one file not already in the wanted state, one after the other. */
   const decideFile = (file: ChangesetFile, verb: Decision) =>
     run(async () => {
-      const want = verb === 'accept' ? 'accepted' : 'rejected';
+      const want = stateAfter[verb];
       let latest: Changeset | null = null;
       // Bottom-up: each decision leaves the positions of the hunks above it unchanged.
       const hunks = [...file.hunks].filter((h) => h.state !== want).reverse();
@@ -144,6 +144,13 @@ export function ReviewDialog(props: {
                   onClick={() => void run(() => review.decideAll(props.changesetId, 'reject'))}
                 >
                   Reject all
+                </button>
+                <button
+                  disabled={busy || counts?.pending === countAll(counts)}
+                  onClick={() => void run(() => review.decideAll(props.changesetId, 'undo'))}
+                  title="Every change of this turn pending again (rejected text comes back)"
+                >
+                  Undo all
                 </button>
               </>
             )}
@@ -407,6 +414,12 @@ function HunkDiff(props: {
   );
 }
 
+const stateAfter: Record<Decision, HunkState> = {
+  accept: 'accepted',
+  reject: 'rejected',
+  undo: 'pending',
+};
+
 const stateLabel: Record<HunkState, string> = {
   pending: 'Pending',
   accepted: 'Accepted',
@@ -451,16 +464,15 @@ function hunkBar(
       bar.append(b);
     };
     const n = index + 1;
+    const decided = h.state !== 'pending';
     if (h.state !== 'accepted') {
-      button(
-        h.state === 'rejected' ? 'Undo reject' : 'Accept',
-        'accept',
-        h.state === 'rejected' ? `Undo the reject of change ${n}` : `Accept change ${n}`,
-      );
+      button(decided ? 'Accept instead' : 'Accept', 'accept', `Accept change ${n}`);
     }
     if (h.state !== 'rejected') {
-      button(h.state === 'accepted' ? 'Reject instead' : 'Reject', 'reject', `Reject change ${n}`);
+      button(decided ? 'Reject instead' : 'Reject', 'reject', `Reject change ${n}`);
     }
+    // Back to pending: the decision is forgotten (an undone reject puts the new text back).
+    if (decided) button('Undo', 'undo', `Return change ${n} to pending`);
   }
   return bar;
 }

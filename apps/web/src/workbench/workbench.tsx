@@ -1,3 +1,4 @@
+import { fileChangesOf } from '@vaporform/sdk';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { useApp } from '../context.tsx';
 import { browserCollabClient } from '../editor/collab-connection.ts';
@@ -16,6 +17,7 @@ import { Explorer } from './explorer.tsx';
 import { HistoryPanel } from './history-panel.tsx';
 import { Icon, type IconName } from './icons.tsx';
 import { LogsView } from './logs-view.tsx';
+import { usePendingReview } from './pending-review.tsx';
 import { PresenceAvatars, usePresence } from './presence.tsx';
 import { PreviewPanel } from './preview-panel.tsx';
 import { SearchPanel } from './search-panel.tsx';
@@ -96,6 +98,11 @@ export function Workbench(props: { projectId: string }) {
   // Who is here (title bar, explorer) and the session chat between them.
   const selfId = api.session.get()?.user.id;
   const presence = usePresence(socket, selfId);
+  const pendingReview = usePendingReview(id, { canEdit, theme });
+  const pendingCounts = useMemo(
+    () => new Map([...pendingReview.byPath].map(([path, hunks]) => [path, hunks.length])),
+    [pendingReview.byPath],
+  );
   const sessionChat = useSessionChat({ projectId: id, socket, visible: side === 'session' });
 
   const loadFiles = useCallback(() => {
@@ -157,12 +164,14 @@ export function Workbench(props: { projectId: string }) {
       navigate('/', { replace: true });
     });
     const off = socket.on((e: ProjectEvent) => {
-      if (e.type === 'file_changed') {
-        const d = e.data;
-        if (d.operation === 'delete') store.remoteDeleted(d.path);
-        else void store.remoteChanged(d.path, d.version);
-        if (d.from !== undefined) store.renamed(d.from, d.path);
-        if (!ownSaves.current.delete(`${d.path}@${d.version}`)) setChanges((n) => n + 1);
+      if (e.type === 'file_changed' || e.type === 'files_changed') {
+        // One file, or every file of a restore (one `files_changed` for all of them).
+        for (const d of fileChangesOf(e)) {
+          if (d.operation === 'delete') store.remoteDeleted(d.path);
+          else void store.remoteChanged(d.path, d.version);
+          if (d.from !== undefined) store.renamed(d.from, d.path);
+          if (!ownSaves.current.delete(`${d.path}@${d.version}`)) setChanges((n) => n + 1);
+        }
         clearTimeout(refreshTimer.current);
         refreshTimer.current = setTimeout(loadFiles, 150);
       } else if (e.type === 'membership') {
@@ -467,6 +476,7 @@ export function Workbench(props: { projectId: string }) {
                 active={active}
                 dirty={dirty}
                 openBy={presence.openBy}
+                pendingReview={pendingCounts}
                 onOpen={(p) => openFile(p)}
                 onChanged={loadFiles}
                 onRenamed={(from, to) => store.renamed(from, to)}
@@ -525,7 +535,10 @@ export function Workbench(props: { projectId: string }) {
             canEdit={canEdit}
             onSave={(p) => void save(p)}
             revealLine={reveal}
+            pending={pendingReview.byPath}
+            onReviewPending={pendingReview.open}
           />
+          {pendingReview.dialog}
           {bottomOpened.size > 0 && (
             <section className="bottom-panel" hidden={!bottom} aria-label="Panel">
               <div className="panel-tabs" role="tablist">
