@@ -288,11 +288,28 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
       );
     }, 60_000);
 
-    it('an instance SIGKILLed mid-session: sockets reconnect through HAProxy, no acknowledged write is lost, the instance rejoins', async () => {
+    it('an instance SIGKILLed mid-session: sockets and co-editors reconnect through HAProxy, no acknowledged write is lost, the instance rejoins', async () => {
       const ownerSockets = await openSockets(projectId, owner.token, 3);
       const victimName = 's2';
       const victimSocket = ownerSockets.find((s) => s.servedBy === victimName)!;
       expect(victimSocket).toBeDefined();
+      // Two co-editors of collab.txt: one on the instance about to die, one elsewhere.
+      const collabOn = async (wanted: (servedBy: string | undefined) => boolean) => {
+        for (let i = 0; i < 6; i++) {
+          const c = await connectCollab(collabUrl(proxy.url, owner.token));
+          collabClients.push(c);
+          if (wanted(c.servedBy)) return c;
+          c.close();
+        }
+        throw new Error('round robin never gave the wanted instance');
+      };
+      const editorOnVictim = await collabOn((by) => by === victimName);
+      const editorElsewhere = await collabOn((by) => by !== victimName);
+      const [dv, de] = [
+        editorOnVictim.doc(projectId, 'collab.txt'),
+        editorElsewhere.doc(projectId, 'collab.txt'),
+      ];
+      await Promise.all([docs.subscribe(dv), docs.subscribe(de)]);
 
       // A writer that saves file after file; a save counts once the API acknowledged it.
       const acknowledged = new Map<string, string>();
@@ -348,6 +365,29 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
         await new Promise((r) => setTimeout(r, 50));
       }
       await replacement!.waitFor((e) => e.type === 'file_changed');
+
+      // The co-editor on the dead instance types while cut off; its client reconnects through
+      // HAProxy (to another instance), the op is sent and acknowledged, and both converge.
+      await editorOnVictim.closed;
+      const typedOffline = docs.submit(dv, ['Z']);
+      let rebound = false;
+      for (let attempt = 0; attempt < 20 && !rebound; attempt++) {
+        try {
+          await editorOnVictim.reconnect(collabUrl(proxy.url, owner.token));
+          rebound = true;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      expect(rebound).toBe(true);
+      expect(editorOnVictim.servedBy).not.toBe(victimName);
+      await typedOffline;
+      await docs.submit(de, ['W']);
+      await until(
+        () => dv.data === de.data && dv.data.includes('Z') && dv.data.includes('W'),
+        15_000,
+        `co-editors to converge (${JSON.stringify(dv.data)} / ${JSON.stringify(de.data)})`,
+      );
 
       // The instance comes back on its port and HAProxy sends it traffic again.
       await restart(1);
