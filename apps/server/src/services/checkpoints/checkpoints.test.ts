@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import { collabUrl, connectCollab, docs, until } from '../../../test/collab-client.ts';
 import { startFakeAnthropic, type FakeServer } from '../../../test/fakes/anthropic.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
@@ -211,6 +212,24 @@ describe('checkpoints', () => {
     expect(
       (log.body.activity as { type: string }[]).filter((e) => e.type === 'checkpoint_restored'),
     ).toHaveLength(2);
+  });
+
+  it('brings back a file someone has open in live editing (the one files_changed reaches it)', async () => {
+    await put('live.txt', 'before\n');
+    const cp = (await checkpoint('live')).body.checkpoint.id as string;
+    await put('live.txt', 'after\n');
+    const server = await listen(t);
+    const client = await connectCollab(collabUrl(server.url, editor.token));
+    try {
+      const doc = client.doc(projectId, 'live.txt');
+      await docs.subscribe(doc);
+      expect(doc.data).toBe('after\n');
+      expect((await restore(cp)).status).toBe(200);
+      await until(() => doc.data === 'before\n', 10_000, 'the shared document to follow');
+    } finally {
+      client.close();
+      await server.close();
+    }
   });
 
   it('is for editors: viewers 403, strangers 404, unknown checkpoints 404', async () => {
