@@ -5,7 +5,9 @@
  *   - restore: POST …/checkpoints/:id/restore where all 1,000 files differ (1,000 new versions
  *     in one transaction, plus the checkpoint made before it), until its answer, and until the
  *     workspace on disk holds every restored file (written after the answer, in the project's
- *     lane; the next run starts once it is there);
+ *     lane; the next run starts once it is there), and until a member's project socket hears
+ *     of it: one `files_changed` event for all 1,000 files (its size in the row's name; the
+ *     run fails if any per-file `file_changed` of the restore arrives);
  *   - fork: POST …/fork (1,000 files copied inside the database).
  * Loopback only; every loop is bounded in count.
  */
@@ -13,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { WebSocket } from 'ws';
 import { makeZip } from '../apps/server/test/zip-writer.ts';
 import { freePort } from '../apps/server/src/db/index.ts';
 import { summarise, type Result } from './results.ts';
@@ -148,10 +151,27 @@ export async function checkpointsBench(): Promise<Result[]> {
       .checkpoint.id as string;
     await onDisk(dataDir, p.id, 'b');
 
+    // A member's project socket: what a restore tells the IDE.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/projects/${p.id}/ws?token=${token}`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    let heard: (() => void) | undefined;
+    const told = { perFile: 0, summaries: 0, bytes: 0 };
+    ws.on('message', (raw: Buffer) => {
+      const m = JSON.parse(raw.toString()) as { type: string; data: { source?: string } };
+      // The restore writes as `user`; the watcher's echoes of the disk writes are not its own.
+      if (m.type === 'file_changed' && m.data.source === 'user') told.perFile++;
+      if (m.type === 'files_changed' && m.data.source === 'user') {
+        told.summaries++;
+        told.bytes = raw.length;
+        heard?.();
+      }
+    });
+
     const baseline: number[] = [];
     const checkpoint: number[] = [];
     const restore: number[] = [];
     const restoreOnDisk: number[] = [];
+    const restoreHeard: number[] = [];
     const fork: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       baseline.push(
@@ -165,6 +185,13 @@ export async function checkpointsBench(): Promise<Result[]> {
         ),
       );
       const started = performance.now();
+      const announced = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no files_changed in 60 s')), 60_000);
+        heard = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       restore.push(
         await timed(async () => {
           const r = await api(
@@ -176,6 +203,8 @@ export async function checkpointsBench(): Promise<Result[]> {
           if (r.restored.files.length !== FILES) throw new Error('restore changed too little');
         }),
       );
+      await announced;
+      restoreHeard.push(performance.now() - started);
       await onDisk(dataDir, p.id, i % 2 === 0 ? 'a' : 'b');
       restoreOnDisk.push(performance.now() - started);
       // The watcher sees those writes come back; let it finish before the next run.
@@ -189,10 +218,20 @@ export async function checkpointsBench(): Promise<Result[]> {
         }),
       );
     }
+    ws.close();
+    if (told.perFile > 0 || told.summaries !== RUNS) {
+      throw new Error(
+        `a restore sent ${told.perFile} file_changed, ${told.summaries} files_changed`,
+      );
+    }
     return [
       summarise('baseline: create an empty project', baseline),
       summarise(`checkpoint of ${FILES} files`, checkpoint),
       summarise(`restore of ${FILES} changed files (+ its undo checkpoint)`, restore),
+      summarise(
+        `… until members hear it (1 files_changed event of ${(told.bytes / 1024).toFixed(0)} KiB, 0 file_changed)`,
+        restoreHeard,
+      ),
       summarise(`… until the workspace on disk holds all ${FILES}`, restoreOnDisk),
       summarise(`fork of ${FILES} files`, fork),
     ];
