@@ -21,6 +21,7 @@ const paths: Record<string, string> = {
   sun: 'M8 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6z M8 1v1.5 M8 13.5V15 M1 8h1.5 M13.5 8H15 M3 3l1 1 M12 12l1 1 M13 3l-1 1 M4 12l-1 1',
   moon: 'M13.5 10A6 6 0 0 1 6 2.5 6 6 0 1 0 13.5 10z',
   branch: 'M5 2v12 M5 10c0-3 6-2 6-6 M11 4a1.5 1.5 0 1 0 0-.1 M5 14a1.5 1.5 0 1 0 0-.1',
+  server: 'M2 2.5h12v4H2z M2 9.5h12v4H2z M4.5 4.5h.01 M4.5 11.5h.01 M8 4.5h4 M8 11.5h4',
 };
 
 /** Names of the available icons. */

@@ -102,11 +102,17 @@ type Status = 'loading' | 'waiting' | 'connecting' | 'open' | 'closed' | 'ended'
 /** Close codes after which reconnecting cannot help (signed out, access removed). */
 const FINAL_CODES = new Set([4401, 4403, 4404]);
 
-function TerminalView(props: {
+/**
+ * One xterm on a terminal WebSocket: the project's (`WS /api/projects/:id/terminal`) unless
+ * `path` names another (a machine's shell); `waiting` is what it says while `up` is false.
+ */
+export function TerminalView(props: {
   projectId: string;
   visible: boolean;
   up: boolean;
   theme: 'dark' | 'light';
+  path?: string;
+  waiting?: string;
 }) {
   const { api } = useApp();
   const host = useRef<HTMLDivElement>(null);
@@ -183,7 +189,7 @@ function TerminalView(props: {
           return;
         }
         const socket = new WebSocket(
-          socketUrl(api, `/api/projects/${props.projectId}/terminal`, token),
+          socketUrl(api, props.path ?? `/api/projects/${props.projectId}/terminal`, token),
         );
         socket.binaryType = 'arraybuffer';
         ws = socket;
@@ -231,7 +237,7 @@ function TerminalView(props: {
       ws?.close();
       cleanup?.();
     };
-  }, [api, props.projectId]);
+  }, [api, props.projectId, props.path]);
 
   useEffect(() => {
     if (props.up) connectRef.current?.();
@@ -258,7 +264,8 @@ function TerminalView(props: {
           {status === 'loading'
             ? 'Loading terminal…'
             : status === 'waiting'
-              ? 'The container is not running: the terminal connects when it starts.'
+              ? (props.waiting ??
+                'The container is not running: the terminal connects when it starts.')
               : status === 'connecting'
                 ? 'Connecting…'
                 : status === 'ended'
