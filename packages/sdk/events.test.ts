@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { asyncApiDocument, findBreakingEventChanges } from './scripts/asyncapi.ts';
-import { parseProjectEvent, terminalControlFrame } from './src/events.ts';
+import { fileChangesOf, parseProjectEvent, terminalControlFrame } from './src/events.ts';
 
 describe('project socket events', () => {
   it('parses each shape the server sends and refuses guesses', () => {
@@ -27,6 +27,50 @@ describe('project socket events', () => {
       data: { event: 'file', userId: 'u', name: 'Ann', path: 'src/a.ts', open: true },
     });
     expect(presence.ok).toBe(true);
+  });
+
+  it('reads a restore’s one files_changed like each file’s file_changed', () => {
+    const restored = parseProjectEvent({
+      type: 'files_changed',
+      data: {
+        source: 'user',
+        userId: 'u1',
+        files: [
+          { path: 'a.js', version: 4, operation: 'write', contentHash: 'h', size: 3 },
+          { path: 'b.js', version: 2, operation: 'delete' },
+        ],
+      },
+    });
+    expect(restored.ok).toBe(true);
+    if (!restored.ok) return;
+    expect(fileChangesOf(restored.event)).toEqual([
+      {
+        path: 'a.js',
+        version: 4,
+        operation: 'write',
+        contentHash: 'h',
+        size: 3,
+        source: 'user',
+        userId: 'u1',
+      },
+      { path: 'b.js', version: 2, operation: 'delete', source: 'user', userId: 'u1' },
+    ]);
+    // A file entry must say what a file_changed would (its version).
+    expect(
+      parseProjectEvent({
+        type: 'files_changed',
+        data: { source: 'user', files: [{ path: 'a.js', operation: 'write' }] },
+      }).ok,
+    ).toBe(false);
+    const one = parseProjectEvent({
+      type: 'file_changed',
+      data: { path: 'a.js', version: 3, source: 'claude', operation: 'write' },
+    });
+    expect(one.ok && fileChangesOf(one.event)).toEqual([
+      { path: 'a.js', version: 3, source: 'claude', operation: 'write' },
+    ]);
+    const other = parseProjectEvent({ type: 'pong', data: {} });
+    expect(other.ok && fileChangesOf(other.event)).toEqual([]);
   });
 
   it('bounds the terminal resize frame', () => {
