@@ -9,7 +9,7 @@ import {
 } from 'react';
 import { QueryClientProvider } from '@tanstack/react-query';
 import { AppContext, type AppServices, type Theme } from './context.tsx';
-import { Api } from './lib/api.ts';
+import { ApiConnection } from './lib/client.ts';
 import { DraftStore } from './lib/drafts.ts';
 import { createQueryClient } from './lib/queries.ts';
 import { navigate, usePathname } from './lib/router.ts';
@@ -31,7 +31,7 @@ interface Toast {
 /** The IDE: sign-in gate, routes, theme and notifications. */
 export function App() {
   const session = useMemo(() => new SessionStore(), []);
-  const api = useMemo(() => new Api(session), [session]);
+  const api = useMemo(() => new ApiConnection(session), [session]);
   const path = usePathname();
   const current = useSyncExternalStore(session.subscribe, () => session.get());
   // Drafts belong to the signed-in user: the next person on this browser gets their own.

@@ -1,5 +1,5 @@
 import { createContext, useContext } from 'react';
-import type { Api } from './lib/api.ts';
+import type { ApiConnection } from './lib/client.ts';
 import type { DraftStore } from './lib/drafts.ts';
 
 /** The light/dark theme. */
@@ -7,7 +7,8 @@ export type Theme = 'dark' | 'light';
 
 /** What every screen can reach. */
 export interface AppServices {
-  api: Api;
+  /** The API as the signed-in person: `api.client` is the generated client. */
+  api: ApiConnection;
   drafts: DraftStore;
   theme: Theme;
   setTheme(theme: Theme): void;

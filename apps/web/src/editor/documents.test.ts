@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { newUser, signIn, type Browser } from '../../test/helpers.ts';
-import { ApiError } from '../lib/api.ts';
+import { addMember, createProject, newUser, signIn, type Browser } from '../../test/helpers.ts';
+import { ApiError, unwrap } from '../lib/client.ts';
 import { DocumentStore, isDirty } from './documents.ts';
 
 // The editor's save and conflict logic, driven against the real server's files API: two
@@ -10,12 +10,12 @@ let owner: Browser & { email: string };
 let projectId: string;
 
 function storeFor(b: Browser): DocumentStore {
-  return new DocumentStore({ files: b.api, drafts: b.drafts, projectId });
+  return new DocumentStore({ files: b.files, drafts: b.drafts, projectId });
 }
 
 beforeAll(async () => {
   owner = await newUser();
-  const { project } = await owner.api.createProject({
+  const project = await createProject(owner, {
     name: `editor-${Date.now()}`,
     templateId: 'node-http',
   });
@@ -23,7 +23,11 @@ beforeAll(async () => {
   // Template files are written as the project is created.
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const { files } = await owner.api.listFiles(projectId);
+    const { files } = unwrap(
+      await owner.api.client.GET('/api/projects/{id}/files', {
+        params: { path: { id: projectId } },
+      }),
+    );
     if (files.some((f) => f.path === 'index.html')) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -52,7 +56,7 @@ describe('opening, editing and saving', () => {
     expect(isDirty(saved)).toBe(false);
     expect(saved.version).toBeGreaterThan(opened.version!);
     expect(owner.drafts.get(projectId, 'style.css')).toBeNull();
-    const onServer = await owner.api.readFile(projectId, 'style.css');
+    const onServer = await owner.files.readFile(projectId, 'style.css');
     expect(onServer.content).toContain('tomato');
     expect(onServer.version).toBe(saved.version);
   });
@@ -61,7 +65,7 @@ describe('opening, editing and saving', () => {
     const store = storeFor(owner);
     const before = await store.open('package.json');
     expect(await store.save('package.json')).toBe('unchanged');
-    expect((await owner.api.readFile(projectId, 'package.json')).version).toBe(before.version);
+    expect((await owner.files.readFile(projectId, 'package.json')).version).toBe(before.version);
   });
 
   it('keeps typing that happened during a save as unsaved', async () => {
@@ -82,7 +86,7 @@ describe('opening, editing and saving', () => {
     const store = storeFor(owner);
     store.openNew('notes/todo.md', '# todo\n');
     expect(await store.save('notes/todo.md')).toBe('saved');
-    expect((await owner.api.readFile(projectId, 'notes/todo.md')).content).toBe('# todo\n');
+    expect((await owner.files.readFile(projectId, 'notes/todo.md')).content).toBe('# todo\n');
   });
 
   it('will not close a dirty tab unless forced', async () => {
@@ -101,12 +105,12 @@ describe('two people on one file', () => {
 
   beforeAll(async () => {
     const other = await newUser();
-    await owner.api.addMember(projectId, other.email, 'editor');
+    await addMember(owner, projectId, other.email, 'editor');
     editor = other;
   });
 
   it('a stale save gets a conflict holding their text; "theirs" takes it and is clean', async () => {
-    await owner.api.writeFile(projectId, 'shared.txt', 'base\n');
+    await owner.files.writeFile(projectId, 'shared.txt', 'base\n');
     const mine = storeFor(owner);
     const theirs = storeFor(editor);
     await mine.open('shared.txt');
@@ -121,7 +125,7 @@ describe('two people on one file', () => {
     expect(conflicted.conflict?.theirs).toBe('base\ntheirs\n');
     expect(conflicted.content).toBe('base\nmine\n');
     // Nothing was lost on the server either.
-    expect((await owner.api.readFile(projectId, 'shared.txt')).content).toBe('base\ntheirs\n');
+    expect((await owner.files.readFile(projectId, 'shared.txt')).content).toBe('base\ntheirs\n');
     // While in conflict, Ctrl+S does not overwrite.
     expect(await mine.save('shared.txt')).toBe('conflict');
 
@@ -133,7 +137,7 @@ describe('two people on one file', () => {
   });
 
   it('"keep mine" saves over their version, and they see a conflict next', async () => {
-    await owner.api.writeFile(projectId, 'mine.txt', 'v1\n');
+    await owner.files.writeFile(projectId, 'mine.txt', 'v1\n');
     const mine = storeFor(owner);
     const theirs = storeFor(editor);
     await mine.open('mine.txt');
@@ -143,7 +147,7 @@ describe('two people on one file', () => {
     mine.edit('mine.txt', 'mine\n');
     expect(await mine.save('mine.txt')).toBe('conflict');
     expect(await mine.resolveConflict('mine.txt', 'mine')).toBe('saved');
-    expect((await owner.api.readFile(projectId, 'mine.txt')).content).toBe('mine\n');
+    expect((await owner.files.readFile(projectId, 'mine.txt')).content).toBe('mine\n');
 
     theirs.edit('mine.txt', 'theirs again\n');
     expect(await theirs.save('mine.txt')).toBe('conflict');
@@ -151,14 +155,14 @@ describe('two people on one file', () => {
   });
 
   it('a live change reloads a clean buffer and flags a dirty one', async () => {
-    await owner.api.writeFile(projectId, 'live.txt', 'one\n');
+    await owner.files.writeFile(projectId, 'live.txt', 'one\n');
     const clean = storeFor(owner);
     const dirty = storeFor(editor);
     await clean.open('live.txt');
     await dirty.open('live.txt');
     dirty.edit('live.txt', 'local edit\n');
 
-    const { file } = await owner.api.writeFile(projectId, 'live.txt', 'two\n');
+    const { file } = await owner.files.writeFile(projectId, 'live.txt', 'two\n');
     await clean.remoteChanged('live.txt', file.version);
     await dirty.remoteChanged('live.txt', file.version);
 
@@ -170,7 +174,7 @@ describe('two people on one file', () => {
   });
 
   it('ignores the echo of its own save', async () => {
-    await owner.api.writeFile(projectId, 'echo.txt', 'a\n');
+    await owner.files.writeFile(projectId, 'echo.txt', 'a\n');
     const store = storeFor(owner);
     await store.open('echo.txt');
     store.edit('echo.txt', 'b\n');
@@ -184,14 +188,14 @@ describe('two people on one file', () => {
 
 describe('drafts survive a sign-out', () => {
   it('restores unsaved text after the session ends and the user signs in again', async () => {
-    await owner.api.writeFile(projectId, 'draft.txt', 'saved text\n');
+    await owner.files.writeFile(projectId, 'draft.txt', 'saved text\n');
     const store = storeFor(owner);
     await store.open('draft.txt');
     store.edit('draft.txt', 'saved text\nunsaved line\n');
 
     // The session is revoked (sign-out elsewhere); the tokens go, the draft stays.
     owner.api.session.clear('expired');
-    await expect(owner.api.readFile(projectId, 'draft.txt')).rejects.toBeInstanceOf(ApiError);
+    await expect(owner.files.readFile(projectId, 'draft.txt')).rejects.toBeInstanceOf(ApiError);
     expect(owner.drafts.get(projectId, 'draft.txt')?.content).toContain('unsaved line');
 
     const again = await signIn(owner.email, owner.storage);
@@ -202,11 +206,11 @@ describe('drafts survive a sign-out', () => {
     expect(doc.content).toBe('saved text\nunsaved line\n');
     expect(isDirty(doc)).toBe(true);
     expect(await reopened.save('draft.txt')).toBe('saved');
-    expect((await owner.api.readFile(projectId, 'draft.txt')).content).toContain('unsaved line');
+    expect((await owner.files.readFile(projectId, 'draft.txt')).content).toContain('unsaved line');
   });
 
   it('never offers one user’s draft to the next person signing in on the same browser', async () => {
-    await owner.api.writeFile(projectId, 'mine.txt', 'shared text\n');
+    await owner.files.writeFile(projectId, 'mine.txt', 'shared text\n');
     const store = storeFor(owner);
     await store.open('mine.txt');
     store.edit('mine.txt', 'shared text\nprivate unsaved line\n');
@@ -214,7 +218,7 @@ describe('drafts survive a sign-out', () => {
 
     // Someone else signs in on this browser (same storage) and is a member of the project.
     const other = await newUser();
-    await (await signIn(owner.email)).api.addMember(projectId, other.email, 'editor');
+    await addMember(await signIn(owner.email), projectId, other.email, 'editor');
     const next = await signIn(other.email, owner.storage);
     expect(next.drafts.paths(projectId)).toEqual([]);
     const theirs = await storeFor(next).open('mine.txt');
@@ -230,11 +234,11 @@ describe('drafts survive a sign-out', () => {
   });
 
   it('a draft made against an old version reports the conflict instead of overwriting', async () => {
-    await owner.api.writeFile(projectId, 'old.txt', 'v1\n');
+    await owner.files.writeFile(projectId, 'old.txt', 'v1\n');
     const store = storeFor(owner);
     await store.open('old.txt');
     store.edit('old.txt', 'my draft\n');
-    await owner.api.writeFile(projectId, 'old.txt', 'someone else\n');
+    await owner.files.writeFile(projectId, 'old.txt', 'someone else\n');
 
     const reopened = storeFor(owner);
     const doc = await reopened.open('old.txt');

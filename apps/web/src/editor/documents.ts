@@ -1,20 +1,9 @@
-import { ApiError } from '../lib/api.ts';
+import { ApiError } from '../lib/client.ts';
 import type { DraftStore } from '../lib/drafts.ts';
+import type { FileAccess } from '../lib/files.ts';
 import { isBinaryPath } from '../lib/languages.ts';
 import { NotCollaborative, type CollabDoc, type CollabState } from './collab-connection.ts';
 import type { CollabIdentity } from './collab-binding.ts';
-import type { FileContent, FileEntry } from '../lib/types.ts';
-
-/** The part of the API the editor needs (the real Api satisfies it). */
-export interface FileAccess {
-  readFile(projectId: string, path: string): Promise<FileContent>;
-  writeFile(
-    projectId: string,
-    path: string,
-    content: string,
-    opts?: { baseVersion?: number; encoding?: 'utf-8' | 'base64' },
-  ): Promise<{ file: FileEntry }>;
-}
 
 /** The live co-editing channel (`WS /api/collab`; the real CollabClient satisfies it). */
 export interface CollabSource {

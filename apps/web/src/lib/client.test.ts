@@ -1,9 +1,7 @@
 import { inject } from 'vitest';
 import { describe, expect, it } from 'vitest';
-import { unwrap } from '@vaporform/sdk';
 import { MemoryStorage, newUser } from '../../test/helpers.ts';
-import { Api } from './api.ts';
-import { clientFor } from './client.ts';
+import { ApiConnection, unwrap } from './client.ts';
 import { SessionStore } from './session.ts';
 
 // The generated client's session middleware against the real server: the bearer on every
@@ -12,7 +10,7 @@ import { SessionStore } from './session.ts';
 describe('the generated client of the IDE', () => {
   it('sends the session’s token and answers with the contract’s types', async () => {
     const user = await newUser();
-    const me = unwrap(await clientFor(user.api).GET('/api/auth/me'));
+    const me = unwrap(await user.api.client.GET('/api/auth/me'));
     expect(me.user.email).toBe(user.email);
   });
 
@@ -22,7 +20,7 @@ describe('the generated client of the IDE', () => {
     // A token the server no longer takes, but that the tab still thinks is fresh.
     user.api.session.set({ ...s, token: `${s.token}x`, expiresAt: Date.now() + 600_000 });
     const created = unwrap(
-      await clientFor(user.api).POST('/api/projects', { body: { name: 'Through the SDK' } }),
+      await user.api.client.POST('/api/projects', { body: { name: 'Through the SDK' } }),
     );
     expect(created.project.name).toBe('Through the SDK');
     expect(user.api.session.get()!.refreshToken).not.toBe(s.refreshToken);
@@ -34,12 +32,12 @@ describe('the generated client of the IDE', () => {
     user.api.session.subscribe((next, reason) => {
       if (!next) reasons.push(reason);
     });
-    const other = new Api(new SessionStore(new MemoryStorage()), inject('vfServerUrl'));
+    const other = new ApiConnection(new SessionStore(new MemoryStorage()), inject('vfServerUrl'));
     other.session.set(user.api.session.get()!);
     await other.logout();
     const s = user.api.session.get()!;
     user.api.session.set({ ...s, token: `${s.token}x`, expiresAt: Date.now() + 600_000 });
-    const answer = await clientFor(user.api).GET('/api/auth/me');
+    const answer = await user.api.client.GET('/api/auth/me');
     expect(answer.response.status).toBe(401);
     expect(user.api.session.get()).toBeNull();
     expect(reasons).toContain('expired');

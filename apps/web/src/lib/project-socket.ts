@@ -1,5 +1,5 @@
 import { parseProjectEvent, socketCloseCodes, type ProjectEvent } from '@vaporform/sdk';
-import type { Api } from './api.ts';
+import type { ApiConnection } from './client.ts';
 
 export type { ProjectEvent };
 
@@ -17,7 +17,7 @@ const FINAL_CODES = new Set<number>([
 ]);
 
 /** The WebSocket URL for an API path on the IDE's own origin (or the API's base URL). */
-export function socketUrl(api: Api, path: string, token: string): string {
+export function socketUrl(api: ApiConnection, path: string, token: string): string {
   const base = api.baseUrl || window.location.origin;
   const url = new URL(path, base);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -33,7 +33,7 @@ export function socketUrl(api: Api, path: string, token: string): string {
  * the project, session ended) stops it and goes to the `onEnd` listeners.
  */
 export class ProjectSocket {
-  readonly #api: Api;
+  readonly #api: ApiConnection;
   readonly #projectId: string;
   readonly #listeners = new Set<(e: ProjectEvent) => void>();
   readonly #stateListeners = new Set<(s: SocketState) => void>();
@@ -44,7 +44,7 @@ export class ProjectSocket {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
-  constructor(api: Api, projectId: string) {
+  constructor(api: ApiConnection, projectId: string) {
     this.#api = api;
     this.#projectId = projectId;
   }

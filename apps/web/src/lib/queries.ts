@@ -3,7 +3,6 @@ import type { ProjectEvent } from '@vaporform/sdk';
 import createQueryHooks from 'openapi-react-query';
 import { useEffect, useMemo } from 'react';
 import { useApp } from '../context.tsx';
-import { clientFor } from './client.ts';
 import type { ProjectSocket } from './project-socket.ts';
 
 /** The IDE's query cache: server state lives here, kept fresh by project-socket events. */
@@ -19,7 +18,7 @@ export function createQueryClient(): QueryClient {
 /** TanStack Query hooks over the generated client (`$api.useQuery('get', '/api/projects')`). */
 export function useApiQueries() {
   const { api } = useApp();
-  return useMemo(() => createQueryHooks(clientFor(api)), [api]);
+  return useMemo(() => createQueryHooks(api.client), [api]);
 }
 
 /** Which cached GETs of project `id` an event makes stale (openapi-react-query's keys). */

@@ -1,4 +1,4 @@
-import type { User } from './types.ts';
+import type { Schemas } from '@vaporform/sdk';
 
 /** What a signed-in browser keeps: the token pair and who it belongs to. */
 export interface Session {
@@ -6,7 +6,7 @@ export interface Session {
   refreshToken: string;
   /** Epoch ms when the access token expires. */
   expiresAt: number;
-  user: User;
+  user: Schemas['User'];
 }
 
 /** Why the session went away (the login screen says so). */

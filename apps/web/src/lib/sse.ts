@@ -27,3 +27,25 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
     }
   }
 }
+
+/**
+ * The text of a finished `text/event-stream` snapshot (e.g. `GET …/logs?follow=false`): each
+ * `data:` payload on its own line (a JSON string, or `{line}`/`{text}`, is unwrapped). A body
+ * that is not an event stream is returned as is.
+ */
+export function sseSnapshotText(text: string): string {
+  if (!/^(data|event|id):/m.test(text)) return text;
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => {
+      const payload = l.slice(5).trimStart();
+      try {
+        const parsed = JSON.parse(payload) as { line?: string; text?: string } | string;
+        return typeof parsed === 'string' ? parsed : (parsed.line ?? parsed.text ?? payload);
+      } catch {
+        return payload;
+      }
+    })
+    .join('\n');
+}

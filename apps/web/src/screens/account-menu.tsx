@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { navigate } from '../lib/router.ts';
+import { errorMessage, unwrap } from '../lib/client.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import { Icon } from '../workbench/icons.tsx';
 
@@ -18,21 +19,21 @@ export function AccountMenu() {
   async function startMfa() {
     setOpen(false);
     try {
-      setMfa(await api.mfaSetup());
+      setMfa(unwrap(await api.client.POST('/api/auth/mfa/setup')));
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 
   async function enableMfa(e: FormEvent) {
     e.preventDefault();
     try {
-      await api.mfaEnable(code);
+      unwrap(await api.client.POST('/api/auth/mfa/enable', { body: { code } }));
       notify('Two-step verification is on');
       setMfa(null);
       setCode('');
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 

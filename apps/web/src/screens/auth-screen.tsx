@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
-import { ApiError } from '../lib/api.ts';
+import { ApiError, unwrap } from '../lib/client.ts';
 import { navigate } from '../lib/router.ts';
 import type { SignOutReason } from '../lib/session.ts';
 
@@ -25,7 +25,8 @@ export function AuthScreen(props: {
     setBusy(true);
     setError(null);
     try {
-      if (register) await api.register({ email, password, name });
+      if (register)
+        unwrap(await api.client.POST('/api/auth/register', { body: { email, password, name } }));
       await api.login({ email, password, ...(needTotp ? { totp } : {}) });
       if (register) navigate('/', { replace: true });
     } catch (err) {

@@ -1,11 +1,14 @@
 import { useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@vaporform/sdk';
 import { useEffect, useState } from 'react';
 import { useApp } from '../context.tsx';
+import { errorMessage } from '../lib/client.ts';
 import { useApiQueries } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
 import { useEscape } from '../lib/use-escape.ts';
-import type { Project } from '../lib/types.ts';
 import { AccountMenu } from './account-menu.tsx';
+
+type Project = Schemas['Project'];
 
 /** The signed-in user's projects: status, role, last activity; search; delete (owner). */
 export function Dashboard() {
@@ -30,12 +33,7 @@ export function Dashboard() {
   const [confirming, setConfirming] = useState<Project | null>(null);
   useEscape(confirming !== null, () => setConfirming(null));
   useEffect(() => {
-    if (list.error)
-      notify(
-        (list.error as { error?: { message?: string } }).error?.message ??
-          'Could not load the projects',
-        'error',
-      );
+    if (list.error) notify(errorMessage(list.error, 'Could not load the projects'), 'error');
   }, [list.error, notify]);
   const deletion = $api.useMutation('delete', '/api/projects/{id}');
 
@@ -45,7 +43,7 @@ export function Dashboard() {
       await queryClient.invalidateQueries({ queryKey: ['get', '/api/projects'] });
       notify(`Deleted ${p.name}`);
     } catch (err) {
-      notify((err as { error?: { message?: string } }).error?.message ?? String(err), 'error');
+      notify(errorMessage(err), 'error');
     } finally {
       setConfirming(null);
     }

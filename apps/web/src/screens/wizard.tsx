@@ -1,10 +1,15 @@
+import { useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@vaporform/sdk';
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useApp } from '../context.tsx';
-import { ApiError } from '../lib/api.ts';
-import { ProjectSocket, type ProjectEvent } from '../lib/project-socket.ts';
+import { ApiError, errorCode, errorMessage, unwrap } from '../lib/client.ts';
+import { ProjectSocket, type ProjectEvent, type SocketState } from '../lib/project-socket.ts';
+import { useApiQueries, useProjectEventInvalidation } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
-import type { Architecture, ProjectConfig, TemplateSummary } from '../lib/types.ts';
 import { AccountMenu } from './account-menu.tsx';
+
+type Architecture = Schemas['Project']['type'];
+type ProjectConfig = Schemas['ProjectConfig'];
 
 // The seeds' ProjectConfig choices (seeds/000), with the usual options of each.
 const architectures: { id: Architecture; name: string; text: string }[] = [
@@ -52,19 +57,12 @@ function WizardForm() {
   const [packages, setPackages] = useState('');
   const [source, setSource] = useState<'template' | 'ai'>('template');
   const [templateId, setTemplateId] = useState<string | null>(null);
-  const [templates, setTemplates] = useState<TemplateSummary[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    api
-      .listTemplates()
-      .then((r) => {
-        setTemplates(r.templates);
-        setTemplateId((t) => t ?? r.templates[0]?.id ?? null);
-      })
-      .catch(() => setTemplates([]));
-  }, [api]);
+  const $api = useApiQueries();
+  const gallery = $api.useQuery('get', '/api/templates');
+  const templates = useMemo(() => gallery.data?.templates ?? [], [gallery.data]);
+  useEffect(() => setTemplateId((t) => t ?? templates[0]?.id ?? null), [templates]);
 
   const config: ProjectConfig = useMemo(
     () => ({
@@ -108,13 +106,17 @@ function WizardForm() {
     setBusy(true);
     setError(null);
     try {
-      const { project } = await api.createProject({
-        name: name.trim(),
-        description: description.trim(),
-        type: architecture,
-        config,
-        ...(source === 'template' && templateId ? { templateId } : {}),
-      });
+      const { project } = unwrap(
+        await api.client.POST('/api/projects', {
+          body: {
+            name: name.trim(),
+            description: description.trim(),
+            type: architecture,
+            config,
+            ...(source === 'template' && templateId ? { templateId } : {}),
+          },
+        }),
+      );
       if (source === 'ai') {
         const prompt = [description, functionality].filter((s) => s.trim()).join('\n\n');
         sessionStorage.setItem(`vf.describe:${project.id}`, prompt || name);
@@ -124,7 +126,7 @@ function WizardForm() {
       if (err instanceof ApiError && err.status === 409) {
         setStep(0);
         setError('You already have a project with this name. Choose another name.');
-      } else setError((err as Error).message);
+      } else setError(errorMessage(err));
     } finally {
       setBusy(false);
     }
@@ -459,24 +461,41 @@ function splitList(s: string): string[] {
 
 type StepState = 'pending' | 'active' | 'done' | 'failed';
 
-/** Real steps of a project's set-up, driven by the project WebSocket. */
+/**
+ * Real steps of a project's set-up, driven by the project WebSocket. Nothing is polled: the
+ * template's files are written before `POST /api/projects` answers, so the project as read once
+ * (again whenever the socket reconnects, and on `container_status`) is the picture until the
+ * socket's `file_changed`, `container_status` and `claude-*` events move it on.
+ */
 function Progress(props: { projectId: string }) {
   const { api } = useApp();
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const id = props.projectId;
-  const [name, setName] = useState('');
-  const [files, setFiles] = useState(0);
   const [written, setWritten] = useState<string[]>([]);
   const [container, setContainer] = useState<string>('pending');
   const [devUp, setDevUp] = useState(false);
   const [aiNote, setAiNote] = useState<string | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
-  const [socketState, setSocketState] = useState('connecting');
+  const [socket, setSocket] = useState<ProjectSocket | null>(null);
+  const [socketState, setSocketState] = useState<SocketState>('connecting');
   const describe = useRef(sessionStorage.getItem(`vf.describe:${id}`));
   const started = useRef(false);
+  useProjectEventInvalidation(socket, id);
+  const byId = { params: { path: { id } } };
+  const projectQuery = $api.useQuery('get', '/api/projects/{id}', byId, { retry: false });
+  const project = projectQuery.data?.project;
+  const name = project?.name ?? '';
+  const files = project?.totalFiles ?? 0;
 
   useEffect(() => {
     const socket = new ProjectSocket(api, id);
-    const offState = socket.onState(setSocketState);
+    const offState = socket.onState((state) => {
+      setSocketState(state);
+      // What happened before the socket opened (or while it was down) is read once.
+      if (state === 'open')
+        void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}'] });
+    });
     const off = socket.on((e: ProjectEvent) => {
       if (e.type === 'file_changed') {
         const { path } = e.data;
@@ -499,47 +518,43 @@ function Progress(props: { projectId: string }) {
       }
     });
     socket.start();
-
-    let stop = false;
-    const deadline = Date.now() + 10 * 60_000;
-    // Catch up with what happened before the socket opened, then keep the picture true.
-    async function poll() {
-      while (!stop && Date.now() < deadline) {
-        try {
-          const { project } = await api.getProject(id);
-          setName(project.name);
-          setFiles(project.totalFiles);
-          if (project.status === 'error')
-            setFailure(project.statusReason ?? 'Project set-up failed');
-          if (project.status === 'running' && project.health === 'healthy') {
-            setContainer('running');
-            setDevUp(true);
-          }
-          if (!started.current && project.totalFiles > 0 && !describe.current) {
-            started.current = true;
-            await api.containerAction(id, 'start').catch(() => undefined);
-          }
-          if (!started.current && describe.current) {
-            started.current = true;
-            await api
-              .claudeProcess(id, describe.current)
-              .catch((err: Error) => setFailure(err.message));
-          }
-        } catch (err) {
-          if (err instanceof ApiError && err.status === 404)
-            setFailure('This project does not exist (or you are not a member).');
-        }
-        await new Promise((r) => setTimeout(r, 1500));
-      }
-    }
-    void poll();
+    setSocket(socket);
     return () => {
-      stop = true;
       off();
       offState();
       socket.close();
     };
-  }, [api, id]);
+  }, [api, id, queryClient]);
+
+  useEffect(() => {
+    if (errorCode(projectQuery.error) === 'not_found')
+      setFailure('This project does not exist (or you are not a member).');
+  }, [projectQuery.error]);
+
+  // The project as read: a failed set-up, a dev server already up, and the next step to start.
+  useEffect(() => {
+    if (!project) return;
+    if (project.status === 'error') setFailure('Project set-up failed');
+    if (project.status === 'running' && project.health === 'healthy') {
+      setContainer('running');
+      setDevUp(true);
+    }
+    if (started.current) return;
+    const client = api.client;
+    if (describe.current) {
+      started.current = true;
+      const body = { projectId: id, message: describe.current, type: 'create' as const };
+      void client
+        .POST('/api/claude/process', { body })
+        .then(unwrap)
+        .catch((err: unknown) => setFailure(errorMessage(err)));
+    } else if (Math.max(project.totalFiles, written.length) > 0) {
+      started.current = true;
+      void client.POST('/api/containers/{projectId}/start', {
+        params: { path: { projectId: id } },
+      });
+    }
+  }, [api, id, project, written.length]);
 
   const fileCount = Math.max(files, written.length);
   const containerStarting =

@@ -1,20 +1,43 @@
+import { useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@vaporform/sdk';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { Icon } from './icons.tsx';
-import { ApiError } from '../lib/api.ts';
+import { ApiError, errorMessage, unwrap } from '../lib/client.ts';
 import { readSse } from '../lib/sse.ts';
-import type { ChatFileChange, ChatMessage, ChatTool } from '../lib/types.ts';
 import { useApiQueries } from '../lib/queries.ts';
 import { CheckpointTimeline } from './checkpoint-timeline.tsx';
 import { changesLabel } from './pending-review.tsx';
 import { ReviewDialog } from './review-dialog.tsx';
 
-interface Turn extends ChatMessage {
+type ChatMessage = Schemas['ChatMessage'];
+
+/** A tool the assistant used: as stored (name, summary), or as streamed (with its input). */
+interface ChatTool {
+  name: string;
+  summary?: string;
+  input?: unknown;
+}
+
+/** A file the assistant changed, as the chat stream's `file_change` event tells it. */
+interface ChatFileChange {
+  path: string;
+  operation: string;
+  diff?: string;
+}
+
+/**
+ * A turn as shown: a stored message of the history (`id` set; `rewoundAt`: a checkpoint
+ * restore rewound the chat past it), or one being streamed.
+ */
+interface Turn extends Partial<Omit<ChatMessage, 'tools' | 'error'>> {
+  role: ChatMessage['role'];
+  content: string;
+  tools?: ChatTool[];
+  changes?: ChatFileChange[];
   streaming?: boolean;
-  error?: string;
+  error?: string | null;
   reverted?: boolean;
-  /** A checkpoint restore rewound the chat past this message (kept, out of the context). */
-  rewoundAt?: string | null;
 }
 
 /**
@@ -32,11 +55,8 @@ export function ChatPanel(props: {
   const [turns, setTurns] = useState<Turn[]>([]);
   const [reviewing, setReviewing] = useState<string | null>(null);
   const [checkpoints, setCheckpoints] = useState(false);
-  const [reloads, setReloads] = useState(0);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
-  const [unavailable, setUnavailable] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const abort = useRef<AbortController | null>(null);
   // The same query as the explorer's marks (one request): pending changes per turn.
@@ -50,22 +70,25 @@ export function ChatPanel(props: {
     return counts;
   }, [pendingReview.data]);
 
+  // The stored history, read again on `chat` / `chat_rewound` events (a checkpoint restore, a
+  // turn of another member: useProjectEventInvalidation); never applied while ours streams.
+  const queryClient = useQueryClient();
+  const history = useApiQueries().useQuery(
+    'get',
+    '/api/projects/{id}/chat',
+    { params: { path: { id: props.projectId } } },
+    { retry: false },
+  );
+  const [streamError, setStreamError] = useState<string | null>(null);
+  const unavailable = history.error ? errorMessage(history.error) : streamError;
+  const loaded = history.data !== undefined || history.isError;
+  const reloadHistory = () =>
+    void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/chat'] });
   useEffect(() => {
-    let alive = true;
-    const history = api
-      .chatHistory(props.projectId)
-      .then((r) => alive && setTurns(r.messages.map(normalise)))
-      .catch((err: unknown) => {
-        if (!alive) return;
-        if (err instanceof ApiError && (err.status === 503 || err.status === 404))
-          setUnavailable(err.message);
-      });
-    void history.finally(() => alive && setLoaded(true));
-    return () => {
-      alive = false;
-      abort.current?.abort();
-    };
-  }, [api, props.projectId, reloads]);
+    const stored = history.data?.messages;
+    if (stored && !abort.current) setTurns((shown) => fromHistory(shown, stored));
+  }, [history.data]);
+  useEffect(() => () => abort.current?.abort(), [props.projectId]);
 
   useEffect(() => {
     list.current?.scrollTo({ top: list.current.scrollHeight });
@@ -106,13 +129,17 @@ export function ChatPanel(props: {
     const ctrl = new AbortController();
     abort.current = ctrl;
     try {
-      const res = await api.fetchRaw('POST', `/api/projects/${props.projectId}/chat`, {
-        body: { message },
-        signal: ctrl.signal,
-        headers: { accept: 'text/event-stream' },
-      });
-      if (!res.body) throw new Error('The server sent no stream');
-      for await (const ev of readSse(res.body)) {
+      const stream = unwrap(
+        await api.client.POST('/api/projects/{id}/chat', {
+          params: { path: { id: props.projectId } },
+          body: { message },
+          parseAs: 'stream',
+          signal: ctrl.signal,
+          headers: { accept: 'text/event-stream' },
+        }),
+      );
+      if (!stream) throw new Error('The server sent no stream');
+      for await (const ev of readSse(stream)) {
         const data = parse(ev.data);
         if (ev.event === 'text') {
           const delta = typeof data === 'string' ? data : String(data.text ?? data.delta ?? '');
@@ -134,6 +161,7 @@ export function ChatPanel(props: {
         } else if (ev.event === 'done') {
           patchLast((t) => ({
             ...t,
+            ...(typeof data.messageId === 'string' ? { id: data.messageId } : {}),
             streaming: false,
             changesetId: str(data.changesetId) ?? null,
           }));
@@ -147,25 +175,30 @@ export function ChatPanel(props: {
       }
       patchLast((t) => ({ ...t, streaming: false }));
     } catch (err) {
-      if (err instanceof ApiError && err.status === 503) setUnavailable(err.message);
-      patchLast((t) => ({ ...t, streaming: false, error: (err as Error).message }));
+      if (err instanceof ApiError && err.status === 503) setStreamError(err.message);
+      patchLast((t) => ({ ...t, streaming: false, error: errorMessage(err) }));
     } finally {
       setBusy(false);
       abort.current = null;
+      reloadHistory();
     }
   }
 
   async function revert(turn: Turn) {
     if (!turn.changesetId) return;
     try {
-      const r = await api.revertChangeset(props.projectId, turn.changesetId);
+      const r = unwrap(
+        await api.client.POST('/api/projects/{id}/changesets/{changesetId}/revert', {
+          params: { path: { id: props.projectId, changesetId: turn.changesetId } },
+        }),
+      );
       notify(`Reverted ${r.reverted.length} file${r.reverted.length === 1 ? '' : 's'}`);
       setTurns((ts) => ts.map((t) => (t === turn ? { ...t, reverted: true } : t)));
     } catch (err) {
       notify(
         err instanceof ApiError && err.status === 409
           ? 'Some of these files changed since; revert refused so nothing is lost.'
-          : (err as Error).message,
+          : errorMessage(err),
         'error',
       );
     }
@@ -186,11 +219,7 @@ export function ChatPanel(props: {
         )}
       </div>
       {checkpoints && props.canEdit && (
-        <CheckpointTimeline
-          projectId={props.projectId}
-          refresh={busy}
-          onRestored={() => setReloads((n) => n + 1)}
-        />
+        <CheckpointTimeline projectId={props.projectId} refresh={busy} onRestored={reloadHistory} />
       )}
       {unavailable && (
         <p className="banner warn small" role="status">
@@ -348,12 +377,20 @@ export function UnifiedDiff(props: { diff: string }) {
   );
 }
 
-function normalise(m: ChatMessage): Turn {
-  const anyM = m as ChatMessage & { content: unknown };
-  return {
-    ...m,
-    content: typeof anyM.content === 'string' ? anyM.content : JSON.stringify(anyM.content),
-  };
+/**
+ * The stored history as turns; a turn already shown keeps what only its stream told (the
+ * files' diffs) and a revert done here.
+ */
+function fromHistory(shown: Turn[], stored: ChatMessage[]): Turn[] {
+  const byId = new Map(shown.filter((t) => t.id).map((t) => [t.id, t]));
+  return stored.map((m) => {
+    const before = byId.get(m.id);
+    return {
+      ...m,
+      ...(before?.changes ? { changes: before.changes } : {}),
+      ...(before?.reverted ? { reverted: true } : {}),
+    };
+  });
 }
 
 function parse(data: string): Record<string, unknown> & { [k: string]: unknown } {

@@ -32,7 +32,7 @@ export function CheckpointTimeline(props: {
   onRestored(checkpoint: Checkpoint): void;
 }) {
   const { api, notify } = useApp();
-  const cps = useMemo(() => reviewApi(api, props.projectId), [api, props.projectId]);
+  const cps = useMemo(() => reviewApi(api.client, props.projectId), [api, props.projectId]);
   const [list, setList] = useState<Checkpoint[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [name, setName] = useState('');

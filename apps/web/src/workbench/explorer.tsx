@@ -1,9 +1,13 @@
+import type { Schemas } from '@vaporform/sdk';
 import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useApp } from '../context.tsx';
+import { errorMessage, unwrap } from '../lib/client.ts';
+import { httpFiles } from '../lib/files.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import { Icon } from './icons.tsx';
 import { FileCollaborators, type Collaborator } from './presence.tsx';
-import type { FileEntry } from '../lib/types.ts';
+
+type FileEntry = Schemas['FileMeta'];
 
 interface TreeNode {
   name: string;
@@ -80,6 +84,8 @@ export function Explorer(props: {
   onHistory(path: string): void;
 }) {
   const { api, notify } = useApp();
+  const { client } = api;
+  const fileAccess = useMemo(() => httpFiles(client), [client]);
   const tree = useMemo(() => buildTree(props.files ?? []), [props.files]);
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const [selected, setSelected] = useState<string | null>(null);
@@ -106,20 +112,26 @@ export function Explorer(props: {
               .map((f) => [f.path, to + f.path.slice(p.path.length)] as const)
           : [[p.path, to] as const];
         for (const [from, dest] of moves) {
-          await api.moveFile(props.projectId, from, dest);
+          unwrap(
+            await client.POST('/api/projects/{id}/move', {
+              params: { path: { id: props.projectId } },
+              body: { from, to: dest },
+            }),
+          );
           props.onRenamed(from, dest);
         }
       } else if (p.kind === 'file') {
         const path = joinPath(p.parent, clean);
-        await api.writeFile(props.projectId, path, '');
+        await fileAccess.writeFile(props.projectId, path, '');
         props.onOpen(path);
       } else {
         // Folders exist through their files: keep an empty one with a placeholder file.
-        await api.writeFile(props.projectId, joinPath(joinPath(p.parent, clean), '.gitkeep'), '');
+        const keep = joinPath(joinPath(p.parent, clean), '.gitkeep');
+        await fileAccess.writeFile(props.projectId, keep, '');
       }
       props.onChanged();
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 
@@ -131,12 +143,16 @@ export function Explorer(props: {
         ? (props.files ?? []).filter((f) => f.path.startsWith(path + '/')).map((f) => f.path)
         : [path];
       for (const p of paths) {
-        await api.deleteFile(props.projectId, p);
+        unwrap(
+          await client.DELETE('/api/projects/{id}/files/{path}', {
+            params: { path: { id: props.projectId, path: p } },
+          }),
+        );
         props.onDeleted(p);
       }
       props.onChanged();
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 
@@ -147,10 +163,13 @@ export function Explorer(props: {
       try {
         const bytes = new Uint8Array(await file.arrayBuffer());
         const text = decodeUtf8(bytes);
-        if (text !== null) await api.writeFile(props.projectId, path, text);
-        else await api.writeFile(props.projectId, path, toBase64(bytes), { encoding: 'base64' });
+        if (text !== null) await fileAccess.writeFile(props.projectId, path, text);
+        else
+          await fileAccess.writeFile(props.projectId, path, toBase64(bytes), {
+            encoding: 'base64',
+          });
       } catch (err) {
-        notify(`${file.name}: ${(err as Error).message}`, 'error');
+        notify(`${file.name}: ${errorMessage(err)}`, 'error');
       }
     }
     props.onChanged();
@@ -159,14 +178,19 @@ export function Explorer(props: {
 
   async function download() {
     try {
-      const blob = await api.archive(props.projectId);
+      const blob = unwrap(
+        await client.GET('/api/projects/{id}/archive', {
+          params: { path: { id: props.projectId } },
+          parseAs: 'blob',
+        }),
+      );
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
       a.download = 'project.zip';
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 

@@ -1,8 +1,11 @@
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { DiffView } from '../editor/code-editor.tsx';
 import { useApp } from '../context.tsx';
+import { errorMessage, unwrap } from '../lib/client.ts';
+import { readVersion } from '../lib/files.ts';
+import { useApiQueries } from '../lib/queries.ts';
 import { useEscape } from '../lib/use-escape.ts';
-import type { FileVersion } from '../lib/types.ts';
 import { relativeTime } from '../screens/dashboard.tsx';
 
 /** Versions of one file: diff any against the current text, restore one (a new version). */
@@ -15,49 +18,62 @@ export function HistoryPanel(props: {
   onRestored(path: string): void;
 }) {
   const { api, notify } = useApp();
-  const [versions, setVersions] = useState<FileVersion[] | null>(null);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const [diff, setDiff] = useState<{ version: number; content: string; current: string } | null>(
     null,
   );
   const { path } = props;
   useEscape(diff !== null, () => setDiff(null));
 
+  // Kept fresh by `file_changed` events (useProjectEventInvalidation).
+  const history = $api.useQuery(
+    'get',
+    '/api/projects/{id}/history/{path}',
+    { params: { path: { id: props.projectId, path: path ?? '' } } },
+    { enabled: path !== null },
+  );
+  const listed = history.data && 'versions' in history.data ? history.data.versions : null;
+  const versions = listed && [...listed].sort((a, b) => b.version - a.version);
+  useEffect(() => setDiff(null), [path]);
   useEffect(() => {
-    setVersions(null);
-    setDiff(null);
-    if (!path) return;
-    let alive = true;
-    api
-      .history(props.projectId, path)
-      .then((r) => alive && setVersions([...r.versions].sort((a, b) => b.version - a.version)))
-      .catch((err: Error) => alive && notify(err.message, 'error'));
-    return () => {
-      alive = false;
-    };
-  }, [api, notify, props.projectId, path]);
+    if (history.error) notify(errorMessage(history.error), 'error');
+  }, [history.error, notify]);
 
   async function show(version: number) {
     if (!path) return;
     try {
-      const v = await api.readVersion(props.projectId, path, version);
-      const current = props.current ?? (await api.readFile(props.projectId, path)).content;
+      const v = await readVersion(api.client, props.projectId, path, version);
+      const current =
+        props.current ??
+        unwrap(
+          await api.client.GET('/api/projects/{id}/files/{path}', {
+            params: { path: { id: props.projectId, path } },
+          }),
+        ).content;
       setDiff({ version, content: v.encoding === 'base64' ? '(binary)' : v.content, current });
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 
   async function restore(version: number) {
     if (!path) return;
     try {
-      const r = await api.restore(props.projectId, path, version);
+      const r = unwrap(
+        await api.client.POST('/api/projects/{id}/restore', {
+          params: { path: { id: props.projectId } },
+          body: { path, version },
+        }),
+      );
       notify(`Restored ${path} to v${version} (now v${r.file.version})`);
       setDiff(null);
       props.onRestored(path);
-      const h = await api.history(props.projectId, path);
-      setVersions([...h.versions].sort((a, b) => b.version - a.version));
+      void queryClient.invalidateQueries({
+        queryKey: ['get', '/api/projects/{id}/history/{path}'],
+      });
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 

@@ -1,29 +1,26 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { useApp } from '../context.tsx';
+import { useEffect, useRef } from 'react';
+import { errorMessage } from '../lib/client.ts';
+import { useApiQueries } from '../lib/queries.ts';
+import { sseSnapshotText } from '../lib/sse.ts';
 
-/** The dev server's recent output (snapshot, refreshed while visible). */
+/**
+ * The dev server's recent output: a snapshot, read again every 3 s while visible. A poll on
+ * purpose: the project socket carries no log lines (they stream only from `GET …/logs`).
+ */
 export function LogsView(props: { projectId: string; visible: boolean }) {
-  const { api } = useApp();
-  const [text, setText] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const $api = useApiQueries();
   const pre = useRef<HTMLPreElement>(null);
-
-  const load = useCallback(() => {
-    api
-      .containerLogs(props.projectId)
-      .then((t) => {
-        setText(t);
-        setError(null);
-      })
-      .catch((err: Error) => setError(err.message));
-  }, [api, props.projectId]);
-
-  useEffect(() => {
-    if (!props.visible) return;
-    load();
-    const t = setInterval(load, 3000);
-    return () => clearInterval(t);
-  }, [load, props.visible]);
+  const logs = $api.useQuery(
+    'get',
+    '/api/containers/{projectId}/logs',
+    {
+      params: { path: { projectId: props.projectId }, query: { follow: 'false' } },
+      parseAs: 'text',
+    },
+    { enabled: props.visible, refetchInterval: props.visible ? 3000 : false, staleTime: 0 },
+  );
+  const text = logs.data === undefined ? null : sseSnapshotText(logs.data);
+  const error = logs.error ? errorMessage(logs.error) : null;
 
   useEffect(() => {
     pre.current?.scrollTo({ top: pre.current.scrollHeight });

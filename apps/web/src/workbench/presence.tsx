@@ -1,7 +1,6 @@
 import { useEffect, useState } from 'react';
 import { colorFor } from '../editor/collab-connection.ts';
-import type { ProjectSocket } from '../lib/project-socket.ts';
-import type { ProjectEvent } from '../lib/types.ts';
+import type { ProjectEvent, ProjectSocket } from '../lib/project-socket.ts';
 import './session-chat.css';
 
 /** Someone connected to the project, and the files they have open in the editor. */
@@ -27,41 +26,32 @@ export class PresenceTracker {
 
   /** Applies one event; true when the list changed. */
   apply(event: ProjectEvent): boolean {
-    if (event.type !== 'presence' || !event.data) return false;
+    if (event.type !== 'presence') return false;
     const d = event.data;
-    if (d.event === 'snapshot' && Array.isArray(d.users)) {
+    if (d.event === 'snapshot') {
       const next = new Map<string, Entry>();
-      for (const u of d.users as { userId?: unknown; name?: unknown; files?: unknown }[]) {
-        if (typeof u.userId !== 'string') continue;
-        const files = Array.isArray(u.files)
-          ? u.files.filter((f): f is string => typeof f === 'string')
-          : (this.#people.get(u.userId)?.files ?? []);
-        next.set(u.userId, { userId: u.userId, name: String(u.name ?? ''), files, sockets: 1 });
+      for (const u of d.users) {
+        // Files open are known from `file` events (a snapshot carries none).
+        const files = this.#people.get(u.userId)?.files ?? [];
+        next.set(u.userId, { userId: u.userId, name: u.name, files: [...files], sockets: 1 });
       }
       this.#people = next;
       return true;
     }
-    if (typeof d.userId !== 'string') return false;
-    const name = typeof d.name === 'string' ? d.name : '';
     const known = this.#people.get(d.userId);
-    if (d.event === 'join') {
-      if (known) known.sockets++;
-      else this.#people.set(d.userId, { userId: d.userId, name, files: [], sockets: 1 });
-      return true;
-    }
-    if (d.event === 'leave') {
-      if (!known) return false;
-      if (--known.sockets <= 0) this.#people.delete(d.userId);
-      return true;
-    }
-    if (d.event === 'file' && typeof d.path === 'string') {
-      const entry = known ?? { userId: d.userId, name, files: [], sockets: 1 };
+    if (d.event === 'file') {
+      const entry = known ?? { userId: d.userId, name: d.name, files: [], sockets: 1 };
       this.#people.set(d.userId, entry);
       entry.files = entry.files.filter((f) => f !== d.path);
-      if (d.open !== false) entry.files.push(d.path);
-      return true;
+      if (d.open) entry.files.push(d.path);
+    } else if (d.event === 'join') {
+      if (known) known.sockets++;
+      else this.#people.set(d.userId, { userId: d.userId, name: d.name, files: [], sockets: 1 });
+    } else {
+      if (!known) return false;
+      if (--known.sockets <= 0) this.#people.delete(d.userId);
     }
-    return false;
+    return true;
   }
 
   /** Everyone here, in the order they arrived. */

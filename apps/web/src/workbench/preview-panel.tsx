@@ -1,6 +1,7 @@
+import type { Schemas } from '@vaporform/sdk';
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
-import type { CrashReport } from '../lib/types.ts';
+import { errorMessage, unwrap } from '../lib/client.ts';
 import { Icon } from './icons.tsx';
 
 const devices = [
@@ -12,6 +13,9 @@ const devices = [
 
 /** Saves closer together than this make one reload (an `npm install` writes several files). */
 const RELOAD_COALESCE_MS = 40;
+
+/** How the dev server crashed: a one-line reason and its last log lines. */
+type CrashReport = Pick<NonNullable<Schemas['Container']['crash']>, 'reason' | 'lines'>;
 
 /**
  * The running app in an iframe on its own preview origin. The preview-token exchange is done
@@ -42,6 +46,16 @@ export function PreviewPanel(props: {
   onFixWithAi(crash: CrashReport): void;
 }) {
   const { api } = useApp();
+  /** A short-lived preview token and the preview's URL carrying it. @throws ApiError */
+  const previewToken = useCallback(
+    async () =>
+      unwrap(
+        await api.client.POST('/api/projects/{id}/preview-token', {
+          params: { path: { id: props.projectId } },
+        }),
+      ),
+    [api, props.projectId],
+  );
   const [origin, setOrigin] = useState<string | null>(null);
   const [src, setSrc] = useState<string | null>(null);
   const [address, setAddress] = useState('/');
@@ -55,17 +69,17 @@ export function PreviewPanel(props: {
   const connect = useCallback(
     async (path: string) => {
       try {
-        const t = await api.previewToken(props.projectId);
+        const t = await previewToken();
         const url = new URL(t.url);
         setOrigin(url.origin);
         setAddress(path || '/');
         setSrc(url.toString());
         setError(null);
       } catch (err) {
-        setError((err as Error).message);
+        setError(errorMessage(err));
       }
     },
-    [api, props.projectId],
+    [previewToken],
   );
 
   // The panel shows the app as soon as the dev server answers, and again after each restart.
@@ -113,10 +127,10 @@ export function PreviewPanel(props: {
 
   async function openInTab() {
     try {
-      const t = await api.previewToken(props.projectId);
+      const t = await previewToken();
       window.open(t.url, '_blank', 'noopener');
     } catch (err) {
-      setError((err as Error).message);
+      setError(errorMessage(err));
     }
   }
 

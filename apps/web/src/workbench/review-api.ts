@@ -1,5 +1,5 @@
-import { createVaporformClient, unwrap, type Schemas, type VaporformClient } from '@vaporform/sdk';
-import type { Api } from '../lib/api.ts';
+import type { Schemas, VaporformClient } from '@vaporform/sdk';
+import { unwrap } from '../lib/client.ts';
 
 /** An assistant turn's changes as a review: files, hunks and their states. */
 export type Changeset = Schemas['Changeset'];
@@ -17,39 +17,8 @@ export interface RestorePreview {
   restart: boolean;
 }
 
-const clients = new WeakMap<Api, VaporformClient>();
-
-/**
- * The generated API client signed in as the IDE's session: the access token on every request,
- * one silent refresh and retry on a 401 (as `lib/api.ts` does).
- */
-export function clientFor(api: Api): VaporformClient {
-  let client = clients.get(api);
-  if (!client) {
-    client = createVaporformClient({
-      baseUrl: api.baseUrl || window.location.origin,
-      fetch: async (request) => {
-        const send = async (token: string | null) => {
-          const r = request.clone();
-          if (token) r.headers.set('authorization', `Bearer ${token}`);
-          return fetch(r);
-        };
-        let res = await send(await api.accessToken());
-        if (res.status === 401 && api.session.get()) {
-          const fresh = await api.refresh();
-          if (fresh) res = await send(fresh.token);
-        }
-        return res;
-      },
-    });
-    clients.set(api, client);
-  }
-  return client;
-}
-
-/** Hunk review and checkpoints of one project, on the generated client. @throws VaporformApiError */
-export function reviewApi(api: Api, projectId: string) {
-  const client = clientFor(api);
+/** Hunk review and checkpoints of one project, on the generated client. @throws ApiError */
+export function reviewApi(client: VaporformClient, projectId: string) {
   const project = { id: projectId };
   return {
     async changeset(changesetId: string): Promise<Changeset> {

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type * as Monaco from 'monaco-editor';
-import { VaporformApiError } from '@vaporform/sdk';
+import { VaporformApiError, type VaporformClient } from '@vaporform/sdk';
 import { useApp } from '../context.tsx';
+import { readVersion } from '../lib/files.ts';
 import { languageOf } from '../lib/languages.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import { loadMonaco } from '../editor/code-editor.tsx';
@@ -49,7 +50,7 @@ export function ReviewDialog(props: {
   onChanged?(changeset: Changeset): void;
 }) {
   const { api, notify } = useApp();
-  const review = useMemo(() => reviewApi(api, props.projectId), [api, props.projectId]);
+  const review = useMemo(() => reviewApi(api.client, props.projectId), [api, props.projectId]);
   const [changeset, setChangeset] = useState<Changeset | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -248,13 +249,13 @@ function countAll(c: Record<HunkState, number> | null): number {
 
 /** Text of a file at a version (empty when the file did not exist). */
 async function versionText(
-  api: ReturnType<typeof useApp>['api'],
+  client: VaporformClient,
   projectId: string,
   path: string,
   version: number | null,
 ): Promise<string> {
   if (version === null) return '';
-  const v = await api.readVersion(projectId, path, version);
+  const v = await readVersion(client, projectId, path, version);
   return v.encoding === 'base64' ? '(binary file)' : v.content;
 }
 
@@ -281,8 +282,8 @@ function HunkDiff(props: {
     let cleanup: (() => void) | undefined;
     Promise.all([
       loadMonaco(),
-      versionText(api, props.projectId, path, beforeVersion),
-      versionText(api, props.projectId, path, afterVersion),
+      versionText(api.client, props.projectId, path, beforeVersion),
+      versionText(api.client, props.projectId, path, afterVersion),
     ]).then(
       ([monaco, before, after]) => {
         if (disposed || !host.current) return;

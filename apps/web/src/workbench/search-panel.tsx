@@ -1,35 +1,32 @@
+import type { paths } from '@vaporform/sdk';
 import { useEffect, useState } from 'react';
-import { useApp } from '../context.tsx';
-import type { SearchResult } from '../lib/types.ts';
+import { errorMessage } from '../lib/client.ts';
+import { useApiQueries } from '../lib/queries.ts';
+
+type SearchResult =
+  paths['/api/projects/{id}/search']['get']['responses'][200]['content']['application/json']['results'][number];
 
 /** Project-wide search (the files API's full-text and path search). */
 export function SearchPanel(props: {
   projectId: string;
   onOpen(path: string, line: number): void;
 }) {
-  const { api } = useApp();
+  const $api = useApiQueries();
   const [q, setQ] = useState('');
-  const [results, setResults] = useState<SearchResult[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
+  // The search asks once typing pauses (250 ms).
+  const [query, setQuery] = useState('');
   useEffect(() => {
-    const query = q.trim();
-    if (!query) {
-      setResults(null);
-      return;
-    }
-    let alive = true;
-    const t = setTimeout(() => {
-      api
-        .search(props.projectId, query)
-        .then((r) => alive && (setResults(r.results), setError(null)))
-        .catch((err: Error) => alive && setError(err.message));
-    }, 250);
-    return () => {
-      alive = false;
-      clearTimeout(t);
-    };
-  }, [api, props.projectId, q]);
+    const t = setTimeout(() => setQuery(q.trim()), 250);
+    return () => clearTimeout(t);
+  }, [q]);
+  const search = $api.useQuery(
+    'get',
+    '/api/projects/{id}/search',
+    { params: { path: { id: props.projectId }, query: { q: query } } },
+    { enabled: query !== '' && q.trim() !== '', staleTime: 0, placeholderData: (prev) => prev },
+  );
+  const results: SearchResult[] | null = q.trim() ? (search.data?.results ?? null) : null;
+  const error = search.error ? errorMessage(search.error) : null;
 
   const byFile = new Map<string, SearchResult[]>();
   for (const r of results ?? []) byFile.set(r.path, [...(byFile.get(r.path) ?? []), r]);

@@ -6,14 +6,8 @@ import {
   useState,
   type KeyboardEvent,
 } from 'react';
-import {
-  createVaporformClient,
-  toApiError,
-  type Schemas,
-  type VaporformClient,
-} from '@vaporform/sdk';
+import { toApiError, type Schemas } from '@vaporform/sdk';
 import { useApp } from '../context.tsx';
-import type { Api } from '../lib/api.ts';
 import type { ProjectSocket } from '../lib/project-socket.ts';
 import { Avatar } from './presence.tsx';
 import './session-chat.css';
@@ -25,36 +19,6 @@ export type SessionMessage = Schemas['SessionMessage'];
 const MAX_CHARS = 4000;
 /** How many pages of missed messages a reconnect reads at most (200 each). */
 const MAX_CATCH_UP_PAGES = 10;
-
-const clients = new WeakMap<Api, VaporformClient>();
-
-/**
- * The generated API client, signed in as the IDE's session: the access token on every request,
- * one silent refresh and retry on a 401 (as `lib/api.ts` does).
- */
-function clientFor(api: Api): VaporformClient {
-  let client = clients.get(api);
-  if (!client) {
-    client = createVaporformClient({
-      baseUrl: api.baseUrl || window.location.origin,
-      fetch: async (request) => {
-        const send = async (token: string | null) => {
-          const r = request.clone();
-          if (token) r.headers.set('authorization', `Bearer ${token}`);
-          return fetch(r);
-        };
-        let res = await send(await api.accessToken());
-        if (res.status === 401 && api.session.get()) {
-          const fresh = await api.refresh();
-          if (fresh) res = await send(fresh.token);
-        }
-        return res;
-      },
-    });
-    clients.set(api, client);
-  }
-  return client;
-}
 
 /** True for a session chat message; the assistant's chat sends `chat` events too (no `text`). */
 function isSessionMessage(m: unknown): m is SessionMessage {
@@ -98,7 +62,7 @@ export function useSessionChat(opts: {
   visible: boolean;
 }): SessionChat {
   const { api } = useApp();
-  const client = clientFor(api);
+  const { client } = api;
   const { projectId, socket, visible } = opts;
   const [messages, setMessages] = useState<SessionMessage[]>([]);
   const [loaded, setLoaded] = useState(false);

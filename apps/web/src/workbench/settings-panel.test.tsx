@@ -1,11 +1,17 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { newUser, type Browser } from '../../test/helpers.ts';
+import { QueryClientProvider } from '@tanstack/react-query';
+import type { Schemas } from '@vaporform/sdk';
+import { addMember, createProject, newUser, type Browser } from '../../test/helpers.ts';
 import { AppContext } from '../context.tsx';
-import type { Container, Project } from '../lib/types.ts';
+import { unwrap } from '../lib/client.ts';
+import { createQueryClient } from '../lib/queries.ts';
 import { SettingsPanel } from './settings-panel.tsx';
 
 afterEach(cleanup);
+
+type Project = Schemas['Project'];
+type Container = Schemas['Container'];
 
 function renderSettings(
   browser: Browser,
@@ -14,17 +20,20 @@ function renderSettings(
   onContainerAction: (action: string) => void = () => undefined,
 ) {
   const notify = vi.fn();
+  const queryClient = createQueryClient();
   const ui = (c: Container | null) => (
-    <AppContext.Provider
-      value={{ api: browser.api, drafts: browser.drafts, theme: 'dark', setTheme() {}, notify }}
-    >
-      <SettingsPanel
-        project={project}
-        container={c}
-        onContainerAction={onContainerAction}
-        onShowLogs={() => undefined}
-      />
-    </AppContext.Provider>
+    <QueryClientProvider client={queryClient}>
+      <AppContext.Provider
+        value={{ api: browser.api, drafts: browser.drafts, theme: 'dark', setTheme() {}, notify }}
+      >
+        <SettingsPanel
+          project={project}
+          container={c}
+          onContainerAction={onContainerAction}
+          onShowLogs={() => undefined}
+        />
+      </AppContext.Provider>
+    </QueryClientProvider>
   );
   const { rerender } = render(ui(container));
   return Object.assign(notify, { rerender: (c: Container | null) => rerender(ui(c)) });
@@ -40,8 +49,8 @@ describe('members settings', () => {
   it('invites an email with no account, lists it to members, and lets an admin revoke it', async () => {
     const owner = await newUser();
     const viewer = await newUser();
-    const { project } = await owner.api.createProject({ name: `Invite ${Date.now()}` });
-    await owner.api.addMember(project.id, viewer.email, 'viewer');
+    const project = await createProject(owner, { name: `Invite ${Date.now()}` });
+    await addMember(owner, project.id, viewer.email, 'viewer');
     const invitee = `new${Date.now()}@example.com`;
 
     const notify = renderSettings(owner, project);
@@ -61,9 +70,9 @@ describe('members settings', () => {
 
     // A viewer sees the pending invitation, without a Revoke button.
     cleanup();
-    const viewerProject = (await viewer.api.listProjects()).projects.find(
-      (p) => p.id === project.id,
-    )!;
+    const { project: viewerProject } = unwrap(
+      await viewer.api.client.GET('/api/projects/{id}', { params: { path: { id: project.id } } }),
+    );
     renderSettings(viewer, viewerProject);
     const seen = await screen.findByTestId('invitation');
     expect(seen.textContent).toContain(invitee);
@@ -75,17 +84,25 @@ describe('members settings', () => {
       await screen.findByRole('button', { name: `Revoke the invitation of ${invitee}` }),
     );
     await waitFor(() => expect(screen.queryByTestId('invitation')).toBeNull());
-    expect((await owner.api.listInvitations(project.id)).invitations).toEqual([]);
+    const left = unwrap(
+      await owner.api.client.GET('/api/projects/{id}/invitations', {
+        params: { path: { id: project.id } },
+      }),
+    );
+    expect(left.invitations).toEqual([]);
   });
 });
 
 describe('environment settings', () => {
   it('says "Restart to apply" after a change on a running project, restarts on a click, and not when stopped', async () => {
     const owner = await newUser();
-    const { project } = await owner.api.createProject({ name: `Env restart ${Date.now()}` });
-    await owner.api.containerAction(project.id, 'start');
+    const project = await createProject(owner, { name: `Env restart ${Date.now()}` });
+    const params = { params: { path: { projectId: project.id } } };
+    const { container } = unwrap(
+      await owner.api.client.POST('/api/containers/{projectId}/start', params),
+    );
     const actions: string[] = [];
-    const running: Container = { projectId: project.id, status: 'running' };
+    const running: Container = { ...container, status: 'running' };
     const notify = renderSettings(owner, project, running, (a) => actions.push(a));
 
     await setVariable('FEATURE_FLAG', 'on');
@@ -103,7 +120,7 @@ describe('environment settings', () => {
     await waitFor(() => expect(screen.queryByTestId('env-restart')).toBeNull());
 
     // Stopped: the next start takes the value, nothing to restart.
-    await owner.api.containerAction(project.id, 'stop');
+    unwrap(await owner.api.client.POST('/api/containers/{projectId}/stop', params));
     notify.rerender({ ...running, status: 'stopped' });
     notify.mockClear();
     await setVariable('FEATURE_FLAG', 'again');

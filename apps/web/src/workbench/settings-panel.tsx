@@ -1,6 +1,15 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@vaporform/sdk';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useApp } from '../context.tsx';
-import type { Container, Invitation, Member, Project, Role } from '../lib/types.ts';
+import { errorMessage } from '../lib/client.ts';
+import { useApiQueries } from '../lib/queries.ts';
+
+type Project = Schemas['Project'];
+type Container = Schemas['Container'];
+type Member = Schemas['ProjectMember'];
+type Invitation = Schemas['ProjectInvitation'];
+type Role = Schemas['ProjectRole'];
 
 type Grantable = Exclude<Role, 'owner'>;
 const roleRank: Record<Role, number> = { owner: 4, admin: 3, editor: 2, viewer: 1 };
@@ -8,7 +17,8 @@ const roleRank: Record<Role, number> = { owner: 4, admin: 3, editor: 2, viewer: 
 /** Project settings: members and roles, integrations and environment (names only), container. */
 export function SettingsPanel(props: {
   project: Project;
-  container: Container | null;
+  /** What is known of the container (null: none yet). */
+  container: Partial<Container> | null;
   onContainerAction(action: 'start' | 'stop' | 'restart' | 'rebuild'): void;
   onShowLogs(): void;
 }) {
@@ -36,7 +46,8 @@ export function SettingsPanel(props: {
 
 function ContainerSection(props: {
   project: Project;
-  container: Container | null;
+  /** What is known of the container (null: none yet). */
+  container: Partial<Container> | null;
   onContainerAction(action: 'start' | 'stop' | 'restart' | 'rebuild'): void;
   onShowLogs(): void;
 }) {
@@ -79,65 +90,58 @@ function ContainerSection(props: {
 
 function MembersSection(props: { project: Project; isAdmin: boolean }) {
   const { api, notify } = useApp();
-  const [members, setMembers] = useState<Member[]>([]);
-  const [invitations, setInvitations] = useState<Invitation[]>([]);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Grantable>('editor');
   const id = props.project.id;
   const me = api.session.get()?.user.id;
+  const project = { params: { path: { id } } };
+  // Kept fresh by the project socket's `membership` events (useProjectEventInvalidation).
+  const membersQuery = $api.useQuery('get', '/api/projects/{id}/members', project);
+  const invitationsQuery = $api.useQuery('get', '/api/projects/{id}/invitations', project);
+  const members = membersQuery.data?.members ?? [];
+  const invitations = invitationsQuery.data?.invitations ?? [];
+  const loadError = membersQuery.error ?? invitationsQuery.error;
+  useEffect(() => {
+    if (loadError) notify(errorMessage(loadError, 'Could not load the members'), 'error');
+  }, [loadError, notify]);
+  const addition = $api.useMutation('post', '/api/projects/{id}/members');
+  const revocation = $api.useMutation('delete', '/api/projects/{id}/invitations/{invitationId}');
+  const roleChange = $api.useMutation('patch', '/api/projects/{id}/members/{userId}');
+  const removal = $api.useMutation('delete', '/api/projects/{id}/members/{userId}');
 
-  const load = useCallback(() => {
-    api
-      .listMembers(id)
-      .then((r) => setMembers(r.members))
-      .catch((err: Error) => notify(err.message, 'error'));
-    api
-      .listInvitations(id)
-      .then((r) => setInvitations(r.invitations))
-      .catch((err: Error) => notify(err.message, 'error'));
-  }, [api, id, notify]);
-  useEffect(load, [load]);
-
-  async function add(e: FormEvent) {
-    e.preventDefault();
+  /** Runs a change, then reads the members and invitations again; a refusal is told. */
+  async function run(change: () => Promise<unknown>): Promise<void> {
     try {
-      const added = await api.addMember(id, email.trim(), role);
+      await change();
+    } catch (err) {
+      notify(errorMessage(err), 'error');
+    } finally {
+      void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/members'] });
+      void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/invitations'] });
+    }
+  }
+
+  function add(e: FormEvent) {
+    e.preventDefault();
+    void run(async () => {
+      const added = await addition.mutateAsync({ ...project, body: { email: email.trim(), role } });
       if ('invitation' in added) {
         notify(`Invitation sent: ${added.invitation.email} joins as ${role} on signing up.`);
       }
       setEmail('');
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
+    });
   }
 
-  async function revoke(i: Invitation) {
-    try {
-      await api.revokeInvitation(id, i.id);
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
-  }
-
-  async function change(m: Member, r: Grantable) {
-    try {
-      await api.changeMember(id, m.userId, r);
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
-  }
-
-  async function remove(m: Member) {
-    try {
-      await api.removeMember(id, m.userId);
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
-  }
+  const revoke = (i: Invitation) =>
+    run(() => revocation.mutateAsync({ params: { path: { id, invitationId: i.id } } }));
+  const change = (m: Member, r: Grantable) =>
+    run(() =>
+      roleChange.mutateAsync({ params: { path: { id, userId: m.userId } }, body: { role: r } }),
+    );
+  const remove = (m: Member) =>
+    run(() => removal.mutateAsync({ params: { path: { id, userId: m.userId } } }));
 
   const grantable: Grantable[] =
     props.project.role === 'owner' ? ['admin', 'editor', 'viewer'] : ['editor', 'viewer'];
@@ -230,40 +234,44 @@ function MembersSection(props: { project: Project; isAdmin: boolean }) {
 }
 
 function IntegrationsSection(props: { projectId: string }) {
-  const { api, notify } = useApp();
-  const [items, setItems] = useState<Record<string, unknown>[] | null>(null);
-  const [unavailable, setUnavailable] = useState(false);
+  const { notify } = useApp();
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const [service, setService] = useState('');
   const [key, setKey] = useState('');
+  const project = { params: { path: { id: props.projectId } } };
+  // Kept fresh by `integration_changed` events; not there on a server without the service.
+  const list = $api.useQuery('get', '/api/projects/{id}/integrations', project, { retry: false });
+  const items = list.data?.integrations ?? null;
+  const unavailable = list.isError;
+  const saving = $api.useMutation('put', '/api/projects/{id}/integrations/{service}');
+  const deletion = $api.useMutation('delete', '/api/projects/{id}/integrations/{service}');
 
-  const load = useCallback(() => {
-    api
-      .listIntegrations(props.projectId)
-      .then((r) => setItems(r.integrations))
-      .catch(() => setUnavailable(true));
-  }, [api, props.projectId]);
-  useEffect(load, [load]);
+  async function run(change: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await change();
+      return true;
+    } catch (err) {
+      notify(errorMessage(err), 'error');
+      return false;
+    } finally {
+      void queryClient.invalidateQueries({
+        queryKey: ['get', '/api/projects/{id}/integrations'],
+      });
+    }
+  }
 
   async function add(e: FormEvent) {
     e.preventDefault();
-    try {
-      await api.putIntegration(props.projectId, service.trim(), key);
+    const params = { path: { id: props.projectId, service: service.trim() } };
+    if (await run(() => saving.mutateAsync({ params, body: { apiKey: key } }))) {
       setService('');
       setKey('');
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
     }
   }
 
-  async function remove(name: string) {
-    try {
-      await api.deleteIntegration(props.projectId, name);
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
-  }
+  const remove = (name: string) =>
+    run(() => deletion.mutateAsync({ params: { path: { id: props.projectId, service: name } } }));
 
   return (
     <div className="settings-section">
@@ -274,11 +282,11 @@ function IntegrationsSection(props: { projectId: string }) {
         <>
           <ul className="members">
             {(items ?? []).map((it) => {
-              const name = String(it.service ?? it.serviceName ?? '');
+              const name = it.service;
               return (
                 <li key={name}>
                   <span>
-                    {name} <span className="muted small">…{String(it.last4 ?? '')}</span>
+                    {name} <span className="muted small">…{it.last4 ?? ''}</span>
                   </span>
                   <button
                     className="icon"
@@ -327,39 +335,35 @@ function EnvSection(props: {
   status: string | undefined;
   onRestart(): void;
 }) {
-  const { api, notify } = useApp();
-  const [names, setNames] = useState<string[] | null>(null);
-  const [unavailable, setUnavailable] = useState(false);
+  const { notify } = useApp();
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
   const [restartNeeded, setRestartNeeded] = useState(false);
+  const project = { params: { path: { id: props.projectId } } };
+  // Kept fresh by `environment_changed` events; not there on a server without the service.
+  const list = $api.useQuery('get', '/api/projects/{id}/env', project, { retry: false });
+  const names = list.data?.names ?? null;
+  const unavailable = list.isError;
+  const saving = $api.useMutation('put', '/api/projects/{id}/env');
 
   // A (re)start or a stop takes the new environment: the notice has done its job.
   useEffect(() => {
     if (props.status === 'starting' || props.status === 'stopped') setRestartNeeded(false);
   }, [props.status]);
 
-  useEffect(() => {
-    api
-      .envNames(props.projectId)
-      .then((r) => setNames(r.names))
-      .catch(() => setUnavailable(true));
-  }, [api, props.projectId]);
-
   async function add(e: FormEvent) {
     e.preventDefault();
     try {
-      const r = (await api.putEnv(props.projectId, { [name.trim()]: value })) as {
-        names: string[];
-        restartRequired?: boolean;
-      };
-      setNames(r.names);
+      const r = await saving.mutateAsync({ ...project, body: { vars: { [name.trim()]: value } } });
+      queryClient.setQueryData(['get', '/api/projects/{id}/env', project], { names: r.names });
       setName('');
       setValue('');
       if (r.restartRequired) setRestartNeeded(true);
       notify(r.restartRequired ? 'Saved. Restart to apply it.' : 'Saved.');
     } catch (err) {
-      notify((err as Error).message, 'error');
+      notify(errorMessage(err), 'error');
     }
   }
 

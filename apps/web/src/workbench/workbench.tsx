@@ -1,14 +1,15 @@
-import { fileChangesOf } from '@vaporform/sdk';
+import { useQueryClient } from '@tanstack/react-query';
+import { fileChangesOf, type Schemas } from '@vaporform/sdk';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { useApp } from '../context.tsx';
 import { browserCollabClient } from '../editor/collab-connection.ts';
 import { DocumentStore, isDirty } from '../editor/documents.ts';
-import { ApiError } from '../lib/api.ts';
+import { errorCode, errorMessage, unwrap } from '../lib/client.ts';
+import { httpFiles } from '../lib/files.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
 import { ProjectSocket, type ProjectEvent, type SocketState } from '../lib/project-socket.ts';
-import { useProjectEventInvalidation } from '../lib/queries.ts';
+import { useApiQueries, useProjectEventInvalidation } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
-import type { Container, CrashReport, FileEntry, Project } from '../lib/types.ts';
 import { AccountMenu } from '../screens/account-menu.tsx';
 import { ChatPanel } from './chat-panel.tsx';
 import { CommandPalette, type Command } from './command-palette.tsx';
@@ -24,6 +25,15 @@ import { SearchPanel } from './search-panel.tsx';
 import { SessionChatButton, SessionChatPanel, useSessionChat } from './session-chat-panel.tsx';
 import { SettingsPanel } from './settings-panel.tsx';
 import { TerminalPanel } from './terminal-panel.tsx';
+
+type Container = Schemas['Container'];
+type CrashReport = Pick<NonNullable<Container['crash']>, 'reason' | 'lines'>;
+
+/**
+ * The project's container as the workbench knows it: the listed one, patched at once by
+ * `container_status` events and by the person's own actions (before any answer).
+ */
+export type LiveContainer = Pick<Container, 'projectId' | 'status'> & Partial<Container>;
 
 type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'session' | 'settings';
 type BottomView = 'terminal' | 'logs';
@@ -58,14 +68,42 @@ const activities: { id: SideView; label: string; icon: IconName; keys: string }[
 export function Workbench(props: { projectId: string }) {
   const { api, drafts, theme, setTheme, notify } = useApp();
   const id = props.projectId;
-  const [project, setProject] = useState<Project | null>(null);
-  const [missing, setMissing] = useState(false);
-  const [files, setFiles] = useState<FileEntry[] | null>(null);
-  const [container, setContainer] = useState<Container | null>(null);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
+  const [container, setContainer] = useState<LiveContainer | null>(null);
   const [socketState, setSocketState] = useState<SocketState>('connecting');
   const [socket, setSocket] = useState<ProjectSocket | null>(null);
   // Cached server state (TanStack Query) goes stale by the socket's events, not by timers.
   useProjectEventInvalidation(socket, id);
+  const byId = { params: { path: { id } } };
+  const projectQuery = $api.useQuery('get', '/api/projects/{id}', byId, { retry: false });
+  const project = projectQuery.data?.project ?? null;
+  const missing = projectQuery.error !== null && errorCode(projectQuery.error) === 'not_found';
+  const filesQuery = $api.useQuery('get', '/api/projects/{id}/files', byId);
+  const files = filesQuery.data?.files ?? (filesQuery.error ? [] : null);
+  // From the list, where a project without a container is simply absent (no 404 to log).
+  // Container status arrives as events; it is polled only while they cannot (socket down).
+  const containersQuery = $api.useQuery('get', '/api/containers', undefined, {
+    refetchInterval: socketState === 'open' ? false : 10_000,
+  });
+  /** The container list answered (null: no container yet). */
+  const containerKnown = containersQuery.data !== undefined;
+  useEffect(() => {
+    if (containersQuery.data)
+      setContainer(containersQuery.data.containers.find((c) => c.projectId === id) ?? null);
+  }, [containersQuery.data, id]);
+  useEffect(() => {
+    const err = projectQuery.error ?? filesQuery.error;
+    if (err && errorCode(err) !== 'not_found') notify(errorMessage(err), 'error');
+  }, [projectQuery.error, filesQuery.error, notify]);
+  const loadFiles = useCallback(
+    () => void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/files'] }),
+    [queryClient],
+  );
+  const loadContainer = useCallback(
+    () => void queryClient.invalidateQueries({ queryKey: ['get', '/api/containers'] }),
+    [queryClient],
+  );
   const [side, setSide] = useState<SideView | null>('explorer');
   const [bottom, setBottom] = useState<BottomView | null>(null);
   const [bottomOpened, setBottomOpened] = useState<Set<BottomView>>(new Set());
@@ -77,8 +115,6 @@ export function Workbench(props: { projectId: string }) {
   const [changes, setChanges] = useState(0);
   const [stopped, setStopped] = useState(() => stoppedByUser(id));
   const [aiRequest, setAiRequest] = useState<{ text: string; nonce: number } | undefined>();
-  /** The container list answered (null: no container yet). */
-  const [containerKnown, setContainerKnown] = useState(false);
   const autoStarted = useRef(false);
   /** Our own saves (`path@version`): the preview refreshed on the answer, not on the event. */
   const ownSaves = useRef(new Set<string>());
@@ -86,11 +122,10 @@ export function Workbench(props: { projectId: string }) {
   const collab = useMemo(() => browserCollabClient(api), [api]);
   useEffect(() => () => collab.close(), [collab]);
   const store = useMemo(
-    () => new DocumentStore({ files: api, drafts, projectId: id, collab }),
+    () => new DocumentStore({ files: httpFiles(api.client), drafts, projectId: id, collab }),
     [api, collab, drafts, id],
   );
   const { docs, active } = useSyncExternalStore(store.subscribe, store.snapshot);
-  const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   const canEdit = project ? project.role !== 'viewer' : false;
   const activeDoc = docs.find((d) => d.path === active) ?? null;
@@ -105,47 +140,10 @@ export function Workbench(props: { projectId: string }) {
   );
   const sessionChat = useSessionChat({ projectId: id, socket, visible: side === 'session' });
 
-  const loadFiles = useCallback(() => {
-    api
-      .listFiles(id)
-      .then((r) => setFiles(r.files))
-      .catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 404 && err.code === 'not_found') setFiles([]);
-        else notify((err as Error).message, 'error');
-      });
-  }, [api, id, notify]);
-
-  // From the list, where a project without a container is simply absent (no 404 to log).
-  const loadContainer = useCallback(() => {
-    api
-      .containers()
-      .then((r) => {
-        setContainer(r.containers.find((c) => c.projectId === id) ?? null);
-        setContainerKnown(true);
-      })
-      .catch(() => undefined);
-  }, [api, id]);
-
   useEffect(() => {
-    api
-      .getProject(id)
-      .then((r) => setProject(r.project))
-      .catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 404) setMissing(true);
-        else notify((err as Error).message, 'error');
-      });
-    loadFiles();
-    loadContainer();
     // Files that still have local drafts (e.g. after a sign-out) open again.
     for (const path of drafts.paths(id)) void store.open(path).catch(() => undefined);
-  }, [api, drafts, id, loadContainer, loadFiles, notify, store]);
-
-  // Container status arrives as events; poll only while they cannot (socket down).
-  useEffect(() => {
-    if (socketState === 'open') return;
-    const poll = setInterval(loadContainer, 10_000);
-    return () => clearInterval(poll);
-  }, [loadContainer, socketState]);
+  }, [drafts, id, store]);
 
   // Live events: file changes from anyone (editors, the AI, the container) and container status.
   useEffect(() => {
@@ -172,11 +170,15 @@ export function Workbench(props: { projectId: string }) {
           if (d.from !== undefined) store.renamed(d.from, d.path);
           if (!ownSaves.current.delete(`${d.path}@${d.version}`)) setChanges((n) => n + 1);
         }
-        clearTimeout(refreshTimer.current);
-        refreshTimer.current = setTimeout(loadFiles, 150);
+        // The file list itself goes stale by useProjectEventInvalidation.
       } else if (e.type === 'membership') {
         const { role } = e.data;
-        setProject((p) => (p ? { ...p, role } : p));
+        // The project is read again (useProjectEventInvalidation); the role changes at once.
+        queryClient.setQueryData(
+          $api.queryOptions('get', '/api/projects/{id}', byId).queryKey,
+          (old: { project: Schemas['Project'] } | undefined) =>
+            old ? { project: { ...old.project, role } } : old,
+        );
         notify(
           role === 'viewer'
             ? 'You are now a viewer of this project: read-only.'
@@ -194,9 +196,8 @@ export function Workbench(props: { projectId: string }) {
       offState();
       offEnd();
       socket.close();
-      clearTimeout(refreshTimer.current);
     };
-  }, [api, id, loadContainer, loadFiles, notify, store]);
+  }, [$api, api, id, loadContainer, loadFiles, notify, queryClient, store]);
 
   useEffect(() => {
     const warn = (e: BeforeUnloadEvent) => {
@@ -248,11 +249,21 @@ export function Workbench(props: { projectId: string }) {
         crash: null,
       }));
       try {
-        const r = await api.containerAction(id, action);
+        const params = { params: { path: { projectId: id } } };
+        const { client } = api;
+        const r = unwrap(
+          action === 'start'
+            ? await client.POST('/api/containers/{projectId}/start', params)
+            : action === 'stop'
+              ? await client.POST('/api/containers/{projectId}/stop', params)
+              : action === 'restart'
+                ? await client.POST('/api/containers/{projectId}/restart', params)
+                : await client.POST('/api/containers/{projectId}/rebuild', params),
+        );
         setContainer(r.container);
         if (!opts.quiet) notify(`Container: ${action} requested`);
       } catch (err) {
-        notify((err as Error).message, 'error');
+        notify(errorMessage(err), 'error');
         loadContainer();
       }
     },
