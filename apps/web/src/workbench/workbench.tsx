@@ -17,6 +17,7 @@ import { EditorArea } from './editor-area.tsx';
 import { Explorer } from './explorer.tsx';
 import { HistoryPanel } from './history-panel.tsx';
 import { Icon, type IconName } from './icons.tsx';
+import { InfrastructurePanel } from './infrastructure-panel.tsx';
 import { LogsView } from './logs-view.tsx';
 import { usePendingReview } from './pending-review.tsx';
 import { PresenceAvatars, usePresence } from './presence.tsx';
@@ -35,7 +36,8 @@ type CrashReport = Pick<NonNullable<Container['crash']>, 'reason' | 'lines'>;
  */
 export type LiveContainer = Pick<Container, 'projectId' | 'status'> & Partial<Container>;
 
-type SideView = 'explorer' | 'search' | 'history' | 'chat' | 'session' | 'settings';
+type SideView =
+  'explorer' | 'search' | 'history' | 'chat' | 'session' | 'settings' | 'infrastructure';
 type BottomView = 'terminal' | 'logs';
 
 /** A Stop the person asked for, remembered per project until they start it again. */
@@ -315,6 +317,11 @@ export function Workbench(props: { projectId: string }) {
         run: () => openBottom(bottom === 'terminal' ? null : 'terminal'),
       },
       { id: 'logs', label: 'View: Show Dev Server Logs', run: () => openBottom('logs') },
+      {
+        id: 'view.infrastructure',
+        label: 'View: Show Infrastructure',
+        run: () => setSide('infrastructure'),
+      },
       { id: 'preview', label: 'View: Toggle Preview', run: () => setShowPreview((p) => !p) },
       {
         id: 'history',
@@ -476,8 +483,26 @@ export function Workbench(props: { projectId: string }) {
             unread={sessionChat.unread}
             onClick={() => toggleSide('session')}
           />
+          <button
+            className={side === 'infrastructure' ? 'active' : ''}
+            aria-label="Infrastructure"
+            aria-pressed={side === 'infrastructure'}
+            title="Infrastructure: machines, commands, deploys"
+            onClick={() => toggleSide('infrastructure')}
+          >
+            <Icon name="server" size={22} />
+          </button>
         </nav>
-        {side && (
+        {side === 'infrastructure' && (
+          <InfrastructurePanel
+            projectId={id}
+            role={project?.role}
+            socket={socket}
+            theme={theme}
+            onClose={() => setSide(null)}
+          />
+        )}
+        {side && side !== 'infrastructure' && (
           <aside className={`sidebar ${side === 'chat' || side === 'session' ? 'wide' : ''}`}>
             {side === 'explorer' && (
               <Explorer

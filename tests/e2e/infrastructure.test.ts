@@ -1,0 +1,349 @@
+// The infrastructure manager in real Chromium against the real server, the real `terraform` CLI
+// and a real Docker engine (local target, machines running the real bundled agent): an admin
+// opens the panel, provisions 2 local machines and watches Terraform's progress reach ready,
+// sees both agents online, runs `echo hi` on both (2 results, exit 0), deploys the project (per
+// machine success and the app's URL), opens a shell on a machine and runs a command in it, then
+// destroys the deployment after the confirmation. An editor sees the same deployment read-only.
+// Screenshots: /tmp/infra-*.png (1280×720).
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect as baseExpect, it } from 'vitest';
+import { dockerAnswers, startServer, type RunningServer } from './server.ts';
+
+const basePoll = baseExpect.poll.bind(baseExpect);
+const expect = Object.assign(
+  (value: unknown, message?: string) => baseExpect(value, message),
+  baseExpect,
+  {
+    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
+      basePoll(fn, { timeout: 30_000, interval: 200, ...opts })) as typeof baseExpect.poll,
+  },
+) as typeof baseExpect;
+
+const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
+const password = 'correct horse battery';
+
+let server: RunningServer;
+let browser: Browser;
+let adminCtx: BrowserContext;
+let editorCtx: BrowserContext;
+let admin: Page;
+let editor: Page;
+let projectId: string;
+let deploymentId: string | undefined;
+const consoleErrors: string[] = [];
+const timings: Record<string, number> = {};
+
+async function shot(p: Page, name: string): Promise<void> {
+  await p.evaluate(
+    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+  );
+  await p.waitForTimeout(250);
+  await p.screenshot({ path: `/tmp/infra-${name}.png` });
+}
+
+async function register(p: Page, email: string, name: string): Promise<void> {
+  await p.goto(server.url + '/');
+  await p.getByRole('link', { name: 'Create an account' }).click();
+  await p.getByLabel('Name').fill(name);
+  await p.getByLabel('Email').fill(email);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Create account' }).click();
+  await p.getByRole('heading', { name: 'Projects' }).waitFor();
+}
+
+async function api(p: Page, method: string, url: string, body?: unknown): Promise<any> {
+  const token = await p.evaluate(
+    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
+  );
+  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Opens the project with its dev container left stopped (nothing here needs it). */
+async function openPanel(p: Page): Promise<void> {
+  await p.evaluate((id) => localStorage.setItem(`vf.stopped:${id}`, '1'), projectId);
+  await p.goto(`${server.url}/projects/${projectId}`);
+  await p.getByRole('button', { name: 'Infrastructure', exact: true }).click();
+  await p.getByRole('heading', { name: 'Infrastructure' }).waitFor();
+}
+
+/** Containers and networks Docker still holds for the deployment. */
+function leftovers(id: string): string[] {
+  const args = ['--filter', `label=vaporform.deployment=${id}`, '--format', '{{.ID}}'];
+  const out = (cmd: string[]) =>
+    execFileSync('docker', [...cmd, ...args], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+  return [...out(['ps', '-a']), ...out(['network', 'ls'])];
+}
+
+beforeAll(async () => {
+  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath}`);
+  execFileSync('terraform', ['version']);
+  if (!(await dockerAnswers())) throw new Error('No Docker engine answers (set DOCKER_HOST)');
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  const options = { viewport: { width: 1280, height: 720 }, colorScheme: 'dark' as const };
+  adminCtx = await browser.newContext(options);
+  editorCtx = await browser.newContext(options);
+  admin = await adminCtx.newPage();
+  editor = await editorCtx.newPage();
+  for (const p of [admin, editor]) {
+    p.on('pageerror', (err) => consoleErrors.push(`uncaught ${err.message}`));
+    p.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+        consoleErrors.push(m.text());
+    });
+  }
+  await register(admin, 'ada@example.com', 'Ada Admin');
+  await register(editor, 'ed@example.com', 'Ed Editor');
+  const { project } = await api(admin, 'POST', '/api/projects', {
+    name: 'infra-e2e',
+    templateId: 'node-http',
+  });
+  projectId = project.id;
+  await api(admin, 'POST', `/api/projects/${projectId}/members`, {
+    email: 'ed@example.com',
+    role: 'editor',
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  // Whatever the test left (a failure before Destroy): removed through Docker.
+  if (deploymentId && server) {
+    for (const kind of ['container', 'network'] as const) {
+      const ids = execFileSync(
+        'docker',
+        [
+          kind === 'container' ? 'ps' : 'network',
+          ...(kind === 'container' ? ['-aq'] : ['ls', '-q']),
+          '--filter',
+          `label=vaporform.deployment=${deploymentId}`,
+        ],
+        { encoding: 'utf8' },
+      )
+        .split('\n')
+        .filter(Boolean);
+      if (ids.length)
+        execFileSync(
+          'docker',
+          kind === 'container' ? ['rm', '-fv', ...ids] : ['network', 'rm', ...ids],
+          {
+            stdio: 'ignore',
+          },
+        );
+    }
+  }
+  await server?.stop();
+  console.log(`infrastructure e2e timings (ms): ${JSON.stringify(timings)}`);
+}, 120_000);
+
+describe('the infrastructure manager', () => {
+  it('provisions 2 local machines, runs a command, deploys, opens a shell and destroys', async () => {
+    const t0 = Date.now();
+    await openPanel(admin);
+    // No deployment yet: the provision form, local needs no credentials, clouds say theirs.
+    const form = admin.locator('form.infra-provision');
+    await form.waitFor();
+    await expect.poll(() => form.textContent()).toContain('no credentials needed');
+    await expect.poll(() => form.textContent()).toMatch(/aws.*credentials missing/);
+    await form.getByLabel('Machines').fill('2');
+    await shot(admin, 'provision');
+    await form.getByRole('button', { name: 'Provision' }).click();
+
+    // Terraform's live progress: stages, a progress bar, resources appearing.
+    const run = admin.getByTestId('run-progress');
+    await run.waitFor({ timeout: 20_000 });
+    deploymentId = (await api(admin, 'GET', `/api/infrastructure?projectId=${projectId}`))
+      .deployments[0].id as string;
+    await expect
+      .poll(() => run.locator('.infra-resources li').count(), { timeout: 120_000 })
+      .toBeGreaterThan(0);
+    await expect.poll(() => run.textContent()).toMatch(/Plan:\s*\d+ to add/);
+    await shot(admin, 'progress');
+    const percents: number[] = [];
+    await expect
+      .poll(
+        async () => {
+          percents.push(Number(await run.getByRole('progressbar').getAttribute('aria-valuenow')));
+          return run.getAttribute('data-status');
+        },
+        { timeout: 240_000, interval: 500 },
+      )
+      .toBe('ready');
+    timings.provisionToReady = Date.now() - t0;
+    expect(percents.at(-1)).toBe(100);
+    // The bar moved through intermediate values, not only 0 → 100.
+    expect(percents.some((p) => p > 0 && p < 100)).toBe(true);
+    // The raw log is one click away and holds Terraform's own lines.
+    await run.getByRole('button', { name: 'Raw log' }).click();
+    await expect
+      .poll(() => admin.getByLabel('Terraform log').textContent())
+      .toMatch(/Apply complete!/);
+    await run.getByRole('button', { name: 'Hide raw log' }).click();
+
+    // Both machines listed with their addresses, agents online (live from agent_status).
+    const rows = admin.locator('table[aria-label=Machines] tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    await expect
+      .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
+        timeout: 60_000,
+      })
+      .toEqual(['online', 'online']);
+    timings.provisionToOnline = Date.now() - t0;
+    const machines = await rows.evaluateAll((r) =>
+      r.map((x) => x.getAttribute('data-testid')!.replace('machine-', '')),
+    );
+    await expect
+      .poll(() => rows.first().locator('code').textContent())
+      .toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    await shot(admin, 'machines');
+
+    // An editor sees the same deployment read-only: no action reachable.
+    await openPanel(editor);
+    await editor.getByText('read-only (editor)').waitFor();
+    await expect
+      .poll(() => editor.getByRole('button', { name: 'Destroy' }).isDisabled())
+      .toBe(true);
+    await expect
+      .poll(() => editor.getByRole('button', { name: 'Re-apply' }).isDisabled())
+      .toBe(true);
+    await expect.poll(() => editor.locator('table[aria-label=Machines] tbody tr').count()).toBe(2);
+    await editor.getByRole('tab', { name: 'Commands' }).click();
+    await expect.poll(() => editor.getByLabel('Command').isDisabled()).toBe(true);
+    await shot(editor, 'readonly');
+    await editor.close();
+
+    // A command on both machines: results side by side, exit 0, stdout "hi".
+    await admin.getByRole('tab', { name: 'Commands' }).click();
+    await admin.getByLabel('Command').fill('echo hi');
+    const c0 = Date.now();
+    await admin.getByRole('button', { name: 'Run', exact: true }).click();
+    const results = admin.locator('.infra-results article');
+    await expect.poll(() => results.count()).toBe(2);
+    timings.commandRoundTrip = Date.now() - c0;
+    for (const m of machines) {
+      const card = admin.getByTestId(`result-${m}`);
+      await expect.poll(() => card.getAttribute('data-status')).toBe('succeeded');
+      await expect.poll(() => card.getByTestId('exit-code').textContent()).toBe('exit 0');
+      await expect.poll(() => card.locator('pre').first().textContent()).toBe('hi\n');
+    }
+    // Side by side: the two cards share a row.
+    const boxes = await results.evaluateAll((r) => r.map((x) => x.getBoundingClientRect().top));
+    expect(boxes[0]).toBe(boxes[1]);
+    await expect.poll(() => admin.locator('.infra-history li').count()).toBe(1);
+    await shot(admin, 'command');
+
+    // Deploy: live per-machine progress, then success and the app's URL on each machine.
+    await admin.getByRole('tab', { name: 'Deploys' }).click();
+    const d0 = Date.now();
+    await admin.getByRole('button', { name: 'Deploy', exact: true }).click();
+    for (const m of machines) {
+      await expect
+        .poll(() => admin.getByTestId(`deploy-${m}`).getAttribute('data-status'), {
+          timeout: 120_000,
+        })
+        .toBe('succeeded');
+    }
+    timings.deploy = Date.now() - d0;
+    await expect
+      .poll(() => admin.getByTestId(`deploy-${machines[0]}`).textContent())
+      .toMatch(/http:\/\/\d+\.\d+\.\d+\.\d+:\d+\//);
+    await expect
+      .poll(() => admin.locator('table[aria-label="Deploy history"] tbody tr').count())
+      .toBe(1);
+    await shot(admin, 'deploy');
+    await admin.getByRole('tab', { name: 'Machines' }).click();
+    await expect
+      .poll(() => admin.getByTestId(`machine-${machines[1]}`).textContent())
+      .toMatch(/http:\/\//);
+
+    // A shell on the first machine, through its agent.
+    await admin
+      .getByTestId(`machine-${machines[0]}`)
+      .getByRole('button', { name: 'Terminal' })
+      .click();
+    const term = admin.locator('.infra-xterm .terminal-view');
+    await expect.poll(() => term.getAttribute('data-status')).toBe('open');
+    await admin.locator('.infra-xterm .xterm-host').click();
+    await admin.keyboard.type('echo "sum=$((20+22))" && hostname\n');
+    await expect
+      .poll(() => admin.locator('.infra-xterm .xterm-rows').textContent(), { timeout: 20_000 })
+      .toContain('sum=42');
+    await shot(admin, 'terminal');
+
+    // A machine removed by hand: its agent goes offline at once (live), Refresh shows the
+    // drift, Re-apply brings it back online.
+    await admin.getByRole('tab', { name: 'Machines' }).click();
+    const gone = execFileSync(
+      'docker',
+      [
+        'ps',
+        '-q',
+        '--filter',
+        `label=vaporform.deployment=${deploymentId}`,
+        '--filter',
+        `name=${machines[1]}`,
+      ],
+      { encoding: 'utf8' },
+    ).trim();
+    expect(gone).not.toBe('');
+    execFileSync('docker', ['rm', '-fv', gone], { stdio: 'ignore' });
+    await expect
+      .poll(() => admin.getByTestId(`machine-${machines[1]}`).getAttribute('data-agent'))
+      .toBe('offline');
+    await admin.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await expect
+      .poll(() => admin.locator('.infra-drift').textContent(), { timeout: 60_000 })
+      .toMatch(/^Drift: 1 resource changed outside Terraform/);
+    await shot(admin, 'drift');
+    const r0 = Date.now();
+    await admin.getByRole('button', { name: 'Re-apply' }).click();
+    await expect.poll(() => run.textContent()).toMatch(/^Apply/);
+    await expect
+      .poll(() => run.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
+      .toBe('ready');
+    await expect
+      .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
+        timeout: 60_000,
+      })
+      .toEqual(['online', 'online']);
+    timings.reapplyToOnline = Date.now() - r0;
+    await expect.poll(() => admin.locator('.infra-drift').count()).toBe(0);
+
+    // Destroy, after the confirmation: nothing left in Docker.
+    await admin.getByRole('button', { name: 'Destroy', exact: true }).click();
+    const dialog = admin.getByRole('dialog', { name: 'Destroy this deployment?' });
+    await dialog.waitFor();
+    await expect.poll(() => dialog.textContent()).toContain(machines[0]!);
+    await shot(admin, 'destroy-confirm');
+    const x0 = Date.now();
+    await dialog.getByRole('button', { name: 'Destroy' }).click();
+    await expect
+      .poll(() => admin.locator('.infra-summary .infra-badge').textContent(), { timeout: 120_000 })
+      .toBe('destroyed');
+    timings.destroy = Date.now() - x0;
+    expect(leftovers(deploymentId)).toEqual([]);
+    await admin.getByRole('tab', { name: 'Run history' }).click();
+    const history = admin.locator('table[aria-label="Run history"] tbody tr');
+    // Newest first: destroy, re-apply, the drift check, the first apply.
+    await expect
+      .poll(() => history.evaluateAll((r) => r.map((x) => x.children[1]!.textContent)))
+      .toEqual(['destroy', 'apply', 'refresh', 'apply']);
+    await shot(admin, 'history');
+    expect(consoleErrors).toEqual([]);
+  }, 420_000);
+});
