@@ -246,6 +246,25 @@ describe('the infrastructure manager', () => {
     expect(boxes[0]).toBe(boxes[1]);
     await expect.poll(() => admin.locator('.infra-history li').count()).toBe(1);
     await shot(admin, 'command');
+    // On one chosen machine, past its timeout: timed_out, no exit code, the other not asked.
+    await admin.getByLabel('all machines').uncheck();
+    await admin.getByLabel(machines[0]!, { exact: true }).uncheck();
+    await admin.getByLabel('Command').fill('sleep 30');
+    await admin.getByLabel('Timeout').selectOption('5');
+    const s0 = Date.now();
+    await admin.getByRole('button', { name: 'Run', exact: true }).click();
+    await expect
+      .poll(() => admin.getByTestId(`result-${machines[1]}`).getAttribute('data-status'), {
+        timeout: 20_000,
+      })
+      .toBe('timed_out');
+    timings.timedOutAfter = Date.now() - s0;
+    expect(timings.timedOutAfter).toBeGreaterThan(4_500);
+    await expect.poll(() => results.count()).toBe(1);
+    await expect
+      .poll(() => admin.getByTestId(`result-${machines[1]}`).getByTestId('exit-code').textContent())
+      .toBe('exit —');
+    await shot(admin, 'timed-out');
 
     // Deploy: live per-machine progress, then success and the app's URL on each machine.
     await admin.getByRole('tab', { name: 'Deploys' }).click();
