@@ -24,7 +24,8 @@ const MACHINES = Number(process.env.BENCH_AGENT_MACHINES ?? 10);
 const DOCKER_HOST = process.env.DOCKER_HOST ?? 'unix:///tmp/vf-docker/docker.sock';
 const run = promisify(execFile);
 
-async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+/** The real server (`src/main.ts`) on `dataDir`, with the test Docker engine. */
+export async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
     cwd: root,
     env: {
@@ -53,7 +54,14 @@ async function startServer(dataDir: string, port: number): Promise<ChildProcess>
   throw new Error(`server not ready in 180 s: ${stderr}`);
 }
 
-async function api(base: string, method: string, url: string, token?: string, body?: unknown) {
+/** A JSON API call; throws on a non-2xx answer. */
+export async function api(
+  base: string,
+  method: string,
+  url: string,
+  token?: string,
+  body?: unknown,
+) {
   const res = await fetch(`${base}${url}`, {
     method,
     headers: {
@@ -67,7 +75,12 @@ async function api(base: string, method: string, url: string, token?: string, bo
   return text ? JSON.parse(text) : undefined;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>) {
+/** Polls `probe` until it returns a value (bounded by `timeoutMs`). */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -87,7 +100,8 @@ function dockerExec(names: string[]): Promise<unknown> {
   );
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
+/** How long `fn` takes, in ms. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await fn();
   return performance.now() - started;

@@ -13,6 +13,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { agentBench } from './agent.ts';
+import { infrastructureBench } from './infrastructure.ts';
 import { aiChangesetBench, aiTtftBench } from './ai.ts';
 import { checkpointsBench } from './checkpoints.ts';
 import { collabBench } from './collab.ts';
@@ -383,6 +384,7 @@ const benches: Record<string, () => Promise<Result[]>> = {
   'ai-changeset': aiChangesetBench,
   checkpoints: checkpointsBench,
   agent: agentBench,
+  infrastructure: infrastructureBench,
   collab: collabBench,
   'collab-socket': collabSocketBench,
   containers: containersBench,
