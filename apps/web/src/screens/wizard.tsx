@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import type { Schemas } from '@vaporform/sdk';
+import { fileChangesOf, type Schemas } from '@vaporform/sdk';
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useApp } from '../context.tsx';
 import { ApiError, errorCode, errorMessage, unwrap } from '../lib/client.ts';
@@ -497,9 +497,9 @@ function Progress(props: { projectId: string }) {
         void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}'] });
     });
     const off = socket.on((e: ProjectEvent) => {
-      if (e.type === 'file_changed') {
-        const { path } = e.data;
-        setWritten((w) => (w.includes(path) ? w : [...w, path].slice(-200)));
+      const changed = fileChangesOf(e).map((c) => c.path);
+      if (changed.length) {
+        setWritten((w) => [...w, ...changed.filter((p) => !w.includes(p))].slice(-200));
       } else if (e.type === 'container_status') {
         const { status, health } = e.data;
         setContainer(status);
@@ -515,6 +515,8 @@ function Progress(props: { projectId: string }) {
         setFailure(e.data.error || 'The assistant failed');
       } else if (e.type === 'claude-response') {
         setAiNote('The assistant finished writing the app.');
+        // Its files are counted in the project (a bulk write may not list each one).
+        void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}'] });
       }
     });
     socket.start();

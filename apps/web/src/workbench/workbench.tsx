@@ -88,12 +88,16 @@ export function Workbench(props: { projectId: string }) {
   const containersQuery = $api.useQuery('get', '/api/containers', undefined, {
     refetchInterval: socketState === 'open' ? false : 10_000,
   });
-  /** The container list answered (null: no container yet). */
-  const containerKnown = containersQuery.data !== undefined;
+  /** The container list answered (and `container` holds what it says: null, none yet). */
+  const [containerKnown, setContainerKnown] = useState(false);
+  const listFresh = containersQuery.isFetchedAfterMount;
   useEffect(() => {
-    if (containersQuery.data)
-      setContainer(containersQuery.data.containers.find((c) => c.projectId === id) ?? null);
-  }, [containersQuery.data, id]);
+    if (!containersQuery.data) return;
+    setContainer(containersQuery.data.containers.find((c) => c.projectId === id) ?? null);
+    // Together, and only from an answer read now (not a cached list): the auto-start below
+    // must never see a known list with the container unset or out of date.
+    if (listFresh) setContainerKnown(true);
+  }, [containersQuery.data, id, listFresh]);
   useEffect(() => {
     const err = projectQuery.error ?? filesQuery.error;
     if (err && errorCode(err) !== 'not_found') notify(errorMessage(err), 'error');
