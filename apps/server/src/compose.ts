@@ -57,7 +57,7 @@ import {
   createPreviewRoutes,
   createPreviewUpgradeHandler,
 } from './services/preview/routes.ts';
-import { createProjectsRoutes } from './services/projects/routes.ts';
+import { createProjectsRoutes, createUserEventsRoutes } from './services/projects/routes.ts';
 import { createProjectSocketRoutes } from './services/realtime/routes.ts';
 import { createSecretsRoutes } from './services/secrets/routes.ts';
 import { createTemplatesRoutes } from './services/templates/routes.ts';
@@ -407,6 +407,7 @@ export async function composeServices(deps: {
       auth: createAuthRoutes(auth, requireAuth, config.trustedProxies),
       api: [
         ['projects', createProjectsRoutes({ projects, activity, requireAuth })],
+        ['me', createUserEventsRoutes({ projects, auth, requireAuth })],
         ['templates', createTemplatesRoutes(templates)],
         ['containers', createContainersRoutes({ containers, projectAccess, requireAuth })],
         ['projects', createPreviewRoutes({ preview, projectAccess, requireAuth })],

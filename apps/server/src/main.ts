@@ -62,7 +62,10 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000).unref();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Open streams (the dashboard's GET /api/me/events, a chat) get 2 s, then are cut.
+    setTimeout(() => server.closeAllConnections(), 2_000).unref();
+    await closed;
     await services.close();
     await telemetry?.shutdown();
     await db.destroy();

@@ -294,6 +294,21 @@ export const deployProgressEvent = z.object({
 /** The answer to a client's `ping`. */
 export const pongEvent = z.object({ type: z.literal('pong'), data: z.object({}) });
 
+/**
+ * `GET /api/me/events` (server-sent events, one stream per signed-in user): the caller was
+ * added to a project, their role changed (`role`), or they are no longer a member (`role`
+ * null); the dashboard reads its list again without a reload.
+ */
+export const userMembershipEvent = z.object({
+  type: z.literal('membership'),
+  data: z.object({ projectId: z.string(), role: projectRole.nullable() }),
+});
+
+/** Every event of the user's stream `GET /api/me/events` (SSE `event:` is the `type`). */
+export const userEvent = z.discriminatedUnion('type', [userMembershipEvent]);
+/** An event of the user's stream. */
+export type UserEvent = z.infer<typeof userEvent>;
+
 /** Every message the project socket sends: `{type, data}`. */
 export const projectEvent = z.discriminatedUnion('type', [
   fileChangedEvent,

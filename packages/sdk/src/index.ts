@@ -84,6 +84,7 @@ export {
   sessionChatMessage,
   socketCloseCodes,
   terminalControlFrame,
+  userEvent,
 } from './events.ts';
 export type {
   AssistantChatMessage,
@@ -93,6 +94,7 @@ export type {
   ProjectSocketClientMessage,
   SessionChatMessage,
   TerminalControlFrame,
+  UserEvent,
 } from './events.ts';
 export {
   AGENT_VERSION,

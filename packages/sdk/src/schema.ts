@@ -1332,6 +1332,54 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/me/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The signed-in user’s own events, streamed (server-sent events)
+     * @description A `text/event-stream` for as long as the session lasts: `membership` `{projectId, role}` when the caller is added to a project (an invitation accepted included) or their role changes, `role: null` when they are no longer a member (removed, or the project deleted). The dashboard reads its list again on each. Events are the `userEvent` union of @vaporform/sdk; a comment line every 25 s keeps the connection open. The stream ends when the session is revoked.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description text/event-stream of `membership` events (data: JSON `{projectId, role}`) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/event-stream': string;
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/templates': {
     parameters: {
       query?: never;
@@ -3367,6 +3415,79 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/deleted': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Recently deleted files, newest first (viewer)
+     * @description Files whose last version is a deletion (not a move) and that were not created again. Restore one with `POST /{id}/restore` and its `restoreVersion`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Project id; a malformed one is 404 */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted files, most recent deletion first */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              files: components['schemas']['DeletedFile'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -7099,6 +7220,8 @@ export interface components {
       type: 'pwa' | 'microservices' | 'monolithic';
       /** @enum {string} */
       status: 'creating' | 'running' | 'stopped' | 'error' | 'archived';
+      /** @description Why the project is in `error`: the set-up failure or the crash, in words for people */
+      statusReason?: string;
       config: components['schemas']['ProjectConfig'];
       role: components['schemas']['ProjectRole'];
       templateId?: string;
@@ -7372,6 +7495,23 @@ export interface components {
     FileVersionContent: components['schemas']['FileVersion'] & {
       path: string;
       content: string;
+    };
+    DeletedFile: {
+      path: string;
+      /** @description The deletion: the path’s last version */
+      version: number;
+      /** @description The version before the deletion: what a restore brings back */
+      restoreVersion: number;
+      /** @description Bytes of that version */
+      size: number;
+      /**
+       * @description Who deleted it
+       * @enum {string}
+       */
+      source: 'user' | 'claude' | 'collab' | 'container' | 'import' | 'template';
+      deletedAt: string;
+      /** Format: uuid */
+      deletedBy?: string;
     };
     ClaudeRequest: {
       /** Format: uuid */

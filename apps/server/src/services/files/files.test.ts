@@ -297,6 +297,60 @@ describe('history, restore, move and delete', () => {
     expect(stale.status).toBe(409);
   });
 
+  it('lists recently deleted files (not moved ones, not recreated ones) and restores them', async () => {
+    const project = await newProject('Recently deleted');
+    const putIn = (p: string, content: string) => put(p, { content }, owner, project);
+    const remove = (p: string) =>
+      call(t.app, 'DELETE', url(`/files/${p}`, project), { token: owner.token });
+    const deletedList = async () => {
+      const res = await call(t.app, 'GET', url('/deleted', project), { token: owner.token });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.files as { path: string; restoreVersion: number; size: number }[];
+    };
+    await putIn('rd/first.txt', 'one');
+    await putIn('rd/first.txt', 'one, edited');
+    await putIn('rd/second.txt', 'two');
+    await putIn('rd/moved.txt', 'moved');
+    await putIn('rd/again.txt', 'again');
+    expect(await deletedList()).toEqual([]);
+
+    expect((await remove('rd/first.txt')).status).toBe(204);
+    expect((await remove('rd/second.txt')).status).toBe(204);
+    expect((await remove('rd/again.txt')).status).toBe(204);
+    await putIn('rd/again.txt', 'recreated');
+    const moved = await call(t.app, 'POST', url('/move', project), {
+      token: owner.token,
+      body: { from: 'rd/moved.txt', to: 'rd/elsewhere.txt' },
+    });
+    expect(moved.status).toBe(200);
+
+    const listed = await deletedList();
+    // Newest deletion first; the moved file and the recreated one are not "deleted".
+    expect(listed.map((f) => f.path)).toEqual(['rd/second.txt', 'rd/first.txt']);
+    expect(listed[1]).toMatchObject({
+      path: 'rd/first.txt',
+      version: 3,
+      restoreVersion: 2,
+      size: Buffer.byteLength('one, edited'),
+      source: 'user',
+      deletedBy: owner.user.id,
+    });
+
+    const back = await call(t.app, 'POST', url('/restore', project), {
+      token: owner.token,
+      body: { path: 'rd/first.txt', version: listed[1]!.restoreVersion },
+    });
+    expect(back.status).toBe(200);
+    expect((await get('rd/first.txt', owner, project)).body.content).toBe('one, edited');
+    expect((await deletedList()).map((f) => f.path)).toEqual(['rd/second.txt']);
+
+    const bad = await call(t.app, 'GET', url('/deleted?limit=0', project), {
+      token: owner.token,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+
   it('moves a file and a directory, linking both histories', async () => {
     await put('m/old.ts', { content: 'let x = 1;' });
     const moved = await call(t.app, 'POST', url('/move'), {
@@ -471,6 +525,7 @@ describe('roles', () => {
       ['GET', '/history/roles/file.txt'],
       ['GET', '/search?q=r'],
       ['GET', '/archive'],
+      ['GET', '/deleted'],
     ];
     const writes: [string, string, unknown][] = [
       ['PUT', '/files/roles/file.txt', { content: 'w' }],

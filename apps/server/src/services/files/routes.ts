@@ -88,6 +88,21 @@ const VersionContentSchema = VersionMetaSchema.extend({
   content: z.string(),
 }).openapi('FileVersionContent');
 
+const DeletedFileSchema = z
+  .object({
+    path: z.string(),
+    version: z.number().int().openapi({ description: 'The deletion: the path’s last version' }),
+    restoreVersion: z
+      .number()
+      .int()
+      .openapi({ description: 'The version before the deletion: what a restore brings back' }),
+    size: z.number().int().openapi({ description: 'Bytes of that version' }),
+    source: Source.openapi({ description: 'Who deleted it' }),
+    deletedAt: z.string(),
+    deletedBy: z.uuid().optional(),
+  })
+  .openapi('DeletedFile');
+
 /** Versions are PostgreSQL integers: a larger number is a 400, not a failed query. */
 const maxVersion = 2_147_483_647;
 
@@ -276,6 +291,36 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
     },
   });
 
+  const deleted = createRoute({
+    method: 'get',
+    path: '/{id}/deleted',
+    tags,
+    summary: 'Recently deleted files, newest first (viewer)',
+    description:
+      'Files whose last version is a deletion (not a move) and that were not created again. Restore one with `POST /{id}/restore` and its `restoreVersion`.',
+    security: bearerSecurity,
+    middleware: [requireAuth, access('viewer')] as const,
+    request: {
+      params: ProjectParams,
+      query: z.object({
+        limit: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(200)
+          .openapi({ type: 'integer', default: 200 }),
+      }),
+    },
+    responses: {
+      200: jsonResponse(
+        z.object({ files: z.array(DeletedFileSchema) }),
+        'Deleted files, most recent deletion first',
+      ),
+      ...errorResponses(400, 401, 404),
+    },
+  });
+
   const search = createRoute({
     method: 'get',
     path: '/{id}/search',
@@ -371,7 +416,19 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
     },
   });
 
-  return { list, read, write, remove, move, history, restore, search, archive, importZip };
+  return {
+    list,
+    read,
+    write,
+    remove,
+    move,
+    history,
+    deleted,
+    restore,
+    search,
+    archive,
+    importZip,
+  };
 }
 
 /** Request-body size limits the files routes need beyond the JSON default. */
@@ -462,6 +519,10 @@ export function createFilesRoutes(deps: {
         ...(before !== undefined ? { before } : {}),
       });
       return c.json({ versions }, 200);
+    })
+    .openapi(r.deleted, async (c) => {
+      const { limit } = c.req.valid('query');
+      return c.json({ files: await files.deleted(c.var.project.id, { limit }) }, 200);
     })
     .openapi(r.restore, async (c) => {
       const { path, version } = c.req.valid('json');

@@ -92,6 +92,21 @@ export interface FileVersionMeta {
   movedTo?: string;
 }
 
+/** A deleted file that can be restored. */
+export interface DeletedFile {
+  path: string;
+  /** The deletion (the path's last version). */
+  version: number;
+  /** The version before the deletion: what a restore brings back. */
+  restoreVersion: number;
+  /** Bytes of that version. */
+  size: number;
+  /** Who deleted it (user, claude, container…). */
+  source: FileSource;
+  deletedAt: string;
+  deletedBy?: string;
+}
+
 /** An old version with its content. */
 export interface FileVersionContent extends FileVersionMeta {
   path: string;
@@ -326,6 +341,26 @@ export class FilesService {
     const row = await this.#store.version(projectId, checkFilePath(filePath), version);
     if (!row) throw errors.notFound('version');
     return { ...toVersionMeta(row), path: row.file_path, content: row.content };
+  }
+
+  /**
+   * Files deleted (not moved away) and not created again, most recently deleted first: what
+   * "Recently deleted" lists; `restoreVersion` is what {@link restore} brings back.
+   */
+  async deleted(projectId: string, opts: { limit?: number } = {}): Promise<DeletedFile[]> {
+    const rows = await this.#store.deleted(
+      projectId,
+      Math.min(Math.max(opts.limit ?? 200, 1), 1000),
+    );
+    return rows.map((row) => ({
+      path: row.file_path,
+      version: row.version,
+      restoreVersion: row.restore_version,
+      size: Number(row.size_bytes),
+      source: row.source as FileSource,
+      deletedAt: row.created_at.toISOString(),
+      ...(row.created_by ? { deletedBy: row.created_by } : {}),
+    }));
   }
 
   /**

@@ -74,6 +74,17 @@ export type FileMetaRow = Pick<
 >;
 export type FileRow = FileMetaRow & { content: string };
 export type VersionMetaRow = Omit<Selectable<FileVersionsTable>, 'content' | 'id' | 'project_id'>;
+
+/** A deleted file: its tombstone, and the version a restore brings back. */
+export interface DeletedRow {
+  file_path: string;
+  version: number;
+  created_at: Date;
+  created_by: string | null;
+  source: string;
+  size_bytes: number | string;
+  restore_version: number;
+}
 export type VersionRow = VersionMetaRow & { content: string };
 
 const metaColumns = [
@@ -550,6 +561,34 @@ export class FilesStore {
       .where('file_path', '=', filePath);
     if (opts.before !== undefined) query = query.where('version', '<', opts.before);
     return query.orderBy('version', 'desc').limit(opts.limit).execute();
+  }
+
+  /**
+   * Paths whose history ends with a deletion that was not a move and that have no current
+   * file, most recently deleted first: the tombstone, and the version before it (the content
+   * a restore brings back) with its size.
+   */
+  async deleted(projectId: string, limit: number): Promise<DeletedRow[]> {
+    const result = await sql<DeletedRow>`
+      SELECT d.file_path, d.version, d.created_at, d.created_by, d.source, p.size_bytes,
+             p.version AS restore_version
+      FROM (
+        SELECT DISTINCT ON (v.file_path) v.file_path, v.version, v.operation, v.moved_path,
+               v.created_at, v.created_by, v.source
+        FROM file_versions v
+        WHERE v.project_id = ${projectId}
+        ORDER BY v.file_path, v.version DESC
+      ) d
+      JOIN file_versions p
+        ON p.project_id = ${projectId} AND p.file_path = d.file_path AND p.version = d.version - 1
+      WHERE d.operation = 'delete' AND d.moved_path IS NULL
+        AND p.operation <> 'delete'
+        AND NOT EXISTS (
+          SELECT 1 FROM project_files f WHERE f.project_id = ${projectId} AND f.file_path = d.file_path
+        )
+      ORDER BY d.created_at DESC, d.file_path
+      LIMIT ${limit}`.execute(this.#db);
+    return result.rows;
   }
 
   version(projectId: string, filePath: string, version: number): Promise<VersionRow | undefined> {

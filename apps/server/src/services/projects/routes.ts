@@ -427,3 +427,6 @@ export function createProjectsRoutes(deps: {
       return c.json(await activity.list(c.var.project.id, { limit, before }), 200);
     });
 }
+
+/** `GET /api/me/events` (mounted at /api/me by the composition root). */
+export { createUserEventsRoutes } from './user-events.ts';

@@ -210,6 +210,8 @@ export class ProjectsService {
     this.#unsubscribe = await this.#bus.subscribe(MEMBERSHIP_CHANNEL, (message) => {
       const change = parseMembershipChange(message);
       if (!change) return;
+      // The member's project list changed on whichever instance did it.
+      this.#lists.delete(change.userId);
       for (const listener of this.#membershipListeners) {
         try {
           listener(change);
