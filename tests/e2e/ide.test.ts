@@ -182,14 +182,11 @@ describe('the web IDE in Chromium', () => {
     await page.getByLabel('Description').fill('A zero-dependency page');
     await page.getByLabel('Functionality').fill('Shows a greeting.');
     await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByText('Monolithic', { exact: true }).click();
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByLabel('Language').selectOption('javascript');
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByLabel('Front-end framework').selectOption('html');
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByLabel('postgresql').check();
-    await page.getByRole('button', { name: 'Next' }).click();
+    // A template decides the stack: its path skips the stack steps (the assistant's path has them).
+    await page.getByText('Describe it to the AI').click();
+    await expect.poll(() => page.locator('.steps li').allTextContents()).toHaveLength(6);
+    await page.getByText('A template', { exact: true }).click();
+    await expect.poll(() => page.locator('.steps li').allTextContents()).toHaveLength(2);
     await page.getByText('Node.js HTTP (zero dependencies)').click();
     await shot(page, 'wizard');
     await page.getByRole('button', { name: 'Create project' }).click();
@@ -204,8 +201,9 @@ describe('the web IDE in Chromium', () => {
     await expect
       .poll(() => step(/Dev server up/).getAttribute('data-state'), { timeout: 90_000 })
       .toBe('done');
-    await page.getByRole('button', { name: 'Open in IDE' }).click();
-    await page.locator('.tree').getByText('index.html').waitFor();
+    // The set-up page moves on to the IDE by itself.
+    await page.locator('.tree').getByText('index.html').waitFor({ timeout: 15_000 });
+    expect(page.url()).toBe(`${server.url}/projects/${projectId}`);
     for (const f of ['server.js', 'style.css', 'package.json']) {
       await page.locator('.tree').getByText(f, { exact: true }).waitFor();
     }

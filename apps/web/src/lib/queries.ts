@@ -37,6 +37,7 @@ export function staleQueries(projectId: string, event: ProjectEvent): [string, s
         ['get', '/api/projects/{id}/files', project],
         ['get', '/api/projects/{id}/files/{path}'],
         ['get', '/api/projects/{id}/history/{path}'],
+        ['get', '/api/projects/{id}/deleted', project],
         pendingReview,
       ];
     case 'review_changed':

@@ -4,13 +4,17 @@ import { useEffect, useState } from 'react';
 import { useApp } from '../context.tsx';
 import { errorMessage } from '../lib/client.ts';
 import { useApiQueries } from '../lib/queries.ts';
+import { useUserEvents } from '../lib/user-events.ts';
 import { navigate } from '../lib/router.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import { AccountMenu } from './account-menu.tsx';
 
 type Project = Schemas['Project'];
 
-/** The signed-in user's projects: status, role, last activity; search; delete (owner). */
+/**
+ * The signed-in user's projects: status, role, last activity; search; delete (owner). Kept
+ * fresh by the user's event stream (added to a project, removed, role changed).
+ */
 export function Dashboard() {
   const { notify } = useApp();
   const $api = useApiQueries();
@@ -30,6 +34,8 @@ export function Dashboard() {
     { refetchOnMount: 'always' },
   );
   const projects: Project[] | null = list.data?.projects ?? null;
+  // Being added to (or removed from) a project shows here at once, without a reload.
+  useUserEvents();
   const [confirming, setConfirming] = useState<Project | null>(null);
   useEscape(confirming !== null, () => setConfirming(null));
   useEffect(() => {

@@ -88,14 +88,12 @@ function WizardForm() {
     ],
   );
 
-  const steps = [
-    'Basics',
-    'Architecture',
-    'Back end',
-    'Front end',
-    'Data & integrations',
-    'Start from',
-  ];
+  // A template decides the stack: its path skips the stack steps, which only the assistant uses.
+  const steps: WizardStep[] =
+    source === 'template'
+      ? ['Basics', 'Start from']
+      : ['Basics', 'Start from', 'Architecture', 'Back end', 'Front end', 'Data & integrations'];
+  const current = steps[step] ?? 'Start from';
 
   async function create(e: FormEvent) {
     e.preventDefault();
@@ -131,10 +129,6 @@ function WizardForm() {
       setBusy(false);
     }
   }
-
-  const matching = templates.filter(
-    (t) => !t.techStack.architecture || t.techStack.architecture === architecture,
-  );
 
   return (
     <div className="page">
@@ -172,7 +166,7 @@ function WizardForm() {
           ))}
         </ol>
         <form className="wizard-card" onSubmit={create} aria-label={steps[step]}>
-          {step === 0 && (
+          {current === 'Basics' && (
             <>
               <label>
                 Project name
@@ -207,7 +201,7 @@ function WizardForm() {
               </label>
             </>
           )}
-          {step === 1 && (
+          {current === 'Architecture' && (
             <fieldset className="choices">
               <legend>Architecture</legend>
               {architectures.map((a) => (
@@ -225,7 +219,7 @@ function WizardForm() {
               ))}
             </fieldset>
           )}
-          {step === 2 && (
+          {current === 'Back end' && (
             <>
               <Select
                 label="Language"
@@ -261,7 +255,7 @@ function WizardForm() {
               )}
             </>
           )}
-          {step === 3 && (
+          {current === 'Front end' && (
             <>
               <Select
                 label="Front-end framework"
@@ -283,7 +277,7 @@ function WizardForm() {
               />
             </>
           )}
-          {step === 4 && (
+          {current === 'Data & integrations' && (
             <>
               <Checks legend="Databases" options={databases} value={dbs} onChange={setDbs} />
               <label>
@@ -306,7 +300,7 @@ function WizardForm() {
               </label>
             </>
           )}
-          {step === 5 && (
+          {current === 'Start from' && (
             <>
               <fieldset className="choices two">
                 <legend>Start from</legend>
@@ -338,7 +332,7 @@ function WizardForm() {
               {source === 'template' && (
                 <fieldset className="templates">
                   <legend>Template</legend>
-                  {(matching.length ? matching : templates).map((t) => (
+                  {templates.map((t) => (
                     <label key={t.id} className={`choice ${templateId === t.id ? 'selected' : ''}`}>
                       <input
                         type="radio"
@@ -362,7 +356,7 @@ function WizardForm() {
               )}
               {source === 'ai' && (
                 <p className="muted">
-                  The assistant gets your description, functionality and the choices above.
+                  The assistant gets your description, functionality and the stack you choose next.
                   {!description.trim() &&
                     !functionality.trim() &&
                     ' Add a description or functionality in step 1 first.'}
@@ -461,6 +455,9 @@ function splitList(s: string): string[] {
 
 type StepState = 'pending' | 'active' | 'done' | 'failed';
 
+type WizardStep =
+  'Basics' | 'Start from' | 'Architecture' | 'Back end' | 'Front end' | 'Data & integrations';
+
 /**
  * Real steps of a project's set-up, driven by the project WebSocket. Nothing is polled: the
  * template's files are written before `POST /api/projects` answers, so the project as read once
@@ -558,6 +555,14 @@ function Progress(props: { projectId: string }) {
     }
   }, [api, id, project, written.length]);
 
+  // Done: the IDE opens by itself (replacing this page, so Back does not return to it).
+  const ready = devUp && !failure;
+  useEffect(() => {
+    if (!ready) return;
+    const t = setTimeout(() => navigate(`/projects/${id}`, { replace: true }), 800);
+    return () => clearTimeout(t);
+  }, [ready, id]);
+
   const fileCount = Math.max(files, written.length);
   const containerStarting =
     ['creating', 'starting', 'installing', 'pending'].includes(container) && fileCount > 0;
@@ -624,6 +629,11 @@ function Progress(props: { projectId: string }) {
         {failure && (
           <p className="error" role="alert">
             {failure}
+          </p>
+        )}
+        {ready && (
+          <p className="ok" role="status">
+            Ready: opening the IDE…
           </p>
         )}
         <p className="muted small">Live updates: {socketState}</p>

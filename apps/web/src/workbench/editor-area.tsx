@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { useEscape } from '../lib/use-escape.ts';
 import { CodeEditor, DiffView, type PendingMark } from '../editor/code-editor.tsx';
-import { isDirty, type Doc, type DocumentStore } from '../editor/documents.ts';
+import { isDirty, type ChangeAuthor, type Doc, type DocumentStore } from '../editor/documents.ts';
+import { BinaryView, showsAsBinary } from './binary-view.tsx';
 
 /** Editor tabs (dirty markers, close), the Monaco editor, and the save-conflict view. */
 export function EditorArea(props: {
@@ -15,14 +16,33 @@ export function EditorArea(props: {
   /** Pending review marks by path, and what a click on one does. */
   pending?: Map<string, PendingMark[]>;
   onReviewPending?(changesetId: string): void;
+  /** Who made a change, as people say it ("Ada Lovelace", "the assistant"). */
+  authorName?(by: ChangeAuthor): string;
 }) {
   const { store, docs } = props;
   const doc = docs.find((d) => d.path === props.active) ?? null;
   const [askClose, setAskClose] = useState<string | null>(null);
+  const who = (by: ChangeAuthor | undefined) =>
+    capitalize((by && props.authorName?.(by)) ?? 'someone else');
   useEscape(askClose !== null, () => setAskClose(null));
 
   function close(path: string) {
     if (!store.close(path)) setAskClose(path);
+  }
+
+  function textEditor(d: Doc) {
+    return (
+      <CodeEditor
+        store={store}
+        doc={d}
+        theme={props.theme}
+        readOnly={!props.canEdit}
+        onSave={props.onSave}
+        revealLine={props.revealLine}
+        pending={props.pending?.get(d.path)}
+        onReviewPending={props.onReviewPending}
+      />
+    );
   }
 
   return (
@@ -79,7 +99,7 @@ export function EditorArea(props: {
           )}
           {doc.remoteChanged && !doc.conflict && (
             <div className="banner warn" role="status">
-              Someone else changed this file. Saving will let you compare and choose.
+              {who(doc.remoteChangedBy)} changed this file. Saving will let you compare and choose.
             </div>
           )}
           {doc.deleted && (
@@ -96,8 +116,9 @@ export function EditorArea(props: {
             <div className="conflict" data-testid="conflict">
               <div className="banner warn" role="alert">
                 <span>
-                  Someone saved <strong>{doc.path}</strong> (v{doc.conflict.theirsVersion}) while
-                  you were editing. Compare, then choose.
+                  <span data-testid="conflict-author">{who(doc.conflict.by)}</span> saved{' '}
+                  <strong>{doc.path}</strong> (v{doc.conflict.theirsVersion}) while you were
+                  editing. Compare, then choose.
                 </span>
                 <span className="row">
                   <button
@@ -120,22 +141,16 @@ export function EditorArea(props: {
                 modifiedLabel="Yours (unsaved)"
               />
             </div>
-          ) : doc.encoding === 'base64' ? (
-            <div className="empty pad">
-              This is a binary file ({Math.round((doc.saved.length * 3) / 4)} bytes); it is not
-              shown in the editor.
-            </div>
-          ) : (
-            <CodeEditor
-              store={store}
-              doc={doc}
-              theme={props.theme}
-              readOnly={!props.canEdit}
-              onSave={props.onSave}
-              revealLine={props.revealLine}
-              pending={props.pending?.get(doc.path)}
-              onReviewPending={props.onReviewPending}
+          ) : showsAsBinary(doc.path, doc.encoding) ? (
+            <BinaryView
+              key={doc.path}
+              path={doc.path}
+              content={doc.saved}
+              encoding={doc.encoding}
+              editText={() => textEditor(doc)}
             />
+          ) : (
+            textEditor(doc)
           )}
         </>
       ) : (
@@ -194,4 +209,8 @@ export function EditorArea(props: {
       )}
     </section>
   );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -1,13 +1,24 @@
+import { useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@vaporform/sdk';
-import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useApp } from '../context.tsx';
 import { errorMessage, unwrap } from '../lib/client.ts';
 import { httpFiles } from '../lib/files.ts';
+import { useApiQueries } from '../lib/queries.ts';
 import { useEscape } from '../lib/use-escape.ts';
+import { relativeTime } from '../screens/dashboard.tsx';
+import { baseName, fileBlob, formatBytes, saveBlob } from './binary-view.tsx';
 import { Icon } from './icons.tsx';
 import { FileCollaborators, type Collaborator } from './presence.tsx';
 
 type FileEntry = Schemas['FileMeta'];
+type DeletedFile = Schemas['DeletedFile'];
+
+/** A file to upload and where it goes (relative to the folder it is dropped on). */
+interface Upload {
+  file: File;
+  path: string;
+}
 
 interface TreeNode {
   name: string;
@@ -66,7 +77,11 @@ function PendingReviewMark(props: { count: number; dir: boolean }) {
   );
 }
 
-/** The file tree with new file/folder, rename, delete, upload and zip download. */
+/**
+ * The file tree with new file/folder, rename, delete (and Recently deleted, to restore), upload
+ * by button or drag and drop (files and folders; a `.zip` can be imported), a context menu
+ * (download a file, history, rename, delete) and the project's zip download.
+ */
 export function Explorer(props: {
   projectId: string;
   files: FileEntry[] | null;
@@ -93,6 +108,22 @@ export function Explorer(props: {
   const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
   useEscape(confirmDelete !== null, () => setConfirmDelete(null));
   const upload = useRef<HTMLInputElement>(null);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
+  const [showDeleted, setShowDeleted] = useState(false);
+  const byId = { params: { path: { id: props.projectId } } };
+  const deleted = $api.useQuery('get', '/api/projects/{id}/deleted', byId, {
+    enabled: showDeleted,
+    refetchOnMount: 'always',
+  });
+  const [menu, setMenu] = useState<{ path: string; dir: boolean; x: number; y: number } | null>(
+    null,
+  );
+  useEscape(menu !== null, () => setMenu(null));
+  const [zipOffer, setZipOffer] = useState<Upload | null>(null);
+  useEscape(zipOffer !== null, () => setZipOffer(null));
+  const [dropping, setDropping] = useState(false);
+  const isDir = (path: string) => !(props.files ?? []).some((f) => f.path === path);
   const selectedIsDir = selected !== null && !(props.files ?? []).some((f) => f.path === selected);
   const targetDir = selected === null ? '' : selectedIsDir ? selected : parentOf(selected);
 
@@ -156,10 +187,18 @@ export function Explorer(props: {
     }
   }
 
-  async function uploadFiles(list: FileList | null) {
-    if (!list) return;
-    for (const file of Array.from(list)) {
-      const path = joinPath(targetDir, file.name);
+  /** Uploads what was chosen or dropped; a single `.zip` is offered for import first. */
+  function receive(items: Upload[], dir: string) {
+    const placed = items.map((u) => ({ file: u.file, path: joinPath(dir, u.path) }));
+    if (placed.length === 1 && /\.zip$/i.test(placed[0]!.file.name)) setZipOffer(placed[0]!);
+    else if (placed.length > 0) void writeUploads(placed);
+    if (upload.current) upload.current.value = '';
+  }
+
+  async function writeUploads(items: Upload[]) {
+    setZipOffer(null);
+    let done = 0;
+    for (const { file, path } of items) {
       try {
         const bytes = new Uint8Array(await file.arrayBuffer());
         const text = decodeUtf8(bytes);
@@ -168,27 +207,81 @@ export function Explorer(props: {
           await fileAccess.writeFile(props.projectId, path, toBase64(bytes), {
             encoding: 'base64',
           });
+        done++;
       } catch (err) {
         notify(`${file.name}: ${errorMessage(err)}`, 'error');
       }
     }
+    if (done > 0) notify(done === 1 ? `Uploaded ${items[0]!.path}` : `Uploaded ${done} files`);
     props.onChanged();
-    if (upload.current) upload.current.value = '';
+  }
+
+  async function importZip(file: File) {
+    setZipOffer(null);
+    try {
+      const result = unwrap(
+        await client.POST('/api/projects/{id}/import', {
+          params: { path: { id: props.projectId }, query: {} },
+          body: file as unknown as string,
+          bodySerializer: (body: unknown) => body as Blob,
+          headers: { 'content-type': 'application/zip' },
+        }),
+      );
+      notify(`Imported ${result.imported} files from ${file.name}`);
+      props.onChanged();
+    } catch (err) {
+      notify(`${file.name}: ${errorMessage(err)}`, 'error');
+    }
+  }
+
+  function onDrop(e: DragEvent) {
+    if (!props.canEdit || !e.dataTransfer.types.includes('Files')) return;
+    e.preventDefault();
+    setDropping(false);
+    const row = (e.target as HTMLElement).closest<HTMLElement>('[data-path]');
+    const at = row?.dataset.path ?? '';
+    const dir = at === '' || isDir(at) ? at : parentOf(at);
+    void droppedFiles(e.dataTransfer).then((items) => receive(items, dir));
+  }
+
+  async function downloadFile(path: string) {
+    try {
+      const file = unwrap(
+        await client.GET('/api/projects/{id}/files/{path}', {
+          params: { path: { id: props.projectId, path } },
+        }),
+      );
+      saveBlob(fileBlob(file.content, file.encoding, file.mimeType), baseName(path));
+    } catch (err) {
+      notify(errorMessage(err), 'error');
+    }
+  }
+
+  async function restoreDeleted(f: DeletedFile) {
+    try {
+      unwrap(
+        await client.POST('/api/projects/{id}/restore', {
+          params: { path: { id: props.projectId } },
+          body: { path: f.path, version: f.restoreVersion },
+        }),
+      );
+      notify(`Restored ${f.path}`);
+      await queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/deleted'] });
+      props.onChanged();
+    } catch (err) {
+      notify(errorMessage(err), 'error');
+    }
   }
 
   async function download() {
     try {
-      const blob = unwrap(
-        await client.GET('/api/projects/{id}/archive', {
-          params: { path: { id: props.projectId } },
-          parseAs: 'blob',
-        }),
-      );
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = 'project.zip';
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      const answer = await client.GET('/api/projects/{id}/archive', {
+        params: { path: { id: props.projectId } },
+        parseAs: 'blob',
+      });
+      // Named after the project by the server (Content-Disposition).
+      const disposition = answer.response.headers.get('content-disposition') ?? '';
+      saveBlob(unwrap(answer), /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'project.zip');
     } catch (err) {
       notify(errorMessage(err), 'error');
     }
@@ -278,6 +371,11 @@ export function Explorer(props: {
                     }}
                     onFocus={() => setSelected(n.path)}
                     onKeyDown={(e) => onKey(e, n)}
+                    onContextMenu={(e) => {
+                      e.preventDefault();
+                      setSelected(n.path);
+                      setMenu({ path: n.path, dir: n.dir, x: e.clientX, y: e.clientY });
+                    }}
                   >
                     <span className="tree-icon" aria-hidden="true">
                       {n.dir ? (
@@ -349,7 +447,20 @@ export function Explorer(props: {
   }
 
   return (
-    <section className="explorer" aria-label="Explorer">
+    <section
+      className={`explorer${dropping ? ' drop-target' : ''}`}
+      aria-label="Explorer"
+      onDragOver={(e) => {
+        if (!props.canEdit || !e.dataTransfer.types.includes('Files')) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'copy';
+        setDropping(true);
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDropping(false);
+      }}
+      onDrop={onDrop}
+    >
       <div className="panel-head">
         <h2>Explorer</h2>
         <div className="panel-actions">
@@ -386,10 +497,24 @@ export function Explorer(props: {
                 hidden
                 aria-hidden="true"
                 tabIndex={-1}
-                onChange={(e) => void uploadFiles(e.target.files)}
+                onChange={(e) =>
+                  receive(
+                    Array.from(e.target.files ?? []).map((file) => ({ file, path: file.name })),
+                    targetDir,
+                  )
+                }
               />
             </>
           )}
+          <button
+            className={`icon${showDeleted ? ' active' : ''}`}
+            title="Recently deleted"
+            aria-label="Recently deleted"
+            aria-pressed={showDeleted}
+            onClick={() => setShowDeleted((v) => !v)}
+          >
+            <Icon name="trash" />
+          </button>
           <button
             className="icon"
             title="Download as zip"
@@ -418,11 +543,122 @@ export function Explorer(props: {
           )}
         </ul>
       )}
+      {showDeleted && (
+        <section className="deleted-files" aria-label="Recently deleted">
+          <div className="panel-head">
+            <h2>Recently deleted</h2>
+            <button
+              className="icon"
+              aria-label="Close Recently deleted"
+              onClick={() => setShowDeleted(false)}
+            >
+              <Icon name="close" size={12} />
+            </button>
+          </div>
+          {!deleted.data ? (
+            <p className="muted small pad">
+              {deleted.error ? errorMessage(deleted.error) : 'Loading…'}
+            </p>
+          ) : deleted.data.files.length === 0 ? (
+            <p className="muted small pad">No deleted files.</p>
+          ) : (
+            <ul>
+              {deleted.data.files.map((f) => (
+                <li key={f.path} data-deleted-path={f.path}>
+                  <span className="deleted-path" title={`${f.path} · ${formatBytes(f.size)}`}>
+                    {f.path}
+                  </span>
+                  <span className="muted small">{relativeTime(f.deletedAt)}</span>
+                  {props.canEdit && (
+                    <button
+                      className="small"
+                      aria-label={`Restore ${f.path}`}
+                      onClick={() => void restoreDeleted(f)}
+                    >
+                      Restore
+                    </button>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
+      {menu && (
+        <div
+          className="context-backdrop"
+          role="presentation"
+          onClick={() => setMenu(null)}
+          onContextMenu={(e) => (e.preventDefault(), setMenu(null))}
+        >
+          <div
+            className="context-menu"
+            role="menu"
+            aria-label={`Actions for ${menu.path}`}
+            style={{ left: menu.x, top: menu.y }}
+            onClick={() => setMenu(null)}
+          >
+            {!menu.dir && (
+              <>
+                <button role="menuitem" autoFocus onClick={() => props.onOpen(menu.path)}>
+                  Open
+                </button>
+                <button role="menuitem" onClick={() => void downloadFile(menu.path)}>
+                  Download
+                </button>
+                <button role="menuitem" onClick={() => props.onHistory(menu.path)}>
+                  History
+                </button>
+              </>
+            )}
+            {props.canEdit && (
+              <>
+                {menu.dir && (
+                  <button
+                    role="menuitem"
+                    autoFocus
+                    onClick={() => setPending({ kind: 'file', parent: menu.path })}
+                  >
+                    New file here
+                  </button>
+                )}
+                <button
+                  role="menuitem"
+                  onClick={() => setPending({ kind: 'rename', path: menu.path })}
+                >
+                  Rename
+                </button>
+                <button role="menuitem" onClick={() => setConfirmDelete(menu.path)}>
+                  Delete
+                </button>
+              </>
+            )}
+          </div>
+        </div>
+      )}
+      {zipOffer && (
+        <div className="modal-backdrop" role="presentation">
+          <div className="modal" role="dialog" aria-modal="true" aria-labelledby="zip-title">
+            <h2 id="zip-title">Import {zipOffer.file.name}?</h2>
+            <p>
+              Its files can be written into the project (at the top, checked whole first), or the
+              archive can be uploaded as a file.
+            </p>
+            <div className="row end">
+              <button onClick={() => setZipOffer(null)}>Cancel</button>
+              <button onClick={() => void writeUploads([zipOffer])}>Upload the .zip file</button>
+              <button className="primary" autoFocus onClick={() => void importZip(zipOffer.file)}>
+                Import its files
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
       {confirmDelete && (
         <div className="modal-backdrop" role="presentation">
           <div className="modal" role="dialog" aria-modal="true" aria-labelledby="delfile-title">
             <h2 id="delfile-title">Delete {confirmDelete}?</h2>
-            <p>Its history is kept; you can restore it from a version.</p>
+            <p>Its history is kept: restore it from Recently deleted (the bin above the files).</p>
             <div className="row end">
               <button autoFocus onClick={() => setConfirmDelete(null)}>
                 Cancel
@@ -495,4 +731,43 @@ function toBase64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000)
     s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
+}
+
+/**
+ * The files of a drop, folders walked (paths relative to the drop). Entries are taken during
+ * the event (the browser empties the DataTransfer after it); a drop without entries (a
+ * synthetic one) gives its plain files.
+ */
+function droppedFiles(dt: DataTransfer): Promise<Upload[]> {
+  const entries = Array.from(dt.items, (item) => item.webkitGetAsEntry?.() ?? null);
+  const plain = Array.from(dt.files, (file) => ({ file, path: file.name }));
+  if (entries.length === 0 || entries.some((e) => e === null)) return Promise.resolve(plain);
+  const out: Upload[] = [];
+  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
+    if (isFileEntry(entry)) {
+      const file = await new Promise<File>((resolve, reject) => entry.file(resolve, reject));
+      out.push({ file, path: prefix + file.name });
+    } else if (isDirectoryEntry(entry)) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((resolve, reject) =>
+          reader.readEntries(resolve, reject),
+        );
+        if (batch.length === 0) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+      }
+    }
+  };
+  return (async () => {
+    for (const entry of entries) await walk(entry!, '');
+    return out;
+  })();
+}
+
+function isFileEntry(e: FileSystemEntry): e is FileSystemFileEntry {
+  return e.isFile;
+}
+
+function isDirectoryEntry(e: FileSystemEntry): e is FileSystemDirectoryEntry {
+  return e.isDirectory;
 }
