@@ -259,7 +259,7 @@ describe('machine agent (real local machines, real bundled agent)', () => {
     expect(out.body.results.map((r: any) => r.status)).toEqual(['failed', 'skipped', 'skipped']);
   });
 
-  it('streams output while it runs (SSE) and cancel kills it', async () => {
+  it('streams output while it runs (SSE) and a cancel sent to another instance kills it', async () => {
     const res = await t.app.request(`/api/infrastructure/${deploymentId}/command/stream`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' },
@@ -281,8 +281,9 @@ describe('machine agent (real local machines, real bundled agent)', () => {
         : undefined;
       if (commandId && !cancelAt && (text.match(/"data":"first\\n"/g) ?? []).length === 3) {
         cancelAt = Date.now();
+        // Sent to the other instance: the one running the command aborts it.
         const canceled = await call(
-          t.app,
+          (t2 ?? t).app,
           'POST',
           `/api/infrastructure/${deploymentId}/commands/${commandId}/cancel`,
           { token: admin.token },

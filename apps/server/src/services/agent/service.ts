@@ -150,7 +150,14 @@ interface Connection {
  */
 type RelayMessage =
   | { kind: 'probe'; key: string; from: string; nonce: string }
-  | { kind: 'send'; key: string; from: string; message: ServerMessage };
+  | { kind: 'send'; key: string; from: string; message: ServerMessage }
+  | {
+      kind: 'cancel-command';
+      commandId: string;
+      deploymentId: string;
+      from: string;
+      nonce: string;
+    };
 type InstanceMessage =
   | { kind: 'here'; nonce: string }
   | { kind: 'message'; message: AgentMessage }
@@ -528,6 +535,13 @@ export class AgentService {
   /** Another instance asks for a machine whose socket may be here (else it stays silent). */
   #onRelay(m: RelayMessage): void {
     if (m.from === this.#instanceId) return;
+    if (m.kind === 'cancel-command') {
+      const active = this.#activeCommands.get(m.commandId);
+      if (active?.deploymentId !== m.deploymentId) return;
+      active.abort.abort();
+      void this.#publish(instanceChannel(m.from), { kind: 'here', nonce: m.nonce });
+      return;
+    }
     const connection = this.#connections.get(m.key);
     if (!connection) return;
     if (m.kind === 'probe') {
@@ -561,16 +575,12 @@ export class AgentService {
       return connection ? this.#send(connection, message) : false;
     };
     if (this.#connections.has(key)) return local;
-    const nonce = randomUUID();
-    const found = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), PROBE_MS);
-      this.#probes.set(nonce, () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      void this.#publish(RELAY_CHANNEL, { kind: 'probe', key, from: this.#instanceId, nonce });
-    });
-    this.#probes.delete(nonce);
+    const found = await this.#ask((nonce) => ({
+      kind: 'probe',
+      key,
+      from: this.#instanceId,
+      nonce,
+    }));
     if (this.#connections.has(key)) return local; // it reconnected here meanwhile
     if (!found) return undefined;
     return (message) => {
@@ -578,6 +588,21 @@ export class AgentService {
       void this.#publish(RELAY_CHANNEL, { kind: 'send', key, from: this.#instanceId, message });
       return true;
     };
+  }
+
+  /** Asks every other instance; @returns whether one answered `here` within {@link PROBE_MS}. */
+  async #ask(request: (nonce: string) => RelayMessage): Promise<boolean> {
+    const nonce = randomUUID();
+    const found = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), PROBE_MS);
+      this.#probes.set(nonce, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      void this.#publish(RELAY_CHANNEL, request(nonce));
+    });
+    this.#probes.delete(nonce);
+    return found;
   }
 
   /** Whether a machine's agent is connected to this instance. */
@@ -906,10 +931,19 @@ export class AgentService {
   async cancelCommand(userId: string, deploymentId: string, commandId: string): Promise<void> {
     const deployment = await this.requireAdmin(userId, deploymentId);
     const active = this.#activeCommands.get(commandId);
-    if (!active || active.deploymentId !== deployment.id) {
-      throw errors.conflict('This command is not running');
+    if (active?.deploymentId === deployment.id) {
+      active.abort.abort();
+      return;
     }
-    active.abort.abort();
+    // Running on another instance: that one aborts it and says so.
+    const found = await this.#ask((nonce) => ({
+      kind: 'cancel-command',
+      commandId,
+      deploymentId: deployment.id,
+      from: this.#instanceId,
+      nonce,
+    }));
+    if (!found) throw errors.conflict('This command is not running');
   }
 
   /** Past commands of a deployment, newest first (member). */
