@@ -17,6 +17,7 @@
  * prints `process.memoryUsage()`. Loopback only; every phase is bounded in count and time.
  *
  *   npm run bench -- collab-socket    # BENCH_COLLAB_OPS=30 per typist, 10 s window per run
+ *   BENCH_COLLAB_PARTS=memory BENCH_COLLAB_SOCKETS=2000 npm run bench -- collab-socket
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,6 +47,8 @@ const DRAIN_MS = 60_000;
 const SOCKETS = Number(process.env.BENCH_COLLAB_SOCKETS ?? 10_000);
 const OPEN_DEADLINE_MS = Number(process.env.BENCH_COLLAB_OPEN_MS ?? 120_000);
 const KEYSTROKE_MS = 100;
+/** Which parts run: `latency`, `throughput`, `memory` (comma-separated; all by default). */
+const PARTS = new Set((process.env.BENCH_COLLAB_PARTS ?? 'latency,throughput,memory').split(','));
 const TAG_BASE = 0xe000; // private-use area: 6,400 distinct tags per document
 const GC_HOOK =
   'data:text/javascript,process.on("SIGUSR2",()=>{globalThis.gc();' +
@@ -453,18 +456,22 @@ export async function collabSocketBench(): Promise<Result[]> {
     };
 
     const rows: Result[] = [];
-    for (const typists of [8, 32]) {
+    for (const typists of PARTS.has('latency') ? [8, 32] : []) {
       rows.push(await roundTrip(base, typists));
       rows.push(await roundTrip(one, typists));
       rows.push(await roundTrip(twoObserverOnB, typists));
     }
-    rows.push(await throughput(base, 32));
-    rows.push(await throughput(one, 32));
-    rows.push(await throughput(two, 32));
+    if (PARTS.has('throughput')) {
+      rows.push(await throughput(base, 32));
+      rows.push(await throughput(one, 32));
+      rows.push(await throughput(two, 32));
+    }
 
     const memory: MemoryRow[] = [];
-    memory.push(await idleSockets(baseline, base));
-    memory.push(await idleSockets(a, one));
+    if (PARTS.has('memory')) {
+      memory.push(await idleSockets(baseline, base));
+      memory.push(await idleSockets(a, one));
+    }
     console.log('### collab-socket: memory per idle socket (server process, after a GC)\n');
     console.log(
       '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | external KiB/socket |',

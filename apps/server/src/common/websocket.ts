@@ -60,6 +60,11 @@ export function requireWebSocketUpgrade(c: Context): IncomingMessage {
  * check and after {@link requireWebSocketUpgrade}): `open` gets the `ws` socket once the
  * handshake is done. `abandoned` runs instead when the client went away before that (release
  * what the handler prepared for it).
+ *
+ * Once open, the socket keeps nothing of its upgrade request: the adapter's per-socket
+ * listeners (which close over the Hono Context, the Request, its headers and the
+ * IncomingMessage, ~10 KiB a socket) are removed, so what `open` keeps (ids, role) is all that
+ * stays. Routes here pass no onMessage/onClose/onError: `open` listens on the `ws` socket.
  * @throws AppError as {@link requireWebSocketUpgrade}.
  */
 export function acceptWebSocket(
@@ -67,18 +72,33 @@ export function acceptWebSocket(
   open: (ws: WebSocket) => void,
   options: { abandoned?: () => void } = {},
 ): Promise<Response> {
-  const incoming = requireWebSocketUpgrade(c);
-  let opened = false;
-  incoming.socket.once('close', () => {
-    if (!opened) options.abandoned?.();
-  });
+  const socket = requireWebSocketUpgrade(c).socket;
+  let abandoned = options.abandoned;
+  const onClose = () => abandoned?.();
+  socket.once('close', onClose);
   return upgradeWebSocket(c, {
     onOpen: (_event, ctx) => {
-      opened = true;
-      open(ctx.raw as unknown as WebSocket);
+      socket.off('close', onClose);
+      abandoned = undefined;
+      const ws = ctx.raw as unknown as WebSocket;
+      // A socket error is never unhandled, whatever `open` listens to.
+      ws.on('error', () => ws.terminate());
+      open(ws);
+      const ours = new Map(adapterEvents.map((e) => [e, new Set(ws.listeners(e))]));
+      // The adapter adds its listeners right after onOpen returns, synchronously.
+      queueMicrotask(() => {
+        for (const [event, kept] of ours) {
+          for (const listener of ws.listeners(event)) {
+            if (!kept.has(listener)) ws.off(event, listener as (...args: unknown[]) => void);
+          }
+        }
+      });
     },
   });
 }
+
+/** The events @hono/node-server's upgradeWebSocket listens to on each socket. */
+const adapterEvents = ['message', 'close', 'error'] as const;
 
 /** What a WebSocket route prepared for one socket (see {@link acceptWebSocket}). */
 export interface PreparedSocket {

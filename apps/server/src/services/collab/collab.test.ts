@@ -207,6 +207,51 @@ describe('WS /api/collab', () => {
     expect(versions[0]!.createdBy).toBe(editor.user.id);
   });
 
+  it('recovers a document whose creation was cut short (crash before or after the create)', async () => {
+    // A crash is simulated by failing the database statement at that point of the first open.
+    const pool = t.services.pool;
+    const query = pool.query.bind(pool) as (sql: string, params?: unknown[]) => Promise<unknown>;
+    const failWhen = (match: (sql: string, params: unknown[]) => boolean) => {
+      (pool as { query: unknown }).query = (sql: string, params?: unknown[]) =>
+        typeof sql === 'string' && params && match(sql, params)
+          ? Promise.reject(new Error('simulated crash'))
+          : query(sql, params);
+    };
+    const points = {
+      // The document's commit (its create) fails: the record is already there.
+      'before the create': (sql: string, params: unknown[]) =>
+        sql.includes('INSERT INTO collab_ops') && params[1] === 'cut-before.txt',
+      // The create is committed, the record of its version is not.
+      'after the create': (sql: string, params: unknown[]) =>
+        sql.includes('INSERT INTO collab_files') &&
+        params[1] === 'cut-after.txt' &&
+        params[3] !== null,
+    };
+    try {
+      for (const [point, match] of Object.entries(points)) {
+        const path = point === 'before the create' ? 'cut-before.txt' : 'cut-after.txt';
+        await put(path, 'one\n');
+        const versions = (await history(path)).length;
+        const client = await connect(editor);
+        failWhen(match);
+        expect(await errorOf(docs.subscribe(client.doc(projectId, path))), point).toBeDefined();
+        (pool as { query: unknown }).query = query;
+        // Reopened: the file's text, typing reaches the file, other writers reach the document.
+        const again = await connect(editor);
+        const doc = again.doc(projectId, path);
+        await docs.subscribe(doc);
+        expect(doc.data, point).toBe('one\n');
+        await docs.submit(doc, [4, 'two\n']);
+        await until(async () => (await read(path)).content === 'one\ntwo\n', 15_000, point);
+        expect((await history(path)).length, point).toBe(versions + 1);
+        expect((await put(path, 'one\ntwo\nthree\n')).status).toBeLessThan(300);
+        await until(() => doc.data === 'one\ntwo\nthree\n', 10_000, `${point}: API write as op`);
+      }
+    } finally {
+      (pool as { query: unknown }).query = query;
+    }
+  });
+
   it('refuses binary and oversized files with a clear error', async () => {
     await t.services.files.write(
       projectId,

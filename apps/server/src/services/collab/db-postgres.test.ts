@@ -154,6 +154,10 @@ describe('PostgresDB + RedisPubSub: two ShareDB instances share one document', (
   it('concurrent typing on both instances converges to one text, every op applied once', async () => {
     const a = instance();
     const b = instance();
+    // As the server runs them: submits queued per document, so each instance group-commits,
+    // and a batch that loses its version to the other instance is retried op by op.
+    queueSubmitsPerDocument(a.backend);
+    queueSubmitsPerDocument(b.backend);
     try {
       const creator = await subscribed(a.backend, 'p-converge', 'index.html');
       await call<void>((cb) => creator.create('<p></p>\n', textUnicode.uri, cb));
@@ -280,6 +284,76 @@ describe('PostgresDB storage details', () => {
     const unqueued = await run(false);
     expect(unqueued.retries).toBeGreaterThan(0);
     expect(unqueued.text).toHaveLength(48);
+  });
+
+  it('group commit: 16 typists at once need far fewer transactions than ops, each op acknowledged only once committed', async () => {
+    // The adapter's pool, counting commit statements and the versions each one made durable.
+    const durable = new Set<number>();
+    let transactions = 0;
+    const counting = new Proxy(pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+        return async (sql: string, params?: unknown[]) => {
+          const result = await target.query(sql, params);
+          if (/INSERT INTO collab_ops/.test(sql) && params) {
+            transactions++;
+            const committed = (result.rows[0] as { committed: number }).committed;
+            const base = params[6] as number;
+            for (let i = 0; i < committed; i++) durable.add(base + i);
+          }
+          return result;
+        };
+      },
+    });
+    const db = createPostgresShareDb(counting as pg.Pool);
+    const backend = new ShareDB({ db });
+    queueSubmitsPerDocument(backend);
+    let retries = 0;
+    backend.on('timing', (type) => {
+      if (type === 'submit.retry') retries++;
+    });
+    try {
+      const creator = await subscribed(backend, 'p-group', 'g.txt');
+      await call<void>((cb) => creator.create('', textUnicode.uri, cb));
+      const docs = await Promise.all(
+        Array.from({ length: 16 }, () => subscribed(backend, 'p-group', 'g.txt')),
+      );
+      transactions = 0;
+      const notDurableAtAck: number[] = [];
+      const rounds = 3;
+      for (let round = 0; round < rounds; round++) {
+        await Promise.all(
+          docs.map(
+            (doc, who) =>
+              new Promise<void>((resolve, reject) =>
+                doc.submitOp(
+                  insert(0, String.fromCharCode(65 + who)) as never,
+                  undefined,
+                  (err) => {
+                    // Synchronously at the ack: the op (at base version doc.version - 1) is stored.
+                    if (!durable.has(doc.version! - 1)) notDurableAtAck.push(doc.version! - 1);
+                    if (err) reject(err as unknown as Error);
+                    else resolve();
+                  },
+                ),
+              ),
+          ),
+        );
+      }
+      expect(notDurableAtAck).toEqual([]);
+      expect(retries).toBe(0);
+      // 48 ops; one transaction each before group commit.
+      expect(transactions).toBeLessThanOrEqual(rounds * 4);
+      const text = (await storedText(db, 'p-group', 'g.txt')) as string;
+      expect(text).toHaveLength(48);
+      for (let who = 0; who < 16; who++) {
+        expect(text.split(String.fromCharCode(65 + who)).length - 1).toBe(rounds);
+      }
+      const ops = await call<CollabOp[]>((cb) => db.getOps('p-group', 'g.txt', 0, null, null, cb));
+      expect(ops.map((op) => op.v)).toEqual(Array.from({ length: 49 }, (_, i) => i));
+    } finally {
+      await call<void>((cb) => backend.close(cb));
+    }
   });
 
   it('compaction drops old ops, keeps the document, and refuses to serve a compacted range', async () => {

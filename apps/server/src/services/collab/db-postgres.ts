@@ -39,29 +39,67 @@ const UNIQUE_VIOLATION = '23505';
 const DEADLOCK_DETECTED = '40P01';
 
 // One statement, so one implicit transaction and no session state (PgBouncer's transaction mode
-// is fine): the snapshot moves from v-1 to v (or is created at v = 1) and the op at v-1 is
-// inserted only if it did. A concurrent writer at the same version either finds the row already
-// moved on (the UPDATE re-checks its WHERE after the row lock) or the row already inserted (ON
-// CONFLICT DO NOTHING), so exactly one commit per version succeeds; the op's primary key backs
-// that up (a duplicate is a unique violation, answered as "not committed").
+// is fine), for a batch of consecutive ops of one document (group commit: one WAL flush for all
+// of them): the snapshot moves from the first op's base version $7 to the last op's result $4
+// (or is created, when $7 = 0) and the ops at $7, $7 + 1, … are inserted only if it did. A
+// concurrent writer at the same version either finds the row already moved on (the UPDATE
+// re-checks its WHERE after the row lock) or the row already inserted (ON CONFLICT DO NOTHING),
+// so exactly one commit per version succeeds; the ops' primary key backs that up (a duplicate
+// is a unique violation, answered as "not committed").
 const COMMIT_SQL = `
 WITH updated AS (
   UPDATE collab_snapshots
      SET doc_type = $3, version = $4, data = $5::jsonb, metadata = $6::jsonb
-   WHERE collection = $1 AND doc_id = $2 AND version = $4 - 1
+   WHERE collection = $1 AND doc_id = $2 AND version = $7
   RETURNING version
 ), created AS (
   INSERT INTO collab_snapshots (collection, doc_id, doc_type, version, data, metadata)
-  SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb WHERE $4::integer = 1
+  SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb WHERE $7::integer = 0
   ON CONFLICT (collection, doc_id) DO NOTHING
   RETURNING version
 ), op AS (
   INSERT INTO collab_ops (collection, doc_id, version, operation)
-  SELECT $1, $2, s.version - 1, $7::jsonb
-    FROM (SELECT version FROM updated UNION ALL SELECT version FROM created) AS s
+  SELECT $1, $2, $7 + o.i::integer - 1, o.operation
+    FROM jsonb_array_elements($8::jsonb) WITH ORDINALITY AS o(operation, i)
+   WHERE EXISTS (SELECT 1 FROM updated UNION ALL SELECT 1 FROM created)
   RETURNING version
 )
 SELECT count(*)::integer AS committed FROM op`;
+
+/** An op handed to `commit`, waiting for its batch's transaction. */
+interface Staged {
+  op: CollabOp;
+  /** The snapshot right after the op (a copy: ShareDB's own object moves on). */
+  snapshot: CollabSnapshot;
+  /** The op as stored (JSON). */
+  operation: string;
+  done: (err: Error | null, committed?: boolean) => void;
+}
+
+/**
+ * One document's ops accepted by `commit` and not yet committed: a batch in its transaction and
+ * the ops that arrived meanwhile, which the next transaction commits together.
+ */
+interface Chain {
+  collection: string;
+  id: string;
+  /** The snapshot after the last staged op: what the next submit to this document builds on. */
+  tip: CollabSnapshot;
+  inFlight: Staged[];
+  gathering: Staged[];
+  /** After a batch failed with an error: one op per transaction, to find the one at fault. */
+  single: boolean;
+}
+
+/**
+ * What `queueSubmitsPerDocument` gives the adapter so that submits may be pipelined: `staged`
+ * releases the document's next submit once an op waits for its commit; `restore` puts an op
+ * back as its client sent it (base version, untransformed) before ShareDB retries it.
+ */
+export interface SubmitPipeline {
+  staged(op: CollabOp): void;
+  restore(op: CollabOp): boolean;
+}
 
 /**
  * ShareDB 7 database adapter on PostgreSQL (tables of migration 090_collab_ops.sql).
@@ -69,14 +107,24 @@ SELECT count(*)::integer AS committed FROM op`;
  * Every query is a single statement on the pool, needing nothing from an earlier one (no named
  * prepared statements, no advisory locks, no SET/LISTEN), so it works through PgBouncer in
  * transaction mode. A commit is durable when its callback says so: ShareDB acknowledges an op
- * only after that. Committed ops this instance has seen are kept (bounded) for transforms. Queries are not supported (the
- * collab service opens documents by id); ShareDB answers a query with its "not implemented"
- * error. Document data is jsonb, so text containing U+0000 or a lone surrogate cannot be stored
- * (PostgreSQL refuses it and the commit fails): such files are not OT documents.
+ * only after that. Committed ops this instance has seen are kept (bounded) for transforms.
+ * Queries are not supported (the collab service opens documents by id); ShareDB answers a query
+ * with its "not implemented" error. Document data is jsonb, so text containing U+0000 or a lone
+ * surrogate cannot be stored (PostgreSQL refuses it and the commit fails): such files are not OT
+ * documents.
+ *
+ * Group commit (with {@link queueSubmitsPerDocument}): while one transaction of a document is
+ * in flight, the document's next submits build on the staged ops (`getSnapshot` for a submit
+ * answers the chain's tip, `getOps` its staged ops) and wait; the next transaction commits them
+ * all. Each op is still acknowledged only after its own transaction. When a transaction commits
+ * nothing (another instance took the version), every op staged on it is put back as its client
+ * sent it and ShareDB retries it from the database's state.
  */
 export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
   readonly #recentOps = new RecentOps();
+  readonly #chains = new Map<string, Chain>();
+  #pipeline: SubmitPipeline | undefined;
   #closed = false;
 
   constructor(pool: pg.Pool) {
@@ -99,7 +147,37 @@ export class PostgresDB extends ShareDB.DB {
     _options: unknown,
     callback: Callback<boolean>,
   ): void {
-    settle(this.#commit(collection, id, op, snapshot), callback);
+    if (this.#closed) return settle(Promise.reject(new Error('PostgresDB is closed')), callback);
+    if (snapshot.v !== op.v + 1) return settle(Promise.resolve(false), callback);
+    const key = docKey(collection, id);
+    let chain = this.#chains.get(key);
+    if (chain && (!this.#pipeline || snapshot.v !== chain.tip.v + 1)) {
+      // Built on a state the chain has moved past: ShareDB transforms and retries.
+      this.#pipeline?.restore(op);
+      return settle(Promise.resolve(false), callback);
+    }
+    const staged: Staged = {
+      op,
+      snapshot: copySnapshot(snapshot),
+      operation: JSON.stringify(op),
+      done: (err, committed) => process.nextTick(callback, err, committed),
+    };
+    if (!chain) {
+      chain = { collection, id, tip: staged.snapshot, inFlight: [], gathering: [], single: false };
+      this.#chains.set(key, chain);
+    }
+    chain.tip = staged.snapshot;
+    chain.gathering.push(staged);
+    if (chain.inFlight.length === 0) void this.#flush(key, chain);
+    this.#pipeline?.staged(op);
+  }
+
+  /**
+   * Lets submits to a document build on ops still waiting for their commit (see the class
+   * comment); set by {@link queueSubmitsPerDocument}, which serialises them per document.
+   */
+  pipeline(hooks: SubmitPipeline): void {
+    this.#pipeline = hooks;
   }
 
   override getSnapshot(
@@ -110,6 +188,11 @@ export class PostgresDB extends ShareDB.DB {
     callback: Callback<CollabSnapshot>,
   ): void {
     const metadata = wantsMetadata(fields, options);
+    // A submit builds on the ops already staged for the document (group commit).
+    const chain = fields?.$submit ? this.#chains.get(docKey(collection, id)) : undefined;
+    if (chain && this.#pipeline && !this.#closed) {
+      return settle(Promise.resolve(copySnapshot(chain.tip)), callback);
+    }
     settle(
       this.#snapshots(collection, [id], metadata).then((map) => map[id]!),
       callback,
@@ -135,6 +218,29 @@ export class PostgresDB extends ShareDB.DB {
     options: { metadata?: boolean } | null,
     callback: Callback<CollabOp[]>,
   ): void {
+    const chain = this.#pipeline ? this.#chains.get(docKey(collection, id)) : undefined;
+    const staged = chain ? [...chain.inFlight, ...chain.gathering] : [];
+    const base = staged[0]?.op.v;
+    if (base !== undefined && to != null && to > base) {
+      // A submit transforms over ops staged for the same transaction (group commit).
+      const start = from ?? 0;
+      const pending = staged
+        .filter((s) => s.op.v >= start && s.op.v < to)
+        .map((s) => {
+          const op = { ...(JSON.parse(s.operation) as CollabOp), v: s.op.v };
+          if (!options?.metadata) delete op.m;
+          return op;
+        });
+      const before =
+        start < base
+          ? this.#ops(collection, { [id]: start }, { [id]: base }, options)
+          : Promise.resolve({ [id]: [] as CollabOp[] });
+      settle(
+        before.then((map) => [...(map[id] ?? []), ...pending]),
+        callback,
+      );
+      return;
+    }
     settle(
       this.#ops(collection, { [id]: from }, to == null ? null : { [id]: to }, options).then(
         (map) => map[id] ?? [],
@@ -199,28 +305,62 @@ export class PostgresDB extends ShareDB.DB {
     return result.rowCount ?? 0;
   }
 
-  async #commit(
-    collection: string,
-    id: string,
-    op: CollabOp,
-    snapshot: CollabSnapshot,
-  ): Promise<boolean> {
-    this.#checkOpen();
-    if (snapshot.v !== op.v + 1) return false;
+  /** Commits the chain's gathered ops in one transaction, then the ones that came meanwhile. */
+  async #flush(key: string, chain: Chain): Promise<void> {
+    const batch = chain.single ? chain.gathering.splice(0, 1) : chain.gathering.splice(0);
+    chain.inFlight = batch;
+    let committed: boolean;
     try {
-      const operation = JSON.stringify(op);
+      committed = await this.#write(chain.collection, chain.id, batch);
+    } catch (err) {
+      if (batch.length > 1) {
+        // Which op is at fault (e.g. text PostgreSQL cannot store)? One per transaction.
+        chain.gathering.unshift(...batch);
+        chain.single = true;
+        return this.#flush(key, chain);
+      }
+      this.#chains.delete(key);
+      batch[0]!.done(err instanceof Error ? err : new Error(String(err)));
+      this.#refuse(chain.gathering); // built on the op that failed
+      return;
+    }
+    if (!committed) {
+      this.#chains.delete(key);
+      this.#refuse([...batch, ...chain.gathering]);
+      return;
+    }
+    for (const s of batch) {
+      this.#recentOps.put(chain.collection, chain.id, s.op.v, s.operation);
+      s.done(null, true);
+    }
+    chain.inFlight = [];
+    if (chain.gathering.length > 0) void this.#flush(key, chain);
+    else this.#chains.delete(key);
+  }
+
+  /** Answers "not committed": ShareDB retries each op from the database's state. */
+  #refuse(staged: Staged[]): void {
+    for (const s of staged) {
+      this.#pipeline?.restore(s.op);
+      s.done(null, false);
+    }
+  }
+
+  /** One statement: the ops (consecutive versions) and the snapshot after the last. */
+  async #write(collection: string, id: string, batch: Staged[]): Promise<boolean> {
+    const last = batch[batch.length - 1]!.snapshot;
+    try {
       const { rows } = await this.#pool.query<{ committed: number }>(COMMIT_SQL, [
         collection,
         id,
-        snapshot.type,
-        snapshot.v,
-        snapshot.type == null ? null : JSON.stringify(snapshot.data ?? null),
-        snapshot.m == null ? null : JSON.stringify(snapshot.m),
-        operation,
+        last.type,
+        last.v,
+        last.type == null ? null : JSON.stringify(last.data ?? null),
+        last.m == null ? null : JSON.stringify(last.m),
+        batch[0]!.op.v,
+        `[${batch.map((s) => s.operation).join(',')}]`,
       ]);
-      const committed = rows[0]!.committed === 1;
-      if (committed) this.#recentOps.put(collection, id, op.v, operation);
-      return committed;
+      return rows[0]!.committed === batch.length;
     } catch (err) {
       const code = (err as { code?: string }).code;
       // Someone else took this version (or we crossed them): ShareDB transforms and retries.
@@ -350,28 +490,39 @@ export class PostgresDB extends ShareDB.DB {
 
 /**
  * Makes one backend submit the ops of a document one at a time (others on the same document
- * wait in the `submit` middleware until the previous submit has ended).
+ * wait in the `submit` middleware until the previous one is staged for its commit).
  *
  * ShareDB does not queue submits: every concurrent submit to a document reads the snapshot,
  * only one commit per version wins, and each loser starts over (read, fetch ops, transform,
  * commit). With n people typing on one document that is ~n²/2 database round trips per round;
- * queued, it is n. Concurrency then remains only between instances. Register it before any
- * middleware that could submit to the same document from inside a submit (that would wait on
- * itself).
+ * queued, it is n. With the PostgreSQL adapter the queue moves on as soon as an op is staged
+ * (not committed): the next submit builds on it and the adapter commits the ops that gathered
+ * meanwhile in one transaction (group commit, see {@link PostgresDB}); each is acknowledged
+ * after its own commit. Concurrency then remains only between instances. Register it before
+ * any middleware that could submit to the same document from inside a submit (that would wait
+ * on itself).
  */
 export function queueSubmitsPerDocument(backend: ShareDB): void {
   const tails = new Map<string, Promise<void>>();
   const releases = new WeakMap<object, () => void>();
+  /** Each queued op as its client sent it, and its request (see SubmitPipeline.restore). */
+  const sent = new WeakMap<object, { request: { ops: unknown[] }; original: CollabOp }>();
   backend.use('submit', (request, next) => {
-    const key = `${request.collection}\u0000${request.id}`;
+    const key = docKey(request.collection, request.id);
     const previous = tails.get(key) ?? Promise.resolve();
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
     const tail = previous.then(() => done);
     tails.set(key, tail);
-    releases.set(request, () => {
+    const releaseOnce = () => {
       release();
       if (tails.get(key) === tail) tails.delete(key);
+    };
+    releases.set(request, releaseOnce);
+    releases.set(request.op, releaseOnce);
+    sent.set(request.op, {
+      request: request as unknown as { ops: unknown[] },
+      original: structuredClone({ ...request.op, m: undefined }) as CollabOp,
     });
     void previous.then(() => next());
   });
@@ -379,6 +530,24 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
     releases.get(request)?.();
     releases.delete(request);
   });
+  if (backend.db instanceof PostgresDB) {
+    backend.db.pipeline({
+      staged: (op) => releases.get(op)?.(),
+      restore: (op) => {
+        const entry = sent.get(op);
+        if (!entry) return false;
+        const fields = op as Record<string, unknown>;
+        const original = entry.original as Record<string, unknown>;
+        for (const field of ['v', 'op', 'create', 'del']) {
+          if (field in original) fields[field] = structuredClone(original[field]);
+          else delete fields[field];
+        }
+        // The ops it was transformed over: ShareDB sends them to the client with the ack.
+        entry.request.ops = [];
+        return true;
+      },
+    });
+  }
 }
 
 /**
@@ -418,6 +587,21 @@ class RecentOps {
     }
     return result;
   }
+}
+
+function docKey(collection: string, id: string): string {
+  return `${collection}\u0000${id}`;
+}
+
+/** A copy a caller may change (ShareDB applies ops to the snapshot it is given, in place). */
+function copySnapshot(snapshot: CollabSnapshot): CollabSnapshot {
+  return {
+    id: snapshot.id,
+    v: snapshot.v,
+    type: snapshot.type,
+    data: typeof snapshot.data === 'object' ? structuredClone(snapshot.data) : snapshot.data,
+    m: snapshot.m == null ? snapshot.m : structuredClone(snapshot.m),
+  };
 }
 
 /** The ShareDB database of the collab service on the server's pool. */

@@ -114,6 +114,11 @@ export class FileDocuments {
     const file = await this.#readFile(projectId, path);
     if (!file) throw NOT_FOUND;
     this.#checkEditable(file);
+    // The record goes first: a document never exists without one (nothing would flush it or
+    // bring other writers' changes into it). A crash before the create leaves a record without
+    // a document (the next open creates it); a crash after it, a record whose doc_version is
+    // unknown (null): the next open schedules a flush, which writes the text back if needed.
+    await this.#record(projectId, path, file.version, null);
     try {
       await this.submit(
         projectId,
@@ -125,14 +130,7 @@ export class FileDocuments {
       if ((err as { code?: string }).code === 'ERR_DOC_ALREADY_CREATED') return;
       throw err;
     }
-    await this.#pool.query(
-      `INSERT INTO collab_files (project_id, path, file_version, doc_version)
-       VALUES ($1, $2, $3, $4)
-       ON CONFLICT (project_id, path) DO UPDATE
-         SET file_version = EXCLUDED.file_version, doc_version = EXCLUDED.doc_version,
-             updated_at = now()`,
-      [projectId, path, file.version, snap.v + 1],
-    );
+    await this.#record(projectId, path, file.version, snap.v + 1);
   }
 
   // ───────────────────────── other writers ─────────────────────────
@@ -250,6 +248,11 @@ export class FileDocuments {
         fileVersion = file.version;
       }
       const text = String(snap.data ?? '');
+      if (text === file.content && file.version === fileVersion) {
+        // Nothing to write (e.g. an open after a crash between create and record).
+        await this.#record(projectId, path, file.version, snap.v);
+        return true;
+      }
       try {
         const outcome = await this.#files.write(projectId, path, text, {
           source: 'collab',
