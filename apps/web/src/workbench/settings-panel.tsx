@@ -1,3 +1,4 @@
+import { setRestartNeeded, useRestartNeeded } from './env-notice.ts';
 import { useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@vaporform/sdk';
 import { useEffect, useState, type FormEvent } from 'react';
@@ -340,7 +341,9 @@ function EnvSection(props: {
   const queryClient = useQueryClient();
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
-  const [restartNeeded, setRestartNeeded] = useState(false);
+  // Set by our save, or by anyone's (environment_changed, env-notice.ts).
+  const restartNeeded = useRestartNeeded(props.projectId) !== null;
+  const setRestart = (needed: boolean) => setRestartNeeded(queryClient, props.projectId, needed);
   const project = { params: { path: { id: props.projectId } } };
   // Kept fresh by `environment_changed` events; not there on a server without the service.
   const list = $api.useQuery('get', '/api/projects/{id}/env', project, { retry: false });
@@ -350,8 +353,9 @@ function EnvSection(props: {
 
   // A (re)start or a stop takes the new environment: the notice has done its job.
   useEffect(() => {
-    if (props.status === 'starting' || props.status === 'stopped') setRestartNeeded(false);
-  }, [props.status]);
+    if (props.status === 'starting' || props.status === 'stopped')
+      setRestartNeeded(queryClient, props.projectId, false);
+  }, [props.status, queryClient, props.projectId]);
 
   async function add(e: FormEvent) {
     e.preventDefault();
@@ -360,7 +364,7 @@ function EnvSection(props: {
       queryClient.setQueryData(['get', '/api/projects/{id}/env', project], { names: r.names });
       setName('');
       setValue('');
-      if (r.restartRequired) setRestartNeeded(true);
+      if (r.restartRequired) setRestart(true);
       notify(r.restartRequired ? 'Saved. Restart to apply it.' : 'Saved.');
     } catch (err) {
       notify(errorMessage(err), 'error');
@@ -384,7 +388,7 @@ function EnvSection(props: {
                 className="small-btn"
                 type="button"
                 onClick={() => {
-                  setRestartNeeded(false);
+                  setRestart(false);
                   props.onRestart();
                 }}
               >
