@@ -4177,7 +4177,7 @@ export interface paths {
     put?: never;
     /**
      * Chat with the assistant, streamed (editor)
-     * @description A `text/event-stream` of `text` `{delta}`, `tool` `{id, name, input, result, isError}`, `file_change` `{path, operation, diff}`, then `done` `{messageId, changesetId, usage, stopped?}` or `error` `{code, message}`. The turn runs to its end even if the client disconnects; both messages are kept in the project’s chat history.
+     * @description A `text/event-stream` of `text` `{delta}`, `tool` `{id, name, input, result, isError}`, `file_change` `{path, operation, diff}`, then `done` `{messageId, changesetId, usage, stopped?}` or `error` `{code, message}`. The turn runs to its end even if the client disconnects, unless an editor stops it (`POST …/chat/stop`); both messages are kept in the project’s chat history.
      */
     post: {
       parameters: {
@@ -4243,6 +4243,77 @@ export interface paths {
         };
         /** @description Unavailable */
         503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/projects/{id}/chat/stop': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Stop the assistant’s chat turn in progress (editor)
+     * @description Every chat turn running in the project ends where it is (whichever instance runs it): its stream ends with `done` whose `stopped.reason` is `cancelled`; the text so far and the files it changed are kept (its changeset can be reviewed and reverted). Nothing happens when no turn runs.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Stop sent */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {boolean} */
+              stopping: true;
+            };
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Role too low (forbidden) */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
           headers: {
             [name: string]: unknown;
           };

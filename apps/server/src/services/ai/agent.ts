@@ -20,7 +20,7 @@ export interface AgentLimits {
 
 /** Why a run stopped before the model said it was done. */
 export interface AgentStop {
-  reason: 'budget' | 'loop' | 'steps' | 'max_tokens';
+  reason: 'budget' | 'loop' | 'steps' | 'max_tokens' | 'cancelled';
   message: string;
 }
 
@@ -64,7 +64,16 @@ export interface AgentRun {
   onText?: (delta: string) => void;
   onTool?: (event: ToolEvent) => void;
   signal?: AbortSignal;
+  /**
+   * A person's Stop: the run ends where it is (the model's turn or a tool aborted) with
+   * `stopped.reason` 'cancelled'; what it did so far is kept. Part of `signal` as well.
+   */
+  cancel?: AbortSignal;
 }
+
+/** What a cancelled run tells the person. */
+export const cancelledMessage =
+  'Stopped on request. The changes made so far are kept and can be reverted.';
 
 /**
  * Runs the model with the tools until it answers without a tool call, or a limit stops it: the
@@ -72,12 +81,30 @@ export interface AgentRun {
  * Provider failures throw.
  */
 export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
+  const tools: ToolEvent[] = [];
+  let partial: AgentOutcome = { text: '', steps: 0, usage: emptyUsage(), tools, transcript: [] };
+  try {
+    return await agentLoop(run, tools, (o) => (partial = o));
+  } catch (err) {
+    if (!run.cancel?.aborted) throw err;
+    return { ...partial, stopped: { reason: 'cancelled', message: cancelledMessage } };
+  }
+}
+
+function emptyUsage(): AgentOutcome['usage'] {
+  return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+}
+
+async function agentLoop(
+  run: AgentRun,
+  tools: ToolEvent[],
+  progress: (sofar: AgentOutcome) => void,
+): Promise<AgentOutcome> {
   const transcript: ConversationMessage[] = [
     ...run.history,
     { role: 'user', content: [{ type: 'text', text: run.prompt }] },
   ];
-  const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
-  const tools: ToolEvent[] = [];
+  const usage = emptyUsage();
   const failures = new Map<string, number>();
   let text = '';
   let steps = 0;
@@ -90,6 +117,8 @@ export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
     transcript: transcript.slice(run.history.length),
     ...(stopped ? { stopped } : {}),
   });
+  // What a cancel returns: the text, tools and usage up to where it stopped.
+  const report = () => progress(done());
 
   while (true) {
     if (steps >= run.limits.maxSteps) {
@@ -100,6 +129,7 @@ export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
     }
     run.signal?.throwIfAborted();
     steps++;
+    report();
     // Text of this turn, separated from the previous turn's by a blank line.
     let turnText = '';
     const turn = await run.provider.turn({
@@ -115,6 +145,7 @@ export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
         }
         turnText += delta;
         text += delta;
+        report();
         run.onText?.(delta);
       },
     });
@@ -166,6 +197,7 @@ export async function runAgent(run: AgentRun): Promise<AgentOutcome> {
         summary: outcome.summary,
       };
       tools.push(event);
+      report();
       run.onTool?.(event);
       results.push({
         type: 'tool_result',

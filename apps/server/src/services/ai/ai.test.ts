@@ -450,6 +450,66 @@ describe('POST /api/projects/:id/chat', () => {
     });
   });
 
+  it('Stop ends a turn in progress where it is, keeping its text and its changeset', async () => {
+    await put('index.html', '<h1>Hello</h1>\n');
+    let release!: () => void;
+    const stall = new Promise<void>((resolve) => (release = resolve));
+    fake.script([
+      {
+        text: 'Changing the title.',
+        toolCalls: [
+          {
+            name: 'edit_file',
+            input: { path: 'index.html', old_str: '<h1>Hello</h1>', new_str: '<h1>Hi</h1>' },
+          },
+        ],
+      },
+      // The second model turn hangs until the test lets it go (after the Stop).
+      { text: 'This takes a long time to write…', stall },
+    ]);
+    const started = t.app.request(`/api/projects/${projectId}/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${editor.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'Change the title' }),
+    });
+    await expect.poll(() => fake.requests.length, { timeout: 10_000 }).toBe(2);
+    // A viewer cannot stop it; another editor (the owner) can.
+    const refused = await call(t.app, 'POST', `/api/projects/${projectId}/chat/stop`, {
+      token: viewer.token,
+    });
+    expect(refused.status).toBe(403);
+    const stop = await call(t.app, 'POST', `/api/projects/${projectId}/chat/stop`, {
+      token: owner.token,
+    });
+    expect(stop.status, JSON.stringify(stop.body)).toBe(202);
+    expect(stop.body).toEqual({ stopping: true });
+    const events = await sseEvents(await started);
+    release();
+    const done = events.at(-1)!;
+    expect(done.event).toBe('done');
+    expect(done.data.stopped).toEqual({
+      reason: 'cancelled',
+      message: expect.stringMatching(/^Stopped on request/),
+    });
+    expect(done.data.changesetId).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await read('index.html')).content).toBe('<h1>Hi</h1>\n');
+    expect(fake.requests).toHaveLength(2);
+    const history = await call(t.app, 'GET', `/api/projects/${projectId}/chat`, {
+      token: editor.token,
+    });
+    const answer = history.body.messages.at(-1);
+    expect(answer.content).toMatch(/^Changing the title\.[\s\S]*Stopped on request/);
+    expect(answer).toMatchObject({
+      changesetId: done.data.changesetId,
+      tools: [{ name: 'edit_file', isError: false }],
+    });
+    // Nothing runs: Stop is harmless.
+    expect(
+      (await call(t.app, 'POST', `/api/projects/${projectId}/chat/stop`, { token: owner.token }))
+        .status,
+    ).toBe(202);
+  });
+
   it('streams an error event when the provider fails, and keeps it in the history', async () => {
     fake.script([{ error: { status: 401, type: 'authentication_error', message: 'bad key' } }]);
     const res = await t.app.request(`/api/projects/${projectId}/chat`, {

@@ -275,7 +275,7 @@ export function createAiProjectRoutes(deps: {
       'A `text/event-stream` of `text` `{delta}`, `tool` `{id, name, input, result, isError}`, ' +
       '`file_change` `{path, operation, diff}`, then `done` `{messageId, changesetId, usage, ' +
       'stopped?}` or `error` `{code, message}`. The turn runs to its end even if the client ' +
-      'disconnects; both messages are kept in the project’s chat history.',
+      'disconnects, unless an editor stops it (`POST …/chat/stop`); both messages are kept in the project’s chat history.',
     security: bearerSecurity,
     middleware: [editor] as const,
     request: {
@@ -288,6 +288,24 @@ export function createAiProjectRoutes(deps: {
         content: { 'text/event-stream': { schema: z.string() } },
       },
       ...errorResponses(400, 401, 403, 404, 503),
+    },
+  });
+  const stop = createRoute({
+    method: 'post',
+    path: '/{id}/chat/stop',
+    tags,
+    summary: 'Stop the assistant’s chat turn in progress (editor)',
+    description:
+      'Every chat turn running in the project ends where it is (whichever instance runs it): ' +
+      'its stream ends with `done` whose `stopped.reason` is `cancelled`; the text so far and ' +
+      'the files it changed are kept (its changeset can be reviewed and reverted). Nothing ' +
+      'happens when no turn runs.',
+    security: bearerSecurity,
+    middleware: [editor] as const,
+    request: { params: ProjectParam },
+    responses: {
+      202: jsonResponse(z.object({ stopping: z.literal(true) }), 'Stop sent'),
+      ...errorResponses(401, 403, 404),
     },
   });
   const history = createRoute({
@@ -408,7 +426,7 @@ export function createAiProjectRoutes(deps: {
 
   const app = createRouter();
   // Only these paths: other routers share /api/projects.
-  for (const path of ['/:id/chat', '/:id/changesets/*', '/:id/review/*']) {
+  for (const path of ['/:id/chat', '/:id/chat/stop', '/:id/changesets/*', '/:id/review/*']) {
     app.use(path, deps.requireAuth);
   }
   app
@@ -427,6 +445,10 @@ export function createAiProjectRoutes(deps: {
         await ai.chat(project, userId, message, emit);
         await chain;
       });
+    })
+    .openapi(stop, async (c) => {
+      await ai.stopChat(c.var.project.id);
+      return c.json({ stopping: true as const }, 202);
     })
     .openapi(history, async (c) => {
       const { limit } = c.req.valid('query');

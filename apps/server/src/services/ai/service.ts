@@ -172,6 +172,8 @@ interface RunInput {
   recorder?: ChangesetRecorder;
   guard?: () => Promise<void>;
   signal?: AbortSignal;
+  /** A person's Stop (chat): the run ends as `stopped` 'cancelled', keeping what it did. */
+  cancel?: AbortSignal;
   onText?: (delta: string) => void;
   onTool?: (event: ToolEvent) => void;
   onFileChange?: (change: FileChangeEvent) => void;
@@ -182,6 +184,9 @@ interface RunResult {
   changesetId: string | null;
   commands: string[];
 }
+
+/** The bus channel on which a project's chat turns hear Stop. */
+const stopChannel = (projectId: string) => `ai:chat-stop:${projectId}`;
 
 /**
  * The AI assistant: chat, synchronous modifications and queued requests, each a run of the
@@ -269,6 +274,14 @@ export class AiService {
         return row;
       });
     asked.catch(() => undefined);
+    // Stop (`stopChat`, from any instance) ends this turn where it is.
+    const cancel = new AbortController();
+    const unsubscribe = await this.#deps.bus
+      .subscribe(stopChannel(project.id), () => cancel.abort(new Error('stopped on request')))
+      .catch((err: unknown) => {
+        this.#deps.log.warn({ err, projectId: project.id }, 'Stop will not reach this chat turn');
+        return async () => undefined;
+      });
     let row: ChatMessageRow;
     try {
       const { outcome, changesetId } = await this.#track(
@@ -280,6 +293,7 @@ export class AiService {
           prompt: message,
           history,
           signal: this.#stopping.signal,
+          cancel: cancel.signal,
           onText: (delta) => emit({ event: 'text', data: { delta } }),
           onTool: (t) =>
             emit({
@@ -339,10 +353,20 @@ export class AiService {
         error: messageText,
       });
       emit({ event: 'error', data: { code: errorCode(err), message: messageText } });
+    } finally {
+      await unsubscribe().catch(() => undefined);
     }
     const answer = toChatMessage(row);
     await this.#publish(project.id, 'chat', { message: answer });
     return answer;
+  }
+
+  /**
+   * Stops the project's chat turns in progress (on whichever instance runs them): each ends
+   * with `done` `stopped.reason` 'cancelled', keeping its text and the files it changed.
+   */
+  async stopChat(projectId: string): Promise<void> {
+    await this.#deps.bus.publish(stopChannel(projectId), { at: Date.now() });
   }
 
   /** The project's chat, oldest first (the latest `limit` messages, rewound ones marked). */
@@ -631,7 +655,10 @@ export class AiService {
       });
     const actor: AiActor = { userId: input.userId, source: 'claude' };
     const commands: string[] = [];
-    const signal = input.signal;
+    const signal =
+      input.cancel && input.signal
+        ? AbortSignal.any([input.signal, input.cancel])
+        : (input.cancel ?? input.signal);
     let outcome: AgentOutcome | undefined;
     let failure: unknown;
     try {
@@ -643,6 +670,7 @@ export class AiService {
         prompt: input.prompt,
         limits,
         signal,
+        cancel: input.cancel,
         onText: input.onText,
         onTool: input.onTool,
         runTool: (call) =>
