@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:http';
 export interface FakeTurn {
   text?: string;
   tools?: { name: string; input: Record<string, unknown> }[];
+  /** Streams the first piece of text, then waits this long before the rest (a slow answer). */
+  stallMs?: number;
 }
 
 /** A running fake with its base URL and the requests it received. */
@@ -69,53 +71,10 @@ export async function startFakeAnthropic(script: FakeTurn[]): Promise<FakeAnthro
         'cache-control': 'no-cache',
         'request-id': `req_${n}`,
       });
+      // The caller may hang up mid-stream (a Stop): nothing more is written then.
       const send = (event: string, data: unknown) =>
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      send('message_start', {
-        type: 'message_start',
-        message: {
-          ...message,
-          content: [],
-          stop_reason: null,
-          usage: { input_tokens: 100, output_tokens: 1 },
-        },
-      });
-      content.forEach((block, index) => {
-        if (block.type === 'text') {
-          send('content_block_start', {
-            type: 'content_block_start',
-            index,
-            content_block: { type: 'text', text: '' },
-          });
-          const text = String(block.text);
-          for (let i = 0; i < text.length; i += 12) {
-            send('content_block_delta', {
-              type: 'content_block_delta',
-              index,
-              delta: { type: 'text_delta', text: text.slice(i, i + 12) },
-            });
-          }
-        } else {
-          send('content_block_start', {
-            type: 'content_block_start',
-            index,
-            content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
-          });
-          send('content_block_delta', {
-            type: 'content_block_delta',
-            index,
-            delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) },
-          });
-        }
-        send('content_block_stop', { type: 'content_block_stop', index });
-      });
-      send('message_delta', {
-        type: 'message_delta',
-        delta: { stop_reason: stopReason, stop_sequence: null },
-        usage: { output_tokens: 20 },
-      });
-      send('message_stop', { type: 'message_stop' });
-      res.end();
+        !res.destroyed && res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      void streamTurn(send, message, content, stopReason, turn.stallMs).then(() => res.end());
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -124,6 +83,65 @@ export async function startFakeAnthropic(script: FakeTurn[]): Promise<FakeAnthro
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
+}
+
+/** One assistant turn as the Messages API streams it. */
+async function streamTurn(
+  send: (event: string, data: unknown) => void,
+  message: Record<string, unknown>,
+  content: Record<string, unknown>[],
+  stopReason: string,
+  stallMs = 0,
+): Promise<void> {
+  send('message_start', {
+    type: 'message_start',
+    message: {
+      ...message,
+      content: [],
+      stop_reason: null,
+      usage: { input_tokens: 100, output_tokens: 1 },
+    },
+  });
+  for (const [index, block] of content.entries()) {
+    if (block.type === 'text') {
+      send('content_block_start', {
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'text', text: '' },
+      });
+      const text = String(block.text);
+      for (let i = 0; i < text.length; i += 12) {
+        send('content_block_delta', {
+          type: 'content_block_delta',
+          index,
+          delta: { type: 'text_delta', text: text.slice(i, i + 12) },
+        });
+        if (i === 0 && stallMs) await new Promise((r) => setTimeout(r, stallMs));
+      }
+    } else {
+      send('content_block_start', {
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+      });
+      send('content_block_delta', {
+        type: 'content_block_delta',
+        index,
+        delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) },
+      });
+    }
+    send('content_block_stop', { type: 'content_block_stop', index });
+  }
+  send('message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: 20 },
+  });
+  send('message_stop', { type: 'message_stop' });
 }

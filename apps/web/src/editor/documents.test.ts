@@ -123,6 +123,11 @@ describe('two people on one file', () => {
     expect(await mine.save('shared.txt')).toBe('conflict');
     const conflicted = mine.get('shared.txt')!;
     expect(conflicted.conflict?.theirs).toBe('base\ntheirs\n');
+    // Who saved first, for the banner to name them.
+    expect(conflicted.conflict?.by).toEqual({
+      source: 'user',
+      userId: editor.api.session.get()!.user.id,
+    });
     expect(conflicted.content).toBe('base\nmine\n');
     // Nothing was lost on the server either.
     expect((await owner.files.readFile(projectId, 'shared.txt')).content).toBe('base\ntheirs\n');

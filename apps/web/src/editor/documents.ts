@@ -1,3 +1,4 @@
+import type { Schemas } from '@vaporform/sdk';
 import { ApiError } from '../lib/client.ts';
 import type { DraftStore } from '../lib/drafts.ts';
 import type { FileAccess } from '../lib/files.ts';
@@ -28,9 +29,11 @@ export interface Doc {
   loading: boolean;
   saving: boolean;
   /** A save was refused because someone else saved first: their text, to diff and choose. */
-  conflict?: { theirs: string; theirsVersion: number };
+  conflict?: { theirs: string; theirsVersion: number; by?: ChangeAuthor };
   /** The file changed on the server while this buffer had unsaved edits. */
   remoteChanged?: boolean;
+  /** Who made that change (from the `file_changed` event). */
+  remoteChangedBy?: ChangeAuthor;
   /** The file was deleted on the server. */
   deleted?: boolean;
   /** Unsaved text was restored from a local draft when the file opened. */
@@ -45,6 +48,12 @@ export interface Doc {
   collabDraft?: string;
   /** Shared document: why the server refused our edits. */
   collabNotice?: string;
+}
+
+/** Who wrote a version: its source (a person, the assistant, the container…) and the user. */
+export interface ChangeAuthor {
+  source: Schemas['FileMeta']['source'];
+  userId?: string;
 }
 
 /** True when the buffer has unsaved edits. */
@@ -276,7 +285,11 @@ export class DocumentStore {
           const theirs = await this.#files.readFile(this.#projectId, path);
           this.#patch(path, {
             saving: false,
-            conflict: { theirs: theirs.content, theirsVersion: theirs.version },
+            conflict: {
+              theirs: theirs.content,
+              theirsVersion: theirs.version,
+              by: { source: theirs.source, userId: theirs.updatedBy },
+            },
           });
         } catch (readErr) {
           this.#patch(path, { saving: false, error: errorText(readErr) });
@@ -365,7 +378,7 @@ export class DocumentStore {
    * A file changed on the server (`file_changed`). A clean buffer reloads; a dirty one is
    * flagged, and its next save reports the conflict.
    */
-  async remoteChanged(path: string, version: number | undefined): Promise<void> {
+  async remoteChanged(path: string, version: number | undefined, by?: ChangeAuthor): Promise<void> {
     const doc = this.#docs.get(path);
     if (doc?.collab) {
       // Its text arrives as operations. A new version is the server's write-back of the
@@ -379,7 +392,7 @@ export class DocumentStore {
     if (!doc || doc.loading || doc.saving) return;
     if (version !== undefined && doc.version !== null && version <= doc.version) return;
     if (isDirty(doc)) {
-      this.#patch(path, { remoteChanged: true });
+      this.#patch(path, { remoteChanged: true, remoteChangedBy: by });
       return;
     }
     try {

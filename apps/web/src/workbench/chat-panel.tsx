@@ -26,6 +26,9 @@ interface ChatFileChange {
   diff?: string;
 }
 
+/** What a streamed answer said and did, in the order it happened. */
+type Part = { text: string } | { tool: ChatTool };
+
 /**
  * A turn as shown: a stored message of the history (`id` set; `rewoundAt`: a checkpoint
  * restore rewound the chat past it), or one being streamed.
@@ -34,8 +37,12 @@ interface Turn extends Partial<Omit<ChatMessage, 'tools' | 'error'>> {
   role: ChatMessage['role'];
   content: string;
   tools?: ChatTool[];
+  /** Streamed turns: text and tools interleaved as they came (the history has no order). */
+  parts?: Part[];
   changes?: ChatFileChange[];
   streaming?: boolean;
+  /** Why the run ended early (Stop, a limit): said quietly, not as an error. */
+  stopped?: string;
   error?: string | null;
   reverted?: boolean;
 }
@@ -57,6 +64,7 @@ export function ChatPanel(props: {
   const [checkpoints, setCheckpoints] = useState(false);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
+  const [stopping, setStopping] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const abort = useRef<AbortController | null>(null);
   // The same query as the explorer's marks (one request): pending changes per turn.
@@ -124,7 +132,7 @@ export function ChatPanel(props: {
     setTurns((ts) => [
       ...ts,
       { role: 'user', content: message },
-      { role: 'assistant', content: '', streaming: true, tools: [], changes: [] },
+      { role: 'assistant', content: '', streaming: true, tools: [], parts: [], changes: [] },
     ]);
     const ctrl = new AbortController();
     abort.current = ctrl;
@@ -143,14 +151,18 @@ export function ChatPanel(props: {
         const data = parse(ev.data);
         if (ev.event === 'text') {
           const delta = typeof data === 'string' ? data : String(data.text ?? data.delta ?? '');
-          patchLast((t) => ({ ...t, content: t.content + delta }));
+          patchLast((t) => ({ ...t, content: t.content + delta, parts: withText(t.parts, delta) }));
         } else if (ev.event === 'tool') {
           const tool: ChatTool = {
             name: String(data.name ?? 'tool'),
             input: data.input,
             summary: str(data.summary ?? data.result),
           };
-          patchLast((t) => ({ ...t, tools: [...(t.tools ?? []), tool] }));
+          patchLast((t) => ({
+            ...t,
+            tools: [...(t.tools ?? []), tool],
+            parts: [...(t.parts ?? []), { tool }],
+          }));
         } else if (ev.event === 'file_change') {
           const change: ChatFileChange = {
             path: String(data.path ?? ''),
@@ -159,8 +171,10 @@ export function ChatPanel(props: {
           };
           patchLast((t) => ({ ...t, changes: [...(t.changes ?? []), change] }));
         } else if (ev.event === 'done') {
+          const stopped = data.stopped as { message?: unknown } | undefined;
           patchLast((t) => ({
             ...t,
+            ...(stopped ? { stopped: str(stopped.message) ?? 'Stopped.' } : {}),
             ...(typeof data.messageId === 'string' ? { id: data.messageId } : {}),
             streaming: false,
             changesetId: str(data.changesetId) ?? null,
@@ -179,8 +193,24 @@ export function ChatPanel(props: {
       patchLast((t) => ({ ...t, streaming: false, error: errorMessage(err) }));
     } finally {
       setBusy(false);
+      setStopping(false);
       abort.current = null;
       reloadHistory();
+    }
+  }
+
+  /** Stop: the server ends the run where it is; the stream then ends with `done`. */
+  async function stop() {
+    setStopping(true);
+    try {
+      unwrap(
+        await api.client.POST('/api/projects/{id}/chat/stop', {
+          params: { path: { id: props.projectId } },
+        }),
+      );
+    } catch (err) {
+      setStopping(false);
+      notify(errorMessage(err), 'error');
     }
   }
 
@@ -242,15 +272,24 @@ export function ChatPanel(props: {
               {t.role === 'user' ? 'You' : 'Assistant'}
               {t.rewoundAt && <span className="chat-after-checkpoint"> · after checkpoint</span>}
             </div>
-            {t.content && <div className="chat-text">{t.content}</div>}
-            {t.tools?.map((tool, j) => (
-              <div key={j} className="chat-tool" data-testid="chat-tool">
-                <span className="tool-name row">
-                  <Icon name="gear" size={12} /> {tool.name}
-                </span>{' '}
-                <span className="muted small">{toolLabel(tool)}</span>
-              </div>
-            ))}
+            {t.parts ? (
+              t.parts.map((part, j) =>
+                'tool' in part ? (
+                  <ToolLine key={j} tool={part.tool} />
+                ) : (
+                  <div key={j} className="chat-text">
+                    {part.text}
+                  </div>
+                ),
+              )
+            ) : (
+              <>
+                {t.content && <div className="chat-text">{t.content}</div>}
+                {t.tools?.map((tool, j) => (
+                  <ToolLine key={j} tool={tool} />
+                ))}
+              </>
+            )}
             {/* Turns read from the history carry only their changeset id: the same buttons. */}
             {((t.changes && t.changes.length > 0) || t.changesetId) && (
               <div className="changeset" data-testid="changeset">
@@ -305,7 +344,12 @@ export function ChatPanel(props: {
                 Working…
               </div>
             )}
-            {t.error && (
+            {t.stopped && (
+              <p className="muted small chat-stopped" role="status" data-testid="chat-stopped">
+                {t.stopped}
+              </p>
+            )}
+            {t.error && !t.stopped && (
               <p className="error small" role="alert">
                 {t.error}
               </p>
@@ -341,16 +385,45 @@ export function ChatPanel(props: {
             }
           }}
         />
-        <button
-          className="primary"
-          type="submit"
-          disabled={busy || !input.trim() || !props.canEdit}
-        >
-          {busy ? '…' : 'Send'}
-        </button>
+        {busy ? (
+          <button
+            type="button"
+            className="danger"
+            disabled={stopping}
+            title="Stop the assistant where it is (what it changed so far is kept)"
+            onClick={() => void stop()}
+          >
+            {stopping ? 'Stopping…' : 'Stop'}
+          </button>
+        ) : (
+          <button className="primary" type="submit" disabled={!input.trim() || !props.canEdit}>
+            Send
+          </button>
+        )}
       </form>
     </section>
   );
+}
+
+/** One tool the assistant used: its name, what it worked on, what came of it. */
+function ToolLine(props: { tool: ChatTool }) {
+  return (
+    <div className="chat-tool" data-testid="chat-tool">
+      <span className="tool-name row">
+        <Icon name="gear" size={12} /> {props.tool.name}
+      </span>{' '}
+      <span className="muted small">{toolLabel(props.tool)}</span>
+    </div>
+  );
+}
+
+/** `parts` with `delta` added to its text (a new text part after a tool). */
+function withText(parts: Part[] | undefined, delta: string): Part[] {
+  const list = parts ?? [];
+  const last = list[list.length - 1];
+  if (last && 'text' in last) return [...list.slice(0, -1), { text: last.text + delta }];
+  // The blank line between model turns is not shown as a paragraph of its own.
+  return delta.trim() ? [...list, { text: delta.replace(/^\n+/, '') }] : list;
 }
 
 /** A unified diff with added/removed lines coloured. */
@@ -385,9 +458,16 @@ function fromHistory(shown: Turn[], stored: ChatMessage[]): Turn[] {
   const byId = new Map(shown.filter((t) => t.id).map((t) => [t.id, t]));
   return stored.map((m) => {
     const before = byId.get(m.id);
+    // A run a Stop or a limit ended early stores why as its error and at the end of its text:
+    // shown quietly, once.
+    const early = m.error && m.content.endsWith(m.error) ? m.error : null;
     return {
       ...m,
+      ...(early ? { content: m.content.slice(0, -early.length).trimEnd(), stopped: early } : {}),
       ...(before?.changes ? { changes: before.changes } : {}),
+      // What only the stream told: the order of text and tools, and a quiet "stopped".
+      ...(before?.parts ? { parts: before.parts } : {}),
+      ...(before?.stopped ? { stopped: before.stopped } : {}),
       ...(before?.reverted ? { reverted: true } : {}),
     };
   });

@@ -3,7 +3,7 @@ import { fileChangesOf, type Schemas } from '@vaporform/sdk';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { useApp } from '../context.tsx';
 import { browserCollabClient } from '../editor/collab-connection.ts';
-import { DocumentStore, isDirty } from '../editor/documents.ts';
+import { DocumentStore, isDirty, type ChangeAuthor } from '../editor/documents.ts';
 import { errorCode, errorMessage, unwrap } from '../lib/client.ts';
 import { httpFiles } from '../lib/files.ts';
 import { isBinaryPath, languageOf } from '../lib/languages.ts';
@@ -18,6 +18,7 @@ import { Explorer } from './explorer.tsx';
 import { HistoryPanel } from './history-panel.tsx';
 import { Icon, type IconName } from './icons.tsx';
 import { InfrastructurePanel } from './infrastructure-panel.tsx';
+import { PhoneWorkbench, Splitter, useNarrow, usePaneSizes, useRememberedTabs } from './layout.tsx';
 import { LogsView } from './logs-view.tsx';
 import { usePendingReview } from './pending-review.tsx';
 import { PresenceAvatars, usePresence } from './presence.tsx';
@@ -145,6 +146,24 @@ export function Workbench(props: { projectId: string }) {
     [pendingReview.byPath],
   );
   const sessionChat = useSessionChat({ projectId: id, socket, visible: side === 'session' });
+  // Pane sizes and open tabs, remembered per project; at phone width a read-only layout.
+  const layout = usePaneSizes(id);
+  const narrow = useNarrow();
+  useRememberedTabs(store, selfId, id);
+  // Who changed a file, by name (the conflict banner): members are kept fresh by events.
+  const membersQuery = $api.useQuery('get', '/api/projects/{id}/members', byId);
+  const authorName = useCallback(
+    (by: ChangeAuthor): string => {
+      if (by.source === 'claude') return 'the assistant';
+      if (by.source === 'container') return 'a command in the container';
+      if (by.source === 'import') return 'an import';
+      if (by.source === 'template') return 'the template';
+      if (by.userId && by.userId === selfId) return 'you (elsewhere)';
+      const member = membersQuery.data?.members.find((m) => m.userId === by.userId);
+      return member?.name ?? 'someone else';
+    },
+    [membersQuery.data, selfId],
+  );
 
   useEffect(() => {
     // Files that still have local drafts (e.g. after a sign-out) open again.
@@ -172,7 +191,11 @@ export function Workbench(props: { projectId: string }) {
         // One file, or every file of a restore (one `files_changed` for all of them).
         for (const d of fileChangesOf(e)) {
           if (d.operation === 'delete') store.remoteDeleted(d.path);
-          else void store.remoteChanged(d.path, d.version);
+          else
+            void store.remoteChanged(d.path, d.version, {
+              source: d.source,
+              ...(d.userId ? { userId: d.userId } : {}),
+            });
           if (d.from !== undefined) store.renamed(d.from, d.path);
           if (!ownSaves.current.delete(`${d.path}@${d.version}`)) setChanges((n) => n + 1);
         }
@@ -424,6 +447,37 @@ export function Workbench(props: { projectId: string }) {
   const hmr = (files ?? []).some((f) => /^vite\.config\.[cm]?[jt]s$/.test(f.path));
   const historyTarget = historyPath ?? active;
 
+  const preview = (
+    <PreviewPanel
+      projectId={id}
+      containerStatus={status}
+      health={health}
+      devServerUp={devServerUp}
+      crash={crash}
+      stoppedByUser={stopped}
+      canEdit={canEdit}
+      changes={changes}
+      hmr={hmr}
+      onStart={() => void containerAction('start')}
+      onRestart={() => void containerAction('restart')}
+      onShowLogs={() => openBottom('logs')}
+      onFixWithAi={fixWithAi}
+    />
+  );
+
+  if (narrow) {
+    return (
+      <PhoneWorkbench
+        projectId={id}
+        name={project?.name ?? '…'}
+        status={status}
+        files={files}
+        preview={preview}
+        onBack={() => navigate('/')}
+      />
+    );
+  }
+
   return (
     <div className="workbench" data-theme-mode={theme}>
       <header className="titlebar">
@@ -507,7 +561,10 @@ export function Workbench(props: { projectId: string }) {
           />
         )}
         {side && side !== 'infrastructure' && (
-          <aside className={`sidebar ${side === 'chat' || side === 'session' ? 'wide' : ''}`}>
+          <aside
+            className={`sidebar ${side === 'chat' || side === 'session' ? 'wide' : ''}`}
+            style={{ width: layout.sizes.side }}
+          >
             {side === 'explorer' && (
               <Explorer
                 projectId={id}
@@ -566,6 +623,16 @@ export function Workbench(props: { projectId: string }) {
             )}
           </aside>
         )}
+        {side && side !== 'infrastructure' && (
+          <Splitter
+            pane="side"
+            label="Resize the side bar"
+            size={layout.sizes.side}
+            grow={1}
+            onResize={(n) => layout.resize('side', n)}
+            onReset={() => layout.reset('side')}
+          />
+        )}
         <div className="center">
           <EditorArea
             store={store}
@@ -575,12 +642,28 @@ export function Workbench(props: { projectId: string }) {
             canEdit={canEdit}
             onSave={(p) => void save(p)}
             revealLine={reveal}
+            authorName={authorName}
             pending={pendingReview.byPath}
             onReviewPending={pendingReview.open}
           />
           {pendingReview.dialog}
+          {bottomOpened.size > 0 && bottom && (
+            <Splitter
+              pane="panel"
+              label="Resize the panel"
+              size={layout.sizes.panel}
+              grow={-1}
+              onResize={(n) => layout.resize('panel', n)}
+              onReset={() => layout.reset('panel')}
+            />
+          )}
           {bottomOpened.size > 0 && (
-            <section className="bottom-panel" hidden={!bottom} aria-label="Panel">
+            <section
+              className="bottom-panel"
+              hidden={!bottom}
+              aria-label="Panel"
+              style={{ height: layout.sizes.panel }}
+            >
               <div className="panel-tabs" role="tablist">
                 <button
                   role="tab"
@@ -623,22 +706,18 @@ export function Workbench(props: { projectId: string }) {
           )}
         </div>
         {showPreview && (
-          <aside className="right">
-            <PreviewPanel
-              projectId={id}
-              containerStatus={status}
-              health={health}
-              devServerUp={devServerUp}
-              crash={crash}
-              stoppedByUser={stopped}
-              canEdit={canEdit}
-              changes={changes}
-              hmr={hmr}
-              onStart={() => void containerAction('start')}
-              onRestart={() => void containerAction('restart')}
-              onShowLogs={() => openBottom('logs')}
-              onFixWithAi={fixWithAi}
-            />
+          <Splitter
+            pane="preview"
+            label="Resize the preview"
+            size={layout.sizes.preview}
+            grow={-1}
+            onResize={(n) => layout.resize('preview', n)}
+            onReset={() => layout.reset('preview')}
+          />
+        )}
+        {showPreview && (
+          <aside className="right" style={{ width: layout.sizes.preview }}>
+            {preview}
           </aside>
         )}
       </div>
