@@ -336,6 +336,7 @@ export async function composeServices(deps: {
       restart: (id) => containers.restart(id),
     },
     activity,
+    bus,
     log,
   });
   // The assistant reads files: what people typed in open documents is written first.

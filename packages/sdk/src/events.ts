@@ -162,6 +162,20 @@ export const chatRewoundEvent = z.object({
 });
 
 /**
+ * A checkpoint was made: by hand (`manual`), before an assistant turn (`assistant`) or before
+ * a restore (`restore`); checkpoint timelines read `GET /api/projects/:id/checkpoints` again.
+ */
+export const checkpointCreatedEvent = z.object({
+  type: z.literal('checkpoint_created'),
+  data: z.object({
+    checkpointId: z.string(),
+    name: z.string(),
+    kind: z.enum(['manual', 'assistant', 'restore']),
+    userId: z.string().nullable(),
+  }),
+});
+
+/**
  * Hunks of an assistant turn's changeset were decided (`accepted`, `rejected`), returned to
  * `pending`, or the turn was reverted as a whole: pending-review marks change
  * (`GET /api/projects/:id/review/pending`).
@@ -319,6 +333,7 @@ export const projectEvent = z.discriminatedUnion('type', [
   claudeErrorEvent,
   chatEvent,
   chatRewoundEvent,
+  checkpointCreatedEvent,
   reviewChangedEvent,
   presenceEvent,
   membershipEvent,

@@ -1,5 +1,5 @@
 import { QueryClient, useQueryClient } from '@tanstack/react-query';
-import type { ProjectEvent } from '@vaporform/sdk';
+import { fileChangesOf, type ProjectEvent, type Schemas } from '@vaporform/sdk';
 import createQueryHooks from 'openapi-react-query';
 import { useEffect, useMemo } from 'react';
 import { useApp } from '../context.tsx';
@@ -21,15 +21,16 @@ export function useApiQueries() {
   return useMemo(() => createQueryHooks(api.client), [api]);
 }
 
+/** The cache key of project `id`'s pending review (`GET …/review/pending`). */
+export function pendingReviewKey(projectId: string): [string, string, unknown] {
+  return ['get', '/api/projects/{id}/review/pending', { params: { path: { id: projectId } } }];
+}
+
 /** Which cached GETs of project `id` an event makes stale (openapi-react-query's keys). */
 export function staleQueries(projectId: string, event: ProjectEvent): [string, string, unknown?][] {
   const project = { params: { path: { id: projectId } } };
   // Pending review marks move with the files' lines and change with every turn and decision.
-  const pendingReview: [string, string, unknown?] = [
-    'get',
-    '/api/projects/{id}/review/pending',
-    project,
-  ];
+  const pendingReview = pendingReviewKey(projectId);
   switch (event.type) {
     case 'file_changed':
     case 'files_changed':
@@ -42,6 +43,8 @@ export function staleQueries(projectId: string, event: ProjectEvent): [string, s
       ];
     case 'review_changed':
       return [['get', '/api/projects/{id}/changesets/{changesetId}'], pendingReview];
+    case 'checkpoint_created':
+      return [['get', '/api/projects/{id}/checkpoints', project]];
     case 'container_status':
       return [
         ['get', '/api/containers/{projectId}'],
@@ -78,6 +81,17 @@ export function useProjectEventInvalidation(socket: ProjectSocket | null, projec
     return socket.on((event) => {
       for (const queryKey of staleQueries(projectId, event)) {
         void queryClient.invalidateQueries({ queryKey: queryKey.filter((k) => k !== undefined) });
+      }
+      // An open review reads its turn again when one of the turn's files changes.
+      const paths = new Set(fileChangesOf(event).map((c) => c.path));
+      if (paths.size) {
+        void queryClient.invalidateQueries({
+          queryKey: ['get', '/api/projects/{id}/changesets/{changesetId}'],
+          predicate: (q) =>
+            (
+              q.state.data as { changeset?: Schemas['Changeset'] } | undefined
+            )?.changeset?.files.some((f) => paths.has(f.path)) ?? false,
+        });
       }
     });
   }, [socket, projectId, queryClient]);

@@ -1,5 +1,8 @@
-import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState, type FormEvent } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useApp } from '../context.tsx';
+import { errorMessage } from '../lib/client.ts';
+import { useApiQueries } from '../lib/queries.ts';
 import { useEscape } from '../lib/use-escape.ts';
 import { reviewApi, type Checkpoint, type RestorePreview } from './review-api.ts';
 import './review-dialog.css';
@@ -26,76 +29,73 @@ function when(iso: string): string {
  */
 export function CheckpointTimeline(props: {
   projectId: string;
-  /** Changes whenever a new checkpoint may exist (an assistant turn ended). */
+  /**
+   * Not needed any more: the list follows `checkpoint_created` events. Kept so callers that
+   * still pass it compile.
+   */
   refresh?: unknown;
   /** After a restore: the chat reloads (later messages show as after the checkpoint). */
   onRestored(checkpoint: Checkpoint): void;
 }) {
   const { api, notify } = useApp();
-  const cps = useMemo(() => reviewApi(api.client, props.projectId), [api, props.projectId]);
-  const [list, setList] = useState<Checkpoint[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { projectId, onRestored } = props;
+  const cps = useMemo(() => reviewApi(api.client, projectId), [api, projectId]);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
+  // Every new checkpoint (saved, before a turn, before a restore; anyone's) is announced by a
+  // `checkpoint_created` event, which makes this stale (`staleQueries`).
+  const listQuery = $api.queryOptions('get', '/api/projects/{id}/checkpoints', {
+    params: { path: { id: projectId } },
+  });
+  const query = useQuery(listQuery);
+  const list = query.data?.checkpoints ?? null;
+  const error = query.error ? errorMessage(query.error) : null;
   const [name, setName] = useState('');
-  const [saving, setSaving] = useState(false);
   const [confirm, setConfirm] = useState<RestorePreview | null>(null);
-  const [restoring, setRestoring] = useState(false);
+  const reload = () => queryClient.invalidateQueries({ queryKey: listQuery.queryKey });
 
-  const load = useCallback(() => {
-    cps.checkpoints().then(
-      (l) => {
-        setList(l);
-        setError(null);
-      },
-      (err: unknown) => setError((err as Error).message),
-    );
-  }, [cps]);
-  useEffect(load, [load, props.refresh]);
-
-  async function save(e: FormEvent) {
-    e.preventDefault();
-    const n = name.trim();
-    if (!n || saving) return;
-    setSaving(true);
-    try {
-      await cps.saveCheckpoint(n);
+  const saving = useMutation({
+    mutationFn: (n: string) => cps.saveCheckpoint(n),
+    onSuccess: (c) => {
       setName('');
-      notify(`Checkpoint “${n}” saved`);
-      load();
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    } finally {
-      setSaving(false);
-    }
-  }
+      notify(`Checkpoint “${c.name}” saved`);
+    },
+    onError: (err) => notify(errorMessage(err), 'error'),
+    onSettled: reload,
+  });
 
-  async function ask(c: Checkpoint) {
-    try {
-      setConfirm(await cps.previewRestore(c.id));
-    } catch (err) {
-      notify((err as Error).message, 'error');
-    }
-  }
-
-  async function restore(p: RestorePreview) {
-    setRestoring(true);
-    try {
-      const r = await cps.restore(p.checkpoint.id);
+  const restoring = useMutation({
+    mutationFn: (p: RestorePreview) => cps.restore(p.checkpoint.id),
+    onSuccess: (r, p) => {
       setConfirm(null);
       notify(
         `Restored “${p.checkpoint.name}”: ${r.restored.files.length} written back, ${r.restored.removed.length} removed${r.restart ? '; the container restarts' : ''}. “${r.checkpoint.name}” undoes it.`,
       );
-      props.onRestored(p.checkpoint);
-      load();
+      onRestored(p.checkpoint);
+    },
+    onError: (err) => notify(errorMessage(err), 'error'),
+    onSettled: reload,
+  });
+
+  function save(e: FormEvent) {
+    e.preventDefault();
+    const n = name.trim();
+    if (!n || saving.isPending) return;
+    saving.mutate(n);
+  }
+
+  /** What a restore would change now: read when asked, never from the cache. */
+  async function ask(c: Checkpoint) {
+    try {
+      setConfirm(await cps.previewRestore(c.id));
     } catch (err) {
-      notify((err as Error).message, 'error');
-    } finally {
-      setRestoring(false);
+      notify(errorMessage(err), 'error');
     }
   }
 
   return (
     <section className="checkpoint-timeline" aria-label="Checkpoints" data-testid="checkpoints">
-      <form onSubmit={(e) => void save(e)}>
+      <form onSubmit={save}>
         <input
           aria-label="Checkpoint name"
           placeholder="Name this moment…"
@@ -103,7 +103,7 @@ export function CheckpointTimeline(props: {
           maxLength={200}
           onChange={(e) => setName(e.target.value)}
         />
-        <button type="submit" className="small-btn" disabled={!name.trim() || saving}>
+        <button type="submit" className="small-btn" disabled={!name.trim() || saving.isPending}>
           Save checkpoint
         </button>
       </form>
@@ -139,9 +139,9 @@ export function CheckpointTimeline(props: {
       {confirm && (
         <RestoreConfirm
           preview={confirm}
-          busy={restoring}
+          busy={restoring.isPending}
           onCancel={() => setConfirm(null)}
-          onConfirm={() => void restore(confirm)}
+          onConfirm={() => restoring.mutate(confirm)}
         />
       )}
     </section>

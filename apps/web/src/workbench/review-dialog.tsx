@@ -1,7 +1,10 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type * as Monaco from 'monaco-editor';
-import { VaporformApiError, type VaporformClient } from '@vaporform/sdk';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { VaporformClient } from '@vaporform/sdk';
 import { useApp } from '../context.tsx';
+import { ApiError, errorMessage } from '../lib/client.ts';
+import { pendingReviewKey, useApiQueries } from '../lib/queries.ts';
 import { readVersion } from '../lib/files.ts';
 import { languageOf } from '../lib/languages.ts';
 import { useEscape } from '../lib/use-escape.ts';
@@ -50,66 +53,70 @@ export function ReviewDialog(props: {
   onChanged?(changeset: Changeset): void;
 }) {
   const { api, notify } = useApp();
-  const review = useMemo(() => reviewApi(api.client, props.projectId), [api, props.projectId]);
-  const [changeset, setChangeset] = useState<Changeset | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { projectId, changesetId } = props;
+  const review = useMemo(() => reviewApi(api.client, projectId), [api, projectId]);
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
+  // Kept fresh by the project socket: `review_changed` (anyone's decision) and changes of the
+  // turn's files (`useProjectEventInvalidation`), so another member's Accept shows here.
+  const changesetQuery = $api.queryOptions('get', '/api/projects/{id}/changesets/{changesetId}', {
+    params: { path: { id: projectId, changesetId } },
+  });
+  const query = useQuery(changesetQuery);
+  const changeset = query.data?.changeset ?? null;
+  const error = query.error && !changeset ? errorMessage(query.error) : null;
+  const [picked, setSelected] = useState<string | null>(null);
+  const selected = picked ?? changeset?.files[0]?.path ?? null;
   useEscape(true, props.onClose);
 
-  useEffect(() => {
-    let alive = true;
-    review.changeset(props.changesetId).then(
-      (c) => {
-        if (!alive) return;
-        setChangeset(c);
-        setSelected((s) => s ?? c.files[0]?.path ?? null);
-      },
-      (err: unknown) => alive && setError((err as Error).message),
-    );
-    return () => {
-      alive = false;
-    };
-  }, [review, props.changesetId]);
-
   const onChanged = props.onChanged;
-  const run = useCallback(
-    async (what: () => Promise<Changeset>) => {
-      setBusy(true);
-      try {
-        const next = await what();
-        setChangeset(next);
-        onChanged?.(next);
-      } catch (err) {
-        notify(
-          err instanceof VaporformApiError && err.status === 409
-            ? err.message
-            : `The decision was not recorded: ${(err as Error).message}`,
-          'error',
-        );
-      } finally {
-        setBusy(false);
-      }
+  const decision = useMutation({
+    /** The whole turn (`hunkIds` absent), or these hunks one after the other. */
+    mutationFn: async ({ verb, hunkIds }: { verb: Decision; hunkIds?: string[] }) => {
+      if (!hunkIds) return review.decideAll(changesetId, verb);
+      let latest: Changeset | null = null;
+      for (const id of hunkIds) latest = await review.decideHunk(changesetId, id, verb);
+      return latest ?? (await review.changeset(changesetId));
     },
-    [notify, onChanged],
+    onSuccess: (next) => {
+      queryClient.setQueryData(changesetQuery.queryKey, { changeset: next });
+      onChanged?.(next);
+    },
+    onError: (err) => {
+      // Part of a file's decisions may have been recorded: read the turn again.
+      void queryClient.invalidateQueries({ queryKey: changesetQuery.queryKey });
+      notify(
+        err instanceof ApiError && err.status === 409
+          ? err.message
+          : `The decision was not recorded: ${errorMessage(err)}`,
+        'error',
+      );
+    },
+    onSettled: () => queryClient.invalidateQueries({ queryKey: pendingReviewKey(projectId) }),
+  });
+  const busy = decision.isPending;
+  const { mutateAsync } = decision;
+  const run = useCallback(
+    (verb: Decision, hunkIds?: string[]) =>
+      mutateAsync({ verb, hunkIds }).then(
+        () => undefined,
+        () => undefined, // told in onError
+      ),
+    [mutateAsync],
   );
 
-  const decideHunk = useCallback(
-    (hunkId: string, verb: Decision) =>
-      run(() => review.decideHunk(props.changesetId, hunkId, verb)),
-    [run, review, props.changesetId],
-  );
+  const decideHunk = useCallback((hunkId: string, verb: Decision) => run(verb, [hunkId]), [run]);
 
   /** Every hunk of one file not already in the wanted state, one after the other. */
-  const decideFile = (file: ChangesetFile, verb: Decision) =>
-    run(async () => {
-      const want = stateAfter[verb];
-      let latest: Changeset | null = null;
-      // Bottom-up: each decision leaves the positions of the hunks above it unchanged.
-      const hunks = [...file.hunks].filter((h) => h.state !== want).reverse();
-      for (const h of hunks) latest = await review.decideHunk(props.changesetId, h.id, verb);
-      return latest ?? (await review.changeset(props.changesetId));
-    });
+  const decideFile = (file: ChangesetFile, verb: Decision) => {
+    const want = stateAfter[verb];
+    // Bottom-up: each decision leaves the positions of the hunks above it unchanged.
+    const hunks = [...file.hunks].filter((h) => h.state !== want).reverse();
+    return run(
+      verb,
+      hunks.map((h) => h.id),
+    );
+  };
 
   const file = changeset?.files.find((f) => f.path === selected) ?? null;
   const counts = changeset ? countStates(changeset.files) : null;
@@ -136,19 +143,19 @@ export function ReviewDialog(props: {
               <>
                 <button
                   disabled={busy || counts?.accepted === countAll(counts)}
-                  onClick={() => void run(() => review.decideAll(props.changesetId, 'accept'))}
+                  onClick={() => void run('accept')}
                 >
                   Accept all
                 </button>
                 <button
                   disabled={busy || counts?.rejected === countAll(counts)}
-                  onClick={() => void run(() => review.decideAll(props.changesetId, 'reject'))}
+                  onClick={() => void run('reject')}
                 >
                   Reject all
                 </button>
                 <button
                   disabled={busy || counts?.pending === countAll(counts)}
-                  onClick={() => void run(() => review.decideAll(props.changesetId, 'undo'))}
+                  onClick={() => void run('undo')}
                   title="Every change of this turn pending again (rejected text comes back)"
                 >
                   Undo all
@@ -308,7 +315,7 @@ function HunkDiff(props: {
           modified.dispose();
         };
       },
-      (err: unknown) => !disposed && setLoadError((err as Error).message),
+      (err: unknown) => !disposed && setLoadError(errorMessage(err)),
     );
     return () => {
       disposed = true;

@@ -2,12 +2,15 @@ import {
   useCallback,
   useEffect,
   useLayoutEffect,
+  useMemo,
   useRef,
   useState,
   type KeyboardEvent,
 } from 'react';
-import { toApiError, type Schemas } from '@vaporform/sdk';
+import { useInfiniteQuery, useQueryClient, type InfiniteData } from '@tanstack/react-query';
+import { unwrap, type Schemas } from '@vaporform/sdk';
 import { useApp } from '../context.tsx';
+import { errorMessage } from '../lib/client.ts';
 import type { ProjectSocket } from '../lib/project-socket.ts';
 import { Avatar } from './presence.tsx';
 import './session-chat.css';
@@ -19,6 +22,9 @@ export type SessionMessage = Schemas['SessionMessage'];
 const MAX_CHARS = 4000;
 /** How many pages of missed messages a reconnect reads at most (200 each). */
 const MAX_CATCH_UP_PAGES = 10;
+
+/** Messages read per page (the server's default page). */
+const PAGE = 50;
 
 /** True for a session chat message; the assistant's chat sends `chat` events too (no `text`). */
 function isSessionMessage(m: unknown): m is SessionMessage {
@@ -36,6 +42,9 @@ function merge(list: SessionMessage[], more: SessionMessage[]): SessionMessage[]
   );
 }
 
+/** The cached pages: `pages[0]` the newest (live messages join it), then older ones. */
+type Pages = InfiniteData<SessionMessage[], string | null>;
+
 /** The session chat's state, kept by the workbench so the unread count runs while hidden. */
 export interface SessionChat {
   messages: SessionMessage[];
@@ -52,8 +61,9 @@ export interface SessionChat {
 }
 
 /**
- * Reads the session chat of `projectId` and follows it live (`chat` events on the project
- * socket); after a reconnect, reads what it missed (`?after=` the last message it has).
+ * Reads the session chat of `projectId` into the query cache, a page at a time (newest first,
+ * "Earlier messages" reads the page before), and follows it live: `chat` events are added to
+ * the cached newest page; after a reconnect, what was missed (`?after=` the last message it has).
  */
 export function useSessionChat(opts: {
   projectId: string;
@@ -64,64 +74,86 @@ export function useSessionChat(opts: {
   const { api } = useApp();
   const { client } = api;
   const { projectId, socket, visible } = opts;
-  const [messages, setMessages] = useState<SessionMessage[]>([]);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
   const [unread, setUnread] = useState(0);
-  const [hasOlder, setHasOlder] = useState(false);
-  const latest = useRef<SessionMessage[]>([]);
-  latest.current = messages;
   const visibleRef = useRef(visible);
   visibleRef.current = visible;
   const selfId = api.session.get()?.user.id;
+  const queryKey = useMemo(
+    () => ['get', '/api/projects/{id}/messages', { params: { path: { id: projectId } } }, 'pages'],
+    [projectId],
+  );
 
+  const query = useInfiniteQuery({
+    queryKey,
+    queryFn: async ({ pageParam, signal }) => {
+      const r = await client.GET('/api/projects/{id}/messages', {
+        signal,
+        params: {
+          path: { id: projectId },
+          query: pageParam ? { before: pageParam, limit: PAGE } : { limit: PAGE },
+        },
+      });
+      return unwrap(r).messages;
+    },
+    initialPageParam: null as string | null,
+    // A full page: there may be more before its oldest message.
+    getNextPageParam: (page: SessionMessage[]) =>
+      page.length >= PAGE ? (page[0]?.id ?? null) : null,
+    // The socket and the catch-up keep it fresh; read again only when the workbench opens.
+    staleTime: Infinity,
+    refetchOnMount: 'always',
+    refetchOnReconnect: false,
+  });
+  const pages = query.data?.pages;
+  const messages = useMemo(() => merge([], [...(pages ?? [])].reverse().flat()), [pages]);
+
+  /** Messages heard before the first page is in the cache: added once it is. */
+  const early = useRef<SessionMessage[]>([]);
   const arrived = useCallback(
     (more: SessionMessage[]) => {
-      const known = new Set(latest.current.map((m) => m.id));
-      const news = more.filter((m) => !known.has(m.id));
-      if (!news.length) return;
-      latest.current = merge(latest.current, news);
-      setMessages(latest.current);
+      let news: SessionMessage[] = [];
+      if (!queryClient.getQueryData<Pages>(queryKey)) {
+        early.current = merge(early.current, more);
+        return;
+      }
+      queryClient.setQueryData<Pages>(queryKey, (data) => {
+        if (!data) return data;
+        const known = new Set(data.pages.flat().map((m) => m.id));
+        news = more.filter((m) => !known.has(m.id));
+        if (!news.length) return data;
+        const [newest = [], ...older] = data.pages;
+        return { ...data, pages: [merge(newest, news), ...older] };
+      });
       const fromOthers = news.filter((m) => m.userId !== selfId).length;
       if (!visibleRef.current && fromOthers) setUnread((n) => n + fromOthers);
     },
-    [selfId],
+    [queryClient, queryKey, selfId],
   );
-
-  // The newest page first.
   useEffect(() => {
-    let alive = true;
-    latest.current = [];
-    setMessages([]);
-    setLoaded(false);
-    setError(null);
+    if (!pages || !early.current.length) return;
+    const held = early.current;
+    early.current = [];
+    arrived(held);
+  }, [pages, arrived]);
+  useEffect(() => {
+    early.current = [];
     setUnread(0);
-    void client
-      .GET('/api/projects/{id}/messages', { params: { path: { id: projectId }, query: {} } })
-      .then((r) => {
-        if (!alive) return;
-        if (!r.response.ok) throw toApiError(r.response.status, r.error);
-        const page = r.data?.messages ?? [];
-        latest.current = merge(latest.current, page);
-        setMessages(latest.current);
-        setHasOlder(page.length >= 50);
-      })
-      .catch((err: unknown) => alive && setError((err as Error).message))
-      .finally(() => alive && setLoaded(true));
-    return () => {
-      alive = false;
-    };
-  }, [client, projectId]);
+  }, [projectId]);
 
   // Live, and what was missed while the socket was down.
   useEffect(() => {
     if (!socket) return;
     let wasOpen = socket.state === 'open';
+    const newestId = () => {
+      const newest = queryClient.getQueryData<Pages>(queryKey)?.pages[0];
+      return newest?.[newest.length - 1]?.id;
+    };
     const catchUp = async () => {
       for (let page = 0; page < MAX_CATCH_UP_PAGES; page++) {
-        const last = latest.current[latest.current.length - 1];
+        const last = newestId();
         const r = await client.GET('/api/projects/{id}/messages', {
-          params: { path: { id: projectId }, query: last ? { after: last.id, limit: 200 } : {} },
+          params: { path: { id: projectId }, query: last ? { after: last, limit: 200 } : {} },
         });
         const got = r.data?.messages ?? [];
         arrived(got);
@@ -141,27 +173,17 @@ export function useSessionChat(opts: {
       offEvent();
       offState();
     };
-  }, [arrived, client, projectId, socket]);
+  }, [arrived, client, projectId, socket, queryClient, queryKey]);
 
   useEffect(() => {
     if (visible) setUnread(0);
   }, [visible]);
 
+  const { fetchNextPage } = query;
   const loadOlder = useCallback(async () => {
-    const first = latest.current[0];
-    if (!first) return;
-    const r = await client.GET('/api/projects/{id}/messages', {
-      params: { path: { id: projectId }, query: { before: first.id, limit: 50 } },
-    });
-    if (!r.response.ok) throw toApiError(r.response.status, r.error);
-    const page = r.data?.messages ?? [];
-    latest.current = [
-      ...page.filter((m) => !latest.current.some((k) => k.id === m.id)),
-      ...latest.current,
-    ];
-    setMessages(latest.current);
-    setHasOlder(page.length >= 50);
-  }, [client, projectId]);
+    const r = await fetchNextPage();
+    if (r.isFetchNextPageError) throw r.error;
+  }, [fetchNextPage]);
 
   const send = useCallback(
     async (text: string) => {
@@ -169,13 +191,20 @@ export function useSessionChat(opts: {
         params: { path: { id: projectId } },
         body: { text },
       });
-      if (!r.response.ok || !r.data) throw toApiError(r.response.status, r.error);
-      arrived([r.data.message]);
+      arrived([unwrap(r).message]);
     },
     [arrived, client, projectId],
   );
 
-  return { messages, loaded, error, unread, hasOlder, loadOlder, send };
+  return {
+    messages,
+    loaded: !query.isPending,
+    error: query.error && !pages ? errorMessage(query.error) : null,
+    unread,
+    hasOlder: query.hasNextPage,
+    loadOlder,
+    send,
+  };
 }
 
 /** Time of a message: "14:05" today, "Mon 14:05" this week, else the date too. */
@@ -254,7 +283,7 @@ export function SessionChatPanel(props: { chat: SessionChat }) {
       setInput('');
       stick.current = true;
     } catch (err) {
-      setProblem((err as Error).message);
+      setProblem(errorMessage(err));
     } finally {
       setSending(false);
       box.current?.focus();
@@ -287,7 +316,9 @@ export function SessionChatPanel(props: { chat: SessionChat }) {
         {chat.hasOlder && (
           <button
             className="linklike small session-older"
-            onClick={() => void chat.loadOlder().catch((err: Error) => setProblem(err.message))}
+            onClick={() =>
+              void chat.loadOlder().catch((err: unknown) => setProblem(errorMessage(err)))
+            }
           >
             Earlier messages
           </button>

@@ -1,5 +1,7 @@
+import type { EventBus } from '../../common/bus.ts';
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { publishProjectEvent } from '../../common/project-events.ts';
 import type { Db } from '../../db/index.ts';
 import type { ActivityService } from '../activity/index.ts';
 import type { ChatPosition } from '../ai/index.ts';
@@ -130,6 +132,8 @@ export interface CheckpointsServiceDeps {
   /** Absent: restores never restart anything (tests without containers). */
   runtime?: CheckpointRuntime;
   activity: ActivityService;
+  /** Members hear of every new checkpoint (`checkpoint_created`). */
+  bus: EventBus;
   log: Logger;
 }
 
@@ -179,7 +183,16 @@ export class CheckpointsService {
         files: list.map((f) => ({ path: f.path, version: f.version, hash: f.contentHash })),
       }),
     );
-    return toCheckpoint(row);
+    const checkpoint = toCheckpoint(row);
+    await publishProjectEvent(this.#deps.bus, projectId, 'checkpoint_created', {
+      checkpointId: checkpoint.id,
+      name: checkpoint.name,
+      kind: checkpoint.kind,
+      userId,
+    }).catch((err: unknown) =>
+      this.#deps.log.warn({ err, projectId }, 'checkpoint_created event not published'),
+    );
+    return checkpoint;
   }
 
   /** The project's checkpoints, newest first. */
