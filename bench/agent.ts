@@ -5,17 +5,22 @@
  *   - baseline: `docker exec <machine> sh -c 'echo hi'` on 1 machine;
  *   - command ×1, ×3, ×10: POST …/command `echo hi` on 1, 3 and 10 machines (request → all
  *     results), beside docker exec ×3 and ×10;
+ *   - the same sent to a second instance (same PostgreSQL and Redis) that relays them to the
+ *     first, where the agents are connected;
  *   - provision → agents online: POST /api/provision of 10 machines → every agent online (one
  *     sample), and apply ready → online;
  *   - deploy: POST …/deploy of the node-http template → every machine answers (one sample ×2).
  * Needs terraform and DOCKER_HOST (default: the test engine). Loopback only; loops bounded.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../apps/server/src/db/index.ts';
+import { createLogger } from '../apps/server/src/common/logger.ts';
+import { freePort, startEmbeddedPostgres } from '../apps/server/src/db/index.ts';
+import { startRedis } from '../apps/server/test/redis.ts';
 import { summarise, type Result } from './results.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -25,7 +30,11 @@ const DOCKER_HOST = process.env.DOCKER_HOST ?? 'unix:///tmp/vf-docker/docker.soc
 const run = promisify(execFile);
 
 /** The real server (`src/main.ts`) on `dataDir`, with the test Docker engine. */
-export async function startServer(dataDir: string, port: number): Promise<ChildProcess> {
+export async function startServer(
+  dataDir: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
     cwd: root,
     env: {
@@ -35,6 +44,7 @@ export async function startServer(dataDir: string, port: number): Promise<ChildP
       LOG_LEVEL: 'warn',
       VAPORFORM_RUNTIME: 'process',
       DOCKER_HOST,
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -110,9 +120,25 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 /** Fan-out latency of the agent vs docker exec, provisioning and deploy time. */
 export async function agentBench(): Promise<Result[]> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-agent-'));
+  const otherDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-agent-b-'));
+  // Two instances of one deployment (one PostgreSQL, one Redis, the same keys): the agents
+  // connect to the first (its gateway); `relayed` rows send the commands to the second.
+  const pgDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-agent-pg-'));
+  chmodSync(pgDir, 0o755); // as root, PostgreSQL runs as the postgres user
+  const database = await startEmbeddedPostgres(path.join(pgDir, 'pg'), createLogger('silent'));
+  const redis = await startRedis();
+  const shared = {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    VAPORFORM_MASTER_KEY: randomBytes(32).toString('hex'),
+  };
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const server = await startServer(dataDir, port);
+  const server = await startServer(dataDir, port, shared);
+  const otherPort = await freePort();
+  const other = `http://127.0.0.1:${otherPort}`;
+  const second = await startServer(otherDir, otherPort, shared);
   let deploymentId: string | undefined;
   let token = '';
   try {
@@ -152,24 +178,26 @@ export async function agentBench(): Promise<Result[]> {
       for (const n of [1, 3, MACHINES]) {
         const subset = names.slice(0, n);
         add(`docker exec ×${n}`, await timed(() => dockerExec(subset)));
-        add(
-          `command ×${n}`,
-          await timed(async () => {
-            const out = await api(
-              base,
-              'POST',
-              `/api/infrastructure/${deploymentId}/command`,
-              token,
-              {
-                command: 'echo hi',
-                machines: subset,
-              },
-            );
-            if (out.results.some((r: any) => r.status !== 'succeeded')) {
-              throw new Error(JSON.stringify(out.results));
-            }
-          }),
-        );
+        for (const [label, via] of [
+          [`command ×${n}`, base],
+          [`relayed ×${n}`, other],
+        ] as const) {
+          add(
+            label,
+            await timed(async () => {
+              const out = await api(
+                via,
+                'POST',
+                `/api/infrastructure/${deploymentId}/command`,
+                token,
+                { command: 'echo hi', machines: subset },
+              );
+              if (out.results.some((r: any) => r.status !== 'succeeded')) {
+                throw new Error(JSON.stringify(out.results));
+              }
+            }),
+          );
+        }
       }
     }
 
@@ -209,6 +237,12 @@ export async function agentBench(): Promise<Result[]> {
       summarise('command ×3 (agent)', samples.get('command ×3')!),
       summarise(`docker exec ×${MACHINES}`, samples.get(`docker exec ×${MACHINES}`)!),
       summarise(`command ×${MACHINES} (agent)`, samples.get(`command ×${MACHINES}`)!),
+      ...[1, 3, MACHINES].map((n) =>
+        summarise(
+          `command ×${n} via another instance (Redis relay)`,
+          samples.get(`relayed ×${n}`)!,
+        ),
+      ),
       summarise(`provision ${MACHINES} → ready`, [readyMs], 0, 0),
       summarise(`provision ${MACHINES} → all agents online`, [onlineMs], 0, 0),
       summarise(`deploy node-http → ${MACHINES} machines answer`, deploys, 0, 0),
@@ -223,8 +257,14 @@ export async function agentBench(): Promise<Result[]> {
         return ['destroyed', 'failed'].includes(d.status) ? d : undefined;
       }).catch(() => undefined);
     }
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    for (const child of [second, server]) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await redis.stop();
+    await database.stop();
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(otherDir, { recursive: true, force: true });
+    rmSync(pgDir, { recursive: true, force: true });
   }
 }
