@@ -31,10 +31,15 @@ let page: Page;
 let token: string;
 let projectId: string;
 const consoleErrors: string[] = [];
+const failedRequests: string[] = [];
 
 function watch(p: Page, who: string): void {
   p.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${who}: ${m.text()}`);
+    if (m.type() !== 'error') return;
+    const text = m.text();
+    (text.startsWith('Failed to load resource') ? failedRequests : consoleErrors).push(
+      `${who}: ${text}`,
+    );
   });
   p.on('pageerror', (err) => consoleErrors.push(`${who}: uncaught ${err.message}`));
 }
@@ -290,7 +295,10 @@ describe('the workbench at 1280×720', () => {
     }
   });
 
-  it('logged no console errors', () => {
+  it('logged no console errors, and no failed request but the conflicting save', () => {
     expect(consoleErrors).toEqual([]);
+    expect(failedRequests).toEqual([
+      'owner (http): Failed to load resource: the server responded with a status of 409 (Conflict)',
+    ]);
   });
 });

@@ -171,11 +171,10 @@ export function useRememberedTabs(
       ? saved.paths.filter((p): p is string => typeof p === 'string' && !isBinaryPath(p))
       : [];
     const wanted = typeof saved.active === 'string' ? saved.active : null;
-    void (async () => {
-      // In order, so the tabs come back as they were; a file gone since is skipped.
-      for (const p of paths) await store.open(p).catch(() => undefined);
-      if (wanted && store.get(wanted)) store.activate(wanted);
-    })();
+    // All at once (each tab is there at once, in order; the texts load meanwhile), so a file
+    // the person opens while they load stays the active one. A file gone since is dropped.
+    for (const p of paths) void store.open(p).catch(() => store.close(p, { force: true }));
+    if (wanted && store.get(wanted)) store.activate(wanted);
   }, [key, store]);
   useEffect(() => {
     // Not before the restore began: an empty first snapshot would forget the tabs.
