@@ -6,7 +6,7 @@ import { browserCollabClient } from '../editor/collab-connection.ts';
 import { DocumentStore, isDirty, type ChangeAuthor } from '../editor/documents.ts';
 import { errorCode, errorMessage, unwrap } from '../lib/client.ts';
 import { httpFiles } from '../lib/files.ts';
-import { isBinaryPath, languageOf } from '../lib/languages.ts';
+import { languageOf } from '../lib/languages.ts';
 import { ProjectSocket, type ProjectEvent, type SocketState } from '../lib/project-socket.ts';
 import { useApiQueries, useProjectEventInvalidation } from '../lib/queries.ts';
 import { navigate } from '../lib/router.ts';
@@ -25,6 +25,7 @@ import { PresenceAvatars, usePresence } from './presence.tsx';
 import { PreviewPanel } from './preview-panel.tsx';
 import { SearchPanel } from './search-panel.tsx';
 import { SessionChatButton, SessionChatPanel, useSessionChat } from './session-chat-panel.tsx';
+import { useEnvironmentNotice } from './env-notice.ts';
 import { SettingsPanel } from './settings-panel.tsx';
 import { TerminalPanel } from './terminal-panel.tsx';
 
@@ -78,6 +79,8 @@ export function Workbench(props: { projectId: string }) {
   const [socket, setSocket] = useState<ProjectSocket | null>(null);
   // Cached server state (TanStack Query) goes stale by the socket's events, not by timers.
   useProjectEventInvalidation(socket, id);
+  // Anyone's env change that needs a restart says so in every member's IDE.
+  useEnvironmentNotice(socket, id);
   const byId = { params: { path: { id } } };
   const projectQuery = $api.useQuery('get', '/api/projects/{id}', byId, { retry: false });
   const project = projectQuery.data?.project ?? null;
@@ -255,10 +258,6 @@ export function Workbench(props: { projectId: string }) {
 
   const openFile = useCallback(
     (path: string, line?: number) => {
-      if (isBinaryPath(path)) {
-        notify(`${path} is a binary file; download the project to get it.`);
-        return;
-      }
       void store.open(path).catch((err: Error) => notify(err.message, 'error'));
       if (line) setReveal({ path, line, nonce: Math.random() });
     },

@@ -1,0 +1,320 @@
+// Files as a person handles them, in real Chromium against the real server (process runtime:
+// no container is needed): the wizard's template path and the set-up page that opens the IDE by
+// itself; delete → Recently deleted → Restore; upload by the button and by dropping a file; a
+// dropped .zip imported; a file downloaded from its context menu and the project zip named after
+// the project; an image previewed and another binary offered for download; a second person's
+// dashboard shows a project they are added to without a reload; an env change that needs a
+// restart says so in another member's open IDE. Fails on any console error.
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import { startServer, type RunningServer } from './server.ts';
+
+const basePoll = baseExpect.poll.bind(baseExpect);
+const expect = Object.assign(
+  (value: unknown, message?: string) => baseExpect(value, message),
+  baseExpect,
+  {
+    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
+      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
+  },
+) as typeof baseExpect;
+
+const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
+const password = 'correct horse battery';
+const projectName = 'Files Tour';
+
+let server: RunningServer;
+let browser: Browser;
+let page: Page;
+let projectId: string;
+const consoleErrors: string[] = [];
+
+function watch(p: Page, who: string): void {
+  p.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${who}: ${m.text()}`);
+  });
+  p.on('pageerror', (err) => consoleErrors.push(`${who}: uncaught ${err.message}`));
+  // Which request failed, for the report (the console only says "Failed to load resource").
+  p.on('response', (r) => {
+    if (r.status() >= 400) console.log(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+}
+
+async function api(token: string, method: string, url: string, body?: unknown): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function tokenOf(p: Page): Promise<string> {
+  return p.evaluate(
+    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
+  );
+}
+
+async function register(p: Page, email: string, name: string): Promise<void> {
+  await p.goto(server.url + '/');
+  await p.getByRole('link', { name: 'Create an account' }).click();
+  await p.getByLabel('Name').fill(name);
+  await p.getByLabel('Email').fill(email);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Create account' }).click();
+  await p.getByRole('heading', { name: 'Projects' }).waitFor();
+}
+
+const tree = () => page.locator('.tree');
+const row = (p: string) => page.locator(`.tree-row[data-path="${p}"]`);
+
+/** Drops files on the explorer (or on a row) the way a browser does: a DragEvent with files. */
+async function drop(files: { name: string; base64: string; type?: string }[], onto = '.explorer') {
+  await page.evaluate(
+    ({ files, onto }) => {
+      const dt = new DataTransfer();
+      for (const f of files) {
+        const bytes = Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0));
+        dt.items.add(new File([bytes], f.name, { type: f.type ?? '' }));
+      }
+      const target = document.querySelector(onto)!;
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        target.dispatchEvent(
+          new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }),
+        );
+    },
+    { files, onto },
+  );
+}
+
+// ── a stored (uncompressed) zip, built here: no tool needed ──
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(b: Buffer): number {
+  let c = 0xffffffff;
+  for (const byte of b) c = crcTable[(c ^ byte) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function storedZip(entries: Record<string, string>): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const [name, text] of Object.entries(entries)) {
+    const data = Buffer.from(text);
+    const nameBytes = Buffer.from(name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt32LE(crc32(data), 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt32LE(crc32(data), 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, data);
+    centrals.push(central, nameBytes);
+    offset += 30 + nameBytes.length + data.length;
+  }
+  const dir = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(centrals.length / 2, 8);
+  end.writeUInt16LE(centrals.length / 2, 10);
+  end.writeUInt32LE(dir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, dir, end]);
+}
+
+// A 2×1 PNG (red, blue).
+const png = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAEElEQVR4nGP4z8DAwMDwHwAE/gH/1ZzvSAAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+beforeAll(async () => {
+  // No container needed: the process runtime starts the template's server in a moment.
+  server = await startServer({ env: { VAPORFORM_RUNTIME: 'process' } });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic'],
+  });
+  const context = await browser.newContext({
+    viewport: { width: 1440, height: 900 },
+    acceptDownloads: true,
+  });
+  page = await context.newPage();
+  watch(page, 'owner');
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+beforeEach(({ task, onTestFailed }) => {
+  onTestFailed(async () => {
+    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page
+      ?.screenshot({ path: path.join(tmpdir(), `vf-files-failed-${name}.png`) })
+      .catch(() => undefined);
+  });
+});
+
+describe('files in the IDE', () => {
+  it('the template path has two steps and the set-up page opens the IDE by itself', async () => {
+    await register(page, 'files-owner@example.com', 'Fay Files');
+    await page.getByRole('button', { name: 'New project' }).click();
+    await page.getByLabel('Project name').fill(projectName);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => page.locator('.steps li').count()).toBe(2);
+    await page.getByText('Node.js HTTP (zero dependencies)').click();
+    await page.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: /Setting up/ }).waitFor();
+    projectId = /\/projects\/([^/]+)\/creating/.exec(page.url())![1]!;
+    // No click: the page moves on once the dev server answers.
+    await expect
+      .poll(() => new URL(page.url()).pathname, { timeout: 60_000 })
+      .toBe(`/projects/${projectId}`);
+    await tree().getByText('index.html').waitFor();
+    await page.screenshot({ path: path.join(tmpdir(), 'vf-files-ide.png') });
+  });
+
+  it('deletes a file, lists it in Recently deleted and restores it', async () => {
+    // A file the preview does not load (its 404 would be a failed request of the page).
+    await api(await tokenOf(page), 'PUT', `/api/projects/${projectId}/files/draft.txt`, {
+      content: 'a draft\n',
+    });
+    await row('draft.txt').hover();
+    await page.getByRole('button', { name: 'Delete draft.txt' }).click();
+    const dialog = page.getByRole('dialog', { name: /Delete draft\.txt/ });
+    await expect.poll(() => dialog.textContent()).toContain('Recently deleted');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => row('draft.txt').count()).toBe(0);
+
+    await page.getByRole('button', { name: 'Recently deleted', exact: true }).click();
+    const bin = page.getByRole('region', { name: 'Recently deleted' });
+    await bin.getByText('draft.txt').waitFor();
+    await page.screenshot({ path: path.join(tmpdir(), 'vf-files-recently-deleted.png') });
+    await bin.getByRole('button', { name: 'Restore draft.txt' }).click();
+    await row('draft.txt').waitFor();
+    await expect.poll(() => bin.getByText('No deleted files.').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Close Recently deleted' }).click();
+  });
+
+  it('uploads with the button and by dropping files, and imports a dropped zip', async () => {
+    await page.locator('.explorer input[type=file]').setInputFiles({
+      name: 'notes.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('uploaded by the button\n'),
+    });
+    await row('notes.txt').waitFor();
+
+    await drop([{ name: 'dropped.md', base64: Buffer.from('# Dropped\n').toString('base64') }]);
+    await row('dropped.md').waitFor();
+
+    const zip = storedZip({ 'lib/util.js': 'export const one = 1;\n', 'README.md': '# Zipped\n' });
+    await drop([{ name: 'bundle.zip', base64: zip.toString('base64') }]);
+    const offer = page.getByRole('dialog', { name: 'Import bundle.zip?' });
+    await offer.getByRole('button', { name: 'Import its files' }).click();
+    await row('README.md').waitFor();
+    await row('lib/util.js').waitFor();
+    // Imported, not uploaded as an archive.
+    expect(await row('bundle.zip').count()).toBe(0);
+    const token = await tokenOf(page);
+    const util = await api(token, 'GET', `/api/projects/${projectId}/files/lib/util.js`);
+    expect(util.content).toBe('export const one = 1;\n');
+  });
+
+  it('downloads a file from its context menu and the project under its own name', async () => {
+    await row('notes.txt').click({ button: 'right' });
+    const menu = page.getByRole('menu', { name: 'Actions for notes.txt' });
+    const [file] = await Promise.all([
+      page.waitForEvent('download'),
+      menu.getByRole('menuitem', { name: 'Download' }).click(),
+    ]);
+    expect(file.suggestedFilename()).toBe('notes.txt');
+    expect(readFileSync((await file.path())!, 'utf8')).toBe('uploaded by the button\n');
+
+    const [archive] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download as zip' }).click(),
+    ]);
+    expect(archive.suggestedFilename()).toBe('Files-Tour.zip');
+  });
+
+  it('previews an image and offers other binaries for download', async () => {
+    await page.locator('.explorer input[type=file]').setInputFiles([
+      { name: 'logo.png', mimeType: 'image/png', buffer: png },
+      {
+        name: 'blob.bin',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from([0, 1, 2, 255]),
+      },
+    ]);
+    await row('logo.png').click();
+    const img = page.getByTestId('image-preview').locator('img');
+    await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(2);
+    await expect.poll(() => page.getByTestId('image-preview').textContent()).toContain('2×1');
+    await page.screenshot({ path: path.join(tmpdir(), 'vf-files-image.png') });
+
+    await row('blob.bin').click();
+    const binary = page.getByTestId('binary-file');
+    await expect.poll(() => binary.textContent()).toContain('binary file');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      binary.getByRole('button', { name: 'Download blob.bin' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('blob.bin');
+    expect([...readFileSync((await download.path())!)]).toEqual([0, 1, 2, 255]);
+  });
+
+  it('shows a second person a project they are added to without a reload, and an env change in their IDE', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const second = await context.newPage();
+    watch(second, 'second');
+    await register(second, 'files-second@example.com', 'Sam Second');
+    await expect.poll(() => second.getByText('No projects yet.').isVisible()).toBe(true);
+    await second.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+
+    const owner = await tokenOf(page);
+    const added = Date.now();
+    await api(owner, 'POST', `/api/projects/${projectId}/members`, {
+      email: 'files-second@example.com',
+      role: 'editor',
+    });
+    await second.getByText(projectName).waitFor({ timeout: 5_000 });
+    console.log(`dashboard: added project shown ${Date.now() - added} ms after the request`);
+    // The same page: no reload happened.
+    expect(await second.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+
+    // Their IDE is open; the owner changes an env var of the running project.
+    await second.getByText(projectName).click();
+    await second.locator('.tree').getByText('index.html').waitFor();
+    await api(owner, 'PUT', `/api/projects/${projectId}/env`, { vars: { GREETING: 'hi' } });
+    await second.getByText(/environment changed: restart/i).waitFor({ timeout: 10_000 });
+    await second.getByRole('button', { name: 'Project settings', exact: true }).click();
+    await second.getByTestId('env-restart').waitFor();
+    await second.screenshot({ path: path.join(tmpdir(), 'vf-files-env-notice.png') });
+    await context.close();
+  });
+
+  it('logged no console errors', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
