@@ -23,7 +23,7 @@ import type { FilesService } from '../files/index.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { Deployment, InfrastructureService, MachineApp } from '../infrastructure/index.ts';
 import { roleAtLeast, type ProjectsService } from '../projects/index.ts';
-import type { EventBus } from '../../common/bus.ts';
+import { InProcessBus, type EventBus } from '../../common/bus.ts';
 import { publishProjectEvent } from '../../common/project-events.ts';
 import type { TemplatesService } from '../templates/index.ts';
 import { AgentStore, type CommandRow, type DeployRow, type DeployStatus } from './store.ts';
@@ -592,6 +592,8 @@ export class AgentService {
 
   /** Asks every other instance; @returns whether one answered `here` within {@link PROBE_MS}. */
   async #ask(request: (nonce: string) => RelayMessage): Promise<boolean> {
+    // An in-process bus means a single instance: nobody else to ask.
+    if (this.#d.bus instanceof InProcessBus) return false;
     const nonce = randomUUID();
     const found = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), PROBE_MS);
