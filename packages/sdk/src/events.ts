@@ -69,13 +69,17 @@ export const containerStatusEvent = z.object({
 
 export const aiRequestType = z.enum(['create', 'modify', 'debug', 'deploy']);
 
-/** A queued assistant request moved on: queued, started (again), a tool ran, a template used. */
+/**
+ * A queued assistant request moved on: queued, started (again), a tool ran, a template used,
+ * or `text`: what the assistant wrote since the last `text` event (`message`, in order, a few
+ * per second), so a set-up page can show it as it is written.
+ */
 export const claudeProgressEvent = z.object({
   type: z.literal('claude-progress'),
   data: z.object({
     requestId: z.string(),
     type: aiRequestType,
-    stage: z.enum(['queued', 'started', 'tool', 'template']),
+    stage: z.enum(['queued', 'started', 'tool', 'template', 'text']),
     message: z.string(),
     attempt: z.number().int().optional(),
     tool: z.string().optional(),

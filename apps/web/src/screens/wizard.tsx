@@ -473,6 +473,8 @@ function Progress(props: { projectId: string }) {
   const [container, setContainer] = useState<string>('pending');
   const [devUp, setDevUp] = useState(false);
   const [aiNote, setAiNote] = useState<string | null>(null);
+  // What the assistant is writing, as it writes it (its last few thousand characters).
+  const [aiText, setAiText] = useState('');
   const [failure, setFailure] = useState<string | null>(null);
   const [socket, setSocket] = useState<ProjectSocket | null>(null);
   const [socketState, setSocketState] = useState<SocketState>('connecting');
@@ -506,6 +508,9 @@ function Progress(props: { projectId: string }) {
         )
           setDevUp(true);
         if (status === 'error') setFailure(e.data.reason ?? 'The container failed to start');
+      } else if (e.type === 'claude-progress' && e.data.stage === 'text') {
+        const delta = e.data.message;
+        setAiText((t) => (t + delta).slice(-4000));
       } else if (e.type === 'claude-progress') {
         setAiNote(e.data.message || 'The assistant is working…');
       } else if (e.type === 'claude-error') {
@@ -573,7 +578,16 @@ function Progress(props: { projectId: string }) {
           {
             label: 'The assistant writes the app',
             state: (fileCount > 0 ? 'done' : failure ? 'failed' : 'active') as StepState,
-            detail: aiNote,
+            detail: (
+              <>
+                {aiNote}
+                {aiText && (
+                  <pre className="ai-stream" aria-label="What the assistant is writing">
+                    {aiText}
+                  </pre>
+                )}
+              </>
+            ),
           },
         ]
       : []),

@@ -157,9 +157,12 @@ describe('create and debug requests', () => {
       return { text: 'Your greeting page is ready.' };
     });
     const statuses: string[] = [];
+    let streamed = '';
     const unsubscribe = await t.services.bus.subscribe(`project:${projectId}`, (m) => {
-      const e = m as { type: string; data: { status?: string } };
+      const e = m as { type: string; data: { status?: string; stage?: string; message?: string } };
       if (e.type === 'container_status' && e.data.status) statuses.push(e.data.status);
+      // What the assistant writes, as it writes it (the set-up page shows it).
+      if (e.type === 'claude-progress' && e.data.stage === 'text') streamed += e.data.message;
     });
     const queued = await call(t.app, 'POST', '/api/claude/process', {
       token: me.token,
@@ -182,6 +185,21 @@ describe('create and debug requests', () => {
       .map((a) => a.description);
     expect(changes.some((d) => d.includes('→ creating'))).toBe(true);
     expect(changes.some((d) => d.includes('creating →'))).toBe(true);
+    expect(streamed).toContain('Your greeting page is ready.');
+    // The new project's chat holds that conversation, with the turn's changeset to review.
+    const chat = await call(t.app, 'GET', `/api/projects/${projectId}/chat`, { token: me.token });
+    const messages = chat.body.messages as {
+      role: string;
+      content: string;
+      changesetId: string | null;
+    }[];
+    expect(messages.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(messages[0]!.content).toBe('A page that welcomes visitors');
+    expect(messages[1]).toMatchObject({
+      content: 'Your greeting page is ready.',
+      changesetId: done.result.changesetId,
+    });
+    expect(done.result.changesetId).toBeTruthy();
   }, 180_000);
 
   it('the wizard’s "describe it": a project created from a description is built and started', async () => {

@@ -824,6 +824,20 @@ export class AiService {
       // An earlier attempt died half-way: undo what it wrote, then start over.
       const earlier = await this.#store.findChangesetByRequest(requestId);
       if (attempt === 1) await this.#runBeforeTurn(projectId, row.user_id, row.message);
+      // A project described to the assistant: its chat shows that conversation (and changeset).
+      const inChat = type === 'create';
+      if (inChat && attempt === 1) {
+        await this.#say({ projectId, userId: row.user_id, role: 'user', content: row.message });
+      }
+      // What the assistant writes reaches the set-up page as it is written, a few times a second.
+      const written = batchedText((text) =>
+        this.#publish(projectId, 'claude-progress', {
+          requestId,
+          type,
+          stage: 'text',
+          message: text,
+        }),
+      );
       if (earlier && this.#deps.files) {
         const { restored, kept } = await rollBackAttempt(
           { db: this.#deps.db, files: this.#deps.files },
@@ -855,6 +869,7 @@ export class AiService {
         recorder,
         guard,
         signal,
+        onText: written.push,
         onTool: (t) =>
           void this.#publish(projectId, 'claude-progress', {
             requestId,
@@ -865,7 +880,9 @@ export class AiService {
             message: t.summary,
           }),
       };
-      const result = type === 'create' ? await this.#create(run, project) : await this.#run(run);
+      const result = await (
+        type === 'create' ? this.#create(run, project) : this.#run(run)
+      ).finally(written.flush);
       if (type === 'debug' || type === 'create') await this.#checkServer(run, project, type);
       const response = await this.#response(result);
       const finished = await this.#store.finishRequest(requestId, attempt, {
@@ -875,6 +892,25 @@ export class AiService {
         changesetId: response.changesetId,
       });
       if (!finished) return; // another attempt took over: it reports
+      if (inChat) {
+        await this.#say({
+          projectId,
+          userId: null,
+          role: 'assistant',
+          content: response.message,
+          tools: result.outcome.tools.map((t) => ({
+            name: t.name,
+            summary: t.summary,
+            isError: t.isError,
+          })),
+          changesetId: result.changesetId,
+          usage: {
+            inputTokens: result.outcome.usage.inputTokens,
+            outputTokens: result.outcome.usage.outputTokens,
+          },
+          error: response.success ? null : response.message,
+        });
+      }
       await this.#publish(
         projectId,
         response.success ? 'claude-response' : 'claude-error',
@@ -909,10 +945,26 @@ export class AiService {
         })
       ) {
         await this.#publish(projectId, 'claude-error', { requestId, type, error: message });
+        if (type === 'create' && row.user_id) {
+          await this.#say({
+            projectId,
+            userId: null,
+            role: 'assistant',
+            content: '',
+            changesetId: (await this.#store.findChangesetByRequest(requestId))?.id ?? null,
+            error: message,
+          }).catch(() => undefined);
+        }
       }
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /** Stores a chat message and tells the project's members (`chat`). */
+  async #say(input: Parameters<AiStore['insertChatMessage']>[0]): Promise<void> {
+    const row = await this.#store.insertChatMessage(input);
+    await this.#publish(input.projectId, 'chat', { message: toChatMessage(row) });
   }
 
   /**
@@ -1166,4 +1218,32 @@ function isRetryable(err: unknown): boolean {
   if (!(err instanceof Error) || err.name !== 'ProviderError') return false;
   const status = (err as { status?: number }).status;
   return status === undefined || status === 429 || status >= 500;
+}
+
+/**
+ * Collects text deltas and hands them on at most every `everyMs` (and on `flush`), in order:
+ * a model writes many small deltas a second; each becomes one event only in a batch.
+ */
+function batchedText(
+  send: (text: string) => Promise<unknown>,
+  everyMs = 200,
+): { push(delta: string): void; flush(): void } {
+  let pending = '';
+  let timer: NodeJS.Timeout | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!pending) return;
+    const text = pending;
+    pending = '';
+    chain = chain.then(() => send(text)).catch(() => undefined);
+  };
+  return {
+    push(delta) {
+      pending += delta;
+      timer ??= setTimeout(flush, everyMs);
+    },
+    flush,
+  };
 }
