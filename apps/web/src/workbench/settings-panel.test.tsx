@@ -111,7 +111,7 @@ describe('environment settings', () => {
     expect(notify).toHaveBeenCalledWith('Saved. Restart to apply it.');
     fireEvent.click(within(notice).getByRole('button', { name: 'Restart' }));
     expect(actions).toEqual(['restart']);
-    expect(screen.queryByTestId('env-restart')).toBeNull();
+    await waitFor(() => expect(screen.queryByTestId('env-restart')).toBeNull());
 
     // A restart from elsewhere (the status bar, another member) clears it too.
     await setVariable('FEATURE_FLAG', 'off');
