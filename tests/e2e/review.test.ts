@@ -2,8 +2,9 @@
 // real server (fake Anthropic API): the assistant changes two files in several places; until
 // decided, its changes are marked pending in the editor's gutter and the explorer (a click on a
 // mark opens the review); one change is accepted, another rejected, one returned to pending, a
-// whole file rejected; the files hold exactly that. The turn can be reviewed again from the chat
-// after a reload. Then the checkpoint made before the turn is restored from the timeline (its
+// whole file rejected; the files hold exactly that. Another member's decisions show in the open
+// dialog without reopening it (their checkpoint in the open timeline too). The turn can be
+// reviewed again from the chat after a reload. Then the checkpoint made before the turn is restored from the timeline (its
 // confirmation says what will change) and the files are back — in the open editor too — the
 // turn's messages marked "after checkpoint".
 // Screenshots: docs/screenshots/review-*.png.
@@ -47,12 +48,14 @@ let browser: Browser;
 let page: Page;
 let token: string;
 let projectId: string;
+/** A second editor of the project (set by the test of another member's decision). */
+let beaToken: string;
 const consoleErrors: string[] = [];
 
-async function api(method: string, url: string, body?: unknown): Promise<any> {
+async function api(method: string, url: string, body?: unknown, as = token): Promise<any> {
   const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -254,6 +257,57 @@ describe('reviewing the assistant’s work', () => {
     await expect.poll(() => explorerMark('style.css')).toBe('');
   });
 
+  it('shows another member’s decision in the open review dialog without reopening it', async () => {
+    // Bea, an editor of the project, decides through the API while Rita's dialog is open.
+    await api('POST', '/api/auth/register', {
+      name: 'Bea Second',
+      email: 'bea@example.com',
+      password,
+    });
+    const bea = (await api('POST', '/api/auth/login', { email: 'bea@example.com', password }))
+      .token as string;
+    await api('POST', `/api/projects/${projectId}/members`, {
+      email: 'bea@example.com',
+      role: 'editor',
+    });
+    const assistant = page.getByRole('button', { name: 'Assistant', exact: true });
+    if ((await assistant.getAttribute('aria-pressed')) !== 'true') await assistant.click();
+    const changeset = page.locator('[data-testid=changeset]').last();
+    await changeset.getByRole('button', { name: 'Review' }).click();
+    const dialog = page.getByTestId('review-dialog');
+    await dialog.waitFor();
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('1 accepted · 3 rejected');
+    await dialog.locator('[data-testid=review-file][data-path="style.css"] button').first().click();
+    await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('rejected');
+    const changesetId = (await api('GET', `/api/projects/${projectId}/chat`)).messages.find(
+      (m: { changesetId: string | null }) => m.changesetId,
+    ).changesetId as string;
+    const turn = (await api('GET', `/api/projects/${projectId}/changesets/${changesetId}`))
+      .changeset as { files: { path: string; hunks: { id: string }[] }[] };
+    const cssHunk = turn.files.find((f) => f.path === 'style.css')!.hunks[0]!.id;
+    const hunkUrl = `/api/projects/${projectId}/changesets/${changesetId}/hunks/${cssHunk}`;
+
+    await api('POST', `${hunkUrl}/accept`, undefined, bea);
+    // Rita's dialog follows: the counts, the hunk's bar in the diff editor.
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('2 accepted · 2 rejected');
+    await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('accepted');
+    await expect.poll(() => content('style.css')).not.toBe(cssBefore);
+    // And back: Bea rejects it again, Rita sees that too.
+    await api('POST', `${hunkUrl}/reject`, undefined, bea);
+    await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('rejected');
+    await expect
+      .poll(() => page.getByTestId('review-counts').textContent())
+      .toBe('1 accepted · 3 rejected');
+    await expect.poll(() => content('style.css')).toBe(cssBefore);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    beaToken = bea;
+  });
+
   it('reviews the turn again from the chat history after a reload', async () => {
     await page.reload();
     const explorer = page.getByRole('button', { name: 'Explorer', exact: true });
@@ -287,6 +341,9 @@ describe('reviewing the assistant’s work', () => {
     await timeline.getByLabel('Checkpoint name').fill('After the review');
     await timeline.getByRole('button', { name: 'Save checkpoint' }).click();
     await timeline.getByTestId('checkpoint').filter({ hasText: 'After the review' }).waitFor();
+    // Another member's checkpoint shows in the open timeline (a checkpoint_created event).
+    await api('POST', `/api/projects/${projectId}/checkpoints`, { name: 'Saved by Bea' }, beaToken);
+    await timeline.getByTestId('checkpoint').filter({ hasText: 'Saved by Bea' }).waitFor();
 
     await before.getByRole('button', { name: /^Restore/ }).click();
     const confirm = page.getByTestId('restore-confirm');
