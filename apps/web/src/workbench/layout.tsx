@@ -17,8 +17,10 @@ import './layout.css';
 
 /** The sizes a person gives the workbench's panes by dragging their borders (px). */
 export interface PaneSizes {
-  /** The side bar (explorer, search, chat…). */
+  /** The side bar (explorer, search, history, settings). */
   side: number;
+  /** The side bar while it shows a conversation (the assistant, the session chat). */
+  wide: number;
   /** The preview on the right. */
   preview: number;
   /** The bottom panel (terminal, output). */
@@ -26,8 +28,8 @@ export interface PaneSizes {
 }
 export type Pane = keyof PaneSizes;
 
-export const defaultSizes: PaneSizes = { side: 260, preview: 420, panel: 240 };
-const minSizes: PaneSizes = { side: 160, preview: 240, panel: 80 };
+export const defaultSizes: PaneSizes = { side: 260, wide: 380, preview: 420, panel: 240 };
+const minSizes: PaneSizes = { side: 160, wide: 240, preview: 240, panel: 80 };
 
 const layoutKey = (projectId: string) => `vf.layout:${projectId}`;
 
@@ -37,7 +39,12 @@ function readSizes(projectId: string): PaneSizes {
     const saved = (typeof raw === 'object' && raw ? raw : {}) as Record<string, unknown>;
     const pick = (k: Pane) =>
       typeof saved[k] === 'number' && Number.isFinite(saved[k]) ? saved[k] : defaultSizes[k];
-    return { side: pick('side'), preview: pick('preview'), panel: pick('panel') };
+    return {
+      side: pick('side'),
+      wide: pick('wide'),
+      preview: pick('preview'),
+      panel: pick('panel'),
+    };
   } catch {
     return { ...defaultSizes };
   }
@@ -47,7 +54,7 @@ function readSizes(projectId: string): PaneSizes {
 function maxSize(pane: Pane): number {
   return pane === 'panel'
     ? Math.max(minSizes.panel, window.innerHeight - 200)
-    : Math.max(minSizes[pane], Math.round(window.innerWidth * (pane === 'side' ? 0.4 : 0.6)));
+    : Math.max(minSizes[pane], Math.round(window.innerWidth * (pane === 'preview' ? 0.6 : 0.4)));
 }
 
 function clamp(pane: Pane, size: number): number {

@@ -151,6 +151,8 @@ export function Workbench(props: { projectId: string }) {
   const sessionChat = useSessionChat({ projectId: id, socket, visible: side === 'session' });
   // Pane sizes and open tabs, remembered per project; at phone width a read-only layout.
   const layout = usePaneSizes(id);
+  // Conversations get a wider side bar of their own size.
+  const sidePane = side === 'chat' || side === 'session' ? 'wide' : 'side';
   const narrow = useNarrow();
   useRememberedTabs(store, selfId, id);
   // Who changed a file, by name (the conflict banner): members are kept fresh by events.
@@ -561,8 +563,8 @@ export function Workbench(props: { projectId: string }) {
         )}
         {side && side !== 'infrastructure' && (
           <aside
-            className={`sidebar ${side === 'chat' || side === 'session' ? 'wide' : ''}`}
-            style={{ width: layout.sizes.side }}
+            className={`sidebar ${sidePane === 'wide' ? 'wide' : ''}`}
+            style={{ width: layout.sizes[sidePane] }}
           >
             {side === 'explorer' && (
               <Explorer
@@ -624,12 +626,12 @@ export function Workbench(props: { projectId: string }) {
         )}
         {side && side !== 'infrastructure' && (
           <Splitter
-            pane="side"
+            pane={sidePane}
             label="Resize the side bar"
-            size={layout.sizes.side}
+            size={layout.sizes[sidePane]}
             grow={1}
-            onResize={(n) => layout.resize('side', n)}
-            onReset={() => layout.reset('side')}
+            onResize={(n) => layout.resize(sidePane, n)}
+            onReset={() => layout.reset(sidePane)}
           />
         )}
         <div className="center">
