@@ -347,6 +347,7 @@ export async function composeServices(deps: {
   const infrastructure = new InfrastructureService({
     db,
     projects,
+    users: auth,
     bus,
     log,
     dataDir: config.dataDir,

@@ -6209,6 +6209,77 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/infrastructure/{deploymentId}/runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A deployment's run history, newest first (member) */
+    get: {
+      parameters: {
+        query?: {
+          /** @description At most this many runs (default 50) */
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Deployment id; a malformed one is 404 */
+          deploymentId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Runs, newest first */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              runs: components['schemas']['InfrastructureRun'][];
+            };
+          };
+        };
+        /** @description Invalid request (code invalid_request) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not authenticated (unauthenticated, mfa_required, token_reused) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description Not found, or not a member (not_found) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/infrastructure/{deploymentId}/apply': {
     parameters: {
       query?: never;
@@ -7813,6 +7884,41 @@ export interface components {
       /** @enum {string} */
       credentials: 'configured' | 'missing' | 'not_needed';
       available: boolean;
+    };
+    InfrastructureRun: {
+      /** Format: uuid */
+      id: string;
+      /** @enum {string} */
+      kind: 'apply' | 'destroy' | 'refresh';
+      /** @enum {string} */
+      status:
+        | 'queued'
+        | 'planning'
+        | 'applying'
+        | 'ready'
+        | 'failed'
+        | 'canceled'
+        | 'destroying'
+        | 'destroyed';
+      /** @description Who started the run; null once their account is gone */
+      startedBy: {
+        /** Format: uuid */
+        id: string;
+        name: string;
+      } | null;
+      startedAt: string;
+      finishedAt: string | null;
+      /** @description Null while it runs */
+      durationMs: number | null;
+      /** @description Terraform's plan; null for a refresh or a run stopped before */
+      planSummary: {
+        add: number;
+        change: number;
+        destroy: number;
+      } | null;
+      /** @description Of `terraform apply` (a refresh: its plan); null before */
+      exitCode: number | null;
+      error: string | null;
     };
     CommandResult: {
       machine: string;

@@ -7,5 +7,6 @@ export type {
   InfrastructureServiceDeps,
   Machine,
   MachineApp,
+  Run,
   AgentHooks,
 } from './service.ts';

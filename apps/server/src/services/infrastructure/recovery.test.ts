@@ -43,6 +43,7 @@ it('marks runs left active by a stopped server as failed on start', async () => 
   const restarted = new InfrastructureService({
     db: t.services.db,
     projects: t.services.projects,
+    users: t.services.auth,
     bus: t.services.bus,
     log: t.services.log,
     dataDir: t.config.dataDir,

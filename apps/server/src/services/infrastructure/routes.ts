@@ -74,6 +74,31 @@ const DeploymentSchema = z
   })
   .openapi('Deployment');
 
+const RunSchema = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(['apply', 'destroy', 'refresh']),
+    status: z.enum(statuses),
+    startedBy: z
+      .object({ id: z.uuid(), name: z.string() })
+      .nullable()
+      .openapi({ description: 'Who started the run; null once their account is gone' }),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    durationMs: z.number().int().nullable().openapi({ description: 'Null while it runs' }),
+    planSummary: z
+      .object({ add: z.number().int(), change: z.number().int(), destroy: z.number().int() })
+      .nullable()
+      .openapi({ description: "Terraform's plan; null for a refresh or a run stopped before" }),
+    exitCode: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Of `terraform apply` (a refresh: its plan); null before' }),
+    error: z.string().nullable(),
+  })
+  .openapi('InfrastructureRun');
+
 const variableValue = z.union([z.string().max(1000), z.number(), z.boolean()]);
 const Variables = {
   machines: z.number().int().min(0).max(20).optional().openapi({ description: 'Machine count' }),
@@ -187,6 +212,26 @@ export function createInfrastructureRoutes(deps: {
       ...errorResponses(401, 404),
     },
   });
+  const runsRoute = createRoute({
+    method: 'get',
+    path: '/{deploymentId}/runs',
+    tags,
+    summary: "A deployment's run history, newest first (member)",
+    security: bearerSecurity,
+    middleware: [requireAuth] as const,
+    request: {
+      params: IdParams,
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(200).optional().openapi({
+          description: 'At most this many runs (default 50)',
+        }),
+      }),
+    },
+    responses: {
+      200: jsonResponse(z.object({ runs: z.array(RunSchema) }), 'Runs, newest first'),
+      ...errorResponses(400, 401, 404),
+    },
+  });
   const logsRoute = createRoute({
     method: 'get',
     path: '/{deploymentId}/logs',
@@ -290,6 +335,12 @@ export function createInfrastructureRoutes(deps: {
     .openapi(getRoute, async (c) => {
       const { deploymentId } = c.req.valid('param');
       return c.json({ deployment: await infrastructure.get(c.var.auth.userId, deploymentId) }, 200);
+    })
+    .openapi(runsRoute, async (c) => {
+      const { deploymentId } = c.req.valid('param');
+      const { limit } = c.req.valid('query');
+      const runs = await infrastructure.runs(c.var.auth.userId, deploymentId, limit);
+      return c.json({ runs }, 200);
     })
     .openapi(applyRoute, async (c) => {
       const { deploymentId } = c.req.valid('param');

@@ -9,6 +9,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
 import { dockerAnswers, dockerClient } from '../containers/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
+import type { AuthService } from '../auth/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../../common/bus.ts';
 import { publishProjectEvent } from '../../common/project-events.ts';
@@ -83,6 +84,24 @@ export interface Deployment {
   createdAt: string;
 }
 
+/** One run of a deployment as its history shows it. */
+export interface Run {
+  id: string;
+  kind: RunKind;
+  status: InfraStatus;
+  /** Who started it (null once their account is gone, or for a run nobody started). */
+  startedBy: { id: string; name: string } | null;
+  startedAt: string;
+  finishedAt: string | null;
+  /** From start to finish (null while it runs). */
+  durationMs: number | null;
+  /** Terraform's plan (`change_summary`, operation `plan`); null for refresh or before a plan. */
+  planSummary: { add: number; change: number; destroy: number } | null;
+  /** Exit code of `terraform apply` (refresh: of its plan); null when it did not get there. */
+  exitCode: number | null;
+  error: string | null;
+}
+
 /** One resource that changed outside Terraform. */
 export interface DriftChange {
   address: string;
@@ -107,6 +126,8 @@ export interface InfraEvent {
 export interface InfrastructureServiceDeps {
   db: Db;
   projects: ProjectsService;
+  /** Names of the people who started runs (the auth service). */
+  users: Pick<AuthService, 'usersByIds'>;
   bus: EventBus;
   log: Logger;
   dataDir: string;
@@ -515,6 +536,29 @@ export class InfrastructureService {
   /** One deployment (viewer). */
   async get(userId: string, deploymentId: string): Promise<Deployment> {
     return this.#view(await this.#access(deploymentId, userId, 'viewer'));
+  }
+
+  /** A deployment's runs, newest first (viewer). */
+  async runs(userId: string, deploymentId: string, limit = 50): Promise<Run[]> {
+    const row = await this.#access(deploymentId, userId, 'viewer');
+    const rows = await this.#store.runs(row.id, limit);
+    const ids = [...new Set(rows.flatMap((r) => (r.created_by ? [r.created_by] : [])))];
+    const names = new Map((await this.#deps.users.usersByIds(ids)).map((u) => [u.id, u.name]));
+    return rows.map((r) => {
+      const name = r.created_by ? names.get(r.created_by) : undefined;
+      return {
+        id: r.id,
+        kind: r.kind,
+        status: r.status,
+        startedBy: r.created_by && name !== undefined ? { id: r.created_by, name } : null,
+        startedAt: r.started_at.toISOString(),
+        finishedAt: r.finished_at?.toISOString() ?? null,
+        durationMs: r.finished_at ? r.finished_at.getTime() - r.started_at.getTime() : null,
+        planSummary: planSummaryOf(r.summary),
+        exitCode: r.exit_code,
+        error: r.error,
+      };
+    });
   }
 
   /** Checks access to the log stream (viewer); returns the deployment's id. */
@@ -932,6 +976,15 @@ function redact(text: string, secrets: Record<string, string> | undefined): stri
     }
   }
   return out;
+}
+
+/** The plan's counts a run stored (`summary.plan`, Terraform's `change_summary`). */
+function planSummaryOf(summary: unknown): Run['planSummary'] {
+  const plan = (summary as { plan?: { add?: unknown; change?: unknown; remove?: unknown } } | null)
+    ?.plan;
+  if (!plan) return null;
+  const count = (v: unknown) => (typeof v === 'number' ? v : 0);
+  return { add: count(plan.add), change: count(plan.change), destroy: count(plan.remove) };
 }
 
 /** Whether a deployment status means a run holds it. */

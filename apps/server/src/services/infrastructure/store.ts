@@ -194,6 +194,18 @@ export class InfrastructureStore {
       .executeTakeFirst()) as RunRow | undefined;
   }
 
+  /** A deployment's runs, newest first. */
+  async runs(deploymentId: string, limit: number): Promise<RunRow[]> {
+    return (await this.#db
+      .selectFrom('infra_runs')
+      .selectAll()
+      .where('deployment_id', '=', deploymentId)
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute()) as RunRow[];
+  }
+
   /** Runs left active by a server that stopped mid-run. */
   async activeRuns(): Promise<RunRow[]> {
     return (await this.#db
