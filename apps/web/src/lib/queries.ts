@@ -73,26 +73,34 @@ export function staleQueries(projectId: string, event: ProjectEvent): [string, s
   }
 }
 
+/**
+ * Invalidates what `event` makes stale in `queryClient`: the keys of {@link staleQueries}, and
+ * open reviews (`GET …/changesets/:changesetId`) whose turn touched a file the event changed.
+ */
+export function invalidateForEvent(
+  queryClient: QueryClient,
+  projectId: string,
+  event: ProjectEvent,
+): void {
+  for (const queryKey of staleQueries(projectId, event)) {
+    void queryClient.invalidateQueries({ queryKey: queryKey.filter((k) => k !== undefined) });
+  }
+  const paths = new Set(fileChangesOf(event).map((c) => c.path));
+  if (!paths.size) return;
+  void queryClient.invalidateQueries({
+    queryKey: ['get', '/api/projects/{id}/changesets/{changesetId}'],
+    predicate: (q) =>
+      (q.state.data as { changeset?: Schemas['Changeset'] } | undefined)?.changeset?.files.some(
+        (f) => paths.has(f.path),
+      ) ?? false,
+  });
+}
+
 /** Invalidates the cached queries each event of `socket` makes stale, while mounted. */
 export function useProjectEventInvalidation(socket: ProjectSocket | null, projectId: string): void {
   const queryClient = useQueryClient();
   useEffect(() => {
     if (!socket) return;
-    return socket.on((event) => {
-      for (const queryKey of staleQueries(projectId, event)) {
-        void queryClient.invalidateQueries({ queryKey: queryKey.filter((k) => k !== undefined) });
-      }
-      // An open review reads its turn again when one of the turn's files changes.
-      const paths = new Set(fileChangesOf(event).map((c) => c.path));
-      if (paths.size) {
-        void queryClient.invalidateQueries({
-          queryKey: ['get', '/api/projects/{id}/changesets/{changesetId}'],
-          predicate: (q) =>
-            (
-              q.state.data as { changeset?: Schemas['Changeset'] } | undefined
-            )?.changeset?.files.some((f) => paths.has(f.path)) ?? false,
-        });
-      }
-    });
+    return socket.on((event) => invalidateForEvent(queryClient, projectId, event));
   }, [socket, projectId, queryClient]);
 }
