@@ -2,7 +2,8 @@
 // second person as editor, both open the project and see each other's avatar, a message sent by
 // one arrives live at the other (an unread badge while the panel is closed), a file the second
 // person has open (a stock ShareDB client on WS /api/collab) is marked in the owner's explorer,
-// and after a reload the history is there. Writes docs/screenshots/session-chat.png.
+// and after a reload the history is there, a page at a time ("Earlier messages"), live messages
+// after it. Writes docs/screenshots/session-chat.png.
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -266,4 +267,44 @@ describe('session chat and presence in Chromium', () => {
       .toBe(0);
     expect(pageErrors).toEqual([]);
   });
+
+  it('pages back through earlier messages, and live ones join the end', async () => {
+    const tokens = [await tokenOf(alice), await tokenOf(bob)];
+    /** Posts as Alice (even i) or Bob; waits out the chat's rate limit (429 Retry-After). */
+    async function post(i: number, text: string): Promise<void> {
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const res = await fetch(
+          `http://127.0.0.1:${server.port}/api/projects/${projectId}/messages`,
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${tokens[i % 2]}`,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify({ text }),
+          },
+        );
+        if (res.status === 201) return;
+        expect(res.status).toBe(429);
+        await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 5)));
+      }
+      throw new Error(`still rate limited posting ${text}`);
+    }
+    // 50 more: the newest page (50) holds only these; the first two are a page further back.
+    for (let i = 1; i <= 50; i++) await post(i, `Note ${i}`);
+    const notes = Array.from({ length: 50 }, (_, i) => `Note ${i + 1}`);
+    const first = ['Hi Bob, can you look at the header?', 'On it.\nGive me five minutes.'];
+
+    await alice.reload();
+    await openSession(alice);
+    await expect.poll(() => messages(alice)).toEqual(notes);
+    await alice.getByRole('button', { name: 'Earlier messages' }).click();
+    await expect.poll(() => messages(alice)).toEqual([...first, ...notes]);
+    expect(await alice.getByRole('button', { name: 'Earlier messages' }).count()).toBe(0);
+
+    // A message arriving live after paging back goes after the newest.
+    await post(1, 'Live after paging');
+    await expect.poll(() => messages(alice)).toEqual([...first, ...notes, 'Live after paging']);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
 });
