@@ -147,6 +147,15 @@ describe('checkpoints', () => {
     expect(events.filter((e) => e.type === 'file_changed')).toEqual([]);
     expect(events.filter((e) => e.type === 'files_changed')).toHaveLength(1);
     expect(summary.data).toMatchObject({ source: 'user', userId: editor.user.id });
+    // The undo point made first is announced, so open timelines show it.
+    expect(events.filter((e) => e.type === 'checkpoint_created').map((e) => e.data)).toEqual([
+      {
+        checkpointId: res.body.checkpoint.id,
+        name: 'Before restoring “Before the experiment”',
+        kind: 'restore',
+        userId: editor.user.id,
+      },
+    ]);
     const announced = (summary.data.files as { path: string; operation: string }[])
       .map((f) => `${f.operation} ${f.path}`)
       .sort();
