@@ -362,6 +362,17 @@ describe('the infrastructure manager', () => {
     await expect
       .poll(() => history.evaluateAll((r) => r.map((x) => x.children[1]!.textContent)))
       .toEqual(['destroy', 'apply', 'refresh', 'apply']);
+    // As the server recorded them: outcome, who, the plan of each apply and destroy.
+    expect(
+      await history.evaluateAll((r) =>
+        r.map((x) => [2, 3, 4].map((i) => x.children[i]!.textContent)),
+      ),
+    ).toEqual([
+      ['destroyed', 'Ada Admin', '0 to add, 0 to change, 2 to destroy'],
+      ['ready', 'Ada Admin', '1 to add, 0 to change, 0 to destroy'],
+      ['ready', 'Ada Admin', '—'],
+      ['ready', 'Ada Admin', '2 to add, 0 to change, 0 to destroy'],
+    ]);
     await shot(admin, 'history');
     expect(consoleErrors).toEqual([]);
   }, 420_000);

@@ -14,7 +14,7 @@ import {
 } from './infrastructure-machines.tsx';
 import './infrastructure-panel.css';
 import { RunHistory, RunProgress } from './infrastructure-progress.tsx';
-import { isRunning, loadRunEvents, runsOf, type InfraLogEvent } from './infrastructure-runs.ts';
+import { currentRun, isRunning, loadRunEvents, type InfraLogEvent } from './infrastructure-runs.ts';
 
 type Deployment = Schemas['Deployment'];
 type Provider = Deployment['provider'];
@@ -411,6 +411,38 @@ function useRunEvents(deployment: Deployment, socket: ProjectSocket | null): Inf
   return useMemo(() => [...events.values()], [events]);
 }
 
+/**
+ * The deployment's runs as the server recorded them (`GET …/runs`), refetched when a run of it
+ * changes status, or when an event names a run not in the list yet (a missed status).
+ */
+function useRunHistory(deploymentId: string, socket: ProjectSocket | null) {
+  const $api = useApiQueries();
+  const queryClient = useQueryClient();
+  const runs = $api.useQuery('get', '/api/infrastructure/{deploymentId}/runs', {
+    params: { path: { deploymentId } },
+  });
+  const known = runs.data?.runs;
+  useEffect(() => {
+    if (!socket) return;
+    const init = { params: { path: { deploymentId } } };
+    const stale = () =>
+      void queryClient.invalidateQueries({
+        queryKey: ['get', '/api/infrastructure/{deploymentId}/runs', init],
+      });
+    return socket.on((e) => {
+      if (e.type === 'infrastructure_status' && e.data.deploymentId === deploymentId) stale();
+      else if (
+        e.type === 'infrastructure_event' &&
+        e.data.deploymentId === deploymentId &&
+        known &&
+        !known.some((r) => r.id === e.data.runId)
+      )
+        stale();
+    });
+  }, [socket, queryClient, deploymentId, known]);
+  return runs;
+}
+
 function DeploymentView(props: {
   deployment: Deployment;
   projectId: string;
@@ -423,8 +455,8 @@ function DeploymentView(props: {
   const $api = useApiQueries();
   const queryClient = useQueryClient();
   const events = useRunEvents(d, props.socket);
-  const runs = useMemo(() => runsOf(events, d), [events, d]);
-  const current = runs[runs.length - 1] ?? null;
+  const current = useMemo(() => d.lastRun && currentRun(events, d.lastRun), [events, d.lastRun]);
+  const runs = useRunHistory(d.id, props.socket);
   const [tab, setTab] = useState<Tab>('machines');
   const [terminalFor, setTerminalFor] = useState<string | null>(null);
   const [count, setCount] = useState(machineCount(d) || 1);
@@ -565,7 +597,16 @@ function DeploymentView(props: {
         {tab === 'deploys' && (
           <DeploysView deployment={d} socket={props.socket} readOnly={props.readOnly} />
         )}
-        {tab === 'runs' && <RunHistory runs={runs} />}
+        {tab === 'runs' &&
+          (runs.error ? (
+            <p className="error small pad" role="alert">
+              {errorMessage(runs.error, 'Could not load the run history')}
+            </p>
+          ) : runs.data ? (
+            <RunHistory runs={runs.data.runs} events={events} />
+          ) : (
+            <p className="muted small pad">Loading…</p>
+          ))}
         {tab === 'terminal' && (
           <MachineTerminal
             deployment={d}

@@ -1,15 +1,31 @@
-import { useEffect, useRef, useState } from 'react';
-import { isRunning, type ChangeSummary, type RunView } from './infrastructure-runs.ts';
+import type { Schemas } from '@vaporform/sdk';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import {
+  isRunning,
+  runLog,
+  type ChangeSummary,
+  type InfraLogEvent,
+  type RunView,
+} from './infrastructure-runs.ts';
+
+type Run = Schemas['InfrastructureRun'];
+
+function planText(add: number, change: number, destroy: number): string {
+  return `${add} to add, ${change} to change, ${destroy} to destroy`;
+}
 
 function summaryText(s: ChangeSummary | null): string | null {
-  if (!s) return null;
-  return `${s.add} to add, ${s.change} to change, ${s.remove} to destroy`;
+  return s && planText(s.add, s.change, s.remove);
 }
 
 function duration(from: string | null, to: string | null): string | null {
   if (!from) return null;
   const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
   if (!Number.isFinite(ms) || ms < 0) return null;
+  return formatMs(ms);
+}
+
+function formatMs(ms: number): string {
   return ms < 60_000
     ? `${Math.round(ms / 1000)} s`
     : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
@@ -117,12 +133,14 @@ export function RunProgress(props: { run: RunView }) {
 function toneOf(status: string): string {
   if (status === 'ready' || status === 'destroyed') return 'ok';
   if (status === 'failed' || status === 'canceled') return 'bad';
-  if (status === 'ended') return 'off';
   return 'busy';
 }
 
-/** Every run of the deployment, newest first, each with its own log. */
-export function RunHistory(props: { runs: RunView[] }) {
+/**
+ * Every run of the deployment as the server recorded it (`GET …/runs`, newest first): kind,
+ * outcome, who started it, the plan, exit code and duration, each with its stored log.
+ */
+export function RunHistory(props: { runs: Run[]; events: InfraLogEvent[] }) {
   const [open, setOpen] = useState<string | null>(null);
   if (props.runs.length === 0) return <p className="muted small pad">No run yet.</p>;
   return (
@@ -132,7 +150,9 @@ export function RunHistory(props: { runs: RunView[] }) {
           <th scope="col">Started</th>
           <th scope="col">Kind</th>
           <th scope="col">Outcome</th>
+          <th scope="col">By</th>
           <th scope="col">Plan</th>
+          <th scope="col">Exit</th>
           <th scope="col">Duration</th>
           <th scope="col">
             <span className="sr-only">Log</span>
@@ -140,8 +160,14 @@ export function RunHistory(props: { runs: RunView[] }) {
         </tr>
       </thead>
       <tbody>
-        {[...props.runs].reverse().map((r) => (
-          <FragmentRow key={r.runId} run={r} open={open === r.runId} onToggle={setOpen} />
+        {props.runs.map((r) => (
+          <FragmentRow
+            key={r.id}
+            run={r}
+            events={props.events}
+            open={open === r.id}
+            onToggle={setOpen}
+          />
         ))}
       </tbody>
     </table>
@@ -149,27 +175,42 @@ export function RunHistory(props: { runs: RunView[] }) {
 }
 
 function FragmentRow(props: {
-  run: RunView;
+  run: Run;
+  events: InfraLogEvent[];
   open: boolean;
   onToggle: (id: string | null) => void;
 }) {
   const r = props.run;
+  const lines = useMemo(
+    () => (props.open ? runLog(props.events, r.id) : []),
+    [props.open, props.events, r.id],
+  );
+  const p = r.planSummary;
   return (
     <>
-      <tr>
-        <td>{r.startedAt ? new Date(r.startedAt).toLocaleString() : '—'}</td>
+      <tr data-status={r.status}>
+        <td>{new Date(r.startedAt).toLocaleString()}</td>
         <td>{r.kind}</td>
         <td>
           <span className={`infra-run-status tone-${toneOf(r.status)}`}>{r.status}</span>
-          {r.errors[0] && <span className="error small"> {r.errors[0].slice(0, 80)}</span>}
+          {r.error && (
+            <span className="error small" title={r.error}>
+              {' '}
+              {r.error.slice(0, 80)}
+            </span>
+          )}
         </td>
-        <td className="small">{summaryText(r.plan) ?? '—'}</td>
-        <td className="small">{duration(r.startedAt, r.endedAt) ?? '—'}</td>
+        <td className="small">{r.startedBy?.name ?? '—'}</td>
+        <td className="small">{p ? planText(p.add, p.change, p.destroy) : '—'}</td>
+        <td className="small">{r.exitCode ?? '—'}</td>
+        <td className="small">
+          {r.durationMs !== null ? formatMs(r.durationMs) : (duration(r.startedAt, null) ?? '—')}
+        </td>
         <td>
           <button
             className="small-btn"
             aria-expanded={props.open}
-            onClick={() => props.onToggle(props.open ? null : r.runId)}
+            onClick={() => props.onToggle(props.open ? null : r.id)}
           >
             {props.open ? 'Hide log' : 'Log'}
           </button>
@@ -177,8 +218,8 @@ function FragmentRow(props: {
       </tr>
       {props.open && (
         <tr>
-          <td colSpan={6}>
-            <pre className="infra-log">{r.lines.join('\n') || 'No output stored.'}</pre>
+          <td colSpan={8}>
+            <pre className="infra-log">{lines.join('\n') || 'No output stored.'}</pre>
           </td>
         </tr>
       )}

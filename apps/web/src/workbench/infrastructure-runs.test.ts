@@ -1,6 +1,6 @@
 import type { Schemas } from '@vaporform/sdk';
 import { describe, expect, it } from 'vitest';
-import { runsOf, type InfraLogEvent } from './infrastructure-runs.ts';
+import { currentRun, runLog, type InfraLogEvent } from './infrastructure-runs.ts';
 
 type Deployment = Schemas['Deployment'];
 
@@ -38,45 +38,36 @@ const applyEvents = events(apply, 1, [
   { type: 'apply_complete', hook: { resource: machine(0), action: 'create', elapsed_seconds: 1 } },
 ]);
 
-function deployment(lastRun: Partial<NonNullable<Deployment['lastRun']>>): Deployment {
+type LastRun = NonNullable<Deployment['lastRun']>;
+
+function lastRun(patch: Partial<LastRun>): LastRun {
   return {
-    id: 'd',
-    projectId: 'p',
-    provider: 'local',
+    id: apply,
+    kind: 'apply',
     status: 'applying',
-    variables: {},
-    machines: [],
-    outputs: {},
-    drift: null,
-    lastRun: {
-      id: apply,
-      kind: 'apply',
-      status: 'applying',
-      startedAt: '2026-12-02T10:00:00Z',
-      finishedAt: null,
-      error: null,
-      ...lastRun,
-    },
-    createdAt: '2026-12-02T10:00:00Z',
+    startedAt: '2026-12-02T10:00:00Z',
+    finishedAt: null,
+    error: null,
+    ...patch,
   };
 }
 
-describe('Terraform runs as the infrastructure panel shows them', () => {
+describe('the current Terraform run as the infrastructure panel shows it', () => {
   it('mid-apply: the plan, one of two machines created, progress between the stages', () => {
-    const [run] = runsOf(applyEvents, deployment({}));
-    expect(run!.status).toBe('applying');
-    expect(run!.stage).toBe('apply');
-    expect(run!.plan).toMatchObject({ add: 2, change: 0, remove: 0 });
-    expect(run!.resources.map((r) => [r.addr, r.state])).toEqual([
+    const run = currentRun(applyEvents, lastRun({}));
+    expect(run.status).toBe('applying');
+    expect(run.stage).toBe('apply');
+    expect(run.plan).toMatchObject({ add: 2, change: 0, remove: 0 });
+    expect(run.resources.map((r) => [r.addr, r.state])).toEqual([
       ['vaporform_machine.machine[0]', 'done'],
       ['vaporform_machine.machine[1]', 'running'],
     ]);
     // 25 % once applying, 70 % spread over the resources: one of two done.
-    expect(run!.percent).toBe(60);
-    expect(run!.lines).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
+    expect(run.percent).toBe(60);
+    expect(run.lines).toContain('Plan: 2 to add, 0 to change, 0 to destroy.');
   });
 
-  it('a later destroy: two runs, oldest first, the earlier one ready from its own events', () => {
+  it('a later destroy: only its own events count, folded by seq whatever their order', () => {
     const done = [
       ...applyEvents,
       ...events(apply, 10, [
@@ -88,25 +79,32 @@ describe('Terraform runs as the infrastructure panel shows them', () => {
         },
       ]),
       ...events(destroy, 12, [
-        { type: 'vaporform_stage', stage: 'plan' },
+        { type: 'vaporform_stage', stage: 'plan', '@message': 'terraform plan -destroy' },
         { type: 'planned_change', change: { resource: machine(0), action: 'delete' } },
         { type: 'planned_change', change: { resource: machine(1), action: 'delete' } },
         { type: 'change_summary', changes: { add: 0, change: 0, remove: 2, operation: 'plan' } },
       ]),
     ];
-    const runs = runsOf(
-      // Out of order, with a duplicate: folded by seq.
-      [...done].reverse().concat(done.slice(0, 3)),
-      deployment({ id: destroy, kind: 'destroy', status: 'destroying' }),
+    // Out of order, with duplicates.
+    const shuffled = [...done].reverse().concat(done.slice(0, 3), done.slice(-2));
+    const run = currentRun(
+      shuffled,
+      lastRun({ id: destroy, kind: 'destroy', status: 'destroying' }),
     );
-    expect(runs.map((r) => [r.kind, r.status])).toEqual([
-      ['apply', 'ready'],
-      ['destroy', 'destroying'],
+    expect([run.kind, run.status, run.stage]).toEqual(['destroy', 'destroying', 'plan']);
+    expect(run.plan).toMatchObject({ remove: 2 });
+    expect(run.applied).toBeNull();
+    expect(run.resources.map((r) => r.action)).toEqual(['delete', 'delete']);
+    expect(run.percent).toBe(15);
+    expect(run.lines).toEqual(['terraform plan -destroy']);
+    // Each run of the history keeps its own log.
+    expect(runLog(shuffled, apply)).toEqual([
+      'terraform init',
+      'terraform plan',
+      'Plan: 2 to add, 0 to change, 0 to destroy.',
+      'terraform apply',
+      'Apply complete! Resources: 2 added, 0 changed, 0 destroyed.',
     ]);
-    expect(runs[0]!.percent).toBe(100);
-    expect(runs[0]!.applied).toMatchObject({ add: 2, operation: 'apply' });
-    expect(runs[1]!.percent).toBe(15);
-    expect(runs[0]!.resources).toHaveLength(2);
   });
 
   it('a failed apply: the error diagnostic and the run’s error are shown', () => {
@@ -120,19 +118,20 @@ describe('Terraform runs as the infrastructure panel shows them', () => {
         },
       ]),
     ];
-    const [run] = runsOf(
+    const run = currentRun(
       failed,
-      deployment({ status: 'failed', finishedAt: '2026-12-02T10:01:00Z', error: 'exit 1' }),
+      lastRun({ status: 'failed', finishedAt: '2026-12-02T10:01:00Z', error: 'exit 1' }),
     );
-    expect(run!.status).toBe('failed');
-    expect(run!.errors).toEqual(['docker: no such image: x:1', 'exit 1']);
-    expect(run!.resources.find((r) => r.addr.endsWith('[1]'))!.state).toBe('error');
+    expect(run.status).toBe('failed');
+    expect(run.endedAt).toBe('2026-12-02T10:01:00Z');
+    expect(run.errors).toEqual(['docker: no such image: x:1', 'exit 1']);
+    expect(run.resources.find((r) => r.addr.endsWith('[1]'))!.state).toBe('error');
   });
 
   it('a run that started before any event was stored still shows', () => {
-    const runs = runsOf([], deployment({ status: 'queued' }));
-    expect(runs).toHaveLength(1);
-    expect(runs[0]!.status).toBe('queued');
-    expect(runs[0]!.percent).toBe(2);
+    const run = currentRun([], lastRun({ status: 'queued' }));
+    expect(run.status).toBe('queued');
+    expect(run.percent).toBe(2);
+    expect(run.lines).toEqual([]);
   });
 });

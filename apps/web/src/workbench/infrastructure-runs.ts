@@ -24,25 +24,27 @@ export interface RunResource {
   elapsed?: number;
 }
 
-/** A Terraform run as its events tell it. */
+/** The run in progress (or the last one) as its events tell it. */
 export interface RunView {
   runId: string;
-  kind: 'apply' | 'destroy' | 'refresh';
+  kind: LastRun['kind'];
   /** The run's stage (`init`, `plan`, `apply`, `refresh`) last reached. */
   stage: string | null;
-  /** The deployment's lastRun status for the last run; else what the events say. */
-  status: RunStatus | 'ended';
+  /** The deployment's `lastRun` status. */
+  status: RunStatus;
   plan: ChangeSummary | null;
   applied: ChangeSummary | null;
   resources: RunResource[];
   errors: string[];
-  startedAt: string | null;
+  startedAt: string;
   endedAt: string | null;
   /** 0–100. */
   percent: number;
   /** Every event's message, in order (the raw log). */
   lines: string[];
 }
+
+type LastRun = NonNullable<Deployment['lastRun']>;
 
 const ACTIVE: RunStatus[] = ['queued', 'planning', 'applying', 'destroying'];
 
@@ -69,65 +71,47 @@ function resourceOf(e: Record<string, unknown>): {
   };
 }
 
-/**
- * The runs of a deployment, oldest first, from its stored events (grouped by `runId`): stage,
- * plan summary, resources as they appear, errors, the raw log and a progress figure. The last
- * run takes the deployment's `lastRun` status; earlier ones say what their events show.
- */
-export function runsOf(events: InfraLogEvent[], deployment: Deployment | null): RunView[] {
-  const byRun = new Map<string, InfraLogEvent[]>();
-  for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
-    const list = byRun.get(e.runId) ?? [];
-    list.push(e);
-    byRun.set(e.runId, list);
-  }
-  const last = deployment?.lastRun ?? null;
-  const runs = [...byRun.entries()].map(([runId, list]) => viewOf(runId, list));
-  // The last run may have started without an event stored yet.
-  if (last && !byRun.has(last.id)) runs.push(viewOf(last.id, []));
-  for (const run of runs) {
-    if (last && run.runId === last.id) {
-      run.kind = last.kind;
-      run.status = last.status;
-      run.startedAt ??= last.startedAt;
-      run.endedAt = last.finishedAt;
-      if (last.error && !run.errors.includes(last.error)) run.errors.push(last.error);
-    }
-    run.percent = percentOf(run);
-  }
-  return runs;
+/** One run's events, in order (folded by `seq`: duplicates and arrival order do not matter). */
+function eventsOfRun(events: InfraLogEvent[], runId: string): InfraLogEvent[] {
+  const bySeq = new Map(events.filter((e) => e.runId === runId).map((e) => [e.seq, e]));
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
-function viewOf(runId: string, list: InfraLogEvent[]): RunView {
+/** One run's raw log: each stored event's message, in order. */
+export function runLog(events: InfraLogEvent[], runId: string): string[] {
+  return eventsOfRun(events, runId).flatMap((e) => {
+    const message = str((e.event as Record<string, unknown>)['@message']);
+    return message ? [message] : [];
+  });
+}
+
+/**
+ * The deployment's last run as the progress card shows it: kind, status, start, end and error
+ * from the server's `lastRun`; stage, plan, resources as they appear, Terraform's error
+ * diagnostics, the raw log and a progress figure from its events.
+ */
+export function currentRun(events: InfraLogEvent[], last: LastRun): RunView {
   const resources = new Map<string, RunResource>();
   const run: RunView = {
-    runId,
-    kind: 'apply',
+    runId: last.id,
+    kind: last.kind,
     stage: null,
-    status: 'ended',
+    status: last.status,
     plan: null,
     applied: null,
     resources: [],
     errors: [],
-    startedAt: null,
-    endedAt: null,
+    startedAt: last.startedAt,
+    endedAt: last.finishedAt,
     percent: 0,
-    lines: [],
+    lines: runLog(events, last.id),
   };
-  for (const { event } of list) {
+  for (const { event } of eventsOfRun(events, last.id)) {
     const e = event as Record<string, unknown>;
-    const at = str(e['@timestamp']);
-    if (at) {
-      run.startedAt ??= at;
-      run.endedAt = at;
-    }
-    const message = str(e['@message']);
-    if (message) run.lines.push(message);
     const { addr, action, elapsed } = resourceOf(e);
     switch (event.type) {
       case 'vaporform_stage':
         run.stage = str(e.stage) ?? run.stage;
-        if (run.stage === 'refresh') run.kind = 'refresh';
         break;
       case 'planned_change':
         if (addr) resources.set(addr, { addr, action: action ?? 'change', state: 'planned' });
@@ -156,7 +140,6 @@ function viewOf(runId: string, list: InfraLogEvent[]): RunView {
         if (!changes) break;
         if (changes.operation === 'plan') run.plan = changes;
         else run.applied = changes;
-        if (changes.operation === 'destroy') run.kind = 'destroy';
         break;
       }
       case 'diagnostic': {
@@ -167,23 +150,15 @@ function viewOf(runId: string, list: InfraLogEvent[]): RunView {
       }
     }
   }
-  if (run.kind === 'apply' && run.plan && run.plan.add === 0 && run.plan.change === 0) {
-    if (run.plan.remove > 0 && [...resources.values()].every((r) => r.action === 'delete'))
-      run.kind = 'destroy';
-  }
-  if (run.errors.length) run.status = 'failed';
-  else if (run.applied) run.status = run.kind === 'destroy' ? 'destroyed' : 'ready';
+  if (last.error && !run.errors.includes(last.error)) run.errors.push(last.error);
   run.resources = [...resources.values()];
+  run.percent = percentOf(run);
   return run;
 }
 
 function percentOf(run: RunView): number {
   if (run.status === 'ready' || run.status === 'destroyed') return 100;
-  if (!isRunning(run.status)) return run.stage ? percentOfStages(run) : 0;
-  return percentOfStages(run);
-}
-
-function percentOfStages(run: RunView): number {
+  if (!isRunning(run.status) && !run.stage) return 0;
   if (run.stage === 'apply' || run.resources.some((r) => r.state !== 'planned')) {
     const total = run.resources.length || 1;
     const done = run.resources.filter((r) => r.state === 'done').length;
