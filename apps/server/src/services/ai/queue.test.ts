@@ -78,8 +78,10 @@ describe('POST /api/claude/process (in process)', () => {
     const kinds = events.map((e) => e.type).filter((k) => k.startsWith('claude-'));
     expect(kinds[0]).toBe('claude-progress');
     expect(kinds.at(-1)).toBe('claude-response');
-    const progress = events.filter((e) => e.type === 'claude-progress').map((e) => e.data.stage);
-    expect(progress).toEqual(['queued', 'started', 'tool']);
+    const progress = events.filter((e) => e.type === 'claude-progress');
+    expect(progress.map((e) => e.data.stage)).toEqual(['queued', 'started', 'tool', 'text']);
+    // What the assistant wrote is streamed as it is written (a set-up page shows it live).
+    expect(progress.at(-1)!.data.message).toBe('Wrote hello.txt.');
     const response = events.find((e) => e.type === 'claude-response')!.data;
     expect(response).toMatchObject({ requestId, changesetId: done.result.changesetId });
     expect(events.some((e) => e.type === 'file_changed' && e.data.path === 'hello.txt')).toBe(true);
