@@ -56,6 +56,16 @@ const GC_HOOK =
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Distinct op errors seen, printed once each (an error row must say what failed). */
+const seenErrors = new Set<string>();
+function noteError(err: unknown): void {
+  const e = err as { code?: string; message?: string };
+  const text = `${e?.code ?? ''} ${e?.message ?? String(err)}`.trim();
+  if (seenErrors.has(text)) return;
+  seenErrors.add(text);
+  console.log(`op error: ${text}`);
+}
+
 // ── the baseline server: `node --import tsx bench/collab-socket.ts` with this variable set ──
 if (process.env.BENCH_COLLAB_BASELINE_PORT) {
   ShareDB.types.register(collabTextType as never);
@@ -254,8 +264,9 @@ async function roundTrip(target: Target, typists: number): Promise<Result> {
           const at = Math.floor(Math.random() * (length + 1));
           sentAt.set(tag, performance.now());
           acks.push(
-            docs.submit(doc, insert(at, String.fromCodePoint(TAG_BASE + tag))).catch(() => {
+            docs.submit(doc, insert(at, String.fromCodePoint(TAG_BASE + tag))).catch((err) => {
               errors++;
+              noteError(err);
             }),
           );
           await sleep(KEYSTROKE_MS * (0.5 + Math.random()));
@@ -300,8 +311,9 @@ async function throughput(target: Target, typists: number): Promise<Result> {
               sleep(DRAIN_MS).then(() => Promise.reject(new Error('no ack'))),
             ]);
             latencies.push(performance.now() - t0);
-          } catch {
+          } catch (err) {
             errors++;
+            noteError(err);
           }
         }
       }),

@@ -292,7 +292,11 @@ export async function composeServices(deps: {
       'document id = file path; membership is checked per document. A browser’s Origin must ' +
       'be the IDE’s.',
     middleware: [ideOrigin(config.publicUrl), requireAuth],
-    prepare: (c) => ({ open: (ws) => collab.accept(ws, c.var.auth) }),
+    prepare: (c) => {
+      // Only the claims: the socket must not keep the upgrade's Context alive.
+      const claims = c.var.auth;
+      return { open: (ws) => collab.accept(ws, claims) };
+    },
   });
   const messages = new MessagesService({ db, auth, bus, log, redis });
 

@@ -81,8 +81,9 @@ export function acceptWebSocket(
       socket.off('close', onClose);
       abandoned = undefined;
       const ws = ctx.raw as unknown as WebSocket;
-      // A socket error is never unhandled, whatever `open` listens to.
-      ws.on('error', () => ws.terminate());
+      // A socket error is never unhandled, whatever `open` listens to. (A module-level
+      // function: a closure made here would keep this call's scope, and the Context, alive.)
+      ws.on('error', terminate);
       open(ws);
       const ours = new Map(adapterEvents.map((e) => [e, new Set(ws.listeners(e))]));
       // The adapter adds its listeners right after onOpen returns, synchronously.
@@ -95,6 +96,10 @@ export function acceptWebSocket(
       });
     },
   });
+}
+
+function terminate(this: WebSocket): void {
+  this.terminate();
 }
 
 /** The events @hono/node-server's upgradeWebSocket listens to on each socket. */
@@ -115,7 +120,7 @@ export interface PreparedSocket {
  *   ['collab', createWebSocketRoute({
  *     summary: 'WebSocket: ShareDB', description: '…',
  *     middleware: [ideOrigin(config.publicUrl), requireAuth],
- *     prepare: (c) => ({ open: (ws) => collab.accept(ws, c.var.auth) }),
+ *     prepare: (c) => { const claims = c.var.auth; return { open: (ws) => collab.accept(ws, claims) }; },
  *   })]
  */
 export function createWebSocketRoute(spec: {

@@ -342,8 +342,9 @@ describe('PostgresDB storage details', () => {
       }
       expect(notDurableAtAck).toEqual([]);
       expect(retries).toBe(0);
-      // 48 ops; one transaction each before group commit.
-      expect(transactions).toBeLessThanOrEqual(rounds * 4);
+      // 48 ops: one transaction each before group commit (16 at once per round: the ones
+      // queued behind a transaction share the next).
+      expect(transactions).toBeLessThan(rounds * 16 * 0.8);
       const text = (await storedText(db, 'p-group', 'g.txt')) as string;
       expect(text).toHaveLength(48);
       for (let who = 0; who < 16; who++) {

@@ -36,6 +36,8 @@ interface OpRow {
 }
 
 const UNIQUE_VIOLATION = '23505';
+/** How long a document's committed tip stays in memory after its last commit. */
+const IDLE_CHAIN_MS = 5000;
 const DEADLOCK_DETECTED = '40P01';
 
 // One statement, so one implicit transaction and no session state (PgBouncer's transaction mode
@@ -69,6 +71,8 @@ SELECT count(*)::integer AS committed FROM op`;
 /** An op handed to `commit`, waiting for its batch's transaction. */
 interface Staged {
   op: CollabOp;
+  /** The op's version (its base), as staged: a refused op is put back, `op.v` with it. */
+  version: number;
   /** The snapshot right after the op (a copy: ShareDB's own object moves on). */
   snapshot: CollabSnapshot;
   /** The op as stored (JSON). */
@@ -124,6 +128,10 @@ export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
   readonly #recentOps = new RecentOps();
   readonly #chains = new Map<string, Chain>();
+  /** The staged ops a tip handed to a submit was built from (see getSnapshot). */
+  readonly #stagedUnder = new WeakMap<object, Staged[]>();
+  /** The chain a tip handed to a submit came from (ShareDB commits that same object). */
+  readonly #servedFrom = new WeakMap<object, Chain>();
   #pipeline: SubmitPipeline | undefined;
   #closed = false;
 
@@ -148,16 +156,30 @@ export class PostgresDB extends ShareDB.DB {
     callback: Callback<boolean>,
   ): void {
     if (this.#closed) return settle(Promise.reject(new Error('PostgresDB is closed')), callback);
-    if (snapshot.v !== op.v + 1) return settle(Promise.resolve(false), callback);
+    if (snapshot.v !== op.v + 1) {
+      this.#pipeline?.restore(op);
+      return settle(Promise.resolve(false), callback);
+    }
     const key = docKey(collection, id);
     let chain = this.#chains.get(key);
-    if (chain && (!this.#pipeline || snapshot.v !== chain.tip.v + 1)) {
-      // Built on a state the chain has moved past: ShareDB transforms and retries.
+    const builtOn = this.#servedFrom.get(snapshot);
+    if (chain && chain.inFlight.length + chain.gathering.length === 0 && builtOn !== chain) {
+      // An idle chain this op did not build on: the database decides (its tip may be stale).
+      this.#chains.delete(key);
+      chain = undefined;
+    }
+    if (
+      (builtOn && builtOn !== chain) ||
+      (chain && (!this.#pipeline || snapshot.v !== chain.tip.v + 1))
+    ) {
+      // Built on a chain that was refused meanwhile (its versions went to another instance),
+      // or on a state the chain has moved past: ShareDB transforms and retries.
       this.#pipeline?.restore(op);
       return settle(Promise.resolve(false), callback);
     }
     const staged: Staged = {
       op,
+      version: op.v,
       snapshot: copySnapshot(snapshot),
       operation: JSON.stringify(op),
       done: (err, committed) => process.nextTick(callback, err, committed),
@@ -191,7 +213,27 @@ export class PostgresDB extends ShareDB.DB {
     // A submit builds on the ops already staged for the document (group commit).
     const chain = fields?.$submit ? this.#chains.get(docKey(collection, id)) : undefined;
     if (chain && this.#pipeline && !this.#closed) {
-      return settle(Promise.resolve(copySnapshot(chain.tip)), callback);
+      const tip = copySnapshot(chain.tip);
+      const staged = [...chain.inFlight, ...chain.gathering];
+      // Only while no other instance committed past the tip: a client that saw those ops
+      // (through pub/sub) sends ops based on them. Then the database's snapshot (the chain
+      // will be refused: its versions are taken).
+      const answer = this.#pool
+        .query<{ version: number }>(
+          'SELECT version FROM collab_snapshots WHERE collection = $1 AND doc_id = $2',
+          [collection, id],
+        )
+        .then(async ({ rows }) => {
+          if ((rows[0]?.version ?? 0) <= tip.v) {
+            // The ops under this tip, for the transform that follows, even if the chain is
+            // refused meanwhile (then the commit is refused too, and ShareDB retries).
+            this.#stagedUnder.set(tip, staged);
+            this.#servedFrom.set(tip, chain);
+            return tip;
+          }
+          return (await this.#snapshots(collection, [id], metadata))[id]!;
+        });
+      return settle(answer, callback);
     }
     settle(
       this.#snapshots(collection, [id], metadata).then((map) => map[id]!),
@@ -218,16 +260,28 @@ export class PostgresDB extends ShareDB.DB {
     options: { metadata?: boolean } | null,
     callback: Callback<CollabOp[]>,
   ): void {
-    const chain = this.#pipeline ? this.#chains.get(docKey(collection, id)) : undefined;
-    const staged = chain ? [...chain.inFlight, ...chain.gathering] : [];
-    const base = staged[0]?.op.v;
+    // Committed ops only: staged ones are served to the submit whose snapshot they are under.
+    this.#opsWithStaged(collection, id, from, to, options, [], callback);
+  }
+
+  /** getOps, serving versions at or above the first staged op from `staged`. */
+  #opsWithStaged(
+    collection: string,
+    id: string,
+    from: number | null,
+    to: number | null,
+    options: { metadata?: boolean } | null,
+    staged: Staged[],
+    callback: Callback<CollabOp[]>,
+  ): void {
+    const base = staged[0]?.version;
     if (base !== undefined && to != null && to > base) {
       // A submit transforms over ops staged for the same transaction (group commit).
       const start = from ?? 0;
       const pending = staged
-        .filter((s) => s.op.v >= start && s.op.v < to)
+        .filter((s) => s.version >= start && s.version < to)
         .map((s) => {
-          const op = { ...(JSON.parse(s.operation) as CollabOp), v: s.op.v };
+          const op = { ...(JSON.parse(s.operation) as CollabOp), v: s.version };
           if (!options?.metadata) delete op.m;
           return op;
         });
@@ -258,7 +312,9 @@ export class PostgresDB extends ShareDB.DB {
     callback: Callback<CollabOp[]>,
   ): void {
     const to = typeof snapshot === 'number' ? snapshot : snapshot.v;
-    this.getOps(collection, id, from, to, options, callback);
+    const staged = typeof snapshot === 'object' ? this.#stagedUnder.get(snapshot) : undefined;
+    if (staged) this.#opsWithStaged(collection, id, from, to, options, staged, callback);
+    else this.getOps(collection, id, from, to, options, callback);
   }
 
   override getOpsBulk(
@@ -330,12 +386,22 @@ export class PostgresDB extends ShareDB.DB {
       return;
     }
     for (const s of batch) {
-      this.#recentOps.put(chain.collection, chain.id, s.op.v, s.operation);
+      this.#recentOps.put(chain.collection, chain.id, s.version, s.operation);
       s.done(null, true);
     }
     chain.inFlight = [];
-    if (chain.gathering.length > 0) void this.#flush(key, chain);
-    else this.#chains.delete(key);
+    if (chain.gathering.length > 0) return this.#flush(key, chain);
+    if (!this.#pipeline) {
+      this.#chains.delete(key);
+      return;
+    }
+    // Kept a while, empty: its tip is the committed state, which submits in progress were
+    // given; dropped once the document is quiet.
+    setTimeout(() => {
+      if (this.#chains.get(key) === chain && chain.inFlight.length + chain.gathering.length === 0) {
+        this.#chains.delete(key);
+      }
+    }, IDLE_CHAIN_MS).unref();
   }
 
   /** Answers "not committed": ShareDB retries each op from the database's state. */
@@ -357,7 +423,7 @@ export class PostgresDB extends ShareDB.DB {
         last.v,
         last.type == null ? null : JSON.stringify(last.data ?? null),
         last.m == null ? null : JSON.stringify(last.m),
-        batch[0]!.op.v,
+        batch[0]!.version,
         `[${batch.map((s) => s.operation).join(',')}]`,
       ]);
       return rows[0]!.committed === batch.length;
