@@ -31,7 +31,8 @@ export const ProjectSchema = z
     type: Architecture,
     status: z.enum(['creating', 'running', 'stopped', 'error', 'archived']),
     statusReason: z.string().optional().openapi({
-      description: 'Why the project is in `error`: the set-up failure or the crash, in words for people',
+      description:
+        'Why the project is in `error`: the set-up failure or the crash, in words for people',
     }),
     /** Effective: the template's stack merged with the choices made. */
     config: ProjectConfigSchema,
