@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
 import { startServer, type RunningServer } from './server.ts';
 
 const basePoll = baseExpect.poll.bind(baseExpect);
@@ -27,6 +28,7 @@ const password = 'correct horse battery';
 const projectName = 'Files Tour';
 
 let server: RunningServer;
+let fake: FakeAnthropic;
 let browser: Browser;
 let page: Page;
 let projectId: string;
@@ -148,7 +150,33 @@ const png = Buffer.from(
 
 beforeAll(async () => {
   // No container needed: the process runtime starts the template's server in a moment.
-  server = await startServer({ env: { VAPORFORM_RUNTIME: 'process' } });
+  // The assistant of the "describe it" path: picks the template, edits the page (its text
+  // streamed slowly enough to be seen on the set-up page), then says it is done.
+  fake = await startFakeAnthropic([
+    { text: 'node-http' },
+    {
+      text: 'I will put a welcome on the page.',
+      stallMs: 1500,
+      tools: [
+        {
+          name: 'edit_file',
+          input: {
+            path: 'index.html',
+            old_str: '<h1>Hello from Vaporform</h1>',
+            new_str: '<h1>Welcome, described app</h1>',
+          },
+        },
+      ],
+    },
+    { text: 'Your welcome page is ready.' },
+  ]);
+  server = await startServer({
+    env: {
+      VAPORFORM_RUNTIME: 'process',
+      ANTHROPIC_API_KEY: 'sk-ant-fake-e2e',
+      ANTHROPIC_BASE_URL: fake.url,
+    },
+  });
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
@@ -165,6 +193,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
+  await fake?.close();
 });
 
 beforeEach(({ task, onTestFailed }) => {
@@ -312,6 +341,43 @@ describe('files in the IDE', () => {
     await second.getByTestId('env-restart').waitFor();
     await second.screenshot({ path: path.join(tmpdir(), 'vf-files-env-notice.png') });
     await context.close();
+  });
+
+  it('the "describe it" path streams what the assistant writes, and its chat keeps that turn', async () => {
+    await page.goto(server.url + '/');
+    await page.getByRole('button', { name: 'New project' }).click();
+    await page.getByLabel('Project name').fill('Described');
+    await page.getByLabel('Description').fill('A welcome page');
+    await page.getByLabel('Functionality').fill('Welcomes visitors.');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('Describe it to the AI').click();
+    await expect.poll(() => page.locator('.steps li').count()).toBe(6);
+    for (let i = 0; i < 4; i++) await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: /Setting up/ }).waitFor();
+    const id = /\/projects\/([^/]+)\/creating/.exec(page.url())![1]!;
+    const stream = page.getByLabel('What the assistant is writing');
+    // Mid-sentence: the model is still writing (the fake stalls after its first words).
+    await expect.poll(() => stream.textContent()).toMatch(/^I will put a/);
+    await page.screenshot({ path: path.join(tmpdir(), 'vf-files-ai-stream.png') });
+    await expect
+      .poll(() => new URL(page.url()).pathname, { timeout: 60_000 })
+      .toBe(`/projects/${id}`);
+
+    await page.getByRole('button', { name: 'Assistant', exact: true }).click();
+    const chat = page.getByRole('region', { name: 'Assistant' });
+    await chat.getByText('Welcomes visitors.').waitFor();
+    await chat.getByText('Your welcome page is ready.').waitFor();
+    await chat.getByRole('button', { name: 'Review' }).click();
+    await page.getByRole('dialog').getByText('index.html').first().waitFor();
+    await page.screenshot({ path: path.join(tmpdir(), 'vf-files-ai-review.png') });
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    expect(await chat.getByRole('button', { name: 'Revert' }).isEnabled()).toBe(true);
+    // The server ran the assistant once (not once for the project and once for the page).
+    const token = await tokenOf(page);
+    const history = await api(token, 'GET', `/api/projects/${id}/chat`);
+    expect(history.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
   });
 
   it('logged no console errors', () => {

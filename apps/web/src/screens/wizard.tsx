@@ -118,6 +118,8 @@ function WizardForm() {
       if (source === 'ai') {
         const prompt = [description, functionality].filter((s) => s.trim()).join('\n\n');
         sessionStorage.setItem(`vf.describe:${project.id}`, prompt || name);
+        // With a functionality the server queues the assistant's `create` itself: once only.
+        if (functionality.trim()) sessionStorage.setItem(`vf.describe-queued:${project.id}`, '1');
       }
       navigate(`/projects/${project.id}/creating`);
     } catch (err) {
@@ -475,6 +477,7 @@ function Progress(props: { projectId: string }) {
   const [aiNote, setAiNote] = useState<string | null>(null);
   // What the assistant is writing, as it writes it (its last few thousand characters).
   const [aiText, setAiText] = useState('');
+  const [aiDone, setAiDone] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const [socket, setSocket] = useState<ProjectSocket | null>(null);
   const [socketState, setSocketState] = useState<SocketState>('connecting');
@@ -513,10 +516,13 @@ function Progress(props: { projectId: string }) {
         setAiText((t) => (t + delta).slice(-4000));
       } else if (e.type === 'claude-progress') {
         setAiNote(e.data.message || 'The assistant is working…');
+        // A tool ran between two pieces of text: they are separate paragraphs.
+        if (e.data.stage === 'tool') setAiText((t) => (t && !t.endsWith('\n') ? `${t}\n\n` : t));
       } else if (e.type === 'claude-error') {
         setFailure(e.data.error || 'The assistant failed');
       } else if (e.type === 'claude-response') {
         setAiNote('The assistant finished writing the app.');
+        setAiDone(true);
         // Its files are counted in the project (a bulk write may not list each one).
         void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}'] });
       }
@@ -545,7 +551,9 @@ function Progress(props: { projectId: string }) {
     }
     if (started.current) return;
     const client = api.client;
-    if (describe.current) {
+    if (describe.current && sessionStorage.getItem(`vf.describe-queued:${id}`)) {
+      started.current = true;
+    } else if (describe.current) {
       started.current = true;
       const body = { projectId: id, message: describe.current, type: 'create' as const };
       void client
@@ -561,7 +569,10 @@ function Progress(props: { projectId: string }) {
   }, [api, id, project, written.length]);
 
   // Done: the IDE opens by itself (replacing this page, so Back does not return to it).
-  const ready = devUp && !failure;
+  // The assistant's set-up is done when it says so (claude-response): the container may run
+  // long before, so the page does not leave while the assistant is still writing.
+  const aiFinished = !describe.current || aiDone;
+  const ready = devUp && aiFinished && !failure;
   useEffect(() => {
     if (!ready) return;
     const t = setTimeout(() => navigate(`/projects/${id}`, { replace: true }), 800);
@@ -577,7 +588,7 @@ function Progress(props: { projectId: string }) {
       ? [
           {
             label: 'The assistant writes the app',
-            state: (fileCount > 0 ? 'done' : failure ? 'failed' : 'active') as StepState,
+            state: (aiFinished ? 'done' : failure ? 'failed' : 'active') as StepState,
             detail: (
               <>
                 {aiNote}
