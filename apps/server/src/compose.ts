@@ -52,6 +52,7 @@ import { createContainersRoutes } from './services/containers/routes.ts';
 import { createFilesRoutes, fileBodyLimits } from './services/files/routes.ts';
 import { createInfrastructureRoutes } from './services/infrastructure/routes.ts';
 import { createMessagesRoutes } from './services/messages/routes.ts';
+import { createCollabRoutes } from './services/collab/routes.ts';
 import {
   createPreviewMiddleware,
   createPreviewRoutes,
@@ -443,6 +444,7 @@ export async function composeServices(deps: {
         ['projects', createCheckpointsRoutes({ checkpoints, requireAuth, projectAccess })],
         ['projects', createMessagesRoutes({ messages, requireAuth, projectAccess })],
         ['collab', collabRoutes],
+        ['projects', createCollabRoutes({ collab, requireAuth, projectAccess })],
         ['provision', infrastructureRoutes.provision],
         ['infrastructure', infrastructureRoutes.infrastructure],
         ['infrastructure', agentRoutes.infrastructure],

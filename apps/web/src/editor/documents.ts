@@ -304,9 +304,11 @@ export class DocumentStore {
 
   /**
    * Ctrl+S on a shared document: every own edit acknowledged means it is committed on the
-   * server (durable). The server writes the document to its file after a pause in typing (a
-   * new file version); this waits for that, briefly, so the version shown includes the text.
-   * No PUT: the file is the document's, and a PUT would arrive as a second copy of the ops.
+   * server (durable); then the server is asked to write the document to its file now (a new
+   * file version, so the workspace and the preview have it at once, not after the pause in
+   * typing), and the version shown is read back — waited for briefly if another writer was
+   * mid-write. No PUT: the file is the document's, and a PUT would arrive as a second copy of
+   * the ops.
    */
   async #saveShared(doc: Doc): Promise<SaveResult> {
     const share = this.#shares.get(doc.path);
@@ -330,6 +332,7 @@ export class DocumentStore {
         });
       });
       const text = share.doc.data;
+      await this.#files.saveShared(this.#projectId, doc.path);
       const deadline = Date.now() + 8_000;
       while (Date.now() < deadline) {
         const file = await this.#files.readFile(this.#projectId, doc.path).catch(() => null);

@@ -12,6 +12,11 @@ export interface FileAccess {
     content: string,
     opts?: { baseVersion?: number; encoding?: 'utf-8' | 'base64' },
   ): Promise<{ file: Schemas['FileMeta'] }>;
+  /**
+   * Ctrl+S on a co-edited file: the server writes the shared document to the file now.
+   * @returns false when another writer is mid-write (the text follows shortly). @throws ApiError
+   */
+  saveShared(projectId: string, path: string): Promise<boolean>;
 }
 
 /** Files load and save over HTTP with the generated client. */
@@ -29,6 +34,15 @@ export function httpFiles(client: VaporformClient): FileAccess {
           body: { content, ...opts },
         }),
       );
+    },
+    async saveShared(id, path) {
+      const r = unwrap(
+        await client.POST('/api/projects/{id}/collab/save', {
+          params: { path: { id } },
+          body: { path },
+        }),
+      );
+      return r.written;
     },
   };
 }

@@ -207,6 +207,28 @@ describe('WS /api/collab', () => {
     expect(versions[0]!.createdBy).toBe(editor.user.id);
   });
 
+  it('writes the document to its file at once on a save (Ctrl+S), for editors only', async () => {
+    await put('saved.txt', 'a');
+    const client = await connect(editor);
+    const doc = client.doc(projectId, 'saved.txt');
+    await docs.subscribe(doc);
+    await docs.submit(doc, [1, 'bc']);
+    const save = (token: string, path = 'saved.txt') =>
+      call(t.app, 'POST', `/api/projects/${projectId}/collab/save`, { token, body: { path } });
+    const res = await save(editor.token);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ written: true });
+    // In the file when the save answers: not after the pause in typing.
+    const file = await read('saved.txt');
+    expect(file.content).toBe('abc');
+    expect((await history('saved.txt'))[0]!.createdBy).toBe(editor.user.id);
+    expect((await save(viewer.token)).status).toBe(403);
+    expect((await save(stranger.token)).status).toBe(404);
+    const bad = await save(editor.token, '../outside.txt');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+
   it('recovers a document whose creation was cut short (crash before or after the create)', async () => {
     // A crash is simulated by failing the database statement at that point of the first open.
     const pool = t.services.pool;

@@ -52,6 +52,19 @@ export class FlushScheduler {
     });
   }
 
+  /**
+   * Writes one document to its file now (Ctrl+S), whichever instance took the edits; the saver
+   * is the author unless someone else's edits here were waiting.
+   * @returns true when the file holds the document's text; false when the write must wait (it
+   *   stays scheduled, as a paused flush would).
+   */
+  async flushOne(projectId: string, path: string, editor: string | null): Promise<boolean> {
+    const key = `${projectId}\u0000${path}`;
+    if (!this.#pending.has(key)) this.touch(projectId, path, editor);
+    await this.#run(key, projectId, path);
+    return !this.#pending.has(key);
+  }
+
   /** Flushes everything pending now (shutdown, or "end of an assistant run"). */
   async flushAll(filter?: (projectId: string) => boolean): Promise<void> {
     const keys = [...this.#pending.keys()].filter((k) => !filter || filter(k.split('\u0000')[0]!));

@@ -207,6 +207,15 @@ export class CollabService {
     return this.#agents.size;
   }
 
+  /**
+   * Ctrl+S on a shared document: its text is written to its file now, not after the pause in
+   * typing. @returns whether the file holds the text (false: another writer or instance is
+   * mid-write; the flush stays scheduled).
+   */
+  save(projectId: string, path: string, userId: string): Promise<boolean> {
+    return this.#flushes.flushOne(projectId, path, userId);
+  }
+
   /** Writes every document with pending edits to its file now (e.g. before an assistant turn). */
   async flushNow(projectId?: string): Promise<void> {
     await this.#flushes.flushAll(projectId ? (id) => id === projectId : undefined);
