@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger.ts';
 export const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** Any number, the same in every instance: serialises concurrent migrators. */
-const MIGRATION_LOCK_KEY = 7_461_902_113;
+export const MIGRATION_LOCK_KEY = 7_461_902_113;
 
 export interface Migration {
   version: number;
