@@ -646,6 +646,8 @@ describe('reconciler', () => {
     expect(after.Id).not.toBe(before.Id);
     const project = await t.services.projects.findById(projectId);
     expect(project).toMatchObject({ status: 'running', containerId: after.Id });
+    // Back means answering (which also ends the reconciler's restart back-off for it).
+    await eventually(async () => (await t.services.containers.get(projectId)).health === 'healthy');
   }, 60_000);
 
   it('stops a container whose project is stopped and removes containers of deleted projects', async () => {
