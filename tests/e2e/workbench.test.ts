@@ -213,12 +213,23 @@ describe('the workbench at 1280×720', () => {
     // On the server the turn is over and stored as stopped.
     const { messages } = await api('GET', `/api/projects/${projectId}/chat`);
     expect(messages.at(-1).error).toMatch(/^Stopped on request/);
-    // After a reload the history says it quietly too (no error).
+    // After a reload the history says it quietly too (no error), and in the same order: text,
+    // the tool, text (where the tool ran is stored with the answer).
+    expect(messages.at(-1).tools).toEqual([
+      expect.objectContaining({ name: 'list_files', at: 'Let me look at the files first.'.length }),
+    ]);
     await page.reload();
     await showView(page, 'Assistant');
     const stored = page.locator('[data-testid=chat-assistant]').last();
     await expect.poll(() => stored.getByTestId('chat-stopped').textContent()).toContain('Stopped');
     expect(await stored.getByRole('alert').count()).toBe(0);
+    const shown = await stored
+      .locator('.chat-text, .chat-tool')
+      .evaluateAll((els) => els.map((e) => [e.className, e.textContent?.trim() ?? '']));
+    expect(shown.map(([kind]) => kind)).toEqual(['chat-text', 'chat-tool', 'chat-text']);
+    expect(shown[0]![1]).toBe('Let me look at the files first.');
+    expect(shown[1]![1]).toContain('list_files');
+    expect(shown[2]![1]).toMatch(/^Now thinking/);
   });
 
   it('names who saved first in the conflict banner', async () => {

@@ -126,7 +126,15 @@ export const assistantChatMessage = z.object({
   role: z.enum(['user', 'assistant']),
   content: z.string(),
   userId: z.string().nullable(),
-  tools: z.array(z.object({ name: z.string(), summary: z.string(), isError: z.boolean() })),
+  /** In the order they ran; `at`: where in `content` each ran (absent on old messages). */
+  tools: z.array(
+    z.object({
+      name: z.string(),
+      summary: z.string(),
+      isError: z.boolean(),
+      at: z.number().int().nonnegative().optional(),
+    }),
+  ),
   changesetId: z.string().nullable(),
   usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }).nullable(),
   error: z.string().nullable(),

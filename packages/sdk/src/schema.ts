@@ -7791,10 +7791,13 @@ export interface components {
        * @description Who wrote it (null for the assistant)
        */
       userId: string | null;
+      /** @description The tools the assistant used, in the order they ran */
       tools: {
         name: string;
         summary: string;
         isError: boolean;
+        /** @description Where the tool ran: the length (UTF-16 code units) of the part of `content` written before it (absent on messages stored before offsets were kept: show their tools after the text) */
+        at?: number;
       }[];
       /** Format: uuid */
       changesetId: string | null;

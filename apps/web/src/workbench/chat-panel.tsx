@@ -26,7 +26,7 @@ interface ChatFileChange {
   diff?: string;
 }
 
-/** What a streamed answer said and did, in the order it happened. */
+/** What an answer said and did, in the order it happened. */
 type Part = { text: string } | { tool: ChatTool };
 
 /**
@@ -37,7 +37,10 @@ interface Turn extends Partial<Omit<ChatMessage, 'tools' | 'error'>> {
   role: ChatMessage['role'];
   content: string;
   tools?: ChatTool[];
-  /** Streamed turns: text and tools interleaved as they came (the history has no order). */
+  /**
+   * Text and tools interleaved as they came: from the stream, or cut from a stored answer at
+   * its tools' offsets (`partsOf`; answers stored without offsets have none: text, then tools).
+   */
   parts?: Part[];
   changes?: ChatFileChange[];
   streaming?: boolean;
@@ -426,6 +429,23 @@ function withText(parts: Part[] | undefined, delta: string): Part[] {
   return delta.trim() ? [...list, { text: delta.replace(/^\n+/, '') }] : list;
 }
 
+/**
+ * A stored answer as the stream showed it: its text cut where each tool ran (`at`), through
+ * `withText` like the stream's deltas. None when a tool has no offset (stored before they were
+ * kept) or there are no tools.
+ */
+function partsOf(content: string, tools: ChatMessage['tools']): Part[] | undefined {
+  if (tools.length === 0 || tools.some((tool) => tool.at === undefined)) return undefined;
+  let parts: Part[] = [];
+  let from = 0;
+  for (const tool of tools) {
+    const at = Math.min(Math.max(tool.at ?? from, from), content.length);
+    parts = [...withText(parts, content.slice(from, at)), { tool }];
+    from = at;
+  }
+  return withText(parts, content.slice(from));
+}
+
 /** A unified diff with added/removed lines coloured. */
 export function UnifiedDiff(props: { diff: string }) {
   return (
@@ -461,12 +481,16 @@ function fromHistory(shown: Turn[], stored: ChatMessage[]): Turn[] {
     // A run a Stop or a limit ended early stores why as its error and at the end of its text:
     // shown quietly, once.
     const early = m.error && m.content.endsWith(m.error) ? m.error : null;
+    const content = early ? m.content.slice(0, -early.length).trimEnd() : m.content;
+    // The stream's parts know the tools' inputs too; else the stored offsets give the order.
+    const parts = before?.parts ?? partsOf(content, m.tools);
     return {
       ...m,
-      ...(early ? { content: m.content.slice(0, -early.length).trimEnd(), stopped: early } : {}),
+      content,
+      ...(early ? { stopped: early } : {}),
       ...(before?.changes ? { changes: before.changes } : {}),
-      // What only the stream told: the order of text and tools, and a quiet "stopped".
-      ...(before?.parts ? { parts: before.parts } : {}),
+      ...(parts ? { parts } : {}),
+      // What only the stream told: a quiet "stopped".
       ...(before?.stopped ? { stopped: before.stopped } : {}),
       ...(before?.reverted ? { reverted: true } : {}),
     };

@@ -31,6 +31,8 @@ export interface ToolEvent {
   input: unknown;
   isError: boolean;
   summary: string;
+  /** Where in the run's `text` it ran: the characters written to the person before it. */
+  at: number;
 }
 
 /** What a run produced. */
@@ -195,6 +197,7 @@ async function agentLoop(
         input: call.input,
         isError: outcome.isError,
         summary: outcome.summary,
+        at: text.length,
       };
       tools.push(event);
       report();

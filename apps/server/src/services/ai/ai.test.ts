@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { startFakeAnthropic, type FakeServer } from '../../../test/fakes/anthropic.ts';
+import { AiStore } from './store.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
 
@@ -448,6 +449,78 @@ describe('POST /api/projects/:id/chat', () => {
       changesetId: done.changesetId,
       tools: [{ name: 'edit_file', summary: 'Edited index.html', isError: false }],
     });
+  });
+
+  it('keeps where in the answer each tool ran, so the history shows text and tools in order', async () => {
+    await put('index.html', '<h1>Hello</h1>\n');
+    fake.script([
+      {
+        text: 'First I look around.',
+        toolCalls: [
+          { name: 'list_files', input: {} },
+          { name: 'read_file', input: { path: 'index.html' } },
+        ],
+      },
+      // A model turn with no text: its tool ran at the same place as the ones before.
+      {
+        toolCalls: [
+          {
+            name: 'edit_file',
+            input: { path: 'index.html', old_str: 'Hello', new_str: 'Hi' },
+          },
+        ],
+      },
+      {
+        text: 'Edited the title.',
+        toolCalls: [{ name: 'read_file', input: { path: 'index.html' } }],
+      },
+      { text: 'All done.' },
+    ]);
+    const res = await t.app.request(`/api/projects/${projectId}/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${editor.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'Say hi' }),
+    });
+    expect((await sseEvents(res)).at(-1)!.event).toBe('done');
+
+    // An answer stored before offsets were kept still reads (its tools have no `at`).
+    await new AiStore(t.services.db).insertChatMessage({
+      projectId,
+      userId: null,
+      role: 'assistant',
+      content: 'An old answer.',
+      tools: [{ name: 'list_files', summary: '3 files', isError: false }],
+    });
+
+    const history = await call(t.app, 'GET', `/api/projects/${projectId}/chat`, {
+      token: editor.token,
+    });
+    expect(history.status, JSON.stringify(history.body)).toBe(200);
+    const [, answer, old] = history.body.messages as {
+      content: string;
+      tools: { name: string; at?: number }[];
+    }[];
+    expect(answer!.content).toBe('First I look around.\n\nEdited the title.\n\nAll done.');
+    const first = 'First I look around.'.length;
+    const second = 'First I look around.\n\nEdited the title.'.length;
+    expect(answer!.tools.map((tool) => [tool.name, tool.at])).toEqual([
+      ['list_files', first],
+      ['read_file', first],
+      ['edit_file', first],
+      ['read_file', second],
+    ]);
+    // Cut at the offsets, the text reads as it was written between the tools.
+    const ats = answer!.tools.map((tool) => tool.at!);
+    const pieces = [0, ...ats].map((from, i) =>
+      answer!.content.slice(from, ats[i] ?? answer!.content.length).trim(),
+    );
+    expect(pieces.filter(Boolean)).toEqual([
+      'First I look around.',
+      'Edited the title.',
+      'All done.',
+    ]);
+    expect(old).toMatchObject({ content: 'An old answer.', tools: [{ name: 'list_files' }] });
+    expect(old!.tools[0]).not.toHaveProperty('at');
   });
 
   it('Stop ends a turn in progress where it is, keeping its text and its changeset', async () => {

@@ -67,7 +67,27 @@ const ChatMessageSchema = z
     role: z.enum(['user', 'assistant']),
     content: z.string(),
     userId: z.uuid().nullable().openapi({ description: 'Who wrote it (null for the assistant)' }),
-    tools: z.array(z.object({ name: z.string(), summary: z.string(), isError: z.boolean() })),
+    tools: z
+      .array(
+        z.object({
+          name: z.string(),
+          summary: z.string(),
+          isError: z.boolean(),
+          at: z
+            .number()
+            .int()
+            .nonnegative()
+            .optional()
+            .openapi({
+              description:
+                'Where the tool ran: the length (UTF-16 code units) of the part of `content` ' +
+                'written before it ' +
+                '(absent on messages stored before offsets were kept: show their tools after ' +
+                'the text)',
+            }),
+        }),
+      )
+      .openapi({ description: 'The tools the assistant used, in the order they ran' }),
     changesetId: z.uuid().nullable(),
     usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }).nullable(),
     error: z.string().nullable(),

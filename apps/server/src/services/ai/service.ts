@@ -66,13 +66,22 @@ export interface RequestView {
   finishedAt?: string;
 }
 
+/** A tool call as the chat history and the interaction record keep it. */
+export interface StoredTool {
+  name: string;
+  summary: string;
+  isError: boolean;
+  at?: number;
+}
+
 /** A chat message (GET /api/projects/:id/chat). */
 export interface ChatMessage {
   id: string;
   role: 'user' | 'assistant';
   content: string;
   userId: string | null;
-  tools: { name: string; summary: string; isError: boolean }[];
+  /** In the order they ran; `at`: the offset in `content` where each ran (absent on old rows). */
+  tools: StoredTool[];
   changesetId: string | null;
   usage: { inputTokens: number; outputTokens: number } | null;
   error: string | null;
@@ -322,7 +331,7 @@ export class AiService {
         userId: null,
         role: 'assistant',
         content: text,
-        tools: outcome.tools.map((t) => ({ name: t.name, summary: t.summary, isError: t.isError })),
+        tools: storedTools(outcome.tools),
         changesetId,
         usage: { inputTokens: outcome.usage.inputTokens, outputTokens: outcome.usage.outputTokens },
         error: outcome.stopped?.message ?? null,
@@ -718,9 +727,7 @@ export class AiService {
         context: {
           mode: input.mode,
           steps: outcome?.steps ?? 0,
-          tools:
-            outcome?.tools.map((t) => ({ name: t.name, summary: t.summary, isError: t.isError })) ??
-            [],
+          tools: storedTools(outcome?.tools ?? []),
           transcript: boundedTranscript(outcome?.transcript ?? []),
         },
         affectedFiles: recorder.paths,
@@ -898,11 +905,7 @@ export class AiService {
           userId: null,
           role: 'assistant',
           content: response.message,
-          tools: result.outcome.tools.map((t) => ({
-            name: t.name,
-            summary: t.summary,
-            isError: t.isError,
-          })),
+          tools: storedTools(result.outcome.tools),
           changesetId: result.changesetId,
           usage: {
             inputTokens: result.outcome.usage.inputTokens,
@@ -1139,6 +1142,11 @@ function toConversation(rows: ChatMessageRow[]): ConversationMessage[] {
   // The new prompt is a user message: the history must end with the assistant.
   if (out.at(-1)?.role === 'user') out.pop();
   return out;
+}
+
+/** The tools of a run as stored: what they did and where in the text they ran. */
+function storedTools(tools: ToolEvent[]): StoredTool[] {
+  return tools.map((t) => ({ name: t.name, summary: t.summary, isError: t.isError, at: t.at }));
 }
 
 function toChatMessage(row: ChatMessageRow): ChatMessage {
