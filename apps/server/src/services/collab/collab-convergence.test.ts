@@ -238,9 +238,24 @@ describe('collab convergence across two instances (seeded)', () => {
           c.close();
         }
       };
+      let diag = '';
       const final = await until(
         async () => {
           const [fa, fb] = [await fresh('a'), await fresh('b')];
+          diag = JSON.stringify({
+            a: { v: fa.v, len: fa.text.length },
+            b: { v: fb.v, len: fb.text.length },
+            clients: typists.map((t) => ({
+              v: t.doc.version,
+              same: t.doc.data === fa.text,
+              len: (t.doc.data as string | undefined)?.length,
+              pending: t.doc.hasWritePending(),
+              inflight: Boolean((t.doc as unknown as { inflightOp?: unknown }).inflightOp),
+              ready: t.client.ws.readyState,
+              url: t.client.ws.url.replace(/\?.*/, ''),
+              subscribed: t.doc.subscribed,
+            })),
+          });
           const same =
             fa.text === fb.text &&
             fa.v === fb.v &&
@@ -250,7 +265,10 @@ describe('collab convergence across two instances (seeded)', () => {
         60_000,
         `seed ${seed}: clients and both instances identical`,
         250,
-      );
+      ).catch((err: unknown) => {
+        console.error(`seed ${seed}: not converged: ${diag}`);
+        throw err;
+      });
       await until(
         async () => (await a.services.files.read(projectId, path)).content === final.text,
         30_000,

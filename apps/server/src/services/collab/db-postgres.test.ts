@@ -357,6 +357,48 @@ describe('PostgresDB storage details', () => {
     }
   });
 
+  it("a submit to an instance whose staged ops lost their versions to another instance builds on the other instance's text", async () => {
+    // Instance A's transaction waits at the gate while instance B commits the same version.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gated = new Proxy(pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+        return async (sql: string, params?: unknown[]) => {
+          if (/INSERT INTO collab_ops/.test(sql)) await gate;
+          return target.query(sql, params);
+        };
+      },
+    });
+    const a = createPostgresShareDb(gated as pg.Pool);
+    a.pipeline({ staged: () => undefined, restore: () => true });
+    const b = createPostgresShareDb(pool);
+    const [c, id, type] = ['p-tip', 't.txt', textUnicode.uri];
+    const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
+    const create: CollabOp = { v: 0, src: 'b', seq: 1, create: { type, data: 'hello' } };
+    await call<boolean>((cb) => b.commit(c, id, create, snapshot(1, 'hello'), null, cb));
+    const staged: CollabOp = { v: 1, src: 'a', seq: 1, op: insert(0, 'A') };
+    const aCommitted = call<boolean>((cb) =>
+      a.commit(c, id, staged, snapshot(2, 'Ahello'), null, cb),
+    );
+    const taken: CollabOp = { v: 1, src: 'b', seq: 2, op: insert(0, 'BBBBBB') };
+    expect(
+      await call<boolean>((cb) => b.commit(c, id, taken, snapshot(2, 'BBBBBBhello'), null, cb)),
+    ).toBe(true);
+    try {
+      // A client of A that saw B's op (version 2) submits on top of it: it must get B's text,
+      // not A's tip at the same version ('Ahello': its op would land in the wrong place).
+      const forSubmit = await call<CollabSnapshot>((cb) =>
+        a.getSnapshot(c, id, { $submit: true }, null, cb),
+      );
+      expect(forSubmit).toMatchObject({ v: 2, data: 'BBBBBBhello' });
+    } finally {
+      open();
+    }
+    expect(await aCommitted).toBe(false);
+    expect(await storedText(b, c, id)).toBe('BBBBBBhello');
+  });
+
   it('compaction drops old ops, keeps the document, and refuses to serve a compacted range', async () => {
     const a = instance();
     try {

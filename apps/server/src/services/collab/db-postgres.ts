@@ -215,16 +215,27 @@ export class PostgresDB extends ShareDB.DB {
     if (chain && this.#pipeline && !this.#closed) {
       const tip = copySnapshot(chain.tip);
       const staged = [...chain.inFlight, ...chain.gathering];
-      // Only while no other instance committed past the tip: a client that saw those ops
-      // (through pub/sub) sends ops based on them. Then the database's snapshot (the chain
-      // will be refused: its versions are taken).
+      // Only while nobody else committed any of the chain's versions: the database is where the
+      // chain starts (its first staged op's base; an idle chain's tip), or just past the batch
+      // in flight, which is ours (the op at its base is our first one; a batch commits whole).
+      // Another instance's ops at those versions can leave the database at or below the tip
+      // with other text: a client that saw them (through pub/sub) sends ops based on them,
+      // which must not be applied to this tip. Then the database's snapshot (the chain will be
+      // refused: its versions are taken).
+      const base = staged[0]?.version ?? tip.v;
+      const inFlightEnd = base + chain.inFlight.length;
       const answer = this.#pool
-        .query<{ version: number }>(
-          'SELECT version FROM collab_snapshots WHERE collection = $1 AND doc_id = $2',
-          [collection, id],
+        .query<{ version: number; ours: boolean | null }>(
+          `SELECT s.version, o.operation = $4::jsonb AS ours
+             FROM collab_snapshots s
+             LEFT JOIN collab_ops o
+               ON o.collection = s.collection AND o.doc_id = s.doc_id AND o.version = $3
+            WHERE s.collection = $1 AND s.doc_id = $2`,
+          [collection, id, base, staged[0]?.operation ?? null],
         )
         .then(async ({ rows }) => {
-          if ((rows[0]?.version ?? 0) <= tip.v) {
+          const version = rows[0]?.version ?? 0;
+          if (version === base || (version === inFlightEnd && rows[0]?.ours === true)) {
             // The ops under this tip, for the transform that follows, even if the chain is
             // refused meanwhile (then the commit is refused too, and ShareDB retries).
             this.#stagedUnder.set(tip, staged);
