@@ -131,6 +131,8 @@ interface Supervision {
   first: Promise<boolean>;
   settleFirst: (answered: boolean) => void;
   probing: boolean;
+  /** A probe was asked for while one was finishing (e.g. a restart line right as it answered). */
+  reprobe?: boolean;
   marker?: 'crash' | 'restart';
   markerTimer?: NodeJS.Timeout;
   lastSaveRestart: number;
@@ -608,7 +610,11 @@ export class ContainersService {
 
   /** Polls the dev port until it answers, with back-off; stops when it does or crashes. */
   #probe(sup: Supervision): void {
-    if (sup.probing) return;
+    if (sup.probing) {
+      // The running probe may be past its last look at the phase: it probes again when done.
+      sup.reprobe = true;
+      return;
+    }
     sup.probing = true;
     const { projectId, abort } = sup;
     const limit = Date.now() + (this.#d.healthTimeoutMs ?? 10 * 60_000);
@@ -636,7 +642,13 @@ export class ContainersService {
       }
     })()
       .catch((err: unknown) => this.#log.warn({ err, projectId }, 'health probe failed'))
-      .finally(() => (sup.probing = false));
+      .finally(() => {
+        sup.probing = false;
+        if (sup.reprobe && !sup.abort.signal.aborted) {
+          sup.reprobe = false;
+          this.#probe(sup);
+        }
+      });
   }
 
   /** The dev server of a project that should run died: shown as crashed with its last lines. */
