@@ -342,9 +342,11 @@ describe('PostgresDB storage details', () => {
       }
       expect(notDurableAtAck).toEqual([]);
       expect(retries).toBe(0);
-      // 48 ops: one transaction each before group commit (16 at once per round: the ones
-      // queued behind a transaction share the next).
-      expect(transactions).toBeLessThan(rounds * 16 * 0.8);
+      // 48 ops: never more than one transaction each (no retry storms). How many share one
+      // depends on commit timing: since a batch is built on the staged tip only when nobody else
+      // committed into it (8d758f7), a fast external server commits most ops alone (40–48 of
+      // 48 seen), the embedded one batches more; `npm run bench -- collab-socket` measures it.
+      expect(transactions).toBeLessThanOrEqual(rounds * 16);
       const text = (await storedText(db, 'p-group', 'g.txt')) as string;
       expect(text).toHaveLength(48);
       for (let who = 0; who < 16; who++) {
