@@ -133,6 +133,11 @@ interface Supervision {
   probing: boolean;
   /** A probe was asked for while one was finishing (e.g. a restart line right as it answered). */
   reprobe?: boolean;
+  /**
+   * Counts the times the program went down or started over (a crash, a watcher's restart line):
+   * a probe whose answer came from before the latest of those does not count it as up.
+   */
+  epoch: number;
   marker?: 'crash' | 'restart';
   markerTimer?: NodeJS.Timeout;
   lastSaveRestart: number;
@@ -158,6 +163,8 @@ export class ContainersService {
   readonly #supervised = new Map<string, Supervision>();
   /** The reconciler's restarts without an answer in between, for its back-off. */
   readonly #restarts = new Map<string, { count: number; nextAt: number }>();
+  /** Each project's health writes, in the order they were asked for (see `#inOrder`). */
+  readonly #healthWrites = new Map<string, Promise<void>>();
   #timers: NodeJS.Timeout[] = [];
   #reconciling: Promise<ReconcileReport> | undefined;
   #closed = false;
@@ -486,6 +493,7 @@ export class ContainersService {
       first,
       settleFirst,
       probing: false,
+      epoch: 0,
       lastSaveRestart: 0,
       savedAt: 0,
       watcherRecovers: false,
@@ -600,8 +608,11 @@ export class ContainersService {
         await this.#markCrashed(sup, crashReason(sup.lines, 'the dev server crashed'), 'watcher');
       } else if (sup.phase !== 'starting') {
         sup.phase = 'starting';
-        await this.#setHealth(sup.projectId, 'starting', { statusReason: null });
+        sup.epoch++;
+        // Asked now, written after any earlier write (a probe's 'healthy' may be on its way).
+        const written = this.#setHealth(sup.projectId, 'starting', { statusReason: null });
         this.#probe(sup);
+        await written;
       }
     } catch (err) {
       this.#log.warn({ err, projectId: sup.projectId }, 'supervisor: state update failed');
@@ -622,8 +633,11 @@ export class ContainersService {
       let delay = 25;
       while (!abort.signal.aborted && sup.phase !== 'running') {
         const port = sup.instance.hostPort;
+        const epoch = sup.epoch;
         if (port && (await portAnswers(port, 1_000))) {
           if (abort.signal.aborted) return;
+          // It went down or restarted while we asked: that answer may be the old program's.
+          if (sup.epoch !== epoch) continue;
           sup.phase = 'running';
           sup.crash = null;
           this.#restarts.delete(projectId);
@@ -655,20 +669,24 @@ export class ContainersService {
   async #markCrashed(sup: Supervision, reason: string, kind: 'watcher' | 'exit'): Promise<void> {
     if (sup.abort.signal.aborted) return;
     sup.phase = 'crashed';
+    sup.epoch++;
     sup.crashKind = kind;
     sup.crash = { reason, lines: [...sup.lines], at: new Date().toISOString() };
     sup.settleFirst(false);
-    const record = await this.#d.projects.findById(sup.projectId);
-    if (record?.status !== 'running' || sup.abort.signal.aborted) return; // stopped meanwhile
-    this.#log.warn({ projectId: sup.projectId, reason }, 'dev server crashed');
-    await this.#d.projects.setRuntimeState(sup.projectId, {
-      statusReason: reason.slice(0, 1000),
-      health: 'unhealthy',
+    const written = this.#inOrder(sup.projectId, async () => {
+      const record = await this.#d.projects.findById(sup.projectId);
+      if (record?.status !== 'running' || sup.abort.signal.aborted) return; // stopped meanwhile
+      this.#log.warn({ projectId: sup.projectId, reason }, 'dev server crashed');
+      await this.#d.projects.setRuntimeState(sup.projectId, {
+        statusReason: reason.slice(0, 1000),
+        health: 'unhealthy',
+      });
+      await this.#d.store.setContainerState(sup.projectId, { health: 'unhealthy' });
+      const info = await this.#info(sup.projectId);
+      if (info && !sup.abort.signal.aborted) await this.#publish(info);
     });
-    await this.#d.store.setContainerState(sup.projectId, { health: 'unhealthy' });
-    const info = await this.#info(sup.projectId);
-    if (info && !sup.abort.signal.aborted) await this.#publish(info);
     this.#probe(sup);
+    await written;
   }
 
   /**
@@ -709,19 +727,37 @@ export class ContainersService {
     );
   }
 
-  async #setHealth(
+  #setHealth(
     projectId: string,
     health: ProjectHealth,
     extra: { statusReason?: null } = {},
   ): Promise<void> {
-    const record = await this.#d.projects.findById(projectId);
-    if (!record || record.status !== 'running') return;
-    const clearReason = extra.statusReason === null && record.statusReason != null;
-    if (record.health === health && !clearReason) return;
-    await this.#d.projects.setRuntimeState(projectId, { health, ...extra });
-    await this.#d.store.setContainerState(projectId, { health });
-    const info = await this.#info(projectId);
-    if (info) await this.#publish(info);
+    return this.#inOrder(projectId, async () => {
+      const record = await this.#d.projects.findById(projectId);
+      if (!record || record.status !== 'running') return;
+      const clearReason = extra.statusReason === null && record.statusReason != null;
+      if (record.health === health && !clearReason) return;
+      await this.#d.projects.setRuntimeState(projectId, { health, ...extra });
+      await this.#d.store.setContainerState(projectId, { health });
+      const info = await this.#info(projectId);
+      if (info) await this.#publish(info);
+    });
+  }
+
+  /**
+   * Runs a health write of `projectId` after the ones asked for before it: the last phase the
+   * supervisor saw is the one stored (two writes in flight at once could land in either order,
+   * and a 'starting' landing after 'healthy' would stay for good).
+   */
+  #inOrder(projectId: string, write: () => Promise<void>): Promise<void> {
+    const previous = this.#healthWrites.get(projectId) ?? Promise.resolve();
+    const next = previous.then(write, write);
+    this.#healthWrites.set(projectId, next);
+    const forget = () => {
+      if (this.#healthWrites.get(projectId) === next) this.#healthWrites.delete(projectId);
+    };
+    next.then(forget, forget);
+    return next;
   }
 
   async #reconcile(): Promise<ReconcileReport> {
