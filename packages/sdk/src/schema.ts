@@ -3750,6 +3750,8 @@ export interface paths {
         query?: {
           /** @description Leading directories to drop */
           strip?: number;
+          /** @description The folder to import into (a project path, e.g. `assets/icons`; created as needed): each entry is written under it. Default: the project root */
+          into?: string;
         };
         header?: never;
         path: {

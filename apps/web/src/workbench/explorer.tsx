@@ -216,18 +216,20 @@ export function Explorer(props: {
     props.onChanged();
   }
 
-  async function importZip(file: File) {
+  /** Writes the archive's files into the folder it was dropped on (or chosen for). */
+  async function importZip({ file, path }: Upload) {
     setZipOffer(null);
+    const into = parentOf(path);
     try {
       const result = unwrap(
         await client.POST('/api/projects/{id}/import', {
-          params: { path: { id: props.projectId }, query: {} },
+          params: { path: { id: props.projectId }, query: into ? { into } : {} },
           body: file as unknown as string,
           bodySerializer: (body: unknown) => body as Blob,
           headers: { 'content-type': 'application/zip' },
         }),
       );
-      notify(`Imported ${result.imported} files from ${file.name}`);
+      notify(`Imported ${result.imported} files from ${file.name}${into ? ` into ${into}` : ''}`);
       props.onChanged();
     } catch (err) {
       notify(`${file.name}: ${errorMessage(err)}`, 'error');
@@ -641,13 +643,18 @@ export function Explorer(props: {
           <div className="modal" role="dialog" aria-modal="true" aria-labelledby="zip-title">
             <h2 id="zip-title">Import {zipOffer.file.name}?</h2>
             <p>
-              Its files can be written into the project (at the top, checked whole first), or the
-              archive can be uploaded as a file.
+              Its files can be written into{' '}
+              {parentOf(zipOffer.path) ? (
+                <code>{parentOf(zipOffer.path)}/</code>
+              ) : (
+                'the project, at the top'
+              )}{' '}
+              (checked whole first), or the archive can be uploaded as a file.
             </p>
             <div className="row end">
               <button onClick={() => setZipOffer(null)}>Cancel</button>
               <button onClick={() => void writeUploads([zipOffer])}>Upload the .zip file</button>
-              <button className="primary" autoFocus onClick={() => void importZip(zipOffer.file)}>
+              <button className="primary" autoFocus onClick={() => void importZip(zipOffer)}>
                 Import its files
               </button>
             </div>

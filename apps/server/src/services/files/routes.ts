@@ -398,6 +398,14 @@ function fileRoutes(requireAuth: MiddlewareHandler, access: ProjectAccess) {
           .max(8)
           .default(0)
           .openapi({ type: 'integer', default: 0, description: 'Leading directories to drop' }),
+        into: z
+          .string()
+          .optional()
+          .openapi({
+            description:
+              'The folder to import into (a project path, e.g. `assets/icons`; created as ' +
+              'needed): each entry is written under it. Default: the project root',
+          }),
       }),
       body: {
         required: true,
@@ -544,12 +552,13 @@ export function createFilesRoutes(deps: {
       return c.body(Readable.toWeb(stream) as ReadableStream, 200);
     })
     .openapi(r.importZip, async (c) => {
-      const { strip } = c.req.valid('query');
+      const { strip, into } = c.req.valid('query');
       const body = Buffer.from(await c.req.arrayBuffer());
       if (body.length === 0) throw errors.invalid('The body must be a zip archive');
       const result = await files.importZip(c.var.project.id, body, {
         userId: c.var.auth.userId,
         strip,
+        into,
       });
       return c.json(result, 200);
     });

@@ -579,15 +579,19 @@ export class FilesService {
   }
 
   /**
-   * Writes the files of a zip archive (source `import`) in one transaction. The archive is
-   * checked whole first; a refused archive writes nothing.
-   * @throws AppError invalid_request (malformed or unsafe archive), too_large, conflict.
+   * Writes the files of a zip archive (source `import`) in one transaction, under the folder
+   * `into` (default: the root). The archive is checked whole first; a refused archive writes
+   * nothing.
+   * @throws AppError invalid_request (malformed or unsafe archive, bad `into`), too_large,
+   *   conflict.
    */
   async importZip(
     projectId: string,
     archive: Buffer,
-    opts: { userId: string | null; strip?: number },
+    opts: { userId: string | null; strip?: number; into?: string },
   ): Promise<{ imported: number; changed: number }> {
+    const into = opts.into?.replace(/\/+$/, '') || undefined;
+    if (into !== undefined) checkFilePath(into, 'into');
     if (archive.length > this.#limits.maxArchiveBytes) {
       throw errors.tooLarge(`Archives may be at most ${this.#limits.maxArchiveBytes} bytes`);
     }
@@ -598,7 +602,7 @@ export class FilesService {
     );
     const planned: Planned[] = files.map((f) => ({
       op: 'write',
-      path: f.path,
+      path: into ? checkFilePath(`${into}/${f.path}`) : f.path,
       stored: storeBytes(f.bytes),
       bytes: f.bytes,
     }));

@@ -87,6 +87,32 @@ describe('zip import', () => {
     expect(await paths()).toContain('lib/util.js');
   });
 
+  it('imports into a folder with ?into= (a zip dropped on a folder), refusing a bad folder whole', async () => {
+    const zip = makeZip([
+      { name: 'icons/', data: '' },
+      { name: 'icons/star.svg', data: '<svg/>\n' },
+      { name: 'notes.txt', data: 'inside\n' },
+    ]);
+    const res = await importZip(zip, '?into=assets/dropped/');
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toEqual({ imported: 2, changed: 2 });
+    expect(await paths()).toEqual(
+      expect.arrayContaining(['assets/dropped/icons/star.svg', 'assets/dropped/notes.txt']),
+    );
+    expect(readFileSync(path.join(workspace(), 'assets/dropped/notes.txt'), 'utf8')).toBe(
+      'inside\n',
+    );
+
+    const before = await paths();
+    for (const into of ['../outside', '/etc', 'a//b', 'a/%2e%2e']) {
+      const bad = await importZip(zip, `?into=${encodeURIComponent(into)}`);
+      expect(bad.status, into).toBe(400);
+      expect(bad.body.error.code).toBe('invalid_request');
+      expect(bad.body.error.details[0].field).toBe('into');
+    }
+    expect(await paths()).toEqual(before);
+  });
+
   const refused: [string, RawZipEntry[], number][] = [
     [
       'a traversal entry',
