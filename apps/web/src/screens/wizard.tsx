@@ -495,8 +495,10 @@ function Progress(props: { projectId: string }) {
     const offState = socket.onState((state) => {
       setSocketState(state);
       // What happened before the socket opened (or while it was down) is read once.
-      if (state === 'open')
+      if (state === 'open') {
         void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}'] });
+        void queryClient.invalidateQueries({ queryKey: ['get', '/api/projects/{id}/chat'] });
+      }
     });
     const off = socket.on((e: ProjectEvent) => {
       const changed = fileChangesOf(e).map((c) => c.path);
@@ -535,6 +537,21 @@ function Progress(props: { projectId: string }) {
       socket.close();
     };
   }, [api, id, queryClient]);
+
+  // Opened again (a reload, a second tab) after the assistant finished: its answer is in the
+  // project's chat, where the socket's `claude-response` of that run can no longer be seen.
+  const history = $api.useQuery(
+    'get',
+    '/api/projects/{id}/chat',
+    { params: { path: { id }, query: { limit: 50 } } },
+    { enabled: Boolean(describe.current) && !aiDone, retry: false },
+  );
+  useEffect(() => {
+    const answer = history.data?.messages.findLast((m) => m.role === 'assistant');
+    if (!answer) return;
+    if (answer.error) setFailure(answer.error);
+    else setAiDone(true);
+  }, [history.data]);
 
   useEffect(() => {
     if (errorCode(projectQuery.error) === 'not_found')
