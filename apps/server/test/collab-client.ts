@@ -114,11 +114,14 @@ export const docs = {
     ),
 };
 
-/** Polls `fn` until it returns a truthy value (bounded); returns it. */
+/**
+ * Polls `fn` until it returns a truthy value (bounded); returns it. `what` names the wait in the
+ * error; as a function it is asked at the timeout, so it can describe the state then.
+ */
 export async function until<T>(
   fn: () => T | Promise<T>,
   ms = 10_000,
-  what = 'condition',
+  what: string | (() => string | Promise<string>) = 'condition',
   everyMs = 25,
 ): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
@@ -128,5 +131,8 @@ export async function until<T>(
     if (last) return last as NonNullable<T>;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 200)})`);
+  const described = typeof what === 'function' ? await what() : what;
+  throw new Error(
+    `timed out waiting for ${described} (last: ${JSON.stringify(last)?.slice(0, 200)})`,
+  );
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/index.ts';
 import { collabUrl, connectCollab, docs, until, type CollabClient } from '../collab-client.ts';
@@ -30,6 +31,30 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
   const collabClients: CollabClient[] = [];
   let env: Record<string, string>;
   let ports: number[];
+
+  /**
+   * What the co-editors of `path` and the op log say, for a convergence that timed out: each
+   * client's version, instance and text, and the last committed ops.
+   */
+  async function collabState(
+    path: string,
+    editors: { client: CollabClient; doc: { version: number | null; data: string } }[],
+  ): Promise<string> {
+    const clients = editors.map(
+      ({ client, doc }) => `${client.servedBy}@v${doc.version} ${JSON.stringify(doc.data)}`,
+    );
+    const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+    try {
+      const { rows } = await pool.query<{ version: number; operation: unknown }>(
+        `SELECT version, operation FROM collab_ops WHERE doc_id = $1 ORDER BY version DESC LIMIT 6`,
+        [path],
+      );
+      const ops = rows.map((r) => `v${r.version} ${JSON.stringify(r.operation)}`);
+      return `${clients.join(' / ')}; last ops: ${ops.join(', ')}`;
+    } finally {
+      await pool.end();
+    }
+  }
 
   /** Instance `i`'s environment (`s${i + 1}` behind HAProxy): the shared one plus its API key. */
   const instanceEnv = (i: number) => ({ ...env, ANTHROPIC_API_KEY: `sk-fake-s${i + 1}` });
@@ -268,7 +293,11 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
       await until(
         () => da.data === db.data && count(da.data, 'X') === 10 && count(da.data, 'Y') === 10,
         15_000,
-        `convergence (${JSON.stringify(da.data)} / ${JSON.stringify(db.data)})`,
+        () =>
+          collabState(path, [
+            { client: a, doc: da },
+            { client: b, doc: db },
+          ]),
       );
       expect(da.data.endsWith('shared\n')).toBe(true);
       expect(da.data).toHaveLength(27);
@@ -386,7 +415,11 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
       await until(
         () => dv.data === de.data && dv.data.includes('Z') && dv.data.includes('W'),
         15_000,
-        `co-editors to converge (${JSON.stringify(dv.data)} / ${JSON.stringify(de.data)})`,
+        () =>
+          collabState('collab.txt', [
+            { client: editorOnVictim, doc: dv },
+            { client: editorElsewhere, doc: de },
+          ]),
       );
 
       // The instance comes back on its port and HAProxy sends it traffic again.
