@@ -4,88 +4,36 @@
 // person has open (a stock ShareDB client on WS /api/collab) is marked in the owner's explorer,
 // and after a reload the history is there, a page at a time ("Earlier messages"), live messages
 // after it. Writes docs/screenshots/session-chat.png.
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type as textUnicode } from 'ot-text-unicode';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import ShareDBClient from 'sharedb/lib/client/index.js';
-import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { repoRoot, startServer, type RunningServer } from './server.ts';
+import {
+  ConsoleWatch,
+  launchChromium,
+  patientExpect,
+  screenshotOnFailure,
+  shot,
+} from './browser.ts';
+import { signUp, type PersonInBrowser } from './people.ts';
+import { startServer, type RunningServer } from './server.ts';
 
 // Sockets and renders take a moment on a loaded machine: poll for up to 15 s.
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
+const expect = patientExpect(15_000, 100);
 
 ShareDBClient.types.register(textUnicode as never);
 
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const shots = path.join(repoRoot, 'docs', 'screenshots');
-const password = 'correct horse battery';
-
 let server: RunningServer;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-let alice: Page;
-let bob: Page;
+let author: PersonInBrowser;
+let builder: PersonInBrowser;
+let alice: Page; // the author's, who owns the project
+let bob: Page; // the builder's, invited as editor
 let aliceId: string;
 let bobId: string;
 let projectId: string;
-const pageErrors: string[] = [];
-
-async function call(token: string | null, method: string, url: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      'content-type': 'application/json',
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-/** Registers through the sign-up form; returns the page (signed in) and the user's id. */
-async function signUp(name: string, email: string): Promise<{ page: Page; userId: string }> {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 760 },
-    colorScheme: 'dark',
-  });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
-      pageErrors.push(`${name}: ${m.text()}`);
-  });
-  await page.goto(server.url + '/');
-  await page.getByRole('link', { name: 'Create an account' }).click();
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: 'Projects' }).waitFor();
-  const session = await page.evaluate(
-    () => JSON.parse(localStorage.getItem('vf.session')!) as { user: { id: string } },
-  );
-  return { page, userId: session.user.id };
-}
-
-async function tokenOf(p: Page): Promise<string> {
-  return p.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-}
+const browserLog = new ConsoleWatch();
 
 async function openSession(p: Page): Promise<void> {
   const button = p.getByTestId('session-chat-button');
@@ -98,59 +46,40 @@ function messages(p: Page): Promise<string[]> {
   return p.locator('[data-testid=session-message] .session-text').allTextContents();
 }
 
-async function shot(p: Page, name: string): Promise<void> {
-  await p.bringToFront();
-  await p.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-  await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(shots, `${name}.png`) });
-}
-
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium (CI does)`);
-  }
-  mkdirSync(shots, { recursive: true });
   server = await startServer({ publicHost: 'localhost' });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
-  ({ page: alice, userId: aliceId } = await signUp('Alice Author', 'alice@example.com'));
-  ({ page: bob, userId: bobId } = await signUp('Bob Builder', 'bob@example.com'));
-  const aliceToken = await tokenOf(alice);
-  const created = await call(aliceToken, 'POST', '/api/projects', {
+  browser = await launchChromium();
+  const options = { viewport: { width: 1280, height: 760 }, colorScheme: 'dark' as const };
+  [author, builder] = await signUp(server, browser, browserLog, options, [
+    { who: 'alice', name: 'Alice Author', email: 'alice@example.com' },
+    { who: 'bob', name: 'Bob Builder', email: 'bob@example.com' },
+  ]);
+  ({ page: alice, id: aliceId } = author);
+  ({ page: bob, id: bobId } = builder);
+  const created = await author.api('POST', '/api/projects', {
     name: 'pair-session',
     description: 'Two people, one project',
   });
   projectId = created.project.id;
-  await call(aliceToken, 'PUT', `/api/projects/${projectId}/files/index.html`, {
+  await author.api('PUT', `/api/projects/${projectId}/files/index.html`, {
     content: '<h1>Hello</h1>\n',
   });
-  await call(aliceToken, 'PUT', `/api/projects/${projectId}/files/app.js`, {
+  await author.api('PUT', `/api/projects/${projectId}/files/app.js`, {
     content: 'console.log("hi");\n',
   });
-  await call(aliceToken, 'POST', `/api/projects/${projectId}/members`, {
+  await author.api('POST', `/api/projects/${projectId}/members`, {
     email: 'bob@example.com',
     role: 'editor',
   });
 }, 300_000);
 
 afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => undefined);
+  for (const p of [author, builder]) await p?.context.close().catch(() => undefined);
   await browser?.close();
   await server?.stop();
 });
 
-beforeEach(({ task, onTestFailed }) => {
-  onTestFailed(async () => {
-    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50);
-    await alice?.screenshot({ path: path.join(tmpdir(), `vf-e2e-chat-${name}-alice.png`) });
-    await bob?.screenshot({ path: path.join(tmpdir(), `vf-e2e-chat-${name}-bob.png`) });
-  });
-});
+screenshotOnFailure('chat', () => ({ alice, bob }));
 
 describe('session chat and presence in Chromium', () => {
   it('shows each person the other’s avatar in the title bar', async () => {
@@ -210,7 +139,7 @@ describe('session chat and presence in Chromium', () => {
   it('marks in the explorer the files others have open', async () => {
     // Bob's editor opens index.html through the collaboration socket (the stock ShareDB client).
     const ws = new WebSocket(
-      `ws://127.0.0.1:${server.port}/api/collab?token=${encodeURIComponent(await tokenOf(bob))}`,
+      `ws://127.0.0.1:${server.port}/api/collab?token=${encodeURIComponent(await builder.token())}`,
     );
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -266,11 +195,11 @@ describe('session chat and presence in Chromium', () => {
     await expect
       .poll(() => alice.locator(`[data-testid=presence] [data-user-id="${bobId}"]`).count())
       .toBe(0);
-    expect(pageErrors).toEqual([]);
+    expect(browserLog.errors).toEqual([]);
   });
 
   it('pages back through earlier messages, and live ones join the end', async () => {
-    const tokens = [await tokenOf(alice), await tokenOf(bob)];
+    const tokens = [await author.token(), await builder.token()];
     /** Posts as Alice (even i) or Bob; waits out the chat's rate limit (429 Retry-After). */
     async function post(i: number, text: string): Promise<void> {
       for (let attempt = 0; attempt < 4; attempt++) {
@@ -306,6 +235,6 @@ describe('session chat and presence in Chromium', () => {
     // A message arriving live after paging back goes after the newest.
     await post(1, 'Live after paging');
     await expect.poll(() => messages(alice)).toEqual([...first, ...notes, 'Live after paging']);
-    expect(pageErrors).toEqual([]);
+    expect(browserLog.errors).toEqual([]);
   }, 120_000);
 });
