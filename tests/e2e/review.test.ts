@@ -8,27 +8,26 @@
 // confirmation says what will change) and the files are back — in the open editor too — the
 // turn's messages marked "after checkpoint".
 // Screenshots: docs/screenshots/review-*.png.
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  ConsoleWatch,
+  launchChromium,
+  patientExpect,
+  screenshotOnFailure,
+  shot,
+} from './browser.ts';
 import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
-import { repoRoot, startServer, type RunningServer } from './server.ts';
+import {
+  openPage,
+  registerThroughApi,
+  signUpThroughUi,
+  type Person,
+  type PersonInBrowser,
+} from './people.ts';
+import { startServer, type RunningServer } from './server.ts';
 
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 20_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
-
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const shots = path.join(repoRoot, 'docs', 'screenshots');
-const password = 'correct horse battery';
+const expect = patientExpect(20_000, 100);
 
 /** Twenty numbered lines; the assistant changes lines 3 and 16 (two hunks). */
 const appBefore = Array.from({ length: 20 }, (_, i) => `const line${i + 1} = ${i + 1};\n`).join('');
@@ -45,41 +44,18 @@ const cssAfter = cssBefore
 let server: RunningServer;
 let fake: FakeAnthropic;
 let browser: Browser;
-let page: Page;
-let token: string;
+let rita: PersonInBrowser;
+let page: Page; // Rita's
 let projectId: string;
 /** A second editor of the project (set by the test of another member's decision). */
-let beaToken: string;
-const consoleErrors: string[] = [];
-
-async function api(method: string, url: string, body?: unknown, as = token): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+let bea: Person;
+const browserLog = new ConsoleWatch();
 
 async function content(file: string): Promise<string> {
-  return (await api('GET', `/api/projects/${projectId}/files/${file}`)).content as string;
-}
-
-async function shot(name: string): Promise<void> {
-  await page.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+  return (await rita.api('GET', `/api/projects/${projectId}/files/${file}`)).content as string;
 }
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: apt-get install chromium`);
-  }
-  mkdirSync(shots, { recursive: true });
   fake = await startFakeAnthropic([
     {
       text: 'I will change both files.',
@@ -93,38 +69,18 @@ beforeAll(async () => {
   server = await startServer({
     env: { ANTHROPIC_API_KEY: 'sk-ant-fake-e2e', ANTHROPIC_BASE_URL: fake.url },
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
-  const context = await browser.newContext({
+  browser = await launchChromium();
+  ({ page } = await openPage(browser, browserLog, 'rita', {
     viewport: { width: 1440, height: 900 },
     colorScheme: 'dark',
-  });
-  page = await context.newPage();
-  page.on('pageerror', (err) => consoleErrors.push(`uncaught ${err.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-      consoleErrors.push(m.text());
-    }
-  });
+  }));
 
   // A member with a project holding the two files, signed in through the UI.
-  await page.goto(server.url + '/');
-  await page.getByRole('link', { name: 'Create an account' }).click();
-  await page.getByLabel('Name').fill('Rita Reviewer');
-  await page.getByLabel('Email').fill('rita@example.com');
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: 'Projects' }).waitFor();
-  token = await page.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-  projectId = (await api('POST', '/api/projects', { name: 'review-me', description: 'x' })).project
-    .id;
-  await api('PUT', `/api/projects/${projectId}/files/app.js`, { content: appBefore });
-  await api('PUT', `/api/projects/${projectId}/files/style.css`, { content: cssBefore });
+  rita = await signUpThroughUi(server, page, 'Rita Reviewer', 'rita@example.com');
+  projectId = (await rita.api('POST', '/api/projects', { name: 'review-me', description: 'x' }))
+    .project.id;
+  await rita.api('PUT', `/api/projects/${projectId}/files/app.js`, { content: appBefore });
+  await rita.api('PUT', `/api/projects/${projectId}/files/style.css`, { content: cssBefore });
 }, 300_000);
 
 afterAll(async () => {
@@ -133,14 +89,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-beforeEach(({ task, onTestFailed }) => {
-  onTestFailed(async () => {
-    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-    await page
-      ?.screenshot({ path: path.join(tmpdir(), `vf-e2e-failed-${name}.png`) })
-      .catch(() => undefined);
-  });
-});
+screenshotOnFailure('review', () => ({ rita: page }));
 
 /**
  * The bar above hunk `n` (1-based) of the file shown in the review's diff editor. Monaco marks
@@ -195,7 +144,7 @@ describe('reviewing the assistant’s work', () => {
     await expect.poll(() => explorerMark('style.css')).toBe('2');
     await page.locator('.tree-row[data-path="app.js"]').click();
     await expect.poll(() => gutterMarks().count()).toBe(2);
-    await shot('review-pending-marks');
+    await shot(page, 'review-pending-marks');
     // A click on a mark opens the review of that turn (beside the explorer, which follows it).
     await gutterMarks().first().click();
     await dialog.waitFor();
@@ -203,7 +152,7 @@ describe('reviewing the assistant’s work', () => {
     await dialog.locator('[data-testid=review-file][data-path="app.js"] button').first().click();
     await hunkBar(2).waitFor();
     await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('pending');
-    await shot('review-pending');
+    await shot(page, 'review-pending');
 
     await hunkBar(1).locator('button[aria-label="Accept change 1"]').click();
     await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('accepted');
@@ -221,7 +170,7 @@ describe('reviewing the assistant’s work', () => {
           'const line16 = 16;\n',
         ),
       );
-    await shot('review-decided');
+    await shot(page, 'review-decided');
     // Both changes of app.js decided: no mark on it any more; style.css keeps its two.
     await expect.poll(() => explorerMark('app.js')).toBe('');
     await expect.poll(() => explorerMark('style.css')).toBe('2');
@@ -237,7 +186,7 @@ describe('reviewing the assistant’s work', () => {
     await expect.poll(() => content('app.js')).toBe(appAfter);
     await expect.poll(() => explorerMark('app.js')).toBe('1');
     await expect.poll(() => gutterMarks().count()).toBe(1);
-    await shot('review-undone-to-pending');
+    await shot(page, 'review-undone-to-pending');
     await hunkBar(2).locator('button[aria-label="Reject change 2"]').click();
     await expect.poll(() => hunkBar(2).getAttribute('data-state')).toBe('rejected');
 
@@ -247,7 +196,7 @@ describe('reviewing the assistant’s work', () => {
       .poll(() => page.getByTestId('review-counts').textContent())
       .toBe('1 accepted · 3 rejected');
     await expect.poll(() => content('style.css')).toBe(cssBefore);
-    const activity = await api('GET', `/api/projects/${projectId}/activity?limit=50`);
+    const activity = await rita.api('GET', `/api/projects/${projectId}/activity?limit=50`);
     const types = (activity.activity as { type: string }[]).map((a) => a.type);
     expect(types).toContain('ai_hunk_rejected');
     expect(types).toContain('ai_hunk_accepted');
@@ -259,14 +208,8 @@ describe('reviewing the assistant’s work', () => {
 
   it('shows another member’s decision in the open review dialog without reopening it', async () => {
     // Bea, an editor of the project, decides through the API while Rita's dialog is open.
-    await api('POST', '/api/auth/register', {
-      name: 'Bea Second',
-      email: 'bea@example.com',
-      password,
-    });
-    const bea = (await api('POST', '/api/auth/login', { email: 'bea@example.com', password }))
-      .token as string;
-    await api('POST', `/api/projects/${projectId}/members`, {
+    bea = await registerThroughApi(server, 'Bea Second', 'bea@example.com');
+    await rita.api('POST', `/api/projects/${projectId}/members`, {
       email: 'bea@example.com',
       role: 'editor',
     });
@@ -281,15 +224,15 @@ describe('reviewing the assistant’s work', () => {
       .toBe('1 accepted · 3 rejected');
     await dialog.locator('[data-testid=review-file][data-path="style.css"] button').first().click();
     await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('rejected');
-    const changesetId = (await api('GET', `/api/projects/${projectId}/chat`)).messages.find(
+    const changesetId = (await rita.api('GET', `/api/projects/${projectId}/chat`)).messages.find(
       (m: { changesetId: string | null }) => m.changesetId,
     ).changesetId as string;
-    const turn = (await api('GET', `/api/projects/${projectId}/changesets/${changesetId}`))
+    const turn = (await rita.api('GET', `/api/projects/${projectId}/changesets/${changesetId}`))
       .changeset as { files: { path: string; hunks: { id: string }[] }[] };
     const cssHunk = turn.files.find((f) => f.path === 'style.css')!.hunks[0]!.id;
     const hunkUrl = `/api/projects/${projectId}/changesets/${changesetId}/hunks/${cssHunk}`;
 
-    await api('POST', `${hunkUrl}/accept`, undefined, bea);
+    await bea.api('POST', `${hunkUrl}/accept`);
     // Rita's dialog follows: the counts, the hunk's bar in the diff editor.
     await expect
       .poll(() => page.getByTestId('review-counts').textContent())
@@ -297,7 +240,7 @@ describe('reviewing the assistant’s work', () => {
     await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('accepted');
     await expect.poll(() => content('style.css')).not.toBe(cssBefore);
     // And back: Bea rejects it again, Rita sees that too.
-    await api('POST', `${hunkUrl}/reject`, undefined, bea);
+    await bea.api('POST', `${hunkUrl}/reject`);
     await expect.poll(() => hunkBar(1).getAttribute('data-state')).toBe('rejected');
     await expect
       .poll(() => page.getByTestId('review-counts').textContent())
@@ -305,7 +248,6 @@ describe('reviewing the assistant’s work', () => {
     await expect.poll(() => content('style.css')).toBe(cssBefore);
     await dialog.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'detached' });
-    beaToken = bea;
   });
 
   it('reviews the turn again from the chat history after a reload', async () => {
@@ -325,7 +267,7 @@ describe('reviewing the assistant’s work', () => {
     await expect
       .poll(() => page.getByTestId('review-counts').textContent())
       .toBe('1 accepted · 3 rejected');
-    await shot('review-from-history');
+    await shot(page, 'review-from-history');
     await dialog.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'detached' });
   });
@@ -342,7 +284,7 @@ describe('reviewing the assistant’s work', () => {
     await timeline.getByRole('button', { name: 'Save checkpoint' }).click();
     await timeline.getByTestId('checkpoint').filter({ hasText: 'After the review' }).waitFor();
     // Another member's checkpoint shows in the open timeline (a checkpoint_created event).
-    await api('POST', `/api/projects/${projectId}/checkpoints`, { name: 'Saved by Bea' }, beaToken);
+    await bea.api('POST', `/api/projects/${projectId}/checkpoints`, { name: 'Saved by Bea' });
     await timeline.getByTestId('checkpoint').filter({ hasText: 'Saved by Bea' }).waitFor();
 
     await before.getByRole('button', { name: /^Restore/ }).click();
@@ -351,7 +293,7 @@ describe('reviewing the assistant’s work', () => {
     // app.js differs (line 3 was accepted); style.css is already as it was.
     await expect.poll(() => confirm.textContent()).toContain('1 file goes back to its content');
     await expect.poll(() => confirm.textContent()).toContain('app.js');
-    await shot('review-restore-confirm');
+    await shot(page, 'review-restore-confirm');
     await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
     await confirm.waitFor({ state: 'detached' });
 
@@ -366,7 +308,7 @@ describe('reviewing the assistant’s work', () => {
     await expect
       .poll(() => timeline.getByTestId('checkpoint').first().textContent())
       .toContain('Before restoring');
-    await shot('review-restored');
-    expect(consoleErrors).toEqual([]);
+    await shot(page, 'review-restored');
+    expect(browserLog.errors).toEqual([]);
   });
 });
