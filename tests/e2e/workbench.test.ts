@@ -2,71 +2,23 @@
 // remembered, open tabs back after a reload, terminal tabs that keep the keyboard in the
 // terminal, the assistant's Stop (a slow fake Anthropic turn cancelled on the server), the
 // conflict banner naming who saved first, Escape closing dialogs, and the read-only phone layout.
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect as baseExpect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { ConsoleWatch, launchChromium, patientExpect, shot, showView } from './browser.ts';
 import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
-import { repoRoot, startServer, type RunningServer } from './server.ts';
+import { openPage, registerThroughApi, signInThroughUi, type Person } from './people.ts';
+import { startServer, type RunningServer } from './server.ts';
 
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
-
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const shots = path.join(repoRoot, 'docs', 'screenshots');
-const password = 'correct horse battery';
+const expect = patientExpect(15_000, 100);
 
 let server: RunningServer;
 let fake: FakeAnthropic;
 let browser: Browser;
+let olivia: Person;
 let ctx: BrowserContext;
-let page: Page;
-let token: string;
+let page: Page; // Olivia's
 let projectId: string;
-const consoleErrors: string[] = [];
-const failedRequests: string[] = [];
-
-function watch(p: Page, who: string): void {
-  p.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const text = m.text();
-    (text.startsWith('Failed to load resource') ? failedRequests : consoleErrors).push(
-      `${who}: ${text}`,
-    );
-  });
-  p.on('pageerror', (err) => consoleErrors.push(`${who}: uncaught ${err.message}`));
-}
-
-async function api(method: string, url: string, body?: unknown, as = token): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-/** A new account through the API; its access token. */
-async function account(email: string, name: string): Promise<string> {
-  const post = (url: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${server.port}${url}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  expect((await post('/api/auth/register', { email, password, name })).status).toBe(201);
-  const login = await post('/api/auth/login', { email, password });
-  return ((await login.json()) as { token: string }).token;
-}
+const browserLog = new ConsoleWatch();
 
 async function box(p: Page, selector: string) {
   const b = await p.locator(selector).boundingBox();
@@ -87,19 +39,7 @@ async function drag(p: Page, label: string, dx: number, dy = 0): Promise<void> {
   await p.mouse.up();
 }
 
-async function showView(p: Page, name: string): Promise<void> {
-  const button = p.getByRole('button', { name, exact: true });
-  if ((await button.getAttribute('aria-pressed')) !== 'true') await button.click();
-}
-
-async function shot(p: Page, name: string): Promise<void> {
-  await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(shots, `${name}.png`) });
-}
-
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath}`);
-  mkdirSync(shots, { recursive: true });
   fake = await startFakeAnthropic([
     // Text, a tool, more text: shown in that order within the message.
     { text: 'Let me look at the files first.', tools: [{ name: 'list_files', input: {} }] },
@@ -109,22 +49,18 @@ beforeAll(async () => {
   server = await startServer({
     env: { ANTHROPIC_API_KEY: 'sk-ant-fake-e2e', ANTHROPIC_BASE_URL: fake.url },
   });
-  token = await account('olivia@example.com', 'Olivia Owner');
-  const created = await api('POST', '/api/projects', { name: 'panes', templateId: 'node-http' });
-  projectId = created.project.id;
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic'],
+  olivia = await registerThroughApi(server, 'Olivia Owner', 'olivia@example.com');
+  const created = await olivia.api('POST', '/api/projects', {
+    name: 'panes',
+    templateId: 'node-http',
   });
-  ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, colorScheme: 'dark' });
-  page = await ctx.newPage();
-  watch(page, 'owner');
-  await page.goto(server.url + '/');
-  await page.getByLabel('Email').fill('olivia@example.com');
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  projectId = created.project.id;
+  browser = await launchChromium();
+  ({ context: ctx, page } = await openPage(browser, browserLog, 'owner', {
+    viewport: { width: 1280, height: 720 },
+    colorScheme: 'dark',
+  }));
+  await signInThroughUi(server, page, 'olivia@example.com');
   await page.goto(`${server.url}/projects/${projectId}`);
   await page.locator('.tree').getByText('index.html').waitFor();
 }, 300_000);
@@ -211,7 +147,7 @@ describe('the workbench at 1280×720', () => {
     await page.getByRole('button', { name: 'Send' }).waitFor();
     await shot(page, 'assistant-stopped');
     // On the server the turn is over and stored as stopped.
-    const { messages } = await api('GET', `/api/projects/${projectId}/chat`);
+    const { messages } = await olivia.api('GET', `/api/projects/${projectId}/chat`);
     expect(messages.at(-1).error).toMatch(/^Stopped on request/);
     // After a reload the history says it quietly too (no error), and in the same order: text,
     // the tool, text (where the tool ran is stored with the answer).
@@ -233,16 +169,16 @@ describe('the workbench at 1280×720', () => {
   });
 
   it('names who saved first in the conflict banner', async () => {
-    const bob = await account('bob@example.com', 'Bob Builder');
-    await api('POST', `/api/projects/${projectId}/members`, {
+    const bob = await registerThroughApi(server, 'Bob Builder', 'bob@example.com');
+    await olivia.api('POST', `/api/projects/${projectId}/members`, {
       email: 'bob@example.com',
       role: 'editor',
     });
-    await api('PUT', `/api/projects/${projectId}/files/notes.txt`, { content: 'base\n' });
+    await olivia.api('PUT', `/api/projects/${projectId}/files/notes.txt`, { content: 'base\n' });
     // A page without live co-editing (its socket never answers): files load and save over
     // HTTP, where saves can conflict.
     const p = await ctx.newPage();
-    watch(p, 'owner (http)');
+    browserLog.watch(p, 'owner (http)');
     await p.routeWebSocket(/\/api\/collab/, () => undefined);
     await p.goto(`${server.url}/projects/${projectId}`);
     await showView(p, 'Explorer');
@@ -256,7 +192,7 @@ describe('the workbench at 1280×720', () => {
     await p.keyboard.press('Control+End');
     await p.keyboard.insertText('mine\n');
     await p.locator('.tab.active .dirty-dot').waitFor();
-    await api('PUT', `/api/projects/${projectId}/files/notes.txt`, { content: 'base\nbob\n' }, bob);
+    await bob.api('PUT', `/api/projects/${projectId}/files/notes.txt`, { content: 'base\nbob\n' });
     await p.getByText('Bob Builder changed this file').waitFor();
     await p.keyboard.press('Control+S');
     const conflict = p.getByTestId('conflict');
@@ -290,7 +226,7 @@ describe('the workbench at 1280×720', () => {
     });
     try {
       const p = await phone.newPage();
-      watch(p, 'phone');
+      browserLog.watch(p, 'phone');
       await p.goto(`${server.url}/projects/${projectId}`);
       await p.getByTestId('phone-workbench').waitFor();
       expect(await p.locator('.activity-bar, .monaco-editor, .titlebar').count()).toBe(0);
@@ -307,8 +243,8 @@ describe('the workbench at 1280×720', () => {
   });
 
   it('logged no console errors, and no failed request but the conflicting save', () => {
-    expect(consoleErrors).toEqual([]);
-    expect(failedRequests).toEqual([
+    expect(browserLog.errors).toEqual([]);
+    expect(browserLog.failedRequests).toEqual([
       'owner (http): Failed to load resource: the server responded with a status of 409 (Conflict)',
     ]);
   });
