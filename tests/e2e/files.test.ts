@@ -8,68 +8,31 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { ConsoleWatch, launchChromium, patientExpect, screenshotOnFailure } from './browser.ts';
 import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
+import { signUpThroughUi, type PersonInBrowser } from './people.ts';
 import { startServer, type RunningServer } from './server.ts';
 
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
+const expect = patientExpect(15_000, 100);
 
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const password = 'correct horse battery';
 const projectName = 'Files Tour';
 
 let server: RunningServer;
 let fake: FakeAnthropic;
 let browser: Browser;
 let page: Page;
+let fay: PersonInBrowser;
 let projectId: string;
-const consoleErrors: string[] = [];
+const browserLog = new ConsoleWatch();
 
+/** Watches a page's console, and logs which requests failed (the console does not say). */
 function watch(p: Page, who: string): void {
-  p.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  p.on('pageerror', (err) => consoleErrors.push(`${who}: uncaught ${err.message}`));
-  // Which request failed, for the report (the console only says "Failed to load resource").
+  browserLog.watch(p, who);
   p.on('response', (r) => {
     if (r.status() >= 400) console.log(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`);
   });
-}
-
-async function api(token: string, method: string, url: string, body?: unknown): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function tokenOf(p: Page): Promise<string> {
-  return p.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-}
-
-async function register(p: Page, email: string, name: string): Promise<void> {
-  await p.goto(server.url + '/');
-  await p.getByRole('link', { name: 'Create an account' }).click();
-  await p.getByLabel('Name').fill(name);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Create account' }).click();
-  await p.getByRole('heading', { name: 'Projects' }).waitFor();
 }
 
 const tree = () => page.locator('.tree');
@@ -177,11 +140,7 @@ beforeAll(async () => {
       ANTHROPIC_BASE_URL: fake.url,
     },
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({
     viewport: { width: 1440, height: 900 },
     acceptDownloads: true,
@@ -196,18 +155,11 @@ afterAll(async () => {
   await fake?.close();
 });
 
-beforeEach(({ task, onTestFailed }) => {
-  onTestFailed(async () => {
-    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-    await page
-      ?.screenshot({ path: path.join(tmpdir(), `vf-files-failed-${name}.png`) })
-      .catch(() => undefined);
-  });
-});
+screenshotOnFailure('files', () => ({ owner: page }));
 
 describe('files in the IDE', () => {
   it('the template path has two steps and the set-up page opens the IDE by itself', async () => {
-    await register(page, 'files-owner@example.com', 'Fay Files');
+    fay = await signUpThroughUi(server, page, 'Fay Files', 'files-owner@example.com');
     await page.getByRole('button', { name: 'New project' }).click();
     await page.getByLabel('Project name').fill(projectName);
     await page.getByRole('button', { name: 'Next' }).click();
@@ -226,7 +178,7 @@ describe('files in the IDE', () => {
 
   it('deletes a file, lists it in Recently deleted and restores it', async () => {
     // A file the preview does not load (its 404 would be a failed request of the page).
-    await api(await tokenOf(page), 'PUT', `/api/projects/${projectId}/files/draft.txt`, {
+    await fay.api('PUT', `/api/projects/${projectId}/files/draft.txt`, {
       content: 'a draft\n',
     });
     await row('draft.txt').hover();
@@ -265,8 +217,7 @@ describe('files in the IDE', () => {
     await row('lib/util.js').waitFor();
     // Imported, not uploaded as an archive.
     expect(await row('bundle.zip').count()).toBe(0);
-    const token = await tokenOf(page);
-    const util = await api(token, 'GET', `/api/projects/${projectId}/files/lib/util.js`);
+    const util = await fay.api('GET', `/api/projects/${projectId}/files/lib/util.js`);
     expect(util.content).toBe('export const one = 1;\n');
   });
 
@@ -317,13 +268,12 @@ describe('files in the IDE', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const second = await context.newPage();
     watch(second, 'second');
-    await register(second, 'files-second@example.com', 'Sam Second');
+    await signUpThroughUi(server, second, 'Sam Second', 'files-second@example.com');
     await expect.poll(() => second.getByText('No projects yet.').isVisible()).toBe(true);
     await second.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
 
-    const owner = await tokenOf(page);
     const added = Date.now();
-    await api(owner, 'POST', `/api/projects/${projectId}/members`, {
+    await fay.api('POST', `/api/projects/${projectId}/members`, {
       email: 'files-second@example.com',
       role: 'editor',
     });
@@ -335,7 +285,7 @@ describe('files in the IDE', () => {
     // Their IDE is open; the owner changes an env var of the running project.
     await second.getByText(projectName).click();
     await second.locator('.tree').getByText('index.html').waitFor();
-    await api(owner, 'PUT', `/api/projects/${projectId}/env`, { vars: { GREETING: 'hi' } });
+    await fay.api('PUT', `/api/projects/${projectId}/env`, { vars: { GREETING: 'hi' } });
     await second.getByText(/environment changed: restart/i).waitFor({ timeout: 10_000 });
     await second.getByRole('button', { name: 'Project settings', exact: true }).click();
     await second.getByTestId('env-restart').waitFor();
@@ -375,12 +325,12 @@ describe('files in the IDE', () => {
     await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
     expect(await chat.getByRole('button', { name: 'Revert' }).isEnabled()).toBe(true);
     // The server ran the assistant once (not once for the project and once for the page).
-    const token = await tokenOf(page);
-    const history = await api(token, 'GET', `/api/projects/${id}/chat`);
+    const history = await fay.api('GET', `/api/projects/${id}/chat`);
     expect(history.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
   });
 
   it('logged no console errors', () => {
-    expect(consoleErrors).toEqual([]);
+    // Any console error, a failed request too.
+    expect([...browserLog.errors, ...browserLog.failedRequests]).toEqual([]);
   });
 });
