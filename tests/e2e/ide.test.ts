@@ -2,105 +2,33 @@
 // template) → files appear → edit and save → the preview shows it → the terminal echoes → the
 // assistant (fake Anthropic API) creates a file, its diff shows, revert → a second member sees
 // changes live. Writes screenshots of the main screens to docs/screenshots/.
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect as baseExpect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  ConsoleWatch,
+  editorText,
+  launchChromium,
+  patientExpect,
+  screenshotOnFailure,
+  shot,
+  showView,
+} from './browser.ts';
+import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
+import { openPage, signUpThroughUi, type PersonInBrowser } from './people.ts';
+import { startServer, type RunningServer } from './server.ts';
 
 // Monaco, xterm and the dev server take a moment: poll for up to 15 s unless told otherwise.
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 15_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
-import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.ts';
-import { repoRoot, startServer, type RunningServer } from './server.ts';
-
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const shots = path.join(repoRoot, 'docs', 'screenshots');
-const password = 'correct horse battery';
+const expect = patientExpect(15_000, 100);
 
 let server: RunningServer;
 let fake: FakeAnthropic;
 let browser: Browser;
-let owner: BrowserContext;
 let page: Page;
+let owner: PersonInBrowser;
 let projectId: string;
-const consoleErrors: string[] = [];
-const networkErrors: string[] = [];
-
-/** Console errors and uncaught exceptions of a page (failed requests are listed apart). */
-function watch(p: Page, who: string): void {
-  p.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const text = m.text();
-    if (text.startsWith('Failed to load resource')) networkErrors.push(`${who}: ${text}`);
-    else consoleErrors.push(`${who}: ${text}`);
-  });
-  p.on('pageerror', (err) => consoleErrors.push(`${who}: uncaught ${err.message}`));
-}
-
-async function shot(p: Page, name: string): Promise<void> {
-  // Make sure the compositor shows the current DOM (an out-of-process preview frame can leave
-  // the captured surface a few frames behind).
-  await p.bringToFront();
-  await p.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-  await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(shots, `${name}.png`) });
-}
-
-/** Signs up through the UI and lands on the dashboard. */
-async function registerThroughUi(p: Page, email: string, name: string): Promise<void> {
-  await p.goto(server.url + '/');
-  await p.getByRole('link', { name: 'Create an account' }).click();
-  await p.getByLabel('Name').fill(name);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Create account' }).click();
-  await p.getByRole('heading', { name: 'Projects' }).waitFor();
-}
-
-async function api(token: string, method: string, url: string, body?: unknown): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
-
-async function tokenOf(p: Page): Promise<string> {
-  return p.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-}
-
-/** Text currently shown by the Monaco editor of a page. */
-async function editorText(p: Page): Promise<string> {
-  return p.evaluate(() =>
-    Array.from(document.querySelectorAll('.monaco-editor .view-line'))
-      .map((l) => l.textContent ?? '')
-      .join('\n')
-      .replace(/\u00a0/g, ' '),
-  );
-}
+const browserLog = new ConsoleWatch();
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(
-      `Chromium not found at ${chromiumPath}: apt-get install chromium (CI installs it)`,
-    );
-  }
-  mkdirSync(shots, { recursive: true });
   // apps/web/dist is built by global-setup.ts.
   fake = await startFakeAnthropic([
     {
@@ -120,46 +48,22 @@ beforeAll(async () => {
     // <id>.preview.localhost, another site (the preview cookie is SameSite=None, partitioned).
     publicHost: 'localhost',
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
-  owner = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
-  page = await owner.newPage();
-  watch(page, 'owner');
+  browser = await launchChromium();
+  ({ page } = await openPage(browser, browserLog, 'owner', {
+    viewport: { width: 1440, height: 900 },
+    colorScheme: 'dark',
+  }));
 }, 300_000);
 
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
   await fake?.close();
-  if (networkErrors.length)
-    console.log(`failed requests seen by the browser:\n${networkErrors.join('\n')}`);
+  if (browserLog.failedRequests.length)
+    console.log(`failed requests seen by the browser:\n${browserLog.failedRequests.join('\n')}`);
 });
 
-/** Opens a side view unless it is already open (clicking the active one closes it, as in VS Code). */
-async function showView(p: Page, name: string): Promise<void> {
-  const button = p.getByRole('button', { name, exact: true });
-  if ((await button.getAttribute('aria-pressed')) !== 'true') await button.click();
-}
-
-beforeEach(({ task, onTestFailed }) => {
-  onTestFailed(async () => {
-    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-    await page
-      ?.screenshot({ path: path.join(tmpdir(), `vf-e2e-failed-${name}.png`) })
-      .catch(() => undefined);
-  });
-});
+screenshotOnFailure('ide', () => ({ owner: page }));
 
 describe('the web IDE in Chromium', () => {
   it('shows the sign-in form fast and lets a new user register', async () => {
@@ -171,7 +75,7 @@ describe('the web IDE in Chromium', () => {
     expect(toLogin).toBeLessThan(5000);
     await shot(page, 'login');
 
-    await registerThroughUi(page, 'owner@example.com', 'Olivia Owner');
+    owner = await signUpThroughUi(server, page, 'Olivia Owner', 'owner@example.com');
     await expect.poll(() => page.getByText('No projects yet.').isVisible()).toBe(true);
     await shot(page, 'dashboard-empty');
   });
@@ -220,8 +124,7 @@ describe('the web IDE in Chromium', () => {
     await page.locator('.tab.active .dirty-dot').waitFor();
     await page.keyboard.press('Control+S');
     await page.locator('.tab.active .dirty-dot').waitFor({ state: 'detached' });
-    const token = await tokenOf(page);
-    const file = await api(token, 'GET', `/api/projects/${projectId}/files/index.html`);
+    const file = await owner.api('GET', `/api/projects/${projectId}/files/index.html`);
     expect(file.content).toContain('Edited in the browser');
 
     const frame = page.frameLocator('[data-testid=preview-frame]');
@@ -264,20 +167,19 @@ describe('the web IDE in Chromium', () => {
 
     await changeset.getByRole('button', { name: 'Revert' }).click();
     await changeset.getByRole('button', { name: 'Reverted' }).waitFor();
-    const token = await tokenOf(page);
-    const { files } = await api(token, 'GET', `/api/projects/${projectId}/files`);
+    const { files } = await owner.api('GET', `/api/projects/${projectId}/files`);
     expect(files.map((f: { path: string }) => f.path)).not.toContain('NOTES.md');
     await showView(page, 'Explorer');
     await page.locator('.tree').getByText('NOTES.md').waitFor({ state: 'detached' });
   });
 
   it('a second member sees file changes live', async () => {
-    const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const { context: other, page: p2 } = await openPage(browser, browserLog, 'member', {
+      viewport: { width: 1280, height: 800 },
+    });
     try {
-      const p2 = await other.newPage();
-      watch(p2, 'member');
-      await registerThroughUi(p2, 'member@example.com', 'Max Member');
-      await api(await tokenOf(page), 'POST', `/api/projects/${projectId}/members`, {
+      await signUpThroughUi(server, p2, 'Max Member', 'member@example.com');
+      await owner.api('POST', `/api/projects/${projectId}/members`, {
         email: 'member@example.com',
         role: 'editor',
       });
@@ -296,7 +198,7 @@ describe('the web IDE in Chromium', () => {
       await page.keyboard.insertText(' and again');
       await page.keyboard.press('Control+S');
       await page.locator('.tab.active .dirty-dot').waitFor({ state: 'detached' });
-      await api(await tokenOf(page), 'PUT', `/api/projects/${projectId}/files/live.txt`, {
+      await owner.api('PUT', `/api/projects/${projectId}/files/live.txt`, {
         content: 'hi',
       });
 
@@ -323,6 +225,6 @@ describe('the web IDE in Chromium', () => {
   });
 
   it('logged no console errors in normal use', () => {
-    expect(consoleErrors).toEqual([]);
+    expect(browserLog.errors).toEqual([]);
   });
 });
