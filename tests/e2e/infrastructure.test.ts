@@ -6,65 +6,28 @@
 // destroys the deployment after the confirmation. An editor sees the same deployment read-only.
 // Screenshots: /tmp/infra-*.png (1280×720).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect as baseExpect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { ConsoleWatch, launchChromium, patientExpect, shot as shotTo } from './browser.ts';
+import { signUp, type PersonInBrowser } from './people.ts';
 import { dockerAnswers, startServer, type RunningServer } from './server.ts';
 
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 30_000, interval: 200, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
-
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const password = 'correct horse battery';
+const expect = patientExpect(30_000, 200);
 
 let server: RunningServer;
 let browser: Browser;
-let adminCtx: BrowserContext;
-let editorCtx: BrowserContext;
-let admin: Page;
-let editor: Page;
+let ada: PersonInBrowser;
+let admin: Page; // Ada's
+let editor: Page; // Ed's
 let projectId: string;
 let deploymentId: string | undefined;
-const consoleErrors: string[] = [];
+const browserLog = new ConsoleWatch();
 const timings: Record<string, number> = {};
 
-async function shot(p: Page, name: string): Promise<void> {
-  await p.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-  await p.waitForTimeout(250);
-  await p.screenshot({ path: `/tmp/infra-${name}.png` });
-}
-
-async function register(p: Page, email: string, name: string): Promise<void> {
-  await p.goto(server.url + '/');
-  await p.getByRole('link', { name: 'Create an account' }).click();
-  await p.getByLabel('Name').fill(name);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Create account' }).click();
-  await p.getByRole('heading', { name: 'Projects' }).waitFor();
-}
-
-async function api(p: Page, method: string, url: string, body?: unknown): Promise<any> {
-  const token = await p.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
+/** Screenshots a page to /tmp/infra-<name>.png. */
+function shot(p: Page, name: string): Promise<void> {
+  return shotTo(p, `infra-${name}`, tmpdir());
 }
 
 /** Opens the project with its dev container left stopped (nothing here needs it). */
@@ -86,35 +49,24 @@ function leftovers(id: string): string[] {
 }
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath}`);
   execFileSync('terraform', ['version']);
   if (!(await dockerAnswers())) throw new Error('No Docker engine answers (set DOCKER_HOST)');
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
   const options = { viewport: { width: 1280, height: 720 }, colorScheme: 'dark' as const };
-  adminCtx = await browser.newContext(options);
-  editorCtx = await browser.newContext(options);
-  admin = await adminCtx.newPage();
-  editor = await editorCtx.newPage();
-  for (const p of [admin, editor]) {
-    p.on('pageerror', (err) => consoleErrors.push(`uncaught ${err.message}`));
-    p.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
-        consoleErrors.push(m.text());
-    });
-  }
-  await register(admin, 'ada@example.com', 'Ada Admin');
-  await register(editor, 'ed@example.com', 'Ed Editor');
-  const { project } = await api(admin, 'POST', '/api/projects', {
+  let ed: PersonInBrowser;
+  [ada, ed] = await signUp(server, browser, browserLog, options, [
+    { who: 'admin', name: 'Ada Admin', email: 'ada@example.com' },
+    { who: 'editor', name: 'Ed Editor', email: 'ed@example.com' },
+  ]);
+  admin = ada.page;
+  editor = ed.page;
+  const { project } = await ada.api('POST', '/api/projects', {
     name: 'infra-e2e',
     templateId: 'node-http',
   });
   projectId = project.id;
-  await api(admin, 'POST', `/api/projects/${projectId}/members`, {
+  await ada.api('POST', `/api/projects/${projectId}/members`, {
     email: 'ed@example.com',
     role: 'editor',
   });
@@ -167,7 +119,7 @@ describe('the infrastructure manager', () => {
     // Terraform's live progress: stages, a progress bar, resources appearing.
     const run = admin.getByTestId('run-progress');
     await run.waitFor({ timeout: 20_000 });
-    deploymentId = (await api(admin, 'GET', `/api/infrastructure?projectId=${projectId}`))
+    deploymentId = (await ada.api('GET', `/api/infrastructure?projectId=${projectId}`))
       .deployments[0].id as string;
     await expect
       .poll(() => run.locator('.infra-resources li').count(), { timeout: 120_000 })
@@ -374,6 +326,6 @@ describe('the infrastructure manager', () => {
       ['ready', 'Ada Admin', '2 to add, 0 to change, 0 to destroy'],
     ]);
     await shot(admin, 'history');
-    expect(consoleErrors).toEqual([]);
+    expect(browserLog.errors).toEqual([]);
   }, 420_000);
 });
