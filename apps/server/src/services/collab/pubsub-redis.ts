@@ -18,8 +18,9 @@ const PUBLISH_SCRIPT = "for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[
 /**
  * ShareDB PubSub over Redis (ioredis): what one instance commits reaches the subscribers of every
  * instance. Two connections, since a subscribed Redis connection can do nothing else. Delivery is
- * at most once: an op published while a connection is down is lost, and ShareDB's clients catch
- * up from the database when they see a version gap, so correctness never depends on it.
+ * at most once: an op published while a connection is down is lost; ShareDB's clients catch
+ * up from the database when they see a version gap, and `MissedOps` delivers from the database
+ * what no later op reveals, so correctness never depends on it.
  */
 export class RedisPubSub extends ShareDB.PubSub {
   readonly #client: Redis;

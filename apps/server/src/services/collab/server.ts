@@ -17,6 +17,7 @@ import { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts
 import { createRedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
+import { MissedOps } from './missed-ops.ts';
 import { registerCollabType } from './type.ts';
 
 /** Largest document (bytes of UTF-8): larger files are not OT documents. */
@@ -70,6 +71,11 @@ export interface CollabServiceDeps {
   /** Longest a document waits to be written while typing goes on (ms). */
   flushMaxWaitMs?: number;
   heartbeatMs?: number;
+  /**
+   * With pub/sub across instances: how often subscribed documents are compared with the
+   * database, and how long an op may be missing before it is delivered from there (ms).
+   */
+  missedOpsMs?: number;
 }
 
 /**
@@ -105,6 +111,7 @@ export class CollabService {
   readonly #serverAgent: Agent;
   readonly #stops: (() => void)[] = [];
   readonly #timer: NodeJS.Timeout;
+  readonly #missedOps: MissedOps | undefined;
   #closed = false;
 
   constructor(deps: CollabServiceDeps) {
@@ -131,6 +138,15 @@ export class CollabService {
       doNotForwardSendPresenceErrorsToClient: true,
     });
     this.backend.on('error', (err: unknown) => this.#log.warn({ err }, 'sharedb error'));
+    // Correctness never depends on pub/sub delivery: what it loses is delivered from PostgreSQL.
+    this.#missedOps = pubsub
+      ? new MissedOps({
+          backend: this.backend,
+          pool: deps.pool,
+          log: deps.log,
+          intervalMs: deps.missedOpsMs ?? 2000,
+        })
+      : undefined;
     this.backend.on('submitRequestEnd', (err: unknown, request: { agent: Agent }) => {
       if (state(request.agent).server) return;
       this.#metrics?.collabOps.inc({ outcome: err ? 'rejected' : 'applied' });
@@ -225,6 +241,7 @@ export class CollabService {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#missedOps?.close();
     for (const stop of this.#stops) stop();
     for (const agent of this.#agents) state(agent).ws?.terminate();
     await Promise.race([this.#flushes.close(), new Promise((r) => setTimeout(r, 5000))]);
