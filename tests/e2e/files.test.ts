@@ -327,6 +327,15 @@ describe('files in the IDE', () => {
     // The server ran the assistant once (not once for the project and once for the page).
     const history = await fay.api('GET', `/api/projects/${id}/chat`);
     expect(history.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+
+    // The set-up page opened again once it is all done (a reload, the Back button, a link)
+    // moves on to the IDE by itself too, and starts nothing twice.
+    await page.goto(`${server.url}/projects/${id}/creating`);
+    await expect
+      .poll(() => new URL(page.url()).pathname, { timeout: 30_000 })
+      .toBe(`/projects/${id}`);
+    const after = await fay.api('GET', `/api/projects/${id}/chat`);
+    expect(after.messages).toHaveLength(2);
   });
 
   it('logged no console errors', () => {
