@@ -5,27 +5,15 @@
 // (fake provider) repairs it → the preview is back; a Stop is respected and shown as stopped.
 // Plus: two people one after the other on one browser never see each other's drafts, and a role
 // change reaches the open IDE. Any console error or failed request fails the test.
-import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
-import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect as baseExpect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { editorText, launchChromium, patientExpect, shot } from './browser.ts';
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from './fake-anthropic.ts';
-import { repoRoot, startServer, type RunningServer } from './server.ts';
+import { callApi as api, password, signInThroughUi, signUpThroughUi, tokenOf } from './people.ts';
+import { startServer, type RunningServer } from './server.ts';
 
-const basePoll = baseExpect.poll.bind(baseExpect);
-const expect = Object.assign(
-  (value: unknown, message?: string) => baseExpect(value, message),
-  baseExpect,
-  {
-    poll: ((fn: () => unknown, opts?: { timeout?: number; interval?: number }) =>
-      basePoll(fn, { timeout: 20_000, interval: 100, ...opts })) as typeof baseExpect.poll,
-  },
-) as typeof baseExpect;
-
-const chromiumPath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-const shots = path.join(repoRoot, 'docs', 'screenshots');
-const password = 'correct horse battery';
+const expect = patientExpect(20_000, 100);
 const dockerHost = process.env.DOCKER_HOST ?? 'unix:///tmp/vf-docker/docker.sock';
 const ci = process.env.CI === 'true';
 
@@ -51,13 +39,8 @@ let fake: FakeAnthropic;
 const figures: string[] = [];
 
 beforeAll(async () => {
-  mkdirSync(shots, { recursive: true });
   fake = await startFakeAnthropic(script);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -83,41 +66,6 @@ function watch(p: Page, problems: string[], who: string): void {
   });
 }
 
-async function shot(p: Page, name: string): Promise<void> {
-  await p.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-  await p.waitForTimeout(300);
-  await p.screenshot({ path: path.join(shots, `${name}.png`) });
-}
-
-/** Text currently shown by the Monaco editor of a page. */
-function editorText(p: Page): Promise<string> {
-  return p.evaluate(() =>
-    Array.from(document.querySelectorAll('.monaco-editor .view-line'))
-      .map((l) => l.textContent ?? '')
-      .join('\n')
-      .replace(/\u00a0/g, ' '),
-  );
-}
-
-async function registerThroughUi(p: Page, url: string, email: string, name: string) {
-  await p.goto(url + '/register');
-  await p.getByLabel('Name').fill(name);
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Create account' }).click();
-  await p.getByRole('heading', { name: 'Projects' }).waitFor();
-}
-
-async function signInThroughUi(p: Page, url: string, email: string) {
-  await p.goto(url + '/login');
-  await p.getByLabel('Email').fill(email);
-  await p.getByLabel('Password').fill(password);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.getByRole('heading', { name: 'Projects' }).waitFor();
-}
-
 async function signOutThroughUi(p: Page, name: string, expectWarning: boolean) {
   await p.getByRole('button', { name: `${name} ▾` }).click();
   await p.getByRole('menuitem', { name: 'Sign out' }).click();
@@ -127,29 +75,6 @@ async function signOutThroughUi(p: Page, name: string, expectWarning: boolean) {
     await dialog.getByRole('button', { name: 'Sign out' }).click();
   }
   await p.getByRole('button', { name: 'Sign in' }).waitFor();
-}
-
-function tokenOf(p: Page): Promise<string> {
-  return p.evaluate(
-    () => (JSON.parse(localStorage.getItem('vf.session')!) as { token: string }).token,
-  );
-}
-
-async function api(
-  server: RunningServer,
-  token: string,
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
 }
 
 /** Appends a line to the active editor and saves it with Ctrl+S; resolves once saved. */
@@ -209,7 +134,7 @@ describe.each(runtimes)('the dev loop on the $kind runtime', ({ kind, env }) => 
   });
 
   run('opens a new node-http project with its preview up, without a click', async () => {
-    await registerThroughUi(page, server.url, `ada-${kind}@example.com`, 'Ada');
+    await signUpThroughUi(server, page, 'Ada', `ada-${kind}@example.com`);
     const token = await tokenOf(page);
     const { project } = await api(server, token, 'POST', '/api/projects', {
       name: `loop-${kind}`,
@@ -432,7 +357,7 @@ describe('people on one browser, and a role change', () => {
   // once, so it is no private draft. A file over the live-editing cap (1 MiB) is still edited with
   // load/save, and its unsaved text is a draft kept on the device for its owner alone.
   it('never shows one person’s unsaved draft to the next one signing in', async () => {
-    await registerThroughUi(page, server.url, 'first@example.com', 'First');
+    await signUpThroughUi(server, page, 'First', 'first@example.com');
     const firstToken = await tokenOf(page);
     const { project } = await api(server, firstToken, 'POST', '/api/projects', {
       name: 'shared',
@@ -465,7 +390,7 @@ describe('people on one browser, and a role change', () => {
     // Signing out with unsaved text warns first.
     await signOutThroughUi(page, 'First', true);
 
-    await signInThroughUi(page, server.url, 'second@example.com');
+    await signInThroughUi(server, page, 'second@example.com');
     await page.goto(`${server.url}/projects/${project.id}`);
     await openInEditor(page, 'big.txt');
     await expect.poll(() => editorText(page), { timeout: 30_000 }).toContain('Hello from a big');
@@ -482,7 +407,7 @@ describe('people on one browser, and a role change', () => {
     await shot(page, 'drafts-second-user');
     await signOutThroughUi(page, 'Second', false);
 
-    await signInThroughUi(page, server.url, 'first@example.com');
+    await signInThroughUi(server, page, 'first@example.com');
     await page.goto(`${server.url}/projects/${project.id}`);
     await page.locator('.tab[data-path="big.txt"] .dirty-dot').waitFor({ timeout: 15_000 });
     await openInEditor(page, 'big.txt');
@@ -494,7 +419,7 @@ describe('people on one browser, and a role change', () => {
     try {
       const p2 = await second.newPage();
       watch(p2, problems, 'second');
-      await signInThroughUi(p2, server.url, 'second@example.com');
+      await signInThroughUi(server, p2, 'second@example.com');
       const firstToken = await tokenOf(page);
       const { projects } = await api(server, firstToken, 'GET', '/api/projects');
       const id = projects[0].id as string;
