@@ -132,7 +132,7 @@ describe('PostgresDB + RedisPubSub: two ShareDB instances share one document', (
       // shows B's client the gap. (A round whose op still got through is tried again.)
       let text = 'a';
       for (let round = 0; round < 5 && missed.delivered === 0; round++) {
-        await admin.client('KILL', 'TYPE', 'pubsub');
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
         text += String(round);
         await submit(onA, insert(text.length - 1, String(round)));
         await until(() => onB.data === text, `B to get op ${round} (lost or not)`, 5_000);
