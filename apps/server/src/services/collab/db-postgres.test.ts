@@ -272,6 +272,36 @@ describe('PostgresDB + RedisPubSub: two ShareDB instances share one document', (
 });
 
 describe('PostgresDB storage details', () => {
+  it('ops asked for from the current version while others commit are never "missing" (a subscribe racing a commit)', async () => {
+    const a = instance();
+    try {
+      const writer = await subscribed(a.backend, 'p-race', 'race.txt');
+      await call<void>((cb) => writer.create('', textUnicode.uri, cb));
+      let typing = true;
+      const typed = (async () => {
+        for (let i = 0; i < 400 && typing; i++) await submit(writer, insert(0, 'x'));
+      })();
+      // What a subscribing client does: ask for the ops since the version it has, open-ended.
+      const errors: string[] = [];
+      let asked = 0;
+      const deadline = Date.now() + 8_000;
+      while (asked < 300 && Date.now() < deadline) {
+        const version = writer.version!;
+        const ops = await call<CollabOp[]>((cb) =>
+          a.db.getOps('p-race', 'race.txt', version, null, null, cb),
+        ).catch((err: Error) => (errors.push(err.message), []));
+        expect(ops.every((op, k) => op.v === version + k)).toBe(true);
+        asked++;
+      }
+      typing = false;
+      await typed;
+      expect(asked).toBeGreaterThan(50);
+      expect(errors).toEqual([]);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('with queueSubmitsPerDocument, 16 clients typing at once on one document cause no commit retry', async () => {
     const run = async (queued: boolean): Promise<{ retries: number; text: string }> => {
       const a = instance();
