@@ -13,6 +13,8 @@ export interface CollabClient {
   servedBy: string | undefined;
   /** Resolves when the socket closes, with its code. */
   closed: Promise<{ code: number; reason: string }>;
+  /** Errors its documents emitted (a refused resubscribe, a hard rollback), newest last. */
+  errors: string[];
   doc(projectId: string, path: string): Doc<string>;
   /** Opens a new socket to `url` (a reconnect, maybe to another instance) and binds to it. */
   reconnect(url?: string): Promise<void>;
@@ -54,6 +56,8 @@ export async function connectCollab(
   ws.on('error', () => undefined);
   const connection = new ShareDBClient.Connection(ws as never);
   let closed = closedOf(ws);
+  const errors: string[] = [];
+  const watched = new WeakSet<object>();
   const client: CollabClient = {
     connection,
     get ws() {
@@ -65,7 +69,17 @@ export async function connectCollab(
     get closed() {
       return closed;
     },
-    doc: (projectId, path) => connection.get(projectId, path) as Doc<string>,
+    errors,
+    doc: (projectId, path) => {
+      const doc = connection.get(projectId, path) as Doc<string>;
+      if (!watched.has(doc)) {
+        watched.add(doc);
+        doc.on('error', (err: unknown) =>
+          errors.push(`${path}: ${(err as Error)?.message ?? String(err)}`),
+        );
+      }
+      return doc;
+    },
     async reconnect(next?: string) {
       currentUrl = next ?? currentUrl;
       if (ws.readyState !== WebSocket.CLOSED) {
@@ -114,25 +128,4 @@ export const docs = {
     ),
 };
 
-/**
- * Polls `fn` until it returns a truthy value (bounded); returns it. `what` names the wait in the
- * error; as a function it is asked at the timeout, so it can describe the state then.
- */
-export async function until<T>(
-  fn: () => T | Promise<T>,
-  ms = 10_000,
-  what: string | (() => string | Promise<string>) = 'condition',
-  everyMs = 25,
-): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last as NonNullable<T>;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  const described = typeof what === 'function' ? await what() : what;
-  throw new Error(
-    `timed out waiting for ${described} (last: ${JSON.stringify(last)?.slice(0, 200)})`,
-  );
-}
+export { until } from './wait.ts';

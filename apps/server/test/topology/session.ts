@@ -38,11 +38,27 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
    */
   async function collabState(
     path: string,
-    editors: { client: CollabClient; doc: { version: number | null; data: string } }[],
+    editors: {
+      client: CollabClient;
+      doc: { version: number | null; data: string; subscribed: boolean };
+    }[],
   ): Promise<string> {
     const clients = editors.map(
-      ({ client, doc }) => `${client.servedBy}@v${doc.version} ${JSON.stringify(doc.data)}`,
+      ({ client, doc }) =>
+        `${client.servedBy}@v${doc.version}${doc.subscribed ? '' : ' (not subscribed)'} ` +
+        `${JSON.stringify(doc.data)}${client.errors.length ? ` errors: ${client.errors.join('; ')}` : ''}`,
     );
+    // What the servers said about collaboration meanwhile (warnings and errors only).
+    const said = servers
+      .map((s, i) =>
+        s
+          .output()
+          .split('\n')
+          .filter((l) => /collab|sharedb/i.test(l))
+          .slice(-5)
+          .map((l) => `s${i + 1}: ${l.slice(0, 300)}`),
+      )
+      .flat();
     const pool = new pg.Pool({ connectionString: database.url, max: 1 });
     try {
       const { rows } = await pool.query<{ version: number; operation: unknown }>(
@@ -50,7 +66,7 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
         [path],
       );
       const ops = rows.map((r) => `v${r.version} ${JSON.stringify(r.operation)}`);
-      return `${clients.join(' / ')}; last ops: ${ops.join(', ')}`;
+      return `${clients.join(' / ')}; last ops: ${ops.join(', ')}; servers: ${said.join(' | ') || 'nothing'}`;
     } finally {
       await pool.end();
     }
