@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { startFakeAnthropic, type FakeServer } from '../../../test/fakes/anthropic.ts';
+import { until } from '../../../test/wait.ts';
 import { AiStore } from './store.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
@@ -545,7 +546,7 @@ describe('POST /api/projects/:id/chat', () => {
       headers: { authorization: `Bearer ${editor.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ message: 'Change the title' }),
     });
-    await expect.poll(() => fake.requests.length, { timeout: 10_000 }).toBe(2);
+    await until(() => fake.requests.length === 2, 10_000, 'the second model request');
     // A viewer cannot stop it; another editor (the owner) can.
     const refused = await call(t.app, 'POST', `/api/projects/${projectId}/chat/stop`, {
       token: viewer.token,

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import { collabUrl, connectCollab, docs, until } from '../../../test/collab-client.ts';
 import { startFakeAnthropic, type FakeServer } from '../../../test/fakes/anthropic.ts';
@@ -138,11 +138,11 @@ describe('checkpoints', () => {
     expect(res.body.restored.files).toEqual(['gone.txt', 'img.bin', 'src/app.js']);
     // Members hear of the restore's 8 file changes as one `files_changed`, not 8 events.
     await t.services.files.settled(projectId);
-    const summary = await vi.waitFor(() => {
-      const e = events.find((x) => x.type === 'files_changed');
-      if (!e) throw new Error('no files_changed yet');
-      return e;
-    });
+    const summary = await until(
+      () => events.find((x) => x.type === 'files_changed'),
+      10_000,
+      'a files_changed event',
+    );
     await unsubscribe();
     expect(events.filter((e) => e.type === 'file_changed')).toEqual([]);
     expect(events.filter((e) => e.type === 'files_changed')).toHaveLength(1);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import { until } from '../../../test/wait.ts';
 import type { MembershipChange } from './index.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
@@ -161,7 +162,11 @@ describe('inviting an email without an account', () => {
       });
 
       // Members' sockets hear of it like any other membership change.
-      await expect.poll(() => changes.filter((c) => c.userId === invitee.user.id)).toHaveLength(2);
+      await until(
+        () => changes.filter((c) => c.userId === invitee.user.id).length === 2,
+        10_000,
+        'two membership changes',
+      );
       expect(changes).toEqual(
         expect.arrayContaining([
           { projectId: first, userId: invitee.user.id, role: 'editor' },
