@@ -1,9 +1,11 @@
 // Runs every test suite and closes with one summary line over all of them:
 // `tests: N passed, N failed`. Suites: the server's vitest suite (apps/server), the web IDE's
 // component tests (apps/web, against a real server), the packages' tests (packages/*: the
-// contract checker, the `vaporform` CLI against a real server) and the browser tests (tests/e2e,
-// real Chromium). Usage: npm test [-- vitest args, e.g. a file filter];
-// VF_TEST_SUITES=server,web,packages,e2e
+// contract checker, the `vaporform` CLI against a real server), the server's in-process suites
+// again on Bun (`bun test`, apps/server `npm run test:bun`: the HTTP-level ones; the README says
+// which stay Node-only) and the browser tests (tests/e2e, real Chromium). Usage: npm test [--
+// vitest args, e.g. a file filter: the Bun suite is then left out];
+// VF_TEST_SUITES=server,web,packages,server-bun,e2e
 // picks suites (default: all). Exits non-zero if any suite failed; under CI=true a run that
 // executed no test fails too.
 import { spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ const suites = [
   { name: 'server', dir: path.join(root, 'apps', 'server') },
   { name: 'web', dir: path.join(root, 'apps', 'web') },
   { name: 'packages', dir: path.join(root, 'packages') },
+  { name: 'server-bun', dir: path.join(root, 'apps', 'server'), runner: 'bun' },
   { name: 'e2e', dir: path.join(root, 'tests', 'e2e') },
 ];
 const wanted = (process.env.VF_TEST_SUITES ?? suites.map((s) => s.name).join(','))
@@ -26,7 +29,9 @@ const wanted = (process.env.VF_TEST_SUITES ?? suites.map((s) => s.name).join(','
   .filter(Boolean);
 for (const name of wanted) {
   if (!suites.some((s) => s.name === name)) {
-    console.error(`VF_TEST_SUITES: unknown suite "${name}" (server, web, packages, e2e)`);
+    console.error(
+      `VF_TEST_SUITES: unknown suite "${name}" (${suites.map((s) => s.name).join(', ')})`,
+    );
     process.exit(2);
   }
 }
@@ -50,8 +55,10 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 let exitCode = 0;
 for (const suite of suites.filter((s) => wanted.includes(s.name))) {
+  // A vitest file filter names vitest files: `bun test` has no such argument.
+  if (suite.runner === 'bun' && extraArgs.length) continue;
   console.log(`\n=== tests: ${suite.name} (${path.relative(root, suite.dir)}) ===`);
-  const result = await runVitest(suite.dir);
+  const result = suite.runner === 'bun' ? await runBun(suite.dir) : await runVitest(suite.dir);
   total.passed += result.passed;
   total.failed += result.failed;
   total.skipped += result.skipped;
@@ -116,6 +123,48 @@ async function runVitest(dir) {
     return { code, ...counts, failed: 1, failures: [`vitest exited ${code} outside any test`] };
   }
   return { code, ...counts };
+}
+
+/** Runs `npm run test:bun` in `dir` (Bun's test runner) and reads its JUnit report. */
+async function runBun(dir) {
+  const reportDir = mkdtempSync(path.join(tmpdir(), 'vf-bun-report-'));
+  const reportFile = path.join(reportDir, 'junit.xml');
+  const code = await new Promise((resolve) => {
+    current = spawn(
+      'npm',
+      ['run', '--silent', 'test:bun', '--', '--reporter=junit', `--reporter-outfile=${reportFile}`],
+      { cwd: dir, stdio: 'inherit' },
+    );
+    current.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+    current.on('error', (err) => {
+      console.error(`could not start bun test: ${err.message}`);
+      resolve(1);
+    });
+  });
+  let xml = '';
+  try {
+    xml = readFileSync(reportFile, 'utf8');
+  } catch {
+    // no report: counted below
+  }
+  rmSync(reportDir, { recursive: true, force: true });
+  const suite = /<testsuites\b[^>]*>/.exec(xml)?.[0] ?? '';
+  const count = (name) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suite)?.[1] ?? 0);
+  if (!suite) {
+    console.error('bun test wrote no JUnit report (it failed before running the tests).');
+    return { code: code || 1, passed: 0, failed: 1, skipped: 0, failures: ['no bun report'] };
+  }
+  const tests = count('tests');
+  const failed = count('failures') + count('errors');
+  const skipped = count('skipped');
+  const failures = [
+    ...xml.matchAll(/<testcase name="([^"]*)" classname="([^"]*)"[^>]*>\s*<failure/g),
+  ].map((m) => `${m[2]} › ${m[1]}`);
+  if (code !== 0 && failed === 0) {
+    console.error(`bun test failed outside any test (exit ${code}): see the error above.`);
+    return { code, passed: tests - skipped, failed: 1, skipped, failures: ['bun test exited'] };
+  }
+  return { code, passed: tests - failed - skipped, failed, skipped, failures };
 }
 
 /**

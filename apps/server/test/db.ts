@@ -1,12 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { inject } from 'vitest';
+import * as vitest from 'vitest';
 
 /** A database that belongs to one test file. */
 export interface TestDatabase {
   url: string;
   /** Drops the database, closing any connection still open on it. */
   drop(): Promise<void>;
+}
+
+/**
+ * What test/global-setup.ts provided, under vitest; `bun test` (test/bun-preload.ts) has no
+ * `inject` and sets the same values in the environment.
+ */
+function provided(key: 'vfAdminUrl' | 'vfTemplateUrl' | 'vfRunId'): string | undefined {
+  return typeof vitest.inject === 'function' ? vitest.inject(key) : undefined;
 }
 
 /** Any number, the same in every worker: serialises copies of the template across forks. */
@@ -31,15 +39,15 @@ export async function createEmptyDatabase(): Promise<TestDatabase> {
 
 /** Superuser URL of the maintenance database of the run's server. */
 export function adminUrl(): string {
-  return inject('vfAdminUrl') ?? required('VF_TEST_ADMIN_URL');
+  return provided('vfAdminUrl') ?? required('VF_TEST_ADMIN_URL');
 }
 
 function templateUrl(): string {
-  return inject('vfTemplateUrl') ?? required('VF_TEST_TEMPLATE_URL');
+  return provided('vfTemplateUrl') ?? required('VF_TEST_TEMPLATE_URL');
 }
 
 function runId(): string {
-  return inject('vfRunId') ?? process.env.VF_TEST_RUN_ID ?? 'x';
+  return provided('vfRunId') ?? process.env.VF_TEST_RUN_ID ?? 'x';
 }
 
 async function createDatabase(source: string): Promise<TestDatabase> {

@@ -87,8 +87,9 @@ async function startServer(cleanups: Cleanup[]): Promise<string> {
 
 /** Runs test/db-server.ts and waits for its READY line. */
 function startServerProcess(mode: string, dir: string, cleanups: Cleanup[]): Promise<string> {
+  // On Node always (under `bun test` too): the embedded server's holder is a Node program.
   const child = spawn(
-    process.execPath,
+    process.versions.bun ? 'node' : process.execPath,
     ['--import', 'tsx', path.join(serverDir, 'test', 'db-server.ts'), mode, dir],
     { cwd: serverDir, stdio: ['pipe', 'pipe', 'pipe'] },
   );
