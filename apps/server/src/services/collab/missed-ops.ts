@@ -77,7 +77,7 @@ export class MissedOps {
         // A document's channel is `collection.id` (a project id has no dot); a collection's has none.
         const name = channel.slice(prefix.length);
         const dot = name.indexOf('.');
-        if (dot < 0) continue;
+        if (dot < 0 || name.startsWith('$')) continue; // a collection's, or presence ($presence.…)
         const collection = name.slice(0, dot);
         const ids = byCollection.get(collection) ?? new Map<string, string>();
         ids.set(name.slice(dot + 1), channel);
