@@ -334,7 +334,7 @@ function assembleRootfs(rootfs: string): void {
   chmodSync(path.join(rootfs, 'tmp'), 0o1777);
 
   const libraries = new Set<string>();
-  const node = realpathSync(process.execPath);
+  const node = imageNodeBinary();
   copyFileSync(node, path.join(rootfs, 'usr/local/bin/node'));
   chmodSync(path.join(rootfs, 'usr/local/bin/node'), 0o755);
   for (const lib of sharedLibraries(node)) libraries.add(lib);
@@ -460,13 +460,32 @@ function addGit(rootfs: string, libraries: Set<string>): void {
 /** The npm package directory of this Node.js installation, if there is one. */
 function findNpm(): string | undefined {
   const candidates = [
-    path.join(path.dirname(realpathSync(process.execPath)), '..', 'lib', 'node_modules', 'npm'),
+    path.join(path.dirname(imageNodeBinary()), '..', 'lib', 'node_modules', 'npm'),
     '/usr/lib/node_modules/npm',
     '/usr/local/lib/node_modules/npm',
   ];
   const npm = which('npm');
   if (npm) candidates.unshift(path.resolve(path.dirname(realpathSync(npm)), '..'));
   return candidates.find((dir) => existsSync(path.join(dir, 'bin', 'npm-cli.js')));
+}
+
+/**
+ * The Node.js executable the image gets as `node`: this process's own, or, when the server runs
+ * on Bun (`npm run start:bun`), the `node` on the PATH — never Bun itself (Bun puts a `node` that
+ * is Bun on its children's PATH), or projects would run on Bun.
+ * @throws when the server runs on Bun and no Node.js is on the PATH.
+ */
+export function imageNodeBinary(): string {
+  if (!process.versions.bun) return realpathSync(process.execPath);
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const candidate = path.join(dir, 'node');
+    if (!existsSync(candidate)) continue;
+    const real = realpathSync(candidate);
+    if (!/^bun/.test(path.basename(real))) return real;
+  }
+  throw new Error(
+    'The runtime image needs Node.js: the server runs on Bun and no node (other than Bun) is on the PATH',
+  );
 }
 
 function which(name: string): string | undefined {
