@@ -11,7 +11,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../tests/e2e/chromium.ts';
 import { repoRoot, startServer } from '../tests/e2e/server.ts';
 import { summarise as summariseMs, type Result } from './results.ts';
 
@@ -28,19 +29,7 @@ export async function webFirstScreenBench(): Promise<Result[]> {
   const server = await startServer();
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: process.env.VF_CHROMIUM ?? '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
     const b = browser;
 
     // A user for the dashboard runs.

@@ -1,41 +1,17 @@
 // Chromium for the browser tests: launching it, watching its pages' consoles, screenshots (of
 // the main screens for the docs, of every page when a test fails), the editor's text, and an
 // `expect` whose polls wait as long as a loaded 2-core machine needs.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { beforeEach, expect } from 'vitest';
 import { repoRoot } from './server.ts';
 
+export { launchChromium } from './chromium.ts';
+
 /** Where the screenshots of the README and the docs go. */
 export const screenshotDir = path.join(repoRoot, 'docs', 'screenshots');
-
-/**
- * Starts headless Chromium (Debian's /usr/bin/chromium, or VF_CHROMIUM).
- * @throws when it is not installed, saying how to install it.
- */
-export async function launchChromium(): Promise<Browser> {
-  const executablePath = process.env.VF_CHROMIUM ?? '/usr/bin/chromium';
-  if (!existsSync(executablePath)) {
-    throw new Error(
-      `Chromium not found at ${executablePath}: apt-get install chromium (CI installs it)`,
-    );
-  }
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
-  });
-}
 
 /**
  * What the watched pages reported going wrong, each line prefixed with who saw it. Failed

@@ -218,13 +218,13 @@ export async function pruneStale(docker: Docker): Promise<void> {
   }
 }
 
-/** Removes every container and network whose installation label is `installationId`. */
-export async function removeInstallation(docker: Docker, installationId: string): Promise<void> {
-  const filters = { label: [`vaporform.installation=${installationId}`] };
+/** Removes every container (with its volumes) and network carrying the label `label=value`. */
+export async function removeLabelled(docker: Docker, label: string, value: string): Promise<void> {
+  const filters = JSON.stringify({ label: [`${label}=${value}`] });
   for (const c of await docker.listContainers({ all: true, filters })) {
     await docker
       .getContainer(c.Id)
-      .remove({ force: true })
+      .remove({ force: true, v: true })
       .catch(() => undefined);
   }
   for (const n of await docker.listNetworks({ filters })) {
@@ -233,4 +233,14 @@ export async function removeInstallation(docker: Docker, installationId: string)
       .remove()
       .catch(() => undefined);
   }
+}
+
+/** Removes every container and network of one installation (`vaporform.installation`). */
+export function removeInstallation(docker: Docker, installationId: string): Promise<void> {
+  return removeLabelled(docker, 'vaporform.installation', installationId);
+}
+
+/** Removes the machines and network of one deployment (`vaporform.deployment`). */
+export function removeDeployment(docker: Docker, deploymentId: string): Promise<void> {
+  return removeLabelled(docker, 'vaporform.deployment', deploymentId);
 }

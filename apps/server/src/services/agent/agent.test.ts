@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
-import { useTestDocker } from '../../../test/docker.ts';
+import { removeDeployment, useTestDocker } from '../../../test/docker.ts';
 import { startRedis, type TestRedis } from '../../../test/redis.ts';
 
 type Session = Awaited<ReturnType<typeof registerAndLogin>>;
@@ -71,26 +71,7 @@ beforeAll(async () => {
 }, 420_000);
 
 afterAll(async () => {
-  if (deploymentId) {
-    const containers = await docker.listContainers({
-      all: true,
-      filters: JSON.stringify({ label: [`vaporform.deployment=${deploymentId}`] }),
-    });
-    for (const c of containers) {
-      await docker
-        .getContainer(c.Id)
-        .remove({ force: true, v: true })
-        .catch(() => undefined);
-    }
-    const networks = await docker.listNetworks({
-      filters: JSON.stringify({ label: [`vaporform.deployment=${deploymentId}`] }),
-    });
-    for (const n of networks)
-      await docker
-        .getNetwork(n.Id)
-        .remove()
-        .catch(() => undefined);
-  }
+  if (deploymentId) await removeDeployment(docker, deploymentId);
   await t2?.close();
   await t?.close();
   await redis?.stop();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
-import { useTestDocker } from '../../../test/docker.ts';
+import { removeDeployment, useTestDocker } from '../../../test/docker.ts';
 import { stateSchema } from './index.ts';
 
 let t: TestApp;
@@ -24,15 +24,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (deploymentId) {
-    const label = JSON.stringify({ label: [`vaporform.deployment=${deploymentId}`] });
-    for (const c of await docker.listContainers({ all: true, filters: label })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
-    for (const n of await docker.listNetworks({ filters: label })) {
-      await docker.getNetwork(n.Id).remove();
-    }
-  }
+  if (deploymentId) await removeDeployment(docker, deploymentId);
   await t?.close();
 }, 120_000);
 

@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/db.ts';
-import { useTestDocker } from '../../../test/docker.ts';
+import { removeDeployment, useTestDocker } from '../../../test/docker.ts';
 import { startServer, type ServerProc } from '../../../test/topology/processes.ts';
 import { processesIn } from './recovery.ts';
 import { stateSchema } from './index.ts';
@@ -38,13 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  if (deploymentId) {
-    const filters = JSON.stringify({ label: [`vaporform.deployment=${deploymentId}`] });
-    for (const c of await docker.listContainers({ all: true, filters })) {
-      await docker.getContainer(c.Id).remove({ force: true, v: true });
-    }
-    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove();
-  }
+  if (deploymentId) await removeDeployment(docker, deploymentId);
   await database?.drop();
 }, 120_000);
 

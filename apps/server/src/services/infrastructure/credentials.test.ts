@@ -13,7 +13,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
-import { useTestDocker } from '../../../test/docker.ts';
+import { removeDeployment, useTestDocker } from '../../../test/docker.ts';
 import { projectChannel } from '../../common/project-events.ts';
 
 let t: TestApp;
@@ -37,13 +37,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (deploymentId) {
-    const filters = JSON.stringify({ label: [`vaporform.deployment=${deploymentId}`] });
-    for (const c of await docker.listContainers({ all: true, filters })) {
-      await docker.getContainer(c.Id).remove({ force: true, v: true });
-    }
-    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove();
-  }
+  if (deploymentId) await removeDeployment(docker, deploymentId);
   await t?.close();
 }, 120_000);
 
