@@ -540,18 +540,18 @@ function Progress(props: { projectId: string }) {
 
   // Opened again (a reload, a second tab) after the assistant finished: its answer is in the
   // project's chat, where the socket's `claude-response` of that run can no longer be seen.
-  const history = $api.useQuery(
+  const chatHistory = $api.useQuery(
     'get',
     '/api/projects/{id}/chat',
     { params: { path: { id }, query: { limit: 50 } } },
     { enabled: Boolean(describe.current) && !aiDone, retry: false },
   );
   useEffect(() => {
-    const answer = history.data?.messages.findLast((m) => m.role === 'assistant');
+    const answer = chatHistory.data?.messages.findLast((m) => m.role === 'assistant');
     if (!answer) return;
     if (answer.error) setFailure(answer.error);
     else setAiDone(true);
-  }, [history.data]);
+  }, [chatHistory.data]);
 
   useEffect(() => {
     if (errorCode(projectQuery.error) === 'not_found')
