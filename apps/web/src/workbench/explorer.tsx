@@ -229,7 +229,8 @@ export function Explorer(props: {
           headers: { 'content-type': 'application/zip' },
         }),
       );
-      notify(`Imported ${result.imported} files from ${file.name}${into ? ` into ${into}` : ''}`);
+      const count = result.imported === 1 ? '1 file' : `${result.imported} files`;
+      notify(`Imported ${count} from ${file.name}${into ? ` into ${into}` : ''}`);
       props.onChanged();
     } catch (err) {
       notify(`${file.name}: ${errorMessage(err)}`, 'error');
