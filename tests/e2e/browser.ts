@@ -22,6 +22,8 @@ export class ConsoleWatch {
   readonly errors: string[] = [];
   /** The browser's "Failed to load resource: …" lines (a status of 4xx or 5xx, or no answer). */
   readonly failedRequests: string[] = [];
+  /** Every answer of 400 or more the pages got, as `who: status METHOD url` (for diagnosis). */
+  readonly badResponses: string[] = [];
 
   /** Starts recording what `page` reports, under the name `who`. */
   watch(page: Page, who: string): void {
@@ -33,6 +35,10 @@ export class ConsoleWatch {
       );
     });
     page.on('pageerror', (err) => this.errors.push(`${who}: uncaught ${err.message}`));
+    page.on('response', (res) => {
+      if (res.status() >= 400)
+        this.badResponses.push(`${who}: ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
   }
 }
 

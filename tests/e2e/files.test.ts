@@ -340,6 +340,9 @@ describe('files in the IDE', () => {
 
   it('logged no console errors', () => {
     // Any console error, a failed request too.
-    expect([...browserLog.errors, ...browserLog.failedRequests]).toEqual([]);
+    expect(
+      [...browserLog.errors, ...browserLog.failedRequests],
+      browserLog.badResponses.join('\n'),
+    ).toEqual([]);
   });
 });

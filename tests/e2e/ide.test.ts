@@ -60,7 +60,7 @@ afterAll(async () => {
   await server?.stop();
   await fake?.close();
   if (browserLog.failedRequests.length)
-    console.log(`failed requests seen by the browser:\n${browserLog.failedRequests.join('\n')}`);
+    console.log(`failed requests seen by the browser:\n${browserLog.badResponses.join('\n')}`);
 });
 
 screenshotOnFailure('ide', () => ({ owner: page }));

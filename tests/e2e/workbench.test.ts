@@ -244,7 +244,7 @@ describe('the workbench at 1280×720', () => {
 
   it('logged no console errors, and no failed request but the conflicting save', () => {
     expect(browserLog.errors).toEqual([]);
-    expect(browserLog.failedRequests).toEqual([
+    expect(browserLog.failedRequests, browserLog.badResponses.join('\n')).toEqual([
       'owner (http): Failed to load resource: the server responded with a status of 409 (Conflict)',
     ]);
   });

@@ -63,6 +63,12 @@ export function PreviewPanel(props: {
   const [error, setError] = useState<string | null>(null);
   const [nonce, setNonce] = useState(0);
   const frame = useRef<HTMLIFrameElement>(null);
+  /**
+   * The frame has loaded the token URL, so the preview cookie is set. Until then a reload must
+   * exchange a new token: the plain address would answer 401 (the first exchange may have been
+   * cut short by this reload, or by the frame leaving the page while the dev server restarted).
+   */
+  const signedIn = useRef(false);
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const restarting = props.containerStatus === 'starting' || props.health === 'starting';
 
@@ -71,6 +77,7 @@ export function PreviewPanel(props: {
       try {
         const t = await previewToken();
         const url = new URL(t.url);
+        signedIn.current = false;
         setOrigin(url.origin);
         setAddress(path || '/');
         setSrc(url.toString());
@@ -108,14 +115,12 @@ export function PreviewPanel(props: {
 
   function go(e: FormEvent) {
     e.preventDefault();
-    const path = address.startsWith('/') ? address : `/${address}`;
-    if (origin) setSrc(origin + path);
-    setNonce((n) => n + 1);
+    reload();
   }
 
   function reload() {
     clearTimeout(pending.current);
-    if (!origin) {
+    if (!origin || !signedIn.current) {
       void connect(address);
       return;
     }
@@ -256,6 +261,7 @@ export function PreviewPanel(props: {
             ref={frame}
             title="App preview"
             src={src}
+            onLoad={() => (signedIn.current = true)}
             style={width ? { width, maxWidth: '100%' } : undefined}
             sandbox="allow-scripts allow-same-origin allow-forms allow-popups allow-modals allow-downloads"
             data-testid="preview-frame"
