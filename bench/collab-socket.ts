@@ -7,8 +7,9 @@
  *     32 typists on one document (each inserts a tagged character every ~100 ms):
  *     baseline; Vaporform one instance (`WS /api/collab`: token, membership, op committed in
  *     PostgreSQL before it is acknowledged, published through Redis); Vaporform two instances
- *     (two `src/main.ts` processes sharing PostgreSQL and a redis-server, typists alternating,
- *     the observer on the second);
+ *     (two `src/main.ts` processes sharing PostgreSQL and a redis-server, the observer on the
+ *     second): the typists on the first, as HAProxy routes a project's sockets (`?project=`),
+ *     and the typists alternating between the two (the worst case: each version raced);
  *   - ops/s: 32 typists submitting back to back (next op once the last is acknowledged), per
  *     instance;
  *   - memory per idle collab socket: N sockets (BENCH_COLLAB_SOCKETS, 10,000) each subscribed
@@ -446,16 +447,17 @@ export async function collabSocketBench(): Promise<Result[]> {
       create: true,
       instances: 1,
     };
+    // Every Vaporform socket is opened as the IDE opens it: for the one project (`?project=`).
     const one: Target = {
       label: 'Vaporform WS /api/collab, 1 instance',
-      url: () => collabUrl(a.base, token),
+      url: () => collabUrl(a.base, token, projectId),
       newDoc: newFile,
       create: false,
       instances: 1,
     };
     const two: Target = {
       label: 'Vaporform WS /api/collab, 2 instances (PostgreSQL + Redis)',
-      url: (i) => collabUrl(i % 2 === 0 ? a.base : b.base, token),
+      url: (i) => collabUrl(i % 2 === 0 ? a.base : b.base, token, projectId),
       newDoc: newFile,
       create: false,
       instances: 2,
@@ -464,13 +466,22 @@ export async function collabSocketBench(): Promise<Result[]> {
     // it on B by making the typists' indices odd/even around it.
     const twoObserverOnB: Target = {
       ...two,
-      url: (i) => collabUrl(i % 2 === 0 ? b.base : a.base, token),
+      label: 'Vaporform WS /api/collab, 2 instances, typists split (PostgreSQL + Redis)',
+      url: (i) => collabUrl(i % 2 === 0 ? b.base : a.base, token, projectId),
     };
+    // As HAProxy routes the IDE's sockets (`balance url_param project`): every typist on the
+    // project's instance A, the observer (index `typists`) on B, reached through Redis.
+    const routed = (typists: number): Target => ({
+      ...two,
+      label: 'Vaporform WS /api/collab, 2 instances, typists on the project’s instance',
+      url: (i) => collabUrl(i < typists ? a.base : b.base, token, projectId),
+    });
 
     const rows: Result[] = [];
     for (const typists of PARTS.has('latency') ? [8, 32] : []) {
       rows.push(await roundTrip(base, typists));
       rows.push(await roundTrip(one, typists));
+      rows.push(await roundTrip(routed(typists), typists));
       rows.push(await roundTrip(twoObserverOnB, typists));
     }
     if (PARTS.has('throughput')) {

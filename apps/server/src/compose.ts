@@ -1,4 +1,4 @@
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -291,12 +291,22 @@ export async function composeServices(deps: {
     description:
       'ShareDB’s own wire protocol (`?token=<access token>`); collection = project id, ' +
       'document id = file path; membership is checked per document. A browser’s Origin must ' +
-      'be the IDE’s.',
+      'be the IDE’s. With `?project=<id>` the socket serves that project’s documents only, and a ' +
+      'load balancer can send every socket of one project to the same instance (HAProxy: ' +
+      '`balance url_param project`), so a document’s ops are committed by one instance.',
     middleware: [ideOrigin(config.publicUrl), requireAuth],
+    query: {
+      project: z
+        .string()
+        .uuid()
+        .optional()
+        .describe('The one project this socket is for (also a routing key for load balancers).'),
+    },
     prepare: (c) => {
-      // Only the claims: the socket must not keep the upgrade's Context alive.
+      // Only the claims and the project: the socket must not keep the upgrade's Context alive.
       const claims = c.var.auth;
-      return { open: (ws) => collab.accept(ws, claims) };
+      const project = c.req.query('project')?.toLowerCase();
+      return { open: (ws) => collab.accept(ws, claims, project) };
     },
   });
   const messages = new MessagesService({ db, auth, bus, log, redis });

@@ -22,8 +22,9 @@ export interface CollabClient {
 }
 
 /** `ws://host/api/collab?token=…` of a server's base URL. */
-export function collabUrl(base: string, token: string): string {
-  return `${base.replace(/^http/, 'ws')}/api/collab?token=${encodeURIComponent(token)}`;
+export function collabUrl(base: string, token: string, project?: string): string {
+  const url = `${base.replace(/^http/, 'ws')}/api/collab?token=${encodeURIComponent(token)}`;
+  return project ? `${url}&project=${project}` : url;
 }
 
 const servedBy = new WeakMap<WebSocket, string>();

@@ -130,6 +130,8 @@ export function createWebSocketRoute(spec: {
   summary: string;
   description: string;
   middleware: MiddlewareHandler[];
+  /** Query parameters beside `token` (validated: a bad one is a 400 before the handshake). */
+  query?: z.ZodRawShape;
   prepare: (c: Context) => PreparedSocket | Promise<PreparedSocket>;
 }): OpenAPIHono {
   const route = createRoute({
@@ -140,7 +142,7 @@ export function createWebSocketRoute(spec: {
     description: `${spec.description} A plain GET is 400.`,
     security: bearerSecurity,
     middleware: spec.middleware,
-    request: { query: z.object({ token: z.string().optional() }) },
+    request: { query: z.object({ token: z.string().optional(), ...spec.query }) },
     responses: {
       101: { description: 'Switching protocols' },
       ...errorResponses(400, 401, 403, 503),

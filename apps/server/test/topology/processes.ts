@@ -209,9 +209,10 @@ export interface HaproxyProc extends Proc {
 }
 
 /**
- * Starts Debian's HAProxy: round robin over `backends` (host:port), no stickiness, WebSocket
- * upgrades tunnelled, a backend found dead by its `/readyz` check taken out within a second,
- * and a request that found a dead backend retried on another (`retry-on conn-failure`).
+ * Starts Debian's HAProxy: round robin over `backends` (host:port), no stickiness (only a
+ * project's collab sockets are kept together, see haproxyConfig), WebSocket upgrades tunnelled,
+ * a backend found dead by its `/readyz` check taken out within a second, and a request that
+ * found a dead backend retried on another (`retry-on conn-failure`).
  */
 export async function startHaproxy(
   backends: string[],
@@ -264,7 +265,11 @@ export function haproxyConfig(port: number, backends: string[], backendKeepAlive
     `  bind 127.0.0.1:${port}`,
     '  default_backend vaporform',
     'backend vaporform',
-    '  balance roundrobin',
+    // Round robin, except that a collab socket opened with `?project=<id>` goes to the instance
+    // that project hashes to (consistent: an instance gone moves only its own projects), so one
+    // instance commits a document's ops instead of two racing for each version.
+    '  balance url_param project',
+    '  hash-type consistent',
     // Which instance answered (the tests check the spread; an operator reads it in logs).
     '  http-response set-header X-Served-By %[srv_name]',
     '  option httpchk GET /readyz',

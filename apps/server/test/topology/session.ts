@@ -142,7 +142,6 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
     return `${r.status} ${r.headers.get('x-served-by')}`;
   }
 
-  /** Opens `n` project sockets through HAProxy, one after another (round robin spreads them). */
   /**
    * One project socket through HAProxy on each instance (s1, s2, s3, in that order). Round robin
    * is shared with every other request in flight (a writer, a health check), so sockets are
@@ -333,6 +332,33 @@ export function describeThreeInstances(runtime: 'node' | 'bun'): void {
         20_000,
         'the file to hold the converged text',
       );
+    }, 60_000);
+
+    it('the collab sockets of one project, opened as the IDE opens them (?project=), all reach one instance', async () => {
+      const put = await call(proxy.url, 'PUT', `/api/projects/${projectId}/files/routed.txt`, {
+        token: owner.token,
+        body: { content: 'routed\n' },
+      });
+      expect(put.status).toBe(201);
+      const scoped: CollabClient[] = [];
+      for (let i = 0; i < 6; i++) {
+        const c = await connectCollab(collabUrl(proxy.url, owner.token, projectId));
+        collabClients.push(c);
+        scoped.push(c);
+      }
+      const instances = new Set(scoped.map((c) => c.servedBy));
+      expect(instances.size, [...instances].join(', ')).toBe(1);
+      expect(scoped[0]!.servedBy).toMatch(/^s[123]$/);
+      // Where they are, an op of one reaches the others.
+      const [first, second] = [
+        scoped[0]!.doc(projectId, 'routed.txt'),
+        scoped[5]!.doc(projectId, 'routed.txt'),
+      ];
+      await Promise.all([docs.subscribe(first), docs.subscribe(second)]);
+      await docs.submit(first, ['!']);
+      expect(first.data).toBe('!routed\n');
+      await until(() => second.data === '!routed\n', 10_000, 'the other socket to see the op');
+      for (const c of scoped) c.close();
     }, 60_000);
 
     it('an instance SIGKILLed mid-session: sockets and co-editors reconnect through HAProxy, no acknowledged write is lost, the instance rejoins', async () => {

@@ -234,8 +234,11 @@ export interface CollabAuth {
   readonly session: { get(): { user: { id: string; name: string; email: string } } | null };
 }
 
-/** The IDE's client of `WS /api/collab` on the API's origin, as the signed-in user. */
-export function browserCollabClient(api: CollabAuth): CollabClient {
+/**
+ * The IDE's client of `WS /api/collab` on the API's origin, as the signed-in user, for one
+ * project's documents (`?project=`: a load balancer sends a project's sockets to one instance).
+ */
+export function browserCollabClient(api: CollabAuth, projectId: string): CollabClient {
   return new CollabClient({
     url: async () => {
       const token = await api.accessToken();
@@ -243,6 +246,7 @@ export function browserCollabClient(api: CollabAuth): CollabClient {
       const url = new URL('/api/collab', api.baseUrl || window.location.origin);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
       url.searchParams.set('token', token);
+      url.searchParams.set('project', projectId);
       return url.toString();
     },
     identity: () => {

@@ -129,7 +129,7 @@ export function Workbench(props: { projectId: string }) {
   /** Our own saves (`path@version`): the preview refreshed on the answer, not on the event. */
   const ownSaves = useRef(new Set<string>());
   // Live co-editing (WS /api/collab); files it does not take load and save over HTTP.
-  const collab = useMemo(() => browserCollabClient(api), [api]);
+  const collab = useMemo(() => browserCollabClient(api, id), [api, id]);
   useEffect(() => () => collab.close(), [collab]);
   const store = useMemo(
     () => new DocumentStore({ files: httpFiles(api.client), drafts, projectId: id, collab }),

@@ -154,6 +154,40 @@ describe('WS /api/collab', () => {
     expect(ok.ws.readyState).toBe(1);
   });
 
+  it('serves a socket opened for one project (?project=) that project only', async () => {
+    const other = await call(t.app, 'POST', '/api/projects', {
+      token: owner.token,
+      body: { name: 'Elsewhere' },
+    });
+    const otherId: string = other.body.project.id;
+    await call(t.app, 'PUT', `/api/projects/${otherId}/files/mine.txt`, {
+      token: owner.token,
+      body: { content: 'also the owner’s\n' },
+    });
+    await put('scoped.txt', 'in scope\n');
+    const scoped = await connectCollab(collabUrl(server.url, owner.token, projectId));
+    clients.push(scoped);
+    const doc = scoped.doc(projectId, 'scoped.txt');
+    await docs.subscribe(doc);
+    expect(doc.data).toBe('in scope\n');
+    // The owner is a member of the other project too, but not on this socket.
+    expect(await errorOf(docs.subscribe(scoped.doc(otherId, 'mine.txt')))).toEqual({
+      code: 'not_found',
+      message: 'Document not found',
+    });
+    // An unscoped socket of the same user opens both.
+    const anywhere = await connect(owner);
+    await docs.subscribe(anywhere.doc(otherId, 'mine.txt'));
+    expect(anywhere.doc(otherId, 'mine.txt').data).toBe('also the owner’s\n');
+    // A project that is not an id is refused before the handshake, in the contract's shape.
+    const bad = await call(t.app, 'GET', '/api/collab?project=not-an-id', {
+      token: owner.token,
+      headers: { upgrade: 'websocket' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+
   it('closes the socket when its session is revoked', async () => {
     const session = await registerAndLogin(t.app);
     const client = await connect(session);

@@ -40,6 +40,8 @@ interface AgentState {
   open: Set<string>;
   /** Projects whose file events this connection keeps this instance listening to. */
   projects: Set<string>;
+  /** The one project this socket was opened for (`?project=`): no other is served on it. */
+  only?: string;
 }
 
 interface ProjectRoom {
@@ -193,8 +195,11 @@ export class CollabService {
     this.#timer = setInterval(() => this.#heartbeat(), deps.heartbeatMs ?? 30_000).unref();
   }
 
-  /** Serves ShareDB on an accepted WebSocket for the authenticated user. */
-  accept(ws: WebSocket, claims: AccessClaims): void {
+  /**
+   * Serves ShareDB on an accepted WebSocket for the authenticated user; with `onlyProject`, the
+   * documents of that project only (another project's are "not found" on this socket).
+   */
+  accept(ws: WebSocket, claims: AccessClaims, onlyProject?: string): void {
     if (this.#closed) {
       ws.close(1012, 'server restarting');
       return;
@@ -206,6 +211,7 @@ export class CollabService {
       userId: claims.userId,
       sessionId: claims.sessionId,
       ws,
+      only: onlyProject,
     });
     this.#agents.add(agent);
     this.#metrics?.websocketConnections.inc({ channel: 'collab' });
@@ -263,12 +269,14 @@ export class CollabService {
         userId?: string;
         sessionId?: string;
         ws?: WebSocket;
+        only?: string;
       };
       const custom: AgentState = {
         server: req.server === true,
         userId: req.userId,
         sessionId: req.sessionId,
         ws: req.ws,
+        only: req.only,
         alive: true,
         roles: new Map(),
         open: new Set(),
@@ -415,6 +423,7 @@ export class CollabService {
   /** The user's role in a project (null: not a member), cached per connection for a while. */
   #role(agent: Agent, projectId: string): Promise<Role | null> {
     const s = state(agent);
+    if (s.only !== undefined && projectId !== s.only) return Promise.resolve(null);
     const cached = s.roles.get(projectId);
     if (cached && Date.now() - cached.at < ROLE_TTL_MS) return cached.role;
     const role = this.#projects.requireRole(projectId, s.userId ?? '', 'viewer').then(
