@@ -48,6 +48,8 @@ const DRAIN_MS = 60_000;
 const SOCKETS = Number(process.env.BENCH_COLLAB_SOCKETS ?? 10_000);
 const OPEN_DEADLINE_MS = Number(process.env.BENCH_COLLAB_OPEN_MS ?? 120_000);
 const KEYSTROKE_MS = 100;
+/** How long the sockets sit idle before the memory reading (BENCH_COLLAB_IDLE_MS). */
+const IDLE_MS = Number(process.env.BENCH_COLLAB_IDLE_MS ?? 15_000);
 /** Which parts run: `latency`, `throughput`, `memory` (comma-separated; all by default). */
 const PARTS = new Set((process.env.BENCH_COLLAB_PARTS ?? 'latency,throughput,memory').split(','));
 const TAG_BASE = 0xe000; // private-use area: 6,400 distinct tags per document
@@ -85,7 +87,7 @@ interface Server {
   base: string;
   child: ChildProcess;
   /** GC in the child, then its memory (bytes): RSS from /proc, heap from memoryUsage(). */
-  memory(): Promise<{ rss: number; heapUsed: number; external: number }>;
+  memory(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number }>;
   stop(): Promise<void>;
 }
 
@@ -134,7 +136,12 @@ async function startChild(
           const usage = JSON.parse(line) as NodeJS.MemoryUsage;
           const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
           const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-          resolve({ rss, heapUsed: usage.heapUsed, external: usage.external });
+          resolve({
+            rss,
+            heapUsed: usage.heapUsed,
+            heapTotal: usage.heapTotal,
+            external: usage.external,
+          });
         };
         child.kill('SIGUSR2');
       }),
@@ -338,6 +345,8 @@ interface MemoryRow {
   openSeconds: number;
   rssKiB: number;
   heapKiB: number;
+  /** V8's heap as reserved from the system (used or not): the part of RSS that is V8's. */
+  heapTotalKiB: number;
   externalKiB: number;
 }
 
@@ -375,7 +384,9 @@ async function idleSockets(server: Server, target: Target): Promise<MemoryRow> {
   }
   const openSeconds = (Date.now() - started) / 1000;
   try {
-    await sleep(3000);
+    // Idle sockets: past the opening storm, long enough for V8's memory reducer to give back
+    // the young generation the storm grew (it acts ~8 s after allocation slows down).
+    await sleep(IDLE_MS);
     await server.memory();
     const after = await server.memory();
     const per = (a: number, b: number) => Number(((a - b) / 1024 / clients.length).toFixed(2));
@@ -385,6 +396,7 @@ async function idleSockets(server: Server, target: Target): Promise<MemoryRow> {
       openSeconds,
       rssKiB: per(after.rss, before.rss),
       heapKiB: per(after.heapUsed, before.heapUsed),
+      heapTotalKiB: per(after.heapTotal, before.heapTotal),
       externalKiB: per(after.external, before.external),
     };
   } finally {
@@ -497,12 +509,12 @@ export async function collabSocketBench(): Promise<Result[]> {
     }
     console.log('### collab-socket: memory per idle socket (server process, after a GC)\n');
     console.log(
-      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | external KiB/socket |',
+      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | heap reserved KiB/socket | external KiB/socket |',
     );
-    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
     for (const m of memory) {
       console.log(
-        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.externalKiB} |`,
+        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.heapTotalKiB} | ${m.externalKiB} |`,
       );
     }
     console.log(

@@ -404,6 +404,7 @@ console.log(`load: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s after
 for (const [name, bench] of Object.entries(benches)) {
   if (only.length && !only.includes(name)) continue;
   const [baseline, ...rest] = await bench();
+  if (!baseline) continue; // a bench that printed its own tables (e.g. collab-socket's memory part)
   console.log(`## ${name}\n`);
   console.log('| run | req/s | p50 ms | p99 ms | errors | non-2xx | ratio to baseline |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
