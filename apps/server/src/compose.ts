@@ -305,8 +305,11 @@ export async function composeServices(deps: {
     prepare: (c) => {
       // Only the claims and the project: the socket must not keep the upgrade's Context alive.
       const claims = c.var.auth;
-      const project = c.req.query('project')?.toLowerCase();
-      return { open: (ws) => collab.accept(ws, claims, project) };
+      const project = c.req.query('project');
+      // A copy: a slice of the URL would keep all of it (with the token) for the socket's life.
+      const only =
+        project === undefined ? undefined : Buffer.from(project.toLowerCase()).toString();
+      return { open: (ws) => collab.accept(ws, claims, only) };
     },
   });
   const messages = new MessagesService({ db, auth, bus, log, redis });

@@ -38,8 +38,8 @@ interface AgentState {
   roles: Map<string, { role: Promise<Role | null>; at: number }>;
   /** Documents subscribed through this connection, `projectId\0path`. */
   open: Set<string>;
-  /** Projects whose file events this connection keeps this instance listening to. */
-  projects: Set<string>;
+  /** Projects whose file events this connection keeps this instance listening to (few: an array). */
+  projects: string[];
   /** The one project this socket was opened for (`?project=`): no other is served on it. */
   only?: string;
 }
@@ -280,7 +280,7 @@ export class CollabService {
         alive: true,
         roles: new Map(),
         open: new Set(),
-        projects: new Set(),
+        projects: [],
       };
       ctx.agent.custom = custom;
       next();
@@ -445,8 +445,8 @@ export class CollabService {
   /** Listens to a project's file events while a connection here uses the project. */
   #join(agent: Agent, projectId: string): void {
     const s = state(agent);
-    if (s.projects.has(projectId)) return;
-    s.projects.add(projectId);
+    if (s.projects.includes(projectId)) return;
+    s.projects.push(projectId);
     let room = this.#rooms.get(projectId);
     if (!room) {
       const unsubscribe = this.#bus.subscribe(projectChannel(projectId), (message: unknown) =>
