@@ -227,6 +227,7 @@ export async function composeServices(deps: {
     secret: config.jwtSecret,
     publicUrl: config.publicUrl,
     log,
+    redis,
   });
   // Preview hosts go first: their paths belong to the project's app, not to our socket routes.
   const hostUpgrades = [

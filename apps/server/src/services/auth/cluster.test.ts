@@ -48,3 +48,29 @@ describe('auth across two instances sharing Redis', () => {
     expect(fifth.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 });
+
+describe('preview links across two instances sharing Redis', () => {
+  it('a preview link is used once: traded for its cookie on one instance, refused on the other', async () => {
+    const s = await registerAndLogin(a.app);
+    const created = await call(a.app, 'POST', '/api/projects', {
+      token: s.token,
+      body: { name: 'Preview once' },
+    });
+    const projectId: string = created.body.project.id;
+    const issued = await call(a.app, 'POST', `/api/projects/${projectId}/preview-token`, {
+      token: s.token,
+    });
+    expect(issued.status).toBe(201);
+    const url = new URL(issued.body.url as string);
+    const trade = (t: TestApp) =>
+      t.app.request(url.toString(), { headers: { host: url.host }, redirect: 'manual' });
+    const first = await trade(b);
+    expect(first.status).toBe(302);
+    expect(first.headers.get('set-cookie')).toMatch(/^vf_preview=/);
+    const again = await trade(a);
+    expect(again.status).toBe(401);
+    expect((await again.json()).error.message).toBe(
+      'This preview link was already used; open it again',
+    );
+  });
+});

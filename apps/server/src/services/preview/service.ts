@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import type { Redis } from 'ioredis';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
@@ -56,6 +57,11 @@ export interface PreviewServiceDeps {
   secret: string;
   publicUrl: string;
   log: Logger;
+  /**
+   * With several instances: where a preview token is marked used, so that it is used once across
+   * all of them (without it, in this instance's memory).
+   */
+  redis?: Redis;
 }
 
 /**
@@ -188,11 +194,9 @@ export class PreviewService {
     if (!claims || claims.projectId !== projectId || !claims.jti) {
       throw errors.unauthenticated('The preview link is invalid or expired; open it again');
     }
-    this.#forgetExpired();
-    if (this.#usedTokens.has(claims.jti)) {
+    if (!(await this.#useToken(claims.jti))) {
       throw errors.unauthenticated('This preview link was already used; open it again');
     }
-    this.#usedTokens.set(claims.jti, Date.now() + TOKEN_TTL_SECONDS * 1000);
     await this.#requireMember(projectId, claims);
     const now = Math.floor(Date.now() / 1000);
     const value = await new SignJWT({ pid: projectId, sid: claims.sessionId })
@@ -365,6 +369,28 @@ export class PreviewService {
     } catch (err) {
       if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return undefined;
       throw err;
+    }
+  }
+
+  /** Marks a token used: false when it already was (on any instance sharing the Redis). */
+  async #useToken(jti: string): Promise<boolean> {
+    this.#forgetExpired();
+    if (this.#usedTokens.has(jti)) return false;
+    this.#usedTokens.set(jti, Date.now() + TOKEN_TTL_SECONDS * 1000);
+    if (!this.#d.redis) return true;
+    try {
+      const set = await this.#d.redis.set(
+        `vaporform:preview-token:${jti}`,
+        '1',
+        'EX',
+        TOKEN_TTL_SECONDS,
+        'NX',
+      );
+      return set === 'OK';
+    } catch (err) {
+      // Redis down: this instance's memory still refuses a second use here.
+      this.#d.log.warn({ err: (err as Error).message }, 'preview: token use not shared (redis)');
+      return true;
     }
   }
 
