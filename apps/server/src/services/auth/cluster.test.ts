@@ -69,8 +69,7 @@ describe('preview links across two instances sharing Redis', () => {
     expect(first.headers.get('set-cookie')).toMatch(/^vf_preview=/);
     const again = await trade(a);
     expect(again.status).toBe(401);
-    expect((await again.json()).error.message).toBe(
-      'This preview link was already used; open it again',
-    );
+    const body = (await again.json()) as { error: { message: string } };
+    expect(body.error.message).toBe('This preview link was already used; open it again');
   });
 });
