@@ -9,7 +9,8 @@
  *     PostgreSQL before it is acknowledged, published through Redis); Vaporform two instances
  *     (two `src/main.ts` processes sharing PostgreSQL and a redis-server, the observer on the
  *     second): the typists on the first, as HAProxy routes a project's sockets (`?project=`),
- *     and the typists alternating between the two (the worst case: each version raced);
+ *     and the typists alternating between the two (the worst case: each version raced); after
+ *     an unmeasured warm-up round on each target (8 typists, 5 ops each);
  *   - ops/s: 32 typists submitting back to back (next op once the last is acknowledged), per
  *     instance;
  *   - memory per idle collab socket: N sockets (BENCH_COLLAB_SOCKETS, 10,000) each subscribed
@@ -240,7 +241,11 @@ async function subscribeAll(target: Target, clients: CollabClient[], [c, id]: [s
 }
 
 /** Typists insert a tagged character every ~100 ms; the observer (last client) times arrivals. */
-async function roundTrip(target: Target, typists: number): Promise<Result> {
+async function roundTrip(
+  target: Target,
+  typists: number,
+  opsPerTypist = OPS_PER_TYPIST,
+): Promise<Result> {
   const load0 = loadavg()[0]!;
   const clients = await open(target, typists + 1);
   try {
@@ -266,7 +271,7 @@ async function roundTrip(target: Target, typists: number): Promise<Result> {
       all.slice(0, typists).map(async (doc, who) => {
         await sleep((who * KEYSTROKE_MS) / typists); // spread the typists over the interval
         const acks: Promise<void>[] = [];
-        for (let i = 0; i < OPS_PER_TYPIST && performance.now() < stopAt; i++) {
+        for (let i = 0; i < opsPerTypist && performance.now() < stopAt; i++) {
           const tag = nextTag++;
           const length = Array.from((doc.data as string) ?? '').length;
           const at = Math.floor(Math.random() * (length + 1));
@@ -490,6 +495,10 @@ export async function collabSocketBench(): Promise<Result[]> {
     });
 
     const rows: Result[] = [];
+    if (PARTS.has('latency')) {
+      // Warm-up, not measured: the first runs after a start also time the JIT and the pools.
+      for (const target of [base, one, routed(8), twoObserverOnB]) await roundTrip(target, 8, 5);
+    }
     for (const typists of PARTS.has('latency') ? [8, 32] : []) {
       rows.push(await roundTrip(base, typists));
       rows.push(await roundTrip(one, typists));
