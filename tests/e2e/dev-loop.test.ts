@@ -428,6 +428,13 @@ describe('people on one browser, and a role change', () => {
       await p2.goto(`${server.url}/projects/${id}`);
       await expect.poll(() => p2.getByTestId('connection').textContent()).toContain('live');
       await expect.poll(() => p2.locator('.statusbar').textContent()).toContain('editor');
+      // The preview has loaded, styles too, as the person sees it before the role changes:
+      // once they are removed, what it still asked for would rightly be refused (404).
+      const preview = () =>
+        p2.frames().find((f) => new URL(f.url()).hostname.includes('.preview.'));
+      await expect.poll(() => preview()?.url() ?? '', { timeout: 30_000 }).toMatch(/\/$/);
+      await preview()!.locator('h1').waitFor({ timeout: 30_000 });
+      await preview()!.waitForLoadState('load');
 
       await api(server, firstToken, 'PATCH', `/api/projects/${id}/members/${member.userId}`, {
         role: 'viewer',
