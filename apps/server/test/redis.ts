@@ -7,6 +7,8 @@ import { freePort } from '../src/db/index.ts';
 /** A real redis-server on 127.0.0.1 for one test file. */
 export interface TestRedis {
   url: string;
+  /** The redis-server process (a test may pause it with SIGSTOP). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startRedis(): Promise<TestRedis> {
   });
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {
         child.removeAllListeners('exit');

@@ -442,7 +442,9 @@ describe('PostgresDB storage details', () => {
       },
     });
     const a = createPostgresShareDb(gated as pg.Pool);
-    a.pipeline({ staged: () => undefined, restore: () => true });
+    // The op being submitted: its client saw version 2 (B's op), past A's chain start (1).
+    const submitting: CollabOp = { v: 2, src: 'c', seq: 1, op: insert(10, '!') };
+    a.pipeline({ staged: () => undefined, restore: () => true, submitting: () => submitting });
     const b = createPostgresShareDb(pool);
     const [c, id, type] = ['p-tip', 't.txt', textUnicode.uri];
     const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
@@ -468,6 +470,47 @@ describe('PostgresDB storage details', () => {
     }
     expect(await aCommitted).toBe(false);
     expect(await storedText(b, c, id)).toBe('BBBBBBhello');
+  });
+
+  it('a submit whose client knows only committed history builds on the staged tip without reading the database', async () => {
+    let snapshotReads = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const counted = new Proxy(pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+        return async (sql: string, params?: unknown[]) => {
+          if (/FROM collab_snapshots/.test(sql)) snapshotReads++;
+          if (/INSERT INTO collab_ops/.test(sql)) await gate;
+          return target.query(sql, params);
+        };
+      },
+    });
+    const a = createPostgresShareDb(counted as pg.Pool);
+    let submitting: CollabOp | undefined;
+    a.pipeline({ staged: () => undefined, restore: () => true, submitting: () => submitting });
+    const [c, id, type] = ['p-fast', 'f.txt', textUnicode.uri];
+    const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
+    const create: CollabOp = { v: 0, src: 'a', seq: 1, create: { type, data: 'hello' } };
+    const created = call<boolean>((cb) => a.commit(c, id, create, snapshot(1, 'hello'), null, cb));
+    try {
+      // The create is in flight (the chain starts at 0). A client that knows version 0 submits.
+      submitting = { v: 0, src: 'b', seq: 1, op: insert(0, 'B') };
+      const reads = snapshotReads;
+      const forSubmit = await call<CollabSnapshot>((cb) =>
+        a.getSnapshot(c, id, { $submit: true }, null, cb),
+      );
+      expect(forSubmit).toMatchObject({ v: 1, data: 'hello' });
+      expect(snapshotReads).toBe(reads);
+      // One that claims a version past the chain's start is checked against the database.
+      submitting = { v: 1, src: 'b', seq: 2, op: insert(0, 'B') };
+      await call<CollabSnapshot>((cb) => a.getSnapshot(c, id, { $submit: true }, null, cb));
+      expect(snapshotReads).toBe(reads + 1);
+    } finally {
+      open();
+    }
+    expect(await created).toBe(true);
+    expect(await storedText(a, c, id)).toBe('hello');
   });
 
   it('compaction drops old ops, keeps the document, and refuses to serve a compacted range', async () => {

@@ -103,6 +103,12 @@ interface Chain {
 export interface SubmitPipeline {
   staged(op: CollabOp): void;
   restore(op: CollabOp): boolean;
+  /**
+   * The op whose turn it is on the document (submits to one are serialised), if `agentCustom`
+   * is its connection's and that connection has no other submit to the document under way (a
+   * retry runs outside the queue: it must not take another op's version for its own).
+   */
+  submitting(collection: string, id: string, agentCustom: unknown): CollabOp | undefined;
 }
 
 /**
@@ -215,14 +221,26 @@ export class PostgresDB extends ShareDB.DB {
     if (chain && this.#pipeline && !this.#closed) {
       const tip = copySnapshot(chain.tip);
       const staged = [...chain.inFlight, ...chain.gathering];
-      // Only while nobody else committed any of the chain's versions: the database is where the
-      // chain starts (its first staged op's base; an idle chain's tip), or just past the batch
-      // in flight, which is ours (the op at its base is our first one; a batch commits whole).
-      // Another instance's ops at those versions can leave the database at or below the tip
-      // with other text: a client that saw them (through pub/sub) sends ops based on them,
-      // which must not be applied to this tip. Then the database's snapshot (the chain will be
-      // refused: its versions are taken).
       const base = staged[0]?.version ?? tip.v;
+      const agentCustom = (options as { agentCustom?: unknown } | null)?.agentCustom;
+      const submitted = this.#pipeline.submitting(collection, id, agentCustom)?.v;
+      if (typeof submitted === 'number' && submitted <= base) {
+        // The op's client knows the state the chain starts from or an older one: committed
+        // history, which the tip builds on. So the op transforms over ops that lead to the
+        // tip's text, and no database read sits in every submit of the queue (with 32 typists
+        // its tail latency was those reads). If another instance took one of the chain's
+        // versions meanwhile, the chain's next transaction commits nothing and every op staged
+        // on it, this one too, is put back and retried from the database's state.
+        this.#stagedUnder.set(tip, staged);
+        this.#servedFrom.set(tip, chain);
+        return process.nextTick(callback, null, tip);
+      }
+      // A client past the chain's start saw our batch in flight just committed, or another
+      // instance's op at one of the chain's versions: that op leaves the database at or below
+      // the tip with other text, and an op based on it must not be applied to this tip. So the
+      // tip only while the database is where the chain starts or just past the batch in flight
+      // with our op at its base (a batch commits whole); otherwise the database's snapshot
+      // (the chain will be refused: its versions are taken).
       const inFlightEnd = base + chain.inFlight.length;
       const answer = this.#pool
         .query<{ version: number; ours: boolean | null }>(
@@ -588,10 +606,31 @@ export class PostgresDB extends ShareDB.DB {
 export function queueSubmitsPerDocument(backend: ShareDB): void {
   const tails = new Map<string, Promise<void>>();
   const releases = new WeakMap<object, () => void>();
+  const ends = new WeakMap<object, () => void>();
   /** Each queued op as its client sent it, and its request (see SubmitPipeline.restore). */
   const sent = new WeakMap<object, { request: { ops: unknown[] }; original: CollabOp }>();
+  /** The request whose turn it is, per document (until it is staged or ends). */
+  const current = new Map<string, { op: unknown; agent: { custom: unknown } }>();
+  /** Submits under way per connection (its `agent.custom`) and document. */
+  const underWay = new WeakMap<object, Map<string, number>>();
+  const count = (custom: unknown, key: string, by: number) => {
+    if (typeof custom !== 'object' || custom === null) return;
+    const docs = underWay.get(custom) ?? new Map<string, number>();
+    underWay.set(custom, docs);
+    const n = (docs.get(key) ?? 0) + by;
+    if (n > 0) docs.set(key, n);
+    else docs.delete(key);
+  };
   backend.use('submit', (request, next) => {
     const key = docKey(request.collection, request.id);
+    const custom = request.agent.custom as unknown;
+    count(custom, key, 1);
+    let ended = false;
+    ends.set(request, () => {
+      if (ended) return;
+      ended = true;
+      count(custom, key, -1);
+    });
     const previous = tails.get(key) ?? Promise.resolve();
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
@@ -599,6 +638,7 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
     tails.set(key, tail);
     const releaseOnce = () => {
       release();
+      if (current.get(key) === request) current.delete(key);
       if (tails.get(key) === tail) tails.delete(key);
     };
     releases.set(request, releaseOnce);
@@ -607,11 +647,16 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
       request: request as unknown as { ops: unknown[] },
       original: structuredClone({ ...request.op, m: undefined }) as CollabOp,
     });
-    void previous.then(() => next());
+    void previous.then(() => {
+      current.set(key, request as unknown as { op: unknown; agent: { custom: unknown } });
+      next();
+    });
   });
   backend.on('submitRequestEnd', (_err, request) => {
     releases.get(request)?.();
     releases.delete(request);
+    ends.get(request)?.();
+    ends.delete(request);
   });
   if (backend.db instanceof PostgresDB) {
     backend.db.pipeline({
@@ -628,6 +673,13 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
         // The ops it was transformed over: ShareDB sends them to the client with the ack.
         entry.request.ops = [];
         return true;
+      },
+      submitting: (collection, id, agentCustom) => {
+        const key = docKey(collection, id);
+        const turn = current.get(key);
+        if (!turn || turn.agent.custom !== agentCustom) return undefined;
+        if (underWay.get(agentCustom as object)?.get(key) !== 1) return undefined;
+        return turn.op as CollabOp;
       },
     });
   }

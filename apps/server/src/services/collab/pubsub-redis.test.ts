@@ -89,6 +89,40 @@ describe('RedisPubSub', () => {
     }
   });
 
+  it("delivers to its own instance's subscribers at once and once: not through Redis, no echo", async () => {
+    const a = new RedisPubSub(redis.url, { prefix: 'vf' });
+    const b = new RedisPubSub(redis.url, { prefix: 'vf' });
+    try {
+      const here = collect(await subscribe(a, 'p2.src/a.ts'));
+      const there = collect(await subscribe(b, 'p2.src/a.ts'));
+      process.kill(redis.pid, 'SIGSTOP'); // the Redis server answers nothing now
+      let published: Promise<void>;
+      try {
+        published = publish(a, ['p2.src/a.ts'], { v: 3, op: ['x'] });
+        expect(await here.next(1)).toEqual([{ v: 3, op: ['x'] }]);
+        expect(there.items).toEqual([]);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      await published;
+      expect(await there.next(1)).toEqual([{ v: 3, op: ['x'] }]);
+      await publish(b, ['p2.src/a.ts'], { v: 4, op: ['y'] });
+      expect(await here.next(2)).toEqual([
+        { v: 3, op: ['x'] },
+        { v: 4, op: ['y'] },
+      ]);
+      // Each instance's own message came back from Redis too, and was dropped there.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(here.items).toHaveLength(2);
+      expect(there.items).toEqual([
+        { v: 3, op: ['x'] },
+        { v: 4, op: ['y'] },
+      ]);
+    } finally {
+      await Promise.all([close(a), close(b)]);
+    }
+  });
+
   it('stops delivering to a destroyed stream and reports a failed publish instead of throwing', async () => {
     const a = new RedisPubSub(redis.url);
     const stream = await subscribe(a, 'gone');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import ShareDB from 'sharedb';
 
@@ -14,15 +15,22 @@ export interface RedisPubSubOptions {
 
 // One round trip and one order for all channels of an op (its document's and its collection's).
 const PUBLISH_SCRIPT = "for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[1]) end";
+/** The field of a message naming the instance that published it (dropped before delivery). */
+const FROM = 'vfFrom';
 
 /**
  * ShareDB PubSub over Redis (ioredis): what one instance commits reaches the subscribers of every
- * instance. Two connections, since a subscribed Redis connection can do nothing else. Delivery is
- * at most once: an op published while a connection is down is lost; ShareDB's clients catch
- * up from the database when they see a version gap, and `MissedOps` delivers from the database
- * what no later op reveals, so correctness never depends on it.
+ * instance. Two connections, since a subscribed Redis connection can do nothing else. This
+ * instance's own subscribers get a message at once, as from ShareDB's in-memory pub/sub, and
+ * skip its echo from Redis: co-editors on one instance (a project's sockets, as the load balancer
+ * routes them) never wait on the Redis server. Delivery across instances is at most once: an op
+ * published while a connection is down is lost; ShareDB's clients catch up from the database
+ * when they see a version gap, and `MissedOps` delivers from the database what no later op
+ * reveals, so correctness never depends on it.
  */
 export class RedisPubSub extends ShareDB.PubSub {
+  /** This instance's mark on what it publishes. */
+  readonly #id = randomUUID();
   readonly #client: Redis;
   readonly #observer: Redis;
   #closing: Promise<void> | undefined;
@@ -41,6 +49,8 @@ export class RedisPubSub extends ShareDB.PubSub {
         onError(new Error(`ignoring a malformed message on ${channel}`));
         return;
       }
+      if (data[FROM] === this.#id) return; // delivered here when it was published
+      delete data[FROM];
       this._emit(channel, data);
     });
   }
@@ -68,7 +78,13 @@ export class RedisPubSub extends ShareDB.PubSub {
   }
 
   protected override _publish(channels: string[], data: unknown, callback: Callback): void {
-    settle(this.#client.eval(PUBLISH_SCRIPT, 0, JSON.stringify(data), ...channels), callback);
+    if (!this.#closing) {
+      process.nextTick(() => {
+        for (const channel of channels) this._emit(channel, data as Record<string, unknown>);
+      });
+    }
+    const message = JSON.stringify({ ...(data as object), [FROM]: this.#id });
+    settle(this.#client.eval(PUBLISH_SCRIPT, 0, message, ...channels), callback);
   }
 }
 
