@@ -506,6 +506,11 @@ describe('PostgresDB storage details', () => {
       submitting = { v: 1, src: 'b', seq: 2, op: insert(0, 'B') };
       await call<CollabSnapshot>((cb) => a.getSnapshot(c, id, { $submit: true }, null, cb));
       expect(snapshotReads).toBe(reads + 1);
+      // So is every submit to a document that other instances write too (pub/sub says so).
+      submitting = { v: 0, src: 'b', seq: 1, op: insert(0, 'B') };
+      a.othersWrite((collection, doc) => collection === c && doc === id);
+      await call<CollabSnapshot>((cb) => a.getSnapshot(c, id, { $submit: true }, null, cb));
+      expect(snapshotReads).toBe(reads + 2);
     } finally {
       open();
     }

@@ -38,6 +38,8 @@ interface OpRow {
 const UNIQUE_VIOLATION = '23505';
 /** How long a document's committed tip stays in memory after its last commit. */
 const IDLE_CHAIN_MS = 5000;
+/** How long a document whose versions another instance took has every submit read first. */
+const CONTENDED_MS = 10_000;
 const DEADLOCK_DETECTED = '40P01';
 
 // One statement, so one implicit transaction and no session state (PgBouncer's transaction mode
@@ -134,6 +136,10 @@ export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
   readonly #recentOps = new RecentOps();
   readonly #chains = new Map<string, Chain>();
+  /** Documents whose versions another instance took lately, until when (epoch ms). */
+  readonly #contended = new Map<string, number>();
+  /** Whether other instances published ops of a document lately (see {@link othersWrite}). */
+  #othersWrite: (collection: string, id: string) => boolean = () => false;
   /** The staged ops a tip handed to a submit was built from (see getSnapshot). */
   readonly #stagedUnder = new WeakMap<object, Staged[]>();
   /** The chain a tip handed to a submit came from (ShareDB commits that same object). */
@@ -208,6 +214,16 @@ export class PostgresDB extends ShareDB.DB {
     this.#pipeline = hooks;
   }
 
+  /**
+   * Tells the adapter which documents other instances write too (their ops reach this one
+   * through pub/sub): submits to those are checked against the database before they build on
+   * the staged tip, as when another instance took one of its versions. Without the check this
+   * instance's chain commits back to back and the other's submits lose every race.
+   */
+  othersWrite(predicate: (collection: string, id: string) => boolean): void {
+    this.#othersWrite = predicate;
+  }
+
   override getSnapshot(
     collection: string,
     id: string,
@@ -216,21 +232,30 @@ export class PostgresDB extends ShareDB.DB {
     callback: Callback<CollabSnapshot>,
   ): void {
     const metadata = wantsMetadata(fields, options);
+    const key = docKey(collection, id);
     // A submit builds on the ops already staged for the document (group commit).
-    const chain = fields?.$submit ? this.#chains.get(docKey(collection, id)) : undefined;
+    const chain = fields?.$submit ? this.#chains.get(key) : undefined;
     if (chain && this.#pipeline && !this.#closed) {
       const tip = copySnapshot(chain.tip);
       const staged = [...chain.inFlight, ...chain.gathering];
       const base = staged[0]?.version ?? tip.v;
       const agentCustom = (options as { agentCustom?: unknown } | null)?.agentCustom;
       const submitted = this.#pipeline.submitting(collection, id, agentCustom)?.v;
-      if (typeof submitted === 'number' && submitted <= base) {
+      if (
+        typeof submitted === 'number' &&
+        submitted <= base &&
+        !this.#isContended(key) &&
+        !this.#othersWrite(collection, id)
+      ) {
         // The op's client knows the state the chain starts from or an older one: committed
         // history, which the tip builds on. So the op transforms over ops that lead to the
         // tip's text, and no database read sits in every submit of the queue (with 32 typists
         // its tail latency was those reads). If another instance took one of the chain's
         // versions meanwhile, the chain's next transaction commits nothing and every op staged
-        // on it, this one too, is put back and retried from the database's state.
+        // on it, this one too, is put back and retried from the database's state. While
+        // instances share a document (its clients on several instances) the read goes on: it
+        // finds the race before ops are staged on a doomed chain, and leaves the others' submits
+        // a chance between ours.
         this.#stagedUnder.set(tip, staged);
         this.#servedFrom.set(tip, chain);
         return process.nextTick(callback, null, tip);
@@ -260,6 +285,7 @@ export class PostgresDB extends ShareDB.DB {
             this.#servedFrom.set(tip, chain);
             return tip;
           }
+          this.#contend(key);
           return (await this.#snapshots(collection, [id], metadata))[id]!;
         });
       return settle(answer, callback);
@@ -411,6 +437,7 @@ export class PostgresDB extends ShareDB.DB {
     }
     if (!committed) {
       this.#chains.delete(key);
+      this.#contend(key);
       this.#refuse([...batch, ...chain.gathering]);
       return;
     }
@@ -431,6 +458,20 @@ export class PostgresDB extends ShareDB.DB {
         this.#chains.delete(key);
       }
     }, IDLE_CHAIN_MS).unref();
+  }
+
+  /** Notes that another instance took one of the document's versions. */
+  #contend(key: string): void {
+    this.#contended.delete(key); // re-inserted: the map stays in expiry order
+    this.#contended.set(key, Date.now() + CONTENDED_MS);
+    for (const [k, until] of this.#contended) {
+      if (until > Date.now() && this.#contended.size <= 10_000) break;
+      this.#contended.delete(k);
+    }
+  }
+
+  #isContended(key: string): boolean {
+    return (this.#contended.get(key) ?? 0) > Date.now();
   }
 
   /** Answers "not committed": ShareDB retries each op from the database's state. */

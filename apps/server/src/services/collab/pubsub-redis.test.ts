@@ -89,7 +89,7 @@ describe('RedisPubSub', () => {
     }
   });
 
-  it("delivers to its own instance's subscribers at once and once: not through Redis, no echo", async () => {
+  it("delivers to its own instance's subscribers at once and once, until another instance shares the channel", async () => {
     const a = new RedisPubSub(redis.url, { prefix: 'vf' });
     const b = new RedisPubSub(redis.url, { prefix: 'vf' });
     try {
@@ -106,6 +106,8 @@ describe('RedisPubSub', () => {
       }
       await published;
       expect(await there.next(1)).toEqual([{ v: 3, op: ['x'] }]);
+      expect(b.othersPublished('p2.src/a.ts')).toBe(true);
+      expect(a.othersPublished('p2.src/a.ts')).toBe(false); // its own echo does not count
       await publish(b, ['p2.src/a.ts'], { v: 4, op: ['y'] });
       expect(await here.next(2)).toEqual([
         { v: 3, op: ['x'] },
@@ -118,6 +120,26 @@ describe('RedisPubSub', () => {
         { v: 3, op: ['x'] },
         { v: 4, op: ['y'] },
       ]);
+
+      // B published on the channel: A's next message takes Redis's one order, like B's.
+      expect(a.othersPublished('p2.src/a.ts')).toBe(true);
+      process.kill(redis.pid, 'SIGSTOP');
+      try {
+        published = publish(a, ['p2.src/a.ts'], { v: 5, op: ['z'] });
+        await new Promise((r) => setTimeout(r, 300));
+        expect(here.items).toHaveLength(2);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      await published;
+      expect(await here.next(3)).toEqual([
+        { v: 3, op: ['x'] },
+        { v: 4, op: ['y'] },
+        { v: 5, op: ['z'] },
+      ]);
+      expect(await there.next(3)).toHaveLength(3);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(here.items).toHaveLength(3);
     } finally {
       await Promise.all([close(a), close(b)]);
     }

@@ -15,15 +15,24 @@ export interface RedisPubSubOptions {
 
 // One round trip and one order for all channels of an op (its document's and its collection's).
 const PUBLISH_SCRIPT = "for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[1]) end";
-/** The field of a message naming the instance that published it (dropped before delivery). */
+/**
+ * Fields of a message, dropped before delivery: the instance that published it, and whether that
+ * instance delivered it to its own streams then (and so drops its echo).
+ */
 const FROM = 'vfFrom';
+const DELIVERED = 'vfDelivered';
+/** How long a channel counts as shared after a message from another instance arrived on it. */
+const SHARED_MS = 10_000;
 
 /**
  * ShareDB PubSub over Redis (ioredis): what one instance commits reaches the subscribers of every
- * instance. Two connections, since a subscribed Redis connection can do nothing else. This
- * instance's own subscribers get a message at once, as from ShareDB's in-memory pub/sub, and
- * skip its echo from Redis: co-editors on one instance (a project's sockets, as the load balancer
- * routes them) never wait on the Redis server. Delivery across instances is at most once: an op
+ * instance. Two connections, since a subscribed Redis connection can do nothing else. On a
+ * channel that only this instance publishes to (a project's sockets share one instance, as the
+ * load balancer routes them) its own subscribers get a message at once, as from ShareDB's
+ * in-memory pub/sub, and skip its echo: co-editors never wait on the Redis server. On a channel
+ * that other instances published to lately everything goes through Redis, whose one order all
+ * instances see (delivered out of order, ops make clients fetch). Delivery across instances is
+ * at most once: an op
  * published while a connection is down is lost; ShareDB's clients catch up from the database
  * when they see a version gap, and `MissedOps` delivers from the database what no later op
  * reveals, so correctness never depends on it.
@@ -33,6 +42,8 @@ export class RedisPubSub extends ShareDB.PubSub {
   readonly #id = randomUUID();
   readonly #client: Redis;
   readonly #observer: Redis;
+  /** When another instance last published on a channel (oldest first). */
+  readonly #sharedAt = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   constructor(redisUrl: string, options: RedisPubSubOptions = {}) {
@@ -49,8 +60,11 @@ export class RedisPubSub extends ShareDB.PubSub {
         onError(new Error(`ignoring a malformed message on ${channel}`));
         return;
       }
-      if (data[FROM] === this.#id) return; // delivered here when it was published
+      const ours = data[FROM] === this.#id;
+      if (ours && data[DELIVERED]) return; // delivered here when it was published
+      if (!ours) this.#shared(channel);
       delete data[FROM];
+      delete data[DELIVERED];
       this._emit(channel, data);
     });
   }
@@ -78,13 +92,32 @@ export class RedisPubSub extends ShareDB.PubSub {
   }
 
   protected override _publish(channels: string[], data: unknown, callback: Callback): void {
-    if (!this.#closing) {
+    const now = Date.now();
+    const local = !this.#closing && channels.every((c) => (this.#sharedAt.get(c) ?? 0) <= now);
+    if (local) {
       process.nextTick(() => {
         for (const channel of channels) this._emit(channel, data as Record<string, unknown>);
       });
     }
-    const message = JSON.stringify({ ...(data as object), [FROM]: this.#id });
+    const message = JSON.stringify({ ...(data as object), [FROM]: this.#id, [DELIVERED]: local });
     settle(this.#client.eval(PUBLISH_SCRIPT, 0, message, ...channels), callback);
+  }
+
+  /** Whether another instance published on `channel` (unprefixed) in the last 10 s. */
+  othersPublished(channel: string): boolean {
+    const name = this.prefix ? `${this.prefix} ${channel}` : channel;
+    return (this.#sharedAt.get(name) ?? 0) > Date.now();
+  }
+
+  /** Another instance published on `channel`: it is shared for a while. */
+  #shared(channel: string): void {
+    const now = Date.now();
+    this.#sharedAt.delete(channel); // re-inserted: the map stays oldest first
+    this.#sharedAt.set(channel, now + SHARED_MS);
+    for (const [c, until] of this.#sharedAt) {
+      if (until > now) break;
+      this.#sharedAt.delete(c);
+    }
   }
 }
 

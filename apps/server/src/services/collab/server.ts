@@ -13,8 +13,8 @@ import type { Metrics } from '../monitoring/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
 import type { EventBus } from '../../common/bus.ts';
 import { projectChannel, publishProjectEvent } from '../../common/project-events.ts';
-import { createPostgresShareDb, queueSubmitsPerDocument } from './db-postgres.ts';
-import { createRedisPubSub } from './pubsub-redis.ts';
+import { createPostgresShareDb, PostgresDB, queueSubmitsPerDocument } from './db-postgres.ts';
+import { createRedisPubSub, RedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
 import { MissedOps } from './missed-ops.ts';
@@ -133,6 +133,9 @@ export class CollabService {
             onError: (err) => deps.log.warn({ err: err.message }, 'collab redis error'),
           })
         : undefined);
+    if (db instanceof PostgresDB && pubsub instanceof RedisPubSub) {
+      db.othersWrite((collection, id) => pubsub.othersPublished(`${collection}.${id}`));
+    }
     this.backend = new ShareDB({
       db,
       ...(pubsub ? { pubsub: pubsub as ShareDB.PubSub } : {}),
