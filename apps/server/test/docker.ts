@@ -167,13 +167,17 @@ async function withLock<T>(task: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       mkdirSync(lockDir);
+      writeFileSync(`${lockDir}/pid`, String(process.pid));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
-        // A lock older than 15 minutes belonged to a run that died.
-        if (Date.now() - statSync(lockDir).mtimeMs > 15 * 60_000)
+        // A lock whose process is gone (a run killed mid-way), or older than 15 minutes,
+        // belonged to a run that died. One taken a moment ago may not name its process yet.
+        const age = Date.now() - statSync(lockDir).mtimeMs;
+        if (age > 15 * 60_000 || (age > 5000 && !processAlive(lockHolder()))) {
           rmSync(lockDir, { force: true, recursive: true });
+        }
       } catch {
         // released meanwhile
       }
@@ -185,6 +189,26 @@ async function withLock<T>(task: () => Promise<T>): Promise<T> {
     return await task();
   } finally {
     rmSync(lockDir, { force: true, recursive: true });
+  }
+}
+
+/** The process that holds the lock, if it wrote its pid. */
+function lockHolder(): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${lockDir}/pid`, 'utf8'));
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number | undefined): boolean {
+  if (pid === undefined) return true; // unknown: only the age decides
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
