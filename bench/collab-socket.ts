@@ -14,7 +14,9 @@
  *   - ops/s: 32 typists submitting back to back (next op once the last is acknowledged), per
  *     instance;
  *   - memory per idle collab socket: N sockets (BENCH_COLLAB_SOCKETS, 10,000) each subscribed
- *     to one document, the server process's RSS and heap (after a forced GC) before and after.
+ *     to one document, the server process's RSS and heap (after a forced GC) before and after;
+ *     then M more (BENCH_COLLAB_MORE, 5,000) and what they alone add: one more socket's cost,
+ *     without what the first opening storm left reserved once (V8's grown young generation).
  * Servers are child processes started with `--expose-gc` and a SIGUSR2 hook that runs a GC and
  * prints `process.memoryUsage()`. Loopback only; every phase is bounded in count and time.
  *
@@ -47,6 +49,8 @@ const OPS_PER_TYPIST = Number(process.env.BENCH_COLLAB_OPS ?? 30);
 const WINDOW_MS = Number(process.env.BENCH_COLLAB_WINDOW_MS ?? 10_000);
 const DRAIN_MS = 60_000;
 const SOCKETS = Number(process.env.BENCH_COLLAB_SOCKETS ?? 10_000);
+/** Sockets opened after the first reading, for the marginal cost (the fd limit here: 20,000). */
+const MORE_SOCKETS = Number(process.env.BENCH_COLLAB_MORE ?? 5_000);
 const OPEN_DEADLINE_MS = Number(process.env.BENCH_COLLAB_OPEN_MS ?? 120_000);
 const KEYSTROKE_MS = 100;
 /** How long the sockets sit idle before the memory reading (BENCH_COLLAB_IDLE_MS). */
@@ -353,6 +357,10 @@ interface MemoryRow {
   /** V8's heap as reserved from the system (used or not): the part of RSS that is V8's. */
   heapTotalKiB: number;
   externalKiB: number;
+  /** The next BENCH_COLLAB_MORE sockets alone: what one more socket costs (fixed costs out). */
+  more: number;
+  moreRssKiB: number;
+  moreHeapKiB: number;
 }
 
 /** N idle sockets, each subscribed to one document; server memory per socket after a GC. */
@@ -366,43 +374,56 @@ async function idleSockets(server: Server, target: Target): Promise<MemoryRow> {
   const before = await server.memory();
   const clients: CollabClient[] = [];
   const started = Date.now();
-  const deadline = started + OPEN_DEADLINE_MS;
   let failures = 0;
-  while (clients.length < SOCKETS && Date.now() < deadline && failures < 50) {
-    const batch = Math.min(50, SOCKETS - clients.length);
-    const opened = await Promise.allSettled(
-      Array.from({ length: batch }, async (_, k) => {
-        const client = await connectCollab(target.url(clients.length + k));
-        try {
-          await docs.subscribe(client.doc(c, id));
-        } catch (err) {
-          client.close();
-          throw err;
-        }
-        return client;
-      }),
-    );
-    for (const o of opened) {
-      if (o.status === 'fulfilled') clients.push(o.value);
-      else failures++;
+  const openUpTo = async (count: number) => {
+    const deadline = Date.now() + OPEN_DEADLINE_MS;
+    while (clients.length < count && Date.now() < deadline && failures < 50) {
+      const batch = Math.min(50, count - clients.length);
+      const opened = await Promise.allSettled(
+        Array.from({ length: batch }, async (_, k) => {
+          const client = await connectCollab(target.url(clients.length + k));
+          try {
+            await docs.subscribe(client.doc(c, id));
+          } catch (err) {
+            client.close();
+            throw err;
+          }
+          return client;
+        }),
+      );
+      for (const o of opened) {
+        if (o.status === 'fulfilled') clients.push(o.value);
+        else failures++;
+      }
     }
-  }
-  const openSeconds = (Date.now() - started) / 1000;
-  try {
-    // Idle sockets: past the opening storm, long enough for V8's memory reducer to give back
-    // the young generation the storm grew (it acts ~8 s after allocation slows down).
+  };
+  // Idle sockets: past the opening storm, long enough for V8's memory reducer to give back
+  // the young generation the storm grew (it acts ~8 s after allocation slows down).
+  const idle = async () => {
     await sleep(IDLE_MS);
     await server.memory();
-    const after = await server.memory();
-    const per = (a: number, b: number) => Number(((a - b) / 1024 / clients.length).toFixed(2));
+    return server.memory();
+  };
+  try {
+    await openUpTo(SOCKETS);
+    const openSeconds = (Date.now() - started) / 1000;
+    const sockets = clients.length;
+    const after = await idle();
+    await openUpTo(sockets + MORE_SOCKETS);
+    const more = clients.length - sockets;
+    const afterMore = more > 0 ? await idle() : after;
+    const per = (a: number, b: number, n = sockets) => Number(((a - b) / 1024 / n).toFixed(2));
     return {
       label: `${target.label}${failures ? ` (${failures} refused)` : ''}`,
-      sockets: clients.length,
+      sockets,
       openSeconds,
       rssKiB: per(after.rss, before.rss),
       heapKiB: per(after.heapUsed, before.heapUsed),
       heapTotalKiB: per(after.heapTotal, before.heapTotal),
       externalKiB: per(after.external, before.external),
+      more,
+      moreRssKiB: more ? per(afterMore.rss, after.rss, more) : 0,
+      moreHeapKiB: more ? per(afterMore.heapUsed, after.heapUsed, more) : 0,
     };
   } finally {
     for (const client of clients) client.close();
@@ -518,12 +539,12 @@ export async function collabSocketBench(): Promise<Result[]> {
     }
     console.log('### collab-socket: memory per idle socket (server process, after a GC)\n');
     console.log(
-      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | heap reserved KiB/socket | external KiB/socket |',
+      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | heap reserved KiB/socket | external KiB/socket | next sockets | their RSS KiB/socket | their heap KiB/socket |',
     );
-    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of memory) {
       console.log(
-        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.heapTotalKiB} | ${m.externalKiB} |`,
+        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.heapTotalKiB} | ${m.externalKiB} | ${m.more} | ${m.moreRssKiB} | ${m.moreHeapKiB} |`,
       );
     }
     console.log(
