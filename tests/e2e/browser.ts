@@ -24,6 +24,8 @@ export class ConsoleWatch {
   readonly failedRequests: string[] = [];
   /** Every answer of 400 or more the pages got, as `who: status METHOD url` (for diagnosis). */
   readonly badResponses: string[] = [];
+  /** Requests that got no answer (a frame navigating away, which aborts its loads, aside). */
+  readonly unanswered: string[] = [];
 
   /** Starts recording what `page` reports, under the name `who`. */
   watch(page: Page, who: string): void {
@@ -39,6 +41,16 @@ export class ConsoleWatch {
       if (res.status() >= 400)
         this.badResponses.push(`${who}: ${res.status()} ${res.request().method()} ${res.url()}`);
     });
+    page.on('requestfailed', (req) => {
+      // A frame navigated away (a reload after a save) aborts what it was loading: not a failure.
+      if (req.failure()?.errorText === 'net::ERR_ABORTED') return;
+      this.unanswered.push(`${who}: ${req.method()} ${req.url()} ${req.failure()?.errorText}`);
+    });
+  }
+
+  /** Everything a person could notice went wrong: errors, refused and unanswered requests. */
+  problems(): string[] {
+    return [...this.errors, ...this.badResponses, ...this.unanswered];
   }
 }
 

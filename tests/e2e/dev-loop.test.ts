@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { editorText, launchChromium, patientExpect, shot } from './browser.ts';
+import { ConsoleWatch, editorText, launchChromium, patientExpect, shot } from './browser.ts';
 import { startFakeAnthropic, type FakeAnthropic, type FakeTurn } from './fake-anthropic.ts';
 import { callApi as api, password, signInThroughUi, signUpThroughUi, tokenOf } from './people.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -48,23 +48,6 @@ afterAll(async () => {
   await fake?.close();
   if (figures.length) console.log(figures.join('\n'));
 });
-
-/** Console errors, uncaught exceptions and failed requests of one page and its frames. */
-function watch(p: Page, problems: string[], who: string): void {
-  p.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${who}: console: ${m.text()}`);
-  });
-  p.on('pageerror', (err) => problems.push(`${who}: uncaught ${err.message}`));
-  p.on('requestfailed', (r) => {
-    // A frame navigated away (reload after a save) aborts what it was loading: not a failure.
-    if (r.failure()?.errorText === 'net::ERR_ABORTED') return;
-    problems.push(`${who}: request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
-  });
-  p.on('response', (r) => {
-    if (r.status() >= 400)
-      problems.push(`${who}: ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-}
 
 async function signOutThroughUi(p: Page, name: string, expectWarning: boolean) {
   await p.getByRole('button', { name: `${name} ▾` }).click();
@@ -109,7 +92,7 @@ describe.each(runtimes)('the dev loop on the $kind runtime', ({ kind, env }) => 
   let page: Page;
   let projectId: string;
   let originalServer: string;
-  const problems: string[] = [];
+  const pages = new ConsoleWatch();
 
   beforeAll(async () => {
     if (!available) {
@@ -125,7 +108,7 @@ describe.each(runtimes)('the dev loop on the $kind runtime', ({ kind, env }) => 
       colorScheme: 'dark',
     });
     page = await context.newPage();
-    watch(page, problems, 'ada');
+    pages.watch(page, 'ada');
   }, 300_000);
 
   afterAll(async () => {
@@ -324,7 +307,7 @@ describe.each(runtimes)('the dev loop on the $kind runtime', ({ kind, env }) => 
   });
 
   run('logged no console error and no failed request', () => {
-    expect(problems).toEqual([]);
+    expect(pages.problems()).toEqual([]);
   });
 });
 
@@ -332,7 +315,7 @@ describe('people on one browser, and a role change', () => {
   let server: RunningServer;
   let context: BrowserContext;
   let page: Page;
-  const problems: string[] = [];
+  const pages = new ConsoleWatch();
 
   beforeAll(async () => {
     server = await startServer({
@@ -345,7 +328,7 @@ describe('people on one browser, and a role change', () => {
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     page = await context.newPage();
-    watch(page, problems, 'shared browser');
+    pages.watch(page, 'shared browser');
   }, 300_000);
 
   afterAll(async () => {
@@ -418,7 +401,7 @@ describe('people on one browser, and a role change', () => {
     const second = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     try {
       const p2 = await second.newPage();
-      watch(p2, problems, 'second');
+      pages.watch(p2, 'second');
       await signInThroughUi(server, p2, 'second@example.com');
       const firstToken = await tokenOf(page);
       const { projects } = await api(server, firstToken, 'GET', '/api/projects');
@@ -453,6 +436,6 @@ describe('people on one browser, and a role change', () => {
   });
 
   it('logged no console error and no failed request', () => {
-    expect(problems).toEqual([]);
+    expect(pages.problems()).toEqual([]);
   });
 });
