@@ -445,6 +445,8 @@ describe('PostgresDB storage details', () => {
     // The op being submitted: its client saw version 2 (B's op), past A's chain start (1).
     const submitting: CollabOp = { v: 2, src: 'c', seq: 1, op: insert(10, '!') };
     a.pipeline({ staged: () => undefined, restore: () => true, submitting: () => submitting });
+    const lost: string[] = [];
+    a.coordinate({ othersWrite: () => false, lostRace: (_c, doc) => void lost.push(doc) });
     const b = createPostgresShareDb(pool);
     const [c, id, type] = ['p-tip', 't.txt', textUnicode.uri];
     const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
@@ -470,6 +472,8 @@ describe('PostgresDB storage details', () => {
     }
     expect(await aCommitted).toBe(false);
     expect(await storedText(b, c, id)).toBe('BBBBBBhello');
+    // A lost the race: the other instances are told (so they stop committing back to back).
+    expect(lost).toContain(id);
   });
 
   it('a submit whose client knows only committed history builds on the staged tip without reading the database', async () => {
@@ -508,7 +512,10 @@ describe('PostgresDB storage details', () => {
       expect(snapshotReads).toBe(reads + 1);
       // So is every submit to a document that other instances write too (pub/sub says so).
       submitting = { v: 0, src: 'b', seq: 1, op: insert(0, 'B') };
-      a.othersWrite((collection, doc) => collection === c && doc === id);
+      a.coordinate({
+        othersWrite: (collection, doc) => collection === c && doc === id,
+        lostRace: () => undefined,
+      });
       await call<CollabSnapshot>((cb) => a.getSnapshot(c, id, { $submit: true }, null, cb));
       expect(snapshotReads).toBe(reads + 2);
     } finally {

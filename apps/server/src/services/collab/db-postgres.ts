@@ -97,6 +97,14 @@ interface Chain {
   single: boolean;
 }
 
+/** How the adapter learns about, and tells, the other instances writing a document. */
+export interface InstanceCoordination {
+  /** Whether other instances published ops of the document lately. */
+  othersWrite(collection: string, id: string): boolean;
+  /** This instance lost a race for one of the document's versions. */
+  lostRace(collection: string, id: string): void;
+}
+
 /**
  * What `queueSubmitsPerDocument` gives the adapter so that submits may be pipelined: `staged`
  * releases the document's next submit once an op waits for its commit; `restore` puts an op
@@ -138,8 +146,8 @@ export class PostgresDB extends ShareDB.DB {
   readonly #chains = new Map<string, Chain>();
   /** Documents whose versions another instance took lately, until when (epoch ms). */
   readonly #contended = new Map<string, number>();
-  /** Whether other instances published ops of a document lately (see {@link othersWrite}). */
-  #othersWrite: (collection: string, id: string) => boolean = () => false;
+  /** What the other instances do to a document (see {@link coordinate}). */
+  #others: InstanceCoordination = { othersWrite: () => false, lostRace: () => undefined };
   /** The staged ops a tip handed to a submit was built from (see getSnapshot). */
   readonly #stagedUnder = new WeakMap<object, Staged[]>();
   /** The chain a tip handed to a submit came from (ShareDB commits that same object). */
@@ -186,6 +194,7 @@ export class PostgresDB extends ShareDB.DB {
     ) {
       // Built on a chain that was refused meanwhile (its versions went to another instance),
       // or on a state the chain has moved past: ShareDB transforms and retries.
+      this.#contend(collection, id);
       this.#pipeline?.restore(op);
       return settle(Promise.resolve(false), callback);
     }
@@ -215,13 +224,14 @@ export class PostgresDB extends ShareDB.DB {
   }
 
   /**
-   * Tells the adapter which documents other instances write too (their ops reach this one
-   * through pub/sub): submits to those are checked against the database before they build on
-   * the staged tip, as when another instance took one of its versions. Without the check this
-   * instance's chain commits back to back and the other's submits lose every race.
+   * Connects the adapter with the other instances (through pub/sub): submits to documents they
+   * write too are checked against the database before they build on the staged tip, as for 10 s
+   * after another instance took one of a document's versions here; and a race lost here is told
+   * to them. Without the check the instance that gets ahead commits back to back and the
+   * other's submits lose every race: its ops stop reaching the first, which then never checks.
    */
-  othersWrite(predicate: (collection: string, id: string) => boolean): void {
-    this.#othersWrite = predicate;
+  coordinate(hooks: InstanceCoordination): void {
+    this.#others = hooks;
   }
 
   override getSnapshot(
@@ -245,7 +255,7 @@ export class PostgresDB extends ShareDB.DB {
         typeof submitted === 'number' &&
         submitted <= base &&
         !this.#isContended(key) &&
-        !this.#othersWrite(collection, id)
+        !this.#others.othersWrite(collection, id)
       ) {
         // The op's client knows the state the chain starts from or an older one: committed
         // history, which the tip builds on. So the op transforms over ops that lead to the
@@ -285,7 +295,7 @@ export class PostgresDB extends ShareDB.DB {
             this.#servedFrom.set(tip, chain);
             return tip;
           }
-          this.#contend(key);
+          this.#contend(collection, id);
           return (await this.#snapshots(collection, [id], metadata))[id]!;
         });
       return settle(answer, callback);
@@ -437,7 +447,7 @@ export class PostgresDB extends ShareDB.DB {
     }
     if (!committed) {
       this.#chains.delete(key);
-      this.#contend(key);
+      this.#contend(chain.collection, chain.id);
       this.#refuse([...batch, ...chain.gathering]);
       return;
     }
@@ -461,7 +471,9 @@ export class PostgresDB extends ShareDB.DB {
   }
 
   /** Notes that another instance took one of the document's versions. */
-  #contend(key: string): void {
+  #contend(collection: string, id: string): void {
+    const key = docKey(collection, id);
+    this.#others.lostRace(collection, id);
     this.#contended.delete(key); // re-inserted: the map stays in expiry order
     this.#contended.set(key, Date.now() + CONTENDED_MS);
     for (const [k, until] of this.#contended) {

@@ -21,6 +21,8 @@ const PUBLISH_SCRIPT = "for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[
  */
 const FROM = 'vfFrom';
 const DELIVERED = 'vfDelivered';
+/** A message that is not an op: its instance shares the channel (see {@link RedisPubSub.share}). */
+const SHARING = 'vfSharing';
 /** How long a channel counts as shared after a message from another instance arrived on it. */
 const SHARED_MS = 10_000;
 
@@ -44,6 +46,8 @@ export class RedisPubSub extends ShareDB.PubSub {
   readonly #observer: Redis;
   /** When another instance last published on a channel (oldest first). */
   readonly #sharedAt = new Map<string, number>();
+  /** When this instance last told a channel it shares it. */
+  readonly #toldAt = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   constructor(redisUrl: string, options: RedisPubSubOptions = {}) {
@@ -61,8 +65,8 @@ export class RedisPubSub extends ShareDB.PubSub {
         return;
       }
       const ours = data[FROM] === this.#id;
-      if (ours && data[DELIVERED]) return; // delivered here when it was published
       if (!ours) this.#shared(channel);
+      if (data[SHARING] || (ours && data[DELIVERED])) return; // or: delivered when published
       delete data[FROM];
       delete data[DELIVERED];
       this._emit(channel, data);
@@ -107,6 +111,24 @@ export class RedisPubSub extends ShareDB.PubSub {
   othersPublished(channel: string): boolean {
     const name = this.prefix ? `${this.prefix} ${channel}` : channel;
     return (this.#sharedAt.get(name) ?? 0) > Date.now();
+  }
+
+  /**
+   * Tells the other instances on `channel` (unprefixed) that this one writes it too, without an
+   * op to carry that (its writes lose the races there). At most once a second per channel.
+   */
+  share(channel: string): void {
+    const name = this.prefix ? `${this.prefix} ${channel}` : channel;
+    const now = Date.now();
+    if (this.#closing || (this.#toldAt.get(name) ?? 0) > now - 1000) return;
+    this.#toldAt.delete(name);
+    this.#toldAt.set(name, now);
+    for (const [c, at] of this.#toldAt) {
+      if (at > now - 1000) break;
+      this.#toldAt.delete(c);
+    }
+    const message = JSON.stringify({ [FROM]: this.#id, [SHARING]: true });
+    this.#client.publish(name, message).catch(() => undefined); // at most once, like the rest
   }
 
   /** Another instance published on `channel`: it is shared for a while. */

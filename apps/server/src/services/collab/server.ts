@@ -134,7 +134,10 @@ export class CollabService {
           })
         : undefined);
     if (db instanceof PostgresDB && pubsub instanceof RedisPubSub) {
-      db.othersWrite((collection, id) => pubsub.othersPublished(`${collection}.${id}`));
+      db.coordinate({
+        othersWrite: (collection, id) => pubsub.othersPublished(`${collection}.${id}`),
+        lostRace: (collection, id) => pubsub.share(`${collection}.${id}`),
+      });
     }
     this.backend = new ShareDB({
       db,
