@@ -444,7 +444,12 @@ describe('PostgresDB storage details', () => {
     const a = createPostgresShareDb(gated as pg.Pool);
     // The op being submitted: its client saw version 2 (B's op), past A's chain start (1).
     const submitting: CollabOp = { v: 2, src: 'c', seq: 1, op: insert(10, '!') };
-    a.pipeline({ staged: () => undefined, restore: () => true, submitting: () => submitting });
+    a.pipeline({
+      staged: () => undefined,
+      restore: () => true,
+      submitting: () => submitting,
+      again: () => Promise.resolve(),
+    });
     const lost: string[] = [];
     a.coordinate({ othersWrite: () => false, lostRace: (_c, doc) => void lost.push(doc) });
     const b = createPostgresShareDb(pool);
@@ -492,7 +497,12 @@ describe('PostgresDB storage details', () => {
     });
     const a = createPostgresShareDb(counted as pg.Pool);
     let submitting: CollabOp | undefined;
-    a.pipeline({ staged: () => undefined, restore: () => true, submitting: () => submitting });
+    a.pipeline({
+      staged: () => undefined,
+      restore: () => true,
+      submitting: () => submitting,
+      again: () => Promise.resolve(),
+    });
     const [c, id, type] = ['p-fast', 'f.txt', textUnicode.uri];
     const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
     const create: CollabOp = { v: 0, src: 'a', seq: 1, create: { type, data: 'hello' } };

@@ -119,6 +119,13 @@ export interface SubmitPipeline {
    * retry runs outside the queue: it must not take another op's version for its own).
    */
   submitting(collection: string, id: string, agentCustom: unknown): CollabOp | undefined;
+  /**
+   * Resolves when a refused op may be retried: at once if its submit still has the document's
+   * turn, otherwise once its turn comes again in the document's queue. ShareDB retries a refused
+   * op at once and outside the queue, where every chain staged meanwhile refuses it again: with
+   * ops arriving back to back it was retried, ever more expensively, for as long as they came.
+   */
+  again(op: CollabOp): Promise<void>;
 }
 
 /**
@@ -176,10 +183,7 @@ export class PostgresDB extends ShareDB.DB {
     callback: Callback<boolean>,
   ): void {
     if (this.#closed) return settle(Promise.reject(new Error('PostgresDB is closed')), callback);
-    if (snapshot.v !== op.v + 1) {
-      this.#pipeline?.restore(op);
-      return settle(Promise.resolve(false), callback);
-    }
+    if (snapshot.v !== op.v + 1) return this.#retry(op, callback);
     const key = docKey(collection, id);
     let chain = this.#chains.get(key);
     const builtOn = this.#servedFrom.get(snapshot);
@@ -195,8 +199,7 @@ export class PostgresDB extends ShareDB.DB {
       // Built on a chain that was refused meanwhile (its versions went to another instance),
       // or on a state the chain has moved past: ShareDB transforms and retries.
       this.#contend(collection, id);
-      this.#pipeline?.restore(op);
-      return settle(Promise.resolve(false), callback);
+      return this.#retry(op, callback);
     }
     const staged: Staged = {
       op,
@@ -486,11 +489,20 @@ export class PostgresDB extends ShareDB.DB {
     return (this.#contended.get(key) ?? 0) > Date.now();
   }
 
-  /** Answers "not committed": ShareDB retries each op from the database's state. */
+  /** Answers "not committed" when the op's turn comes: ShareDB retries it from the database. */
+  #retry(op: CollabOp, callback: Callback<boolean>): void {
+    this.#pipeline?.restore(op);
+    settle(
+      (this.#pipeline?.again(op) ?? Promise.resolve()).then(() => false),
+      callback,
+    );
+  }
+
+  /** {@link #retry} for ops staged on a chain that committed nothing, in their order. */
   #refuse(staged: Staged[]): void {
     for (const s of staged) {
       this.#pipeline?.restore(s.op);
-      s.done(null, false);
+      void (this.#pipeline?.again(s.op) ?? Promise.resolve()).then(() => s.done(null, false));
     }
   }
 
@@ -642,6 +654,15 @@ export class PostgresDB extends ShareDB.DB {
   }
 }
 
+/** What the queue keeps of a ShareDB SubmitRequest. */
+interface QueuedRequest {
+  collection: string;
+  id: string;
+  op: object;
+  ops: unknown[];
+  agent: { custom: unknown };
+}
+
 /**
  * Makes one backend submit the ops of a document one at a time (others on the same document
  * wait in the `submit` middleware until the previous one is staged for its commit).
@@ -661,9 +682,9 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
   const releases = new WeakMap<object, () => void>();
   const ends = new WeakMap<object, () => void>();
   /** Each queued op as its client sent it, and its request (see SubmitPipeline.restore). */
-  const sent = new WeakMap<object, { request: { ops: unknown[] }; original: CollabOp }>();
+  const sent = new WeakMap<object, { request: QueuedRequest; original: CollabOp }>();
   /** The request whose turn it is, per document (until it is staged or ends). */
-  const current = new Map<string, { op: unknown; agent: { custom: unknown } }>();
+  const current = new Map<string, QueuedRequest>();
   /** Submits under way per connection (its `agent.custom`) and document. */
   const underWay = new WeakMap<object, Map<string, number>>();
   const count = (custom: unknown, key: string, by: number) => {
@@ -674,16 +695,8 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
     if (n > 0) docs.set(key, n);
     else docs.delete(key);
   };
-  backend.use('submit', (request, next) => {
-    const key = docKey(request.collection, request.id);
-    const custom = request.agent.custom as unknown;
-    count(custom, key, 1);
-    let ended = false;
-    ends.set(request, () => {
-      if (ended) return;
-      ended = true;
-      count(custom, key, -1);
-    });
+  /** Queues `request` on its document; resolves when its turn comes (it has the slot then). */
+  const take = (key: string, request: QueuedRequest): Promise<void> => {
     const previous = tails.get(key) ?? Promise.resolve();
     let release!: () => void;
     const done = new Promise<void>((resolve) => (release = resolve));
@@ -696,14 +709,24 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
     };
     releases.set(request, releaseOnce);
     releases.set(request.op, releaseOnce);
+    return previous.then(() => void current.set(key, request));
+  };
+  backend.use('submit', (request, next) => {
+    const key = docKey(request.collection, request.id);
+    const queued = request as unknown as QueuedRequest;
+    const custom = queued.agent.custom;
+    count(custom, key, 1);
+    let ended = false;
+    ends.set(request, () => {
+      if (ended) return;
+      ended = true;
+      count(custom, key, -1);
+    });
     sent.set(request.op, {
-      request: request as unknown as { ops: unknown[] },
+      request: queued,
       original: structuredClone({ ...request.op, m: undefined }) as CollabOp,
     });
-    void previous.then(() => {
-      current.set(key, request as unknown as { op: unknown; agent: { custom: unknown } });
-      next();
-    });
+    void take(key, queued).then(() => next());
   });
   backend.on('submitRequestEnd', (_err, request) => {
     releases.get(request)?.();
@@ -726,6 +749,12 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
         // The ops it was transformed over: ShareDB sends them to the client with the ack.
         entry.request.ops = [];
         return true;
+      },
+      again: (op) => {
+        const request = sent.get(op)?.request;
+        if (!request) return Promise.resolve();
+        const key = docKey(request.collection, request.id);
+        return current.get(key) === request ? Promise.resolve() : take(key, request);
       },
       submitting: (collection, id, agentCustom) => {
         const key = docKey(collection, id);
