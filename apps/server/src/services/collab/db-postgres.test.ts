@@ -355,6 +355,41 @@ describe('PostgresDB storage details', () => {
     expect(unqueued.text).toHaveLength(48);
   });
 
+  it('typists of one document on two instances, back to back: a refused op waits for its turn, and none is retried without end', async () => {
+    const a = instance();
+    const b = instance();
+    const retries = new Map<object, number>();
+    for (const x of [a, b]) {
+      queueSubmitsPerDocument(x.backend);
+      x.backend.on('timing', (type: string, _ms: number, request: object) => {
+        if (type === 'submit.retry') retries.set(request, (retries.get(request) ?? 0) + 1);
+      });
+    }
+    try {
+      const id = 'split.txt';
+      const creator = await subscribed(a.backend, 'p-split', id);
+      await call<void>((cb) => creator.create('', textUnicode.uri, cb));
+      const docs = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => subscribed((i % 2 ? b : a).backend, 'p-split', id)),
+      );
+      const started = Date.now();
+      await Promise.all(
+        docs.map(async (doc, who) => {
+          for (let i = 0; i < 20 && Date.now() - started < 60_000; i++) {
+            await submit(doc, insert(0, String.fromCharCode(65 + who)));
+          }
+        }),
+      );
+      const text = (await storedText(a.db, 'p-split', id)) as string;
+      expect(text).toHaveLength(12 * 20);
+      const worst = Math.max(0, ...retries.values());
+      console.log(`split typists: ${retries.size} ops retried, at most ${worst} times each`);
+      expect(worst).toBeLessThanOrEqual(20);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('group commit: 16 typists at once need far fewer transactions than ops, each op acknowledged only once committed', async () => {
     // The adapter's pool, counting commit statements and the versions each one made durable.
     const durable = new Set<number>();
