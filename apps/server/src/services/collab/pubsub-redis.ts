@@ -34,10 +34,9 @@ const SHARED_MS = 10_000;
  * in-memory pub/sub, and skip its echo: co-editors never wait on the Redis server. On a channel
  * that other instances published to lately everything goes through Redis, whose one order all
  * instances see (delivered out of order, ops make clients fetch). Delivery across instances is
- * at most once: an op
- * published while a connection is down is lost; ShareDB's clients catch up from the database
- * when they see a version gap, and `MissedOps` delivers from the database what no later op
- * reveals, so correctness never depends on it.
+ * at most once: an op published while a connection is down is lost; ShareDB's clients catch up
+ * from the database when they see a version gap, and `MissedOps` delivers from the database what
+ * no later op reveals, so correctness never depends on it.
  */
 export class RedisPubSub extends ShareDB.PubSub {
   /** This instance's mark on what it publishes. */
