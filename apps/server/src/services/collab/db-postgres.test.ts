@@ -13,6 +13,7 @@ import {
   type CollabOp,
   type CollabSnapshot,
   type PostgresDB,
+  type SubmitPipeline,
 } from './db-postgres.ts';
 import { MissedOps } from './missed-ops.ts';
 import { createRedisPubSub, type RedisPubSub } from './pubsub-redis.ts';
@@ -49,6 +50,34 @@ async function until(check: () => boolean, what: string, ms = 15_000): Promise<v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The pool, with every `INSERT INTO collab_ops` (a commit) held until `open()`; `seen` is shown
+ * every statement first.
+ */
+function gatedPool(seen: (sql: string) => void = () => undefined): {
+  pool: pg.Pool;
+  open: () => void;
+} {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated = new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return async (sql: string, params?: unknown[]) => {
+        seen(sql);
+        if (/INSERT INTO collab_ops/.test(sql)) await gate;
+        return target.query(sql, params);
+      };
+    },
+  });
+  return { pool: gated as pg.Pool, open };
+}
+
+/** A submit queue's hooks, as a test plays them: `submitting` names the op whose turn it is. */
+function pipelineWith(submitting: () => CollabOp | undefined): SubmitPipeline {
+  return { staged: () => undefined, restore: () => true, submitting, again: async () => {} };
 }
 
 interface Instance {
@@ -465,26 +494,11 @@ describe('PostgresDB storage details', () => {
 
   it("a submit to an instance whose staged ops lost their versions to another instance builds on the other instance's text", async () => {
     // Instance A's transaction waits at the gate while instance B commits the same version.
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const gated = new Proxy(pool, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
-        return async (sql: string, params?: unknown[]) => {
-          if (/INSERT INTO collab_ops/.test(sql)) await gate;
-          return target.query(sql, params);
-        };
-      },
-    });
-    const a = createPostgresShareDb(gated as pg.Pool);
+    const { pool: gated, open } = gatedPool();
+    const a = createPostgresShareDb(gated);
     // The op being submitted: its client saw version 2 (B's op), past A's chain start (1).
     const submitting: CollabOp = { v: 2, src: 'c', seq: 1, op: insert(10, '!') };
-    a.pipeline({
-      staged: () => undefined,
-      restore: () => true,
-      submitting: () => submitting,
-      again: () => Promise.resolve(),
-    });
+    a.pipeline(pipelineWith(() => submitting));
     const lost: string[] = [];
     a.coordinate({ othersWrite: () => false, lostRace: (_c, doc) => void lost.push(doc) });
     const b = createPostgresShareDb(pool);
@@ -518,26 +532,12 @@ describe('PostgresDB storage details', () => {
 
   it('a submit whose client knows only committed history builds on the staged tip without reading the database', async () => {
     let snapshotReads = 0;
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const counted = new Proxy(pool, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
-        return async (sql: string, params?: unknown[]) => {
-          if (/FROM collab_snapshots/.test(sql)) snapshotReads++;
-          if (/INSERT INTO collab_ops/.test(sql)) await gate;
-          return target.query(sql, params);
-        };
-      },
+    const { pool: counted, open } = gatedPool((sql) => {
+      if (/FROM collab_snapshots/.test(sql)) snapshotReads++;
     });
-    const a = createPostgresShareDb(counted as pg.Pool);
+    const a = createPostgresShareDb(counted);
     let submitting: CollabOp | undefined;
-    a.pipeline({
-      staged: () => undefined,
-      restore: () => true,
-      submitting: () => submitting,
-      again: () => Promise.resolve(),
-    });
+    a.pipeline(pipelineWith(() => submitting));
     const [c, id, type] = ['p-fast', 'f.txt', textUnicode.uri];
     const snapshot = (v: number, data: string): CollabSnapshot => ({ id, v, type, data, m: null });
     const create: CollabOp = { v: 0, src: 'a', seq: 1, create: { type, data: 'hello' } };

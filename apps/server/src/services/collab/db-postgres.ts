@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import ShareDB from 'sharedb';
+import { Recently } from './recently.ts';
 
 /** A ShareDB snapshot as the adapter hands it back (ShareDB's own Snapshot shape). */
 export interface CollabSnapshot {
@@ -114,9 +115,8 @@ export interface SubmitPipeline {
   staged(op: CollabOp): void;
   restore(op: CollabOp): boolean;
   /**
-   * The op whose turn it is on the document (submits to one are serialised), if `agentCustom`
-   * is its connection's and that connection has no other submit to the document under way (a
-   * retry runs outside the queue: it must not take another op's version for its own).
+   * The op whose turn it is on the document (submits to one are serialised, retries included:
+   * see `again`), if `agentCustom` is its connection's.
    */
   submitting(collection: string, id: string, agentCustom: unknown): CollabOp | undefined;
   /**
@@ -151,8 +151,8 @@ export class PostgresDB extends ShareDB.DB {
   readonly #pool: pg.Pool;
   readonly #recentOps = new RecentOps();
   readonly #chains = new Map<string, Chain>();
-  /** Documents whose versions another instance took lately, until when (epoch ms). */
-  readonly #contended = new Map<string, number>();
+  /** Documents whose versions another instance took lately. */
+  readonly #contended = new Recently<string>(CONTENDED_MS);
   /** What the other instances do to a document (see {@link coordinate}). */
   #others: InstanceCoordination = { othersWrite: () => false, lostRace: () => undefined };
   /** The staged ops a tip handed to a submit was built from (see getSnapshot). */
@@ -257,7 +257,7 @@ export class PostgresDB extends ShareDB.DB {
       if (
         typeof submitted === 'number' &&
         submitted <= base &&
-        !this.#isContended(key) &&
+        !this.#contended.has(key) &&
         !this.#others.othersWrite(collection, id)
       ) {
         // The op's client knows the state the chain starts from or an older one: committed
@@ -475,18 +475,8 @@ export class PostgresDB extends ShareDB.DB {
 
   /** Notes that another instance took one of the document's versions. */
   #contend(collection: string, id: string): void {
-    const key = docKey(collection, id);
     this.#others.lostRace(collection, id);
-    this.#contended.delete(key); // re-inserted: the map stays in expiry order
-    this.#contended.set(key, Date.now() + CONTENDED_MS);
-    for (const [k, until] of this.#contended) {
-      if (until > Date.now() && this.#contended.size <= 10_000) break;
-      this.#contended.delete(k);
-    }
-  }
-
-  #isContended(key: string): boolean {
-    return (this.#contended.get(key) ?? 0) > Date.now();
+    this.#contended.mark(docKey(collection, id));
   }
 
   /** Answers "not committed" when the op's turn comes: ShareDB retries it from the database. */
@@ -680,21 +670,10 @@ interface QueuedRequest {
 export function queueSubmitsPerDocument(backend: ShareDB): void {
   const tails = new Map<string, Promise<void>>();
   const releases = new WeakMap<object, () => void>();
-  const ends = new WeakMap<object, () => void>();
   /** Each queued op as its client sent it, and its request (see SubmitPipeline.restore). */
   const sent = new WeakMap<object, { request: QueuedRequest; original: CollabOp }>();
   /** The request whose turn it is, per document (until it is staged or ends). */
   const current = new Map<string, QueuedRequest>();
-  /** Submits under way per connection (its `agent.custom`) and document. */
-  const underWay = new WeakMap<object, Map<string, number>>();
-  const count = (custom: unknown, key: string, by: number) => {
-    if (typeof custom !== 'object' || custom === null) return;
-    const docs = underWay.get(custom) ?? new Map<string, number>();
-    underWay.set(custom, docs);
-    const n = (docs.get(key) ?? 0) + by;
-    if (n > 0) docs.set(key, n);
-    else docs.delete(key);
-  };
   /** Queues `request` on its document; resolves when its turn comes (it has the slot then). */
   const take = (key: string, request: QueuedRequest): Promise<void> => {
     const previous = tails.get(key) ?? Promise.resolve();
@@ -714,14 +693,6 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
   backend.use('submit', (request, next) => {
     const key = docKey(request.collection, request.id);
     const queued = request as unknown as QueuedRequest;
-    const custom = queued.agent.custom;
-    count(custom, key, 1);
-    let ended = false;
-    ends.set(request, () => {
-      if (ended) return;
-      ended = true;
-      count(custom, key, -1);
-    });
     sent.set(request.op, {
       request: queued,
       original: structuredClone({ ...request.op, m: undefined }) as CollabOp,
@@ -731,8 +702,6 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
   backend.on('submitRequestEnd', (_err, request) => {
     releases.get(request)?.();
     releases.delete(request);
-    ends.get(request)?.();
-    ends.delete(request);
   });
   if (backend.db instanceof PostgresDB) {
     backend.db.pipeline({
@@ -759,9 +728,7 @@ export function queueSubmitsPerDocument(backend: ShareDB): void {
       submitting: (collection, id, agentCustom) => {
         const key = docKey(collection, id);
         const turn = current.get(key);
-        if (!turn || turn.agent.custom !== agentCustom) return undefined;
-        if (underWay.get(agentCustom as object)?.get(key) !== 1) return undefined;
-        return turn.op as CollabOp;
+        return turn && turn.agent.custom === agentCustom ? (turn.op as CollabOp) : undefined;
       },
     });
   }

@@ -106,15 +106,15 @@ describe('RedisPubSub', () => {
       }
       await published;
       expect(await there.next(1)).toEqual([{ v: 3, op: ['x'] }]);
-      expect(b.othersPublished('p2.src/a.ts')).toBe(true);
-      expect(a.othersPublished('p2.src/a.ts')).toBe(false); // its own echo does not count
+      expect(b.othersPublished('p2', 'src/a.ts')).toBe(true);
+      expect(a.othersPublished('p2', 'src/a.ts')).toBe(false); // its own echo does not count
       // An instance whose writes lose every race says it shares the channel, without an op.
-      b.share('p2.src/a.ts');
+      b.share('p2', 'src/a.ts');
       const deadline = Date.now() + 5000;
-      while (!a.othersPublished('p2.src/a.ts') && Date.now() < deadline) {
+      while (!a.othersPublished('p2', 'src/a.ts') && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      expect(a.othersPublished('p2.src/a.ts')).toBe(true);
+      expect(a.othersPublished('p2', 'src/a.ts')).toBe(true);
       expect(here.items).toHaveLength(1);
       await publish(b, ['p2.src/a.ts'], { v: 4, op: ['y'] });
       expect(await here.next(2)).toEqual([
@@ -130,7 +130,7 @@ describe('RedisPubSub', () => {
       ]);
 
       // B published on the channel: A's next message takes Redis's one order, like B's.
-      expect(a.othersPublished('p2.src/a.ts')).toBe(true);
+      expect(a.othersPublished('p2', 'src/a.ts')).toBe(true);
       process.kill(redis.pid, 'SIGSTOP');
       try {
         published = publish(a, ['p2.src/a.ts'], { v: 5, op: ['z'] });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import ShareDB from 'sharedb';
+import { Recently } from './recently.ts';
 
 // ShareDB's typings call errors `ShareDB.Error` ({code, message}); at run time any Error does.
 type Callback = (err: ShareDB.Error | null) => void;
@@ -43,10 +44,10 @@ export class RedisPubSub extends ShareDB.PubSub {
   readonly #id = randomUUID();
   readonly #client: Redis;
   readonly #observer: Redis;
-  /** When another instance last published on a channel (oldest first). */
-  readonly #sharedAt = new Map<string, number>();
-  /** When this instance last told a channel it shares it. */
-  readonly #toldAt = new Map<string, number>();
+  /** Channels another instance published on lately. */
+  readonly #shared = new Recently<string>(SHARED_MS);
+  /** Channels this instance told lately that it shares them (at most once a second). */
+  readonly #told = new Recently<string>(1000);
   #closing: Promise<void> | undefined;
 
   constructor(redisUrl: string, options: RedisPubSubOptions = {}) {
@@ -64,7 +65,7 @@ export class RedisPubSub extends ShareDB.PubSub {
         return;
       }
       const ours = data[FROM] === this.#id;
-      if (!ours) this.#shared(channel);
+      if (!ours) this.#shared.mark(channel);
       if (data[SHARING] || (ours && data[DELIVERED])) return; // or: delivered when published
       delete data[FROM];
       delete data[DELIVERED];
@@ -95,8 +96,7 @@ export class RedisPubSub extends ShareDB.PubSub {
   }
 
   protected override _publish(channels: string[], data: unknown, callback: Callback): void {
-    const now = Date.now();
-    const local = !this.#closing && channels.every((c) => (this.#sharedAt.get(c) ?? 0) <= now);
+    const local = !this.#closing && !channels.some((c) => this.#shared.has(c));
     if (local) {
       process.nextTick(() => {
         for (const channel of channels) this._emit(channel, data as Record<string, unknown>);
@@ -106,39 +106,27 @@ export class RedisPubSub extends ShareDB.PubSub {
     settle(this.#client.eval(PUBLISH_SCRIPT, 0, message, ...channels), callback);
   }
 
-  /** Whether another instance published on `channel` (unprefixed) in the last 10 s. */
-  othersPublished(channel: string): boolean {
-    const name = this.prefix ? `${this.prefix} ${channel}` : channel;
-    return (this.#sharedAt.get(name) ?? 0) > Date.now();
+  /** Whether another instance published ops of a document in the last 10 s. */
+  othersPublished(collection: string, id: string): boolean {
+    return this.#shared.has(this.#docChannel(collection, id));
   }
 
   /**
-   * Tells the other instances on `channel` (unprefixed) that this one writes it too, without an
-   * op to carry that (its writes lose the races there). At most once a second per channel.
+   * Tells the other instances with subscribers to a document that this one writes it too,
+   * without an op to carry that (its writes lose the races there). At most once a second.
    */
-  share(channel: string): void {
-    const name = this.prefix ? `${this.prefix} ${channel}` : channel;
-    const now = Date.now();
-    if (this.#closing || (this.#toldAt.get(name) ?? 0) > now - 1000) return;
-    this.#toldAt.delete(name);
-    this.#toldAt.set(name, now);
-    for (const [c, at] of this.#toldAt) {
-      if (at > now - 1000) break;
-      this.#toldAt.delete(c);
-    }
+  share(collection: string, id: string): void {
+    const channel = this.#docChannel(collection, id);
+    if (this.#closing || this.#told.has(channel)) return;
+    this.#told.mark(channel);
     const message = JSON.stringify({ [FROM]: this.#id, [SHARING]: true });
-    this.#client.publish(name, message).catch(() => undefined); // at most once, like the rest
+    this.#client.publish(channel, message).catch(() => undefined); // at most once, like the rest
   }
 
-  /** Another instance published on `channel`: it is shared for a while. */
-  #shared(channel: string): void {
-    const now = Date.now();
-    this.#sharedAt.delete(channel); // re-inserted: the map stays oldest first
-    this.#sharedAt.set(channel, now + SHARED_MS);
-    for (const [c, until] of this.#sharedAt) {
-      if (until > now) break;
-      this.#sharedAt.delete(c);
-    }
+  /** ShareDB's channel of a document (`collection.id`), with the prefix. */
+  #docChannel(collection: string, id: string): string {
+    const channel = `${collection}.${id}`;
+    return this.prefix ? `${this.prefix} ${channel}` : channel;
   }
 }
 

@@ -135,8 +135,8 @@ export class CollabService {
         : undefined);
     if (db instanceof PostgresDB && pubsub instanceof RedisPubSub) {
       db.coordinate({
-        othersWrite: (collection, id) => pubsub.othersPublished(`${collection}.${id}`),
-        lostRace: (collection, id) => pubsub.share(`${collection}.${id}`),
+        othersWrite: (collection, id) => pubsub.othersPublished(collection, id),
+        lostRace: (collection, id) => pubsub.share(collection, id),
       });
     }
     this.backend = new ShareDB({
