@@ -199,6 +199,27 @@ describe('WS /api/collab', () => {
     expect((await client.closed).code).toBe(4401);
   });
 
+  it('closes a socket that sends what is not a JSON object (1007) and forgets it; others go on', async () => {
+    await put('garbled.txt', 'steady\n');
+    const calm = await connect(editor);
+    const calmDoc = calm.doc(projectId, 'garbled.txt');
+    await docs.subscribe(calmDoc);
+    const before = t.services.collab.connections;
+    const rude = await connect(owner);
+    await until(() => t.services.collab.connections === before + 1);
+    rude.ws.send('{"a":"hs"'); // cut short
+    expect((await rude.closed).code).toBe(1007);
+    const alsoRude = await connect(owner);
+    alsoRude.ws.send('"a string"');
+    expect((await alsoRude.closed).code).toBe(1007);
+    await until(() => t.services.collab.connections === before);
+    await docs.submit(calmDoc, [0, '> ']);
+    const reader = await connect(owner);
+    const readerDoc = reader.doc(projectId, 'garbled.txt');
+    await docs.subscribe(readerDoc);
+    expect(readerDoc.data).toBe('> steady\n');
+  });
+
   it('turns an API write of an open file into an op by its author', async () => {
     await put('live.txt', 'one\ntwo\nthree\n');
     const client = await connect(editor);

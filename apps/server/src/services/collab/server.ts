@@ -1,4 +1,3 @@
-import WebSocketJSONStream from '@teamwork/websocket-json-stream';
 import type pg from 'pg';
 import ShareDB from 'sharedb';
 import type Agent from 'sharedb/lib/agent.js';
@@ -18,6 +17,7 @@ import { createRedisPubSub, RedisPubSub } from './pubsub-redis.ts';
 import { FileDocuments, NOT_FOUND, type CollabError } from './documents.ts';
 import { FlushScheduler } from './flush.ts';
 import { MissedOps } from './missed-ops.ts';
+import { SocketStream } from './socket-stream.ts';
 import { registerCollabType } from './type.ts';
 
 /** Largest document (bytes of UTF-8): larger files are not OT documents. */
@@ -34,7 +34,6 @@ interface AgentState {
   sessionId?: string;
   name?: string;
   ws?: WebSocket;
-  alive?: boolean;
   roles: Map<string, { role: Promise<Role | null>; at: number }>;
   /** Documents subscribed through this connection, `projectId\0path`. */
   open: Set<string>;
@@ -81,8 +80,8 @@ export interface CollabServiceDeps {
 }
 
 /**
- * `WS /api/collab`: ShareDB 7 over `ws` (ShareDB's own wire protocol through
- * `@teamwork/websocket-json-stream`, so the stock `sharedb/lib/client` works), one
+ * `WS /api/collab`: ShareDB 7 over `ws` (ShareDB's own wire protocol, JSON messages through
+ * {@link SocketStream}, so the stock `sharedb/lib/client` works), one
  * `ot-text-unicode` document per file: collection = project id, document id = file path.
  *
  * - Gate (the route's middleware, compose.ts): IDE Origin, valid access token; revoking the session
@@ -100,7 +99,8 @@ export class CollabService {
   readonly backend: ShareDB;
   readonly documents: FileDocuments;
   readonly #flushes: FlushScheduler;
-  readonly #agents = new Set<Agent>();
+  /** Every client connection on this instance, by its socket's stream. */
+  readonly #agents = new Map<SocketStream, Agent>();
   readonly #rooms = new Map<string, ProjectRoom>();
   readonly #auth: AuthService;
   readonly #projects: ProjectsService;
@@ -184,7 +184,7 @@ export class CollabService {
     this.#stops.push(
       this.#auth.onSessionsRevoked((sessionIds) => {
         const ended = new Set(sessionIds);
-        for (const agent of this.#agents) {
+        for (const agent of this.#agents.values()) {
           const s = state(agent);
           if (s.sessionId && ended.has(s.sessionId)) s.ws?.close(4401, 'session ended');
         }
@@ -210,20 +210,16 @@ export class CollabService {
       ws.close(1012, 'server restarting');
       return;
     }
-    const stream = new WebSocketJSONStream(ws as never);
-    stream.on('error', () => ws.terminate());
-    ws.on('error', () => ws.terminate());
+    const stream = new SocketStream(ws, this.#streamClosed);
     const agent = this.backend.listen(stream as never, {
       userId: claims.userId,
       sessionId: claims.sessionId,
       ws,
       only: onlyProject,
     });
-    this.#agents.add(agent);
+    this.#agents.set(stream, agent);
     this.#metrics?.websocketConnections.inc({ channel: 'collab' });
     const s = state(agent);
-    ws.on('pong', () => (s.alive = true));
-    ws.on('close', () => this.#forgetAgent(agent));
     void this.#auth.usersByIds([claims.userId]).then(
       ([user]) => (s.name = user?.name ?? ''),
       () => undefined,
@@ -255,7 +251,7 @@ export class CollabService {
     clearInterval(this.#timer);
     this.#missedOps?.close();
     for (const stop of this.#stops) stop();
-    for (const agent of this.#agents) state(agent).ws?.terminate();
+    for (const stream of this.#agents.keys()) stream.ws.terminate();
     await Promise.race([this.#flushes.close(), new Promise((r) => setTimeout(r, 5000))]);
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
@@ -283,7 +279,6 @@ export class CollabService {
         sessionId: req.sessionId,
         ws: req.ws,
         only: req.only,
-        alive: true,
         roles: new Map(),
         open: new Set(),
         projects: [],
@@ -527,8 +522,11 @@ export class CollabService {
     }).catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
   }
 
-  #forgetAgent(agent: Agent): void {
-    if (!this.#agents.delete(agent)) return;
+  /** A client's socket closed: what it had open is closed, its projects' rooms left. */
+  readonly #streamClosed = (stream: SocketStream): void => {
+    const agent = this.#agents.get(stream);
+    if (!agent) return;
+    this.#agents.delete(stream);
     this.#metrics?.websocketConnections.dec({ channel: 'collab' });
     const s = state(agent);
     if (!this.#closed) {
@@ -548,18 +546,16 @@ export class CollabService {
           .catch((err: unknown) => this.#log.debug({ err }, 'collab: bus unsubscribe failed'));
       }
     }
-  }
+  };
 
   #heartbeat(): void {
-    for (const agent of this.#agents) {
-      const s = state(agent);
-      const ws = s.ws;
-      if (!ws) continue;
-      if (!s.alive || ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+    for (const stream of this.#agents.keys()) {
+      const ws = stream.ws;
+      if (!stream.alive || ws.bufferedAmount > MAX_BUFFERED_BYTES) {
         ws.terminate();
         continue;
       }
-      s.alive = false;
+      stream.alive = false;
       if (ws.readyState === WebSocket.OPEN) ws.ping();
     }
   }
