@@ -16,7 +16,9 @@
  *   - memory per idle collab socket: N sockets (BENCH_COLLAB_SOCKETS, 10,000) each subscribed
  *     to one document, the server process's RSS and heap (after a forced GC) before and after;
  *     then M more (BENCH_COLLAB_MORE, 5,000) and what they alone add: one more socket's cost,
- *     without what the first opening storm left reserved once (V8's grown young generation).
+ *     without what the first opening storm left reserved once (V8's grown young generation);
+ *     and all N + M at the end (V8 reserves and gives back heap in large steps, so the first
+ *     and the next readings move by ±3 KiB/socket from run to run; their sum much less).
  * Servers are child processes started with `--expose-gc` and a SIGUSR2 hook that runs a GC and
  * prints `process.memoryUsage()`. Loopback only; every phase is bounded in count and time.
  *
@@ -361,6 +363,9 @@ interface MemoryRow {
   more: number;
   moreRssKiB: number;
   moreHeapKiB: number;
+  /** All sockets at the end (the first N and the next M): what V8 reserved once is spread. */
+  allRssKiB: number;
+  allHeapKiB: number;
 }
 
 /** N idle sockets, each subscribed to one document; server memory per socket after a GC. */
@@ -425,6 +430,8 @@ async function idleSockets(server: Server, target: Target): Promise<MemoryRow> {
       more,
       moreRssKiB: more ? per(afterMore.rss, after.rss, more) : 0,
       moreHeapKiB: more ? per(afterMore.heapUsed, after.heapUsed, more) : 0,
+      allRssKiB: per(afterMore.rss, before.rss, clients.length),
+      allHeapKiB: per(afterMore.heapUsed, before.heapUsed, clients.length),
     };
   } finally {
     for (const client of clients) client.close();
@@ -540,12 +547,12 @@ export async function collabSocketBench(): Promise<Result[]> {
     }
     console.log('### collab-socket: memory per idle socket (server process, after a GC)\n');
     console.log(
-      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | heap reserved KiB/socket | external KiB/socket | next sockets | their RSS KiB/socket | their heap KiB/socket |',
+      '| server | sockets | opened in s | RSS KiB/socket | heap KiB/socket | heap reserved KiB/socket | external KiB/socket | next sockets | their RSS KiB/socket | their heap KiB/socket | all sockets: RSS KiB/socket | all: heap KiB/socket |',
     );
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of memory) {
       console.log(
-        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.heapTotalKiB} | ${m.externalKiB} | ${m.more} | ${m.moreRssKiB} | ${m.moreHeapKiB} |`,
+        `| ${m.label} | ${m.sockets} | ${m.openSeconds.toFixed(1)} | ${m.rssKiB} | ${m.heapKiB} | ${m.heapTotalKiB} | ${m.externalKiB} | ${m.more} | ${m.moreRssKiB} | ${m.moreHeapKiB} | ${m.allRssKiB} | ${m.allHeapKiB} |`,
       );
     }
     console.log(

@@ -349,6 +349,18 @@ describe('WS /api/collab', () => {
     expect(binary?.message).toMatch(/binary/);
     const big = await errorOf(docs.subscribe(client.doc(projectId, 'big.txt')));
     expect(big?.code).toBe('too_large');
+    // A file that turns binary while it is open: its readers get `del`, the next opener the error.
+    await put('turns.png', 'text for now\n');
+    const reader = client.doc(projectId, 'turns.png');
+    await docs.subscribe(reader);
+    const deleted = new Promise<void>((ok) => reader.once('del', () => ok()));
+    await t.services.files.write(projectId, 'turns.png', Buffer.from([0x89, 0x50, 0, 1]), {
+      source: 'user',
+      userId: owner.user.id,
+    });
+    await deleted;
+    const late = await errorOf(docs.subscribe((await connect(editor)).doc(projectId, 'turns.png')));
+    expect(late?.message).toMatch(/binary/);
   });
 
   it('never lets a client create a document', async () => {

@@ -109,6 +109,8 @@ export class CollabService {
   readonly #metrics: Metrics | undefined;
   /** Subscriptions per open document on this instance (`projectId\0path` → count). */
   readonly #openDocs = new Map<string, number>();
+  /** Open documents whose file another writer changed since they were last checked here. */
+  readonly #unfiled = new Set<string>();
   readonly #maxBytes: number;
   readonly #serverAgent: Agent;
   readonly #stops: (() => void)[] = [];
@@ -374,7 +376,7 @@ export class CollabService {
       case 's':
         if (!c || d === undefined) return; // ShareDB refuses the malformed message itself
         await this.#requireMember(agent, c);
-        await this.documents.ensure(c, d);
+        await this.#ensure(c, d);
         return;
       case 'nf':
       case 'nt':
@@ -441,6 +443,20 @@ export class CollabService {
     return role;
   }
 
+  /**
+   * Makes sure a file's document exists and holds the file's changes before a client reads it.
+   * A document already open on this instance is not checked again while only its typists
+   * change it: its first opener checked it, and this instance hears every other writer's
+   * change (it listens to the project while a connection uses it) and has the next opener
+   * check again. So a class opening one file reads the file once, not once per student.
+   */
+  async #ensure(projectId: string, path: string): Promise<void> {
+    const key = docKey(projectId, path);
+    if (this.#openDocs.has(key) && !this.#unfiled.has(key)) return;
+    await this.documents.ensure(projectId, path);
+    this.#unfiled.delete(key);
+  }
+
   // ───────────────────────── other writers ─────────────────────────
 
   /** Listens to a project's file events while a connection here uses the project. */
@@ -483,6 +499,11 @@ export class CollabService {
     const { path, operation, source, from, userId } = change;
     if (source === 'collab') return;
     const author = { source, userId: userId ?? null };
+    // The next opener here checks the document again (the file may be gone, binary, too big).
+    for (const changed of [path, from]) {
+      const key = changed === undefined ? undefined : docKey(projectId, changed);
+      if (key && this.#openDocs.has(key)) this.#unfiled.add(key);
+    }
     const work = async () => {
       if (operation === 'delete') await this.documents.remove(projectId, path, author);
       else if (operation === 'move') {
@@ -499,13 +520,16 @@ export class CollabService {
 
   #opened(agent: Agent, projectId: string, path: string, open: boolean): void {
     const s = state(agent);
-    const key = `${projectId}\u0000${path}`;
+    const key = docKey(projectId, path);
     if (open === s.open.has(key)) return;
     if (open) s.open.add(key);
     else s.open.delete(key);
     const subscribers = (this.#openDocs.get(key) ?? 0) + (open ? 1 : -1);
     if (subscribers > 0) this.#openDocs.set(key, subscribers);
-    else this.#openDocs.delete(key);
+    else {
+      this.#openDocs.delete(key);
+      this.#unfiled.delete(key);
+    }
     this.#metrics?.collabDocuments.set(this.#openDocs.size);
     this.#announceFile(agent, projectId, path, open);
   }
@@ -569,6 +593,11 @@ const FORBIDDEN_CREATE: CollabError = {
   code: 'forbidden',
   message: 'Documents are made from files: create, delete or move the file instead',
 };
+
+/** A document's key in this instance's maps: `projectId\0path`. */
+function docKey(projectId: string, path: string): string {
+  return `${projectId}\u0000${path}`;
+}
 
 function state(agent: Agent): AgentState {
   return agent.custom as AgentState;
