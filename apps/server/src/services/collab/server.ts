@@ -33,7 +33,6 @@ interface AgentState {
   userId?: string;
   sessionId?: string;
   name?: string;
-  ws?: WebSocket;
   roles: Map<string, { role: Promise<Role | null>; at: number }>;
   /** Documents subscribed through this connection, `projectId\0path`. */
   open: Set<string>;
@@ -186,9 +185,9 @@ export class CollabService {
     this.#stops.push(
       this.#auth.onSessionsRevoked((sessionIds) => {
         const ended = new Set(sessionIds);
-        for (const agent of this.#agents.values()) {
+        for (const [stream, agent] of this.#agents) {
           const s = state(agent);
-          if (s.sessionId && ended.has(s.sessionId)) s.ws?.close(4401, 'session ended');
+          if (s.sessionId && ended.has(s.sessionId)) stream.ws.close(4401, 'session ended');
         }
       }),
       this.#projects.onMembershipChanged((change) => {
@@ -196,7 +195,7 @@ export class CollabService {
           const s = state(agent);
           if (s.userId !== change.userId) continue;
           s.roles.delete(change.projectId);
-          if (change.role === null) s.ws?.close(4404, 'no longer a member of a project');
+          if (change.role === null) socketOf(agent)?.close(4404, 'no longer a member of a project');
         }
       }),
     );
@@ -216,7 +215,6 @@ export class CollabService {
     const agent = this.backend.listen(stream as never, {
       userId: claims.userId,
       sessionId: claims.sessionId,
-      ws,
       only: onlyProject,
     });
     this.#agents.set(stream, agent);
@@ -272,14 +270,12 @@ export class CollabService {
         server?: boolean;
         userId?: string;
         sessionId?: string;
-        ws?: WebSocket;
         only?: string;
       };
       const custom: AgentState = {
         server: req.server === true,
         userId: req.userId,
         sessionId: req.sessionId,
-        ws: req.ws,
         only: req.only,
         roles: new Map(),
         open: new Set(),
@@ -597,6 +593,11 @@ const FORBIDDEN_CREATE: CollabError = {
 /** A document's key in this instance's maps: `projectId\0path`. */
 function docKey(projectId: string, path: string): string {
   return `${projectId}\u0000${path}`;
+}
+
+/** A client connection's WebSocket (none for the server's own agent). */
+function socketOf(agent: Agent): WebSocket | undefined {
+  return agent.stream instanceof SocketStream ? agent.stream.ws : undefined;
 }
 
 function state(agent: Agent): AgentState {
