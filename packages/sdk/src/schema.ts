@@ -5766,7 +5766,7 @@ export interface paths {
     };
     /**
      * WebSocket: ShareDB documents of project files (OT)
-     * @description ShareDB’s own wire protocol (`?token=<access token>`); collection = project id, document id = file path; membership is checked per document. A browser’s Origin must be the IDE’s. With `?project=<id>` the socket serves that project’s documents only, and a load balancer can send every socket of one project to the same instance (HAProxy: `balance url_param project`), so a document’s ops are committed by one instance. A plain GET is 400.
+     * @description ShareDB’s own wire protocol (`?token=<access token>`); collection = project id, document id = file path; membership is checked per document. A browser’s Origin must be the IDE’s. With `?project=<id>` the socket serves that project’s documents only, and a load balancer can send every socket of one project to the same instance (HAProxy: `balance url_param project`), so a document’s ops are committed by one instance. Close codes: 1007 a message that is not a JSON object, 4401 session revoked, 4404 no longer a member of a project it uses. A plain GET is 400.
      */
     get: {
       parameters: {
