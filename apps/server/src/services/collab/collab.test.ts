@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
@@ -218,6 +219,33 @@ describe('WS /api/collab', () => {
     const readerDoc = reader.doc(projectId, 'garbled.txt');
     await docs.subscribe(readerDoc);
     expect(readerDoc.data).toBe('> steady\n');
+  });
+
+  it('drops a client that asks for a large document over and over and reads nothing', async () => {
+    await put('heavy.txt', 'x'.repeat(900 * 1024));
+    const before = t.services.collab.connections;
+    // A bare TCP client: it upgrades, then sends and never reads again.
+    const url = new URL(collabUrl(server.url, owner.token));
+    const hog = connectTcp(Number(url.port), url.hostname);
+    hog.on('error', () => undefined);
+    await new Promise((ok) => hog.once('connect', ok));
+    hog.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+        'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        'Sec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const head = await new Promise<string>((ok) => hog.once('data', (d) => ok(String(d))));
+    expect(head).toMatch(/^HTTP\/1.1 101/);
+    hog.pause();
+    await until(() => t.services.collab.connections === before + 1);
+    const fetch = maskedTextFrame(JSON.stringify({ a: 'f', c: projectId, d: 'heavy.txt' }));
+    for (let i = 0; i < 80; i++) hog.write(fetch); // ~70 MiB of answers
+    // Dropped at 16 MiB unsent, not after the heartbeat's 30 s; the others are served on.
+    await until(() => t.services.collab.connections === before, 10_000, 'the hog dropped');
+    hog.destroy();
+    const reader = await connect(editor);
+    await docs.subscribe(reader.doc(projectId, 'heavy.txt'));
+    expect(reader.doc(projectId, 'heavy.txt').data.length).toBe(900 * 1024);
   });
 
   it('turns an API write of an open file into an op by its author', async () => {
@@ -513,3 +541,12 @@ describe('WS /api/collab', () => {
     );
   });
 });
+
+/** A client's WebSocket text frame (masked, as RFC 6455 requires of clients), under 126 bytes. */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  if (payload.length >= 126) throw new Error('frame too long for this helper');
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = payload.map((b, i) => b ^ mask[i % 4]!);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}

@@ -24,8 +24,6 @@ import { registerCollabType } from './type.ts';
 export const MAX_DOC_BYTES = 1024 * 1024;
 /** How long a cached role stands before it is read again. */
 const ROLE_TTL_MS = 30_000;
-/** A client that cannot keep up (this much unsent) is dropped rather than buffered without end. */
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** What the server keeps about each connection (ShareDB's `agent.custom`). */
 interface AgentState {
@@ -571,7 +569,7 @@ export class CollabService {
   #heartbeat(): void {
     for (const stream of this.#agents.keys()) {
       const ws = stream.ws;
-      if (!stream.alive || ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      if (!stream.alive) {
         ws.terminate();
         continue;
       }

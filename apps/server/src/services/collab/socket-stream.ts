@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
 
+/** A client that leaves this much unread is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
 /**
  * One collab WebSocket as ShareDB's Agent uses a stream: `write(message)` sends it as JSON,
  * `end()` closes the socket, and each JSON message received is a `data` event; `close` when the
@@ -36,10 +39,18 @@ export class SocketStream extends EventEmitter {
     ws.on('pong', onPong);
   }
 
-  /** Sends a message (nothing once the socket is closing). */
+  /**
+   * Sends a message (nothing once the socket is closing). A client that does not read (16 MiB
+   * unsent: e.g. fetching a large document over and over) is dropped.
+   */
   write(message: unknown): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(message));
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      ws.terminate();
+      return false;
+    }
+    ws.send(JSON.stringify(message));
     return true;
   }
 
