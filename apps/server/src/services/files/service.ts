@@ -26,7 +26,8 @@ import {
   type VersionMetaRow,
   type VersionValues,
 } from './store.ts';
-import { WorkspaceWatcher } from './watcher.ts';
+import { PollingWatcher } from './polling-watcher.ts';
+import { WorkspaceWatcher, type DiskChangeHandler, type DiskWatcher } from './watcher.ts';
 import { prefixQuery, queryWords } from './words.ts';
 import { Workspaces } from './workspace.ts';
 import { buildZip, readZip, type ArchiveEntry, type ZipLimits } from './zip.ts';
@@ -201,6 +202,12 @@ export interface FilesServiceDeps {
   workspaceIgnore: string[];
   /** The user project code runs as, who owns what is written to workspaces (default: ours). */
   workspaceOwner?: Owner;
+  /**
+   * How changes made inside workspaces are noticed: inotify (default), or `poll`, walking each
+   * workspace every `workspacePollMs` (2000), for a data dir on a network volume.
+   */
+  workspaceWatch?: 'inotify' | 'poll';
+  workspacePollMs?: number;
 }
 
 type Planned =
@@ -241,7 +248,7 @@ export class FilesService {
   readonly #metrics: Metrics;
   readonly #limits: FileLimits;
   readonly #workspaces: Workspaces;
-  readonly #watcher: WorkspaceWatcher;
+  readonly #watcher: DiskWatcher;
   readonly #indexer: SearchIndexer;
   #closed = false;
   #ready: Promise<void> = Promise.resolve();
@@ -261,12 +268,17 @@ export class FilesService {
       log: deps.log,
       owner: deps.workspaceOwner,
     });
-    this.#watcher = new WorkspaceWatcher({
-      ignore: deps.workspaceIgnore,
-      log: deps.log,
-      onChange: (projectId, paths) =>
-        this.#workspaces.exclusive(projectId, () => this.#importFromDisk(projectId, paths)),
-    });
+    const onChange: DiskChangeHandler = (projectId, paths) =>
+      this.#workspaces.exclusive(projectId, () => this.#importFromDisk(projectId, paths));
+    this.#watcher =
+      deps.workspaceWatch === 'poll'
+        ? new PollingWatcher({
+            workspaces: this.#workspaces,
+            log: deps.log,
+            onChange,
+            intervalMs: deps.workspacePollMs,
+          })
+        : new WorkspaceWatcher({ ignore: deps.workspaceIgnore, log: deps.log, onChange });
     this.#indexer = new SearchIndexer(deps.db, deps.log);
   }
 

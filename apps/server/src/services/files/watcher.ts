@@ -7,11 +7,23 @@ import { tempPrefix } from './workspace.ts';
 /** Receives the workspace-relative paths that changed on disk (deduplicated, any order). */
 export type DiskChangeHandler = (projectId: string, paths: string[]) => Promise<void>;
 
+/** What the files service needs of a watcher: inotify ({@link WorkspaceWatcher}) or polling. */
+export interface DiskWatcher {
+  /** Starts watching `dir`, the workspace of `projectId` (no-op when already watching). */
+  watch(projectId: string, dir: string): Promise<void>;
+  /** Stops watching one project. */
+  unwatch(projectId: string): Promise<void>;
+  /** True while `projectId`'s workspace is watched. */
+  isWatching(projectId: string): boolean;
+  /** Stops everything; later `watch` calls do nothing. */
+  close(): Promise<void>;
+}
+
 /**
  * Watches project workspaces (inotify through @parcel/watcher) and hands changed paths to the
  * files service, one batch at a time per project. Ignored directories are not even watched.
  */
-export class WorkspaceWatcher {
+export class WorkspaceWatcher implements DiskWatcher {
   readonly #subscriptions = new Map<string, AsyncSubscription>();
   readonly #ignore: string[];
   readonly #log: Logger;

@@ -11,10 +11,16 @@ export const tempPrefix = '.vf-tmp-';
 /** Heavy generated directories nobody wants versioned (VAPORFORM_WORKSPACE_IGNORE's default). */
 export const defaultIgnore = ['node_modules', '.git', 'dist', 'build', '__pycache__', '.venv'];
 
-/** One file found on disk by {@link Workspaces.walk}. */
+/** The most files {@link Workspaces.walk} lists by default. */
+export const maxWalkFiles = 100_000;
+
+/** One file found on disk by {@link Workspaces.walk}, with what its lstat said. */
 export interface DiskFile {
   path: string;
   size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
 }
 
 /**
@@ -333,7 +339,7 @@ export class Workspaces {
    * Regular files under `dir` (the whole workspace when omitted), skipping ignored paths,
    * symbolic links and names that are not acceptable file paths. Bounded by `limit` files.
    */
-  async walk(projectId: string, dir?: string, limit = 100_000): Promise<DiskFile[]> {
+  async walk(projectId: string, dir?: string, limit = maxWalkFiles): Promise<DiskFile[]> {
     const found: DiskFile[] = [];
     const start = dir === undefined ? [] : checkFilePath(dir, 'dir').split('/');
     await this.#inDir(projectId, start, async (top) => {
@@ -358,13 +364,23 @@ export class Workspaces {
             }
           } else if (entry.isFile()) {
             const stat = await at.lstat(entry.name);
-            if (stat?.isFile()) found.push({ path: child, size: stat.size });
+            if (stat?.isFile()) {
+              const { size, mtimeMs, ctimeMs, ino } = stat;
+              found.push({ path: child, size, mtimeMs, ctimeMs, ino });
+            }
           }
         }
       };
       await visit(top, dir ?? '');
     });
     return found;
+  }
+
+  /** True when the project's workspace directory exists (and is a real directory). */
+  async exists(projectId: string): Promise<boolean> {
+    const root = await AnchoredDir.open(this.dir(projectId)).catch(() => undefined);
+    await root?.close();
+    return root !== undefined;
   }
 
   /** Deletes the project's workspace directory (its contents first, never following a link). */
