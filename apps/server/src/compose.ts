@@ -185,6 +185,7 @@ export async function composeServices(deps: {
   const { runtime, reason: runtimeReason } = await selectRuntime({
     kind: config.runtime,
     dockerHost: config.dockerHost,
+    dockerTls: config.dockerTls,
     log,
     accounts: () => auth.countAccounts(),
     docker: (docker) =>
@@ -196,7 +197,9 @@ export async function composeServices(deps: {
         log,
         warmPoolSize: config.containers.warmPoolSize,
         poolImage: config.runtimeImage ?? DEFAULT_RUNTIME_IMAGE,
-        hostIsolation: true,
+        // A remote engine's host keeps project containers off itself (infra/k8s engine.yaml).
+        hostIsolation: config.containers.portsHost === undefined,
+        portsHost: config.containers.portsHost,
         // The projects table's default limits: a claim then needs no update.
         poolLimits: { memoryMb: 1024, cpuPercent: 100, pidsLimit: config.containers.pidsLimit },
       }),
@@ -256,6 +259,7 @@ export async function composeServices(deps: {
       },
     },
     workspaceIgnore: config.files.workspaceIgnore,
+    workspaceWatch: config.files.workspaceWatch,
     // Project containers run as RUNTIME_UID; as root, what the server writes must be theirs.
     workspaceOwner:
       runtime.kind === 'docker' && process.getuid?.() === 0
@@ -375,6 +379,7 @@ export async function composeServices(deps: {
     // Runs hold a session advisory lock; Terraform's pg backend takes its own.
     databaseUrl: (deps.directPool ?? pool).options.connectionString ?? '',
     dockerHost: config.dockerHost,
+    dockerTls: config.dockerTls,
     metrics,
     secrets,
   });

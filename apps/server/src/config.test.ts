@@ -15,6 +15,23 @@ describe('loadConfig', () => {
     expect(c.publicUrl).toBe('http://localhost:4000');
     expect(c.databaseUrl).toBeUndefined();
     expect(c.logLevel).toBe('info');
+    expect(c.dockerTls).toBeUndefined();
+    expect(c.containers.portsHost).toBeUndefined();
+    expect(c.files.workspaceWatch).toBe('inotify');
+  });
+
+  it('reads a remote engine the way Docker does: TLS with certificates, ports at its address', () => {
+    const c = loadConfig({
+      VAPORFORM_DATA_DIR: dataDir(),
+      DOCKER_HOST: 'tcp://vaporform-engine-0.vaporform-engine:2376',
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: '/etc/vaporform/engine',
+      VAPORFORM_DOCKER_PORTS_HOST: 'vaporform-engine-0.vaporform-engine',
+      VAPORFORM_WORKSPACE_WATCH: 'poll',
+    });
+    expect(c.dockerTls).toEqual({ certPath: '/etc/vaporform/engine' });
+    expect(c.containers.portsHost).toBe('vaporform-engine-0.vaporform-engine');
+    expect(c.files.workspaceWatch).toBe('poll');
   });
 
   it.each([
@@ -26,6 +43,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['JWT_SECRET', 'short'],
     ['VAPORFORM_PUBLIC_URL', 'ftp://x'],
+    ['VAPORFORM_WORKSPACE_WATCH', 'fanotify'],
+    ['VAPORFORM_DOCKER_PORTS_HOST', 'http://engine/'],
   ])('a bad %s stops start-up with a message naming it', (variable, value) => {
     const run = () => loadConfig({ VAPORFORM_DATA_DIR: dataDir(), [variable]: value });
     expect(run).toThrow(ConfigError);

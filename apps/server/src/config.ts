@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -69,6 +70,14 @@ const envSchema = z.object({
   SUPABASE_JWT_SECRET: z.string().optional(),
   VAPORFORM_RUNTIME: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
   DOCKER_HOST: z.string().optional(),
+  DOCKER_TLS_VERIFY: z.string().optional(),
+  DOCKER_CERT_PATH: z.string().optional(),
+  VAPORFORM_DOCKER_PORTS_HOST: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || /^[A-Za-z0-9.:[\]-]+$/.test(v), {
+      message: 'must be a host name or an IP address',
+    }),
   VAPORFORM_RUNTIME_IMAGE: z.string().optional(),
   VAPORFORM_PUBLIC_URL: optionalUrl(['http', 'https']),
   JWT_SECRET: z
@@ -118,6 +127,7 @@ const envSchema = z.object({
     .refine((v) => v.split(',').every((n) => !/[/\\]/.test(n) && n.trim() !== '..'), {
       message: 'must be comma-separated names (node_modules,.git), not paths',
     }),
+  VAPORFORM_WORKSPACE_WATCH: z.enum(['inotify', 'poll']).default('inotify'),
   VAPORFORM_IMPORT_MAX_BYTES: intFromEnv(100 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
   VAPORFORM_IMPORT_MAX_ENTRIES: intFromEnv(10_000, 1, 1_000_000),
   VAPORFORM_IMPORT_MAX_UNCOMPRESSED_BYTES: intFromEnv(512 * 1024 * 1024, 1, 64 * 1024 ** 3),
@@ -140,6 +150,8 @@ export interface Config {
   supabase: { url: string; jwtSecret: string | undefined } | undefined;
   runtime: 'auto' | 'docker' | 'process' | 'kubernetes';
   dockerHost: string | undefined;
+  /** DOCKER_TLS_VERIFY: the engine is reached over TLS with `ca.pem`, `cert.pem`, `key.pem`. */
+  dockerTls: { certPath: string } | undefined;
   runtimeImage: string | undefined;
   publicUrl: string;
   jwtSecret: string;
@@ -178,6 +190,11 @@ export interface Config {
     /** Resource sampling period; 0 disables it. */
     statsSeconds: number;
     pidsLimit: number;
+    /**
+     * A remote engine (DOCKER_HOST on another machine): dev servers are published on every
+     * interface of the engine and reached at this host. Undefined: 127.0.0.1 on both sides.
+     */
+    portsHost: string | undefined;
   };
   /** Project files (services/files). */
   files: {
@@ -185,6 +202,11 @@ export interface Config {
     maxFileBytes: number;
     /** Names ignored anywhere in a workspace path: never imported, not even watched. */
     workspaceIgnore: string[];
+    /**
+     * How changes made inside workspaces are noticed: inotify, or `poll` (each workspace walked
+     * every 2 s) for a data dir on a network volume that other machines' containers write.
+     */
+    workspaceWatch: 'inotify' | 'poll';
     /** Largest zip upload (compressed). */
     importMaxBytes: number;
     importMaxEntries: number;
@@ -219,6 +241,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     runtime: e.VAPORFORM_RUNTIME,
     dockerHost: e.DOCKER_HOST || undefined,
+    // Docker's own convention: any non-empty DOCKER_TLS_VERIFY, certificates in DOCKER_CERT_PATH.
+    dockerTls: e.DOCKER_TLS_VERIFY
+      ? { certPath: e.DOCKER_CERT_PATH || path.join(os.homedir(), '.docker') }
+      : undefined,
     runtimeImage: e.VAPORFORM_RUNTIME_IMAGE || undefined,
     publicUrl,
     jwtSecret: e.JWT_SECRET || readOrCreateSecret(dataDir, 'jwt-secret'),
@@ -257,12 +283,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileSeconds: e.VAPORFORM_RECONCILE_SECONDS,
       statsSeconds: e.VAPORFORM_STATS_SECONDS,
       pidsLimit: e.VAPORFORM_PIDS_LIMIT,
+      portsHost: e.VAPORFORM_DOCKER_PORTS_HOST || undefined,
     },
     files: {
       maxFileBytes: e.VAPORFORM_MAX_FILE_BYTES,
       workspaceIgnore: e.VAPORFORM_WORKSPACE_IGNORE.split(',')
         .map((n) => n.trim())
         .filter(Boolean),
+      workspaceWatch: e.VAPORFORM_WORKSPACE_WATCH,
       importMaxBytes: e.VAPORFORM_IMPORT_MAX_BYTES,
       importMaxEntries: e.VAPORFORM_IMPORT_MAX_ENTRIES,
       importMaxUncompressedBytes: e.VAPORFORM_IMPORT_MAX_UNCOMPRESSED_BYTES,

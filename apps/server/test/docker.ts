@@ -67,6 +67,11 @@ export async function startTestDockerd(
     addressPool?: string;
     /** A second engine leaves iptables to the first (ports are served by docker-proxy). */
     iptables?: boolean;
+    /**
+     * Also listen on tcp://127.0.0.1:`port` with TLS only (`--tlsverify`), as the Kubernetes
+     * engine does, with the certificates of `infra/k8s/engine-certs.sh` in `<dir>/server/`.
+     */
+    tls?: { port: number; certDir: string };
   } = {},
 ): Promise<string> {
   const dir = options.dir ?? TEST_DOCKER_DIR;
@@ -74,6 +79,16 @@ export async function startTestDockerd(
   const dockerHost = `unix://${sock}`;
   const docker = dockerClient(dockerHost);
   if (await dockerAnswers(docker)) return dockerHost;
+  const tls = options.tls;
+  const tlsArgs = tls
+    ? [
+        `--host=tcp://127.0.0.1:${tls.port}`,
+        '--tlsverify',
+        `--tlscacert=${tls.certDir}/server/ca.pem`,
+        `--tlscert=${tls.certDir}/server/cert.pem`,
+        `--tlskey=${tls.certDir}/server/key.pem`,
+      ]
+    : [];
   const dockerd = findDockerd() ?? installDocker();
   mkdirSync(dir, { recursive: true });
   const pidfile = `${dir}/docker.pid`;
@@ -84,6 +99,7 @@ export async function startTestDockerd(
     dockerd,
     [
       `--host=${dockerHost}`,
+      ...tlsArgs,
       `--data-root=${dir}/data`,
       `--exec-root=${dir}/exec`,
       `--pidfile=${pidfile}`,

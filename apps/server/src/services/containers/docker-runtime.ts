@@ -52,16 +52,26 @@ export interface DockerRuntimeOptions {
   hostIsolation: boolean;
   /** Limits warm containers are created with (a project's defaults: no update at claim). */
   poolLimits: Pick<RuntimeSpec, 'memoryMb' | 'cpuPercent' | 'pidsLimit'>;
+  /**
+   * The engine runs on another machine, reached at this address: dev ports are published on
+   * every interface of that machine (its network policy lets only the servers in). Omitted:
+   * published on 127.0.0.1, the engine being on this host.
+   */
+  portsHost?: string;
 }
 
 /**
  * Runs each project in its own hardened container: limits from the project's columns, a pids
  * limit, every capability dropped, no-new-privileges, the default seccomp profile, a non-root
  * user, the workspace bind-mounted at /app, a network of its own, the dev port published on
- * 127.0.0.1 only, restart policy unless-stopped.
+ * 127.0.0.1 only (every interface of a remote engine: `portsHost`), restart policy
+ * unless-stopped.
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker' as const;
+  readonly portsHost: string;
+  /** The address dev ports are published on, as the engine reports bindings. */
+  readonly #publishIp: string;
   readonly #docker: Docker;
   readonly #opts: DockerRuntimeOptions;
   readonly #log: Logger;
@@ -84,6 +94,8 @@ export class DockerRuntime implements ContainerRuntime {
       ? { uid: RUNTIME_UID, gid: RUNTIME_UID }
       : { uid: process.getuid?.() ?? RUNTIME_UID, gid: process.getgid?.() ?? RUNTIME_UID };
     this.#poolDir = path.join(options.dataDir, 'warm-pool');
+    this.portsHost = options.portsHost ?? '127.0.0.1';
+    this.#publishIp = options.portsHost ? '0.0.0.0' : '127.0.0.1';
   }
 
   async init(): Promise<void> {
@@ -176,7 +188,7 @@ export class DockerRuntime implements ContainerRuntime {
       HostConfig: {
         ...this.#hardening(spec),
         Mounts: [{ Type: 'bind', Source: spec.workspace, Target: '/app', ReadOnly: false }],
-        PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+        PortBindings: { [portKey]: [{ HostIp: this.#publishIp, HostPort: '' }] },
         NetworkMode: network,
         RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
       },
@@ -216,7 +228,7 @@ export class DockerRuntime implements ContainerRuntime {
     for (const c of containers) {
       const projectId = projectOf(c.Labels, c.Names);
       if (!projectId) continue; // an unclaimed warm-pool container
-      const hostPort = c.Ports.find((p) => p.IP === '127.0.0.1' && p.PublicPort)?.PublicPort;
+      const hostPort = c.Ports.find((p) => p.IP === this.#publishIp && p.PublicPort)?.PublicPort;
       out.push({
         id: c.Id,
         projectId,
@@ -420,7 +432,7 @@ export class DockerRuntime implements ContainerRuntime {
   #instance(info: Docker.ContainerInspectInfo): RuntimeInstance {
     const ports: Record<string, number> = {};
     for (const [key, bindings] of Object.entries(info.NetworkSettings.Ports ?? {})) {
-      const binding = bindings?.find((b) => b.HostIp === '127.0.0.1') ?? bindings?.[0];
+      const binding = bindings?.find((b) => b.HostIp === this.#publishIp) ?? bindings?.[0];
       if (binding?.HostPort) ports[key.replace('/tcp', '')] = Number(binding.HostPort);
     }
     const hostPort = Object.values(ports)[0];
@@ -658,7 +670,7 @@ export class DockerRuntime implements ContainerRuntime {
             BindOptions: { Propagation: 'rslave' },
           },
         ],
-        PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+        PortBindings: { [portKey]: [{ HostIp: this.#publishIp, HostPort: '' }] },
         NetworkMode: network,
         // An engine restart would bring it back waiting for a command that never comes: let it
         // stay down, so the reconciler replaces it with a regular container.
@@ -718,7 +730,7 @@ export class DockerRuntime implements ContainerRuntime {
         stdin.write(`${exports} cd /app && ${installScript(withWatcher(spec))}\n`);
         stdin.end();
         const hostPort = candidate.Ports.find(
-          (p) => p.IP === '127.0.0.1' && p.PublicPort,
+          (p) => p.IP === this.#publishIp && p.PublicPort,
         )?.PublicPort;
         return {
           id: candidate.Id,

@@ -18,7 +18,7 @@ export { DockerRuntime, POOL_PORT } from './docker-runtime.ts';
 export type { DockerRuntimeOptions } from './docker-runtime.ts';
 export { ProcessRuntime, freePort } from './process-runtime.ts';
 export { dockerClient, dockerAnswers, findBwrap, selectRuntime } from './select-runtime.ts';
-export type { RuntimeChoice } from './select-runtime.ts';
+export type { DockerTls, RuntimeChoice } from './select-runtime.ts';
 export { ContainersStore } from './store.ts';
 export {
   buildRuntimeImage,

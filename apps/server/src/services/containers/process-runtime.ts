@@ -75,6 +75,7 @@ export interface ProcessRuntimeOptions {
  */
 export class ProcessRuntime implements ContainerRuntime {
   readonly kind = 'process' as const;
+  readonly portsHost = '127.0.0.1';
   readonly #log: Logger;
   #bwrap: string | undefined;
   readonly #egress: EgressProxy;

@@ -32,9 +32,9 @@ export interface RuntimeInstance {
   reason?: string;
   /** Down, and the engine brings it back by itself (Docker's restart policy, with back-off). */
   restarting?: boolean;
-  /** Container port → host port on 127.0.0.1. */
+  /** Container port → published port (on `portsHost`). */
   ports: Record<string, number>;
-  /** The host port the dev server is reached on (127.0.0.1), if published. */
+  /** The published port the dev server is reached on (at `portsHost`), if published. */
   hostPort?: number;
   image: string;
   createdAt: string;
@@ -76,6 +76,11 @@ export interface LogOptions {
  */
 export interface ContainerRuntime {
   readonly kind: RuntimeKind;
+  /**
+   * Where the server reaches published dev ports: 127.0.0.1, or the engine's address when it
+   * runs on another machine (VAPORFORM_DOCKER_PORTS_HOST).
+   */
+  readonly portsHost: string;
   /** Prepares the engine (networks, images, isolation rules); called once. */
   init(): Promise<void>;
   /**

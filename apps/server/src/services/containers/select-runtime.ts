@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from '../../common/logger.ts';
 import { traceMethods } from '../../common/telemetry.ts';
@@ -6,16 +7,43 @@ import { DockerRuntime } from './docker-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import type { ContainerRuntime, RuntimeKind } from './runtime.ts';
 
-/** A dockerode client for `DOCKER_HOST` (unix://, tcp://, http(s)://) or the default socket. */
-export function dockerClient(dockerHost: string | undefined): Docker {
+/** How the engine is reached over TLS: Docker's DOCKER_TLS_VERIFY and DOCKER_CERT_PATH. */
+export interface DockerTls {
+  /** Holds `ca.pem` (the engine's CA), `cert.pem` and `key.pem` (this client's). */
+  certPath: string;
+}
+
+/**
+ * A dockerode client for `DOCKER_HOST` (unix://, tcp://, http(s)://) or the default socket. With
+ * `tls` (DOCKER_TLS_VERIFY), a tcp:// engine is reached over TLS as Docker's CLI does: the
+ * engine's certificate checked against `ca.pem`, ours presented.
+ * @throws Error when a certificate file cannot be read.
+ */
+export function dockerClient(dockerHost: string | undefined, tls?: DockerTls): Docker {
   if (!dockerHost) return new Docker();
   if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice(7) });
-  const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+  const url = new URL(dockerHost.replace(/^tcp:/, tls ? 'https:' : 'http:'));
+  const https = url.protocol === 'https:';
+  const certs = tls && {
+    ca: readCertificate(tls, 'ca.pem'),
+    cert: readCertificate(tls, 'cert.pem'),
+    key: readCertificate(tls, 'key.pem'),
+  };
   return new Docker({
-    protocol: url.protocol === 'https:' ? 'https' : 'http',
+    protocol: https ? 'https' : 'http',
     host: url.hostname,
-    port: Number(url.port || (url.protocol === 'https:' ? 2376 : 2375)),
+    port: Number(url.port || (https ? 2376 : 2375)),
+    ...certs,
   });
+}
+
+function readCertificate(tls: DockerTls, name: string): Buffer {
+  const file = path.join(tls.certPath, name);
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`DOCKER_TLS_VERIFY: cannot read ${file} (${(err as Error).message})`);
+  }
 }
 
 /** True when a Docker engine answers within `timeoutMs`. */
@@ -66,6 +94,7 @@ export interface RuntimeChoice {
 export async function selectRuntime(options: {
   kind: RuntimeKind | 'auto';
   dockerHost: string | undefined;
+  dockerTls?: DockerTls;
   log: Logger;
   docker: (docker: Docker) => DockerRuntime;
   /** Accounts on the installation (see ProcessRuntimeOptions.accounts). */
@@ -91,7 +120,7 @@ export async function selectRuntime(options: {
     };
   };
   if (kind === 'process') return processRuntime();
-  const docker = dockerClient(options.dockerHost);
+  const docker = dockerClient(options.dockerHost, options.dockerTls);
   const where = options.dockerHost ?? process.env.DOCKER_HOST ?? 'the default socket';
   if (await dockerAnswers(docker)) {
     // Each call on the engine is a span (`docker start`, …) when traces are exported.

@@ -302,13 +302,14 @@ export class ContainersService {
   }
 
   /**
-   * Where the project's dev server answers, for the preview proxy: always 127.0.0.1 and the
-   * port the engine published for this project, never anything a request names.
+   * Where the project's dev server answers, for the preview proxy: the runtime's `portsHost`
+   * (127.0.0.1 unless the engine is remote) and the port the engine published for this
+   * project, never anything a request names.
    */
   async target(projectId: string): Promise<{ host: string; port: number } | undefined> {
     const instance = await this.#runtime.inspect(projectId);
     if (!instance || instance.state !== 'running' || !instance.hostPort) return undefined;
-    return { host: '127.0.0.1', port: instance.hostPort };
+    return { host: this.#runtime.portsHost, port: instance.hostPort };
   }
 
   /**
@@ -403,7 +404,9 @@ export class ContainersService {
       { runtime: this.#runtime.kind, path: instance.pooled ? 'warm' : 'cold' },
       (performance.now() - started) / 1000,
     );
-    const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
+    const serviceUrl = instance.hostPort
+      ? `http://${this.#runtime.portsHost}:${instance.hostPort}`
+      : null;
     const recorded = this.#d.projects.setRuntimeState(projectId, {
       status: 'running',
       statusReason: null,
@@ -603,7 +606,7 @@ export class ContainersService {
       if (marker === 'crash') {
         // Never call a server that answers crashed.
         const port = sup.instance.hostPort;
-        if (port && (await portAnswers(port, 1_000))) return;
+        if (port && (await portAnswers(this.#runtime.portsHost, port, 1_000))) return;
         if (sup.marker || sup.abort.signal.aborted) return; // a newer line decides
         await this.#markCrashed(sup, crashReason(sup.lines, 'the dev server crashed'), 'watcher');
       } else if (sup.phase !== 'starting') {
@@ -634,7 +637,7 @@ export class ContainersService {
       while (!abort.signal.aborted && sup.phase !== 'running') {
         const port = sup.instance.hostPort;
         const epoch = sup.epoch;
-        if (port && (await portAnswers(port, 1_000))) {
+        if (port && (await portAnswers(this.#runtime.portsHost, port, 1_000))) {
           if (abort.signal.aborted) return;
           // It went down or restarted while we asked: that answer may be the old program's.
           if (sup.epoch !== epoch) continue;
@@ -813,7 +816,9 @@ export class ContainersService {
       const supervised = this.#supervised.get(projectId);
       if (instance?.state === 'running') {
         // The engine may have restarted it (new port) or the server missed a change.
-        const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
+        const serviceUrl = instance.hostPort
+          ? `http://${this.#runtime.portsHost}:${instance.hostPort}`
+          : null;
         if (record.containerId !== instance.id || (record.serviceUrl ?? null) !== serviceUrl) {
           await this.#d.projects.setRuntimeState(projectId, {
             containerId: instance.id,
@@ -827,7 +832,9 @@ export class ContainersService {
         ) {
           continue;
         }
-        const answers = instance.hostPort ? await portAnswers(instance.hostPort, 1_000) : false;
+        const answers = instance.hostPort
+          ? await portAnswers(this.#runtime.portsHost, instance.hostPort, 1_000)
+          : false;
         if (!answers && instance.pooled && record.health !== 'starting') {
           // A warm container brought back by the engine waits for a command: replace it.
           await this.#restartFromReconcile(projectId, report, true);
@@ -916,7 +923,9 @@ export class ContainersService {
           at: new Date().toISOString(),
         })
       : null;
-    const serviceUrl = instance.hostPort ? `http://127.0.0.1:${instance.hostPort}` : null;
+    const serviceUrl = instance.hostPort
+      ? `http://${this.#runtime.portsHost}:${instance.hostPort}`
+      : null;
     const cpu = resource?.cpu_usage_percent;
     return {
       id: instance.id,
@@ -1051,13 +1060,13 @@ const staticServer =
   `.listen(process.env.PORT||3000,'0.0.0.0')"`;
 
 /**
- * True when the dev server on 127.0.0.1:`port` answers an HTTP request (any status). A bare TCP
+ * True when the dev server at `host`:`port` answers an HTTP request (any status). A bare TCP
  * connect would not do: Docker's userland proxy accepts connections before the app listens.
  */
-export function portAnswers(port: number, timeoutMs: number): Promise<boolean> {
+export function portAnswers(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = httpRequest({
-      host: '127.0.0.1',
+      host,
       port,
       path: '/',
       method: 'HEAD',

@@ -7,7 +7,7 @@ import { installProvider } from '../../../../../infra/terraform/provider-local/s
 import { errors } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Db } from '../../db/index.ts';
-import { dockerAnswers, dockerClient } from '../containers/index.ts';
+import { dockerAnswers, dockerClient, type DockerTls } from '../containers/index.ts';
 import type { Metrics } from '../monitoring/index.ts';
 import type { AuthService } from '../auth/index.ts';
 import type { ProjectsService, Role } from '../projects/index.ts';
@@ -134,6 +134,8 @@ export interface InfrastructureServiceDeps {
   /** The database Terraform's `pg` backend keeps state in (given only as PG_CONN_STR). */
   databaseUrl: string;
   dockerHost?: string;
+  /** DOCKER_TLS_VERIFY: the engine of local machines is reached over TLS. */
+  dockerTls?: DockerTls;
   terraformBin?: string;
   /** Between SIGINT and SIGKILL of a canceled run. */
   cancelGraceMs?: number;
@@ -268,7 +270,7 @@ export class InfrastructureService {
       this.#deps.log.warn({ deploymentId: row.id, killed }, "killed a stopped run's terraform");
     }
     if (row.provider !== 'local') return { removed: [] };
-    const docker = dockerClient(this.#deps.dockerHost);
+    const docker = dockerClient(this.#deps.dockerHost, this.#deps.dockerTls);
     if (!(await dockerAnswers(docker))) {
       this.#deps.log.warn(
         { deploymentId: row.id },
@@ -336,7 +338,7 @@ export class InfrastructureService {
     const variables = this.#variables({}, input);
     if (input.provider !== 'local') {
       await this.#cloudPreflight(input.projectId, input.provider);
-    } else if (!(await dockerAnswers(dockerClient(this.#deps.dockerHost)))) {
+    } else if (!(await dockerAnswers(dockerClient(this.#deps.dockerHost, this.#deps.dockerTls)))) {
       throw errors.unavailable(
         `Local machines need a Docker engine and none answers at ${this.#deps.dockerHost ?? 'the default socket'} (set DOCKER_HOST). Nothing was created.`,
       );
@@ -833,6 +835,11 @@ export class InfrastructureService {
       PG_CONN_STR: terraformConnectionString(this.#deps.databaseUrl),
     };
     if (this.#deps.dockerHost) env.DOCKER_HOST = this.#deps.dockerHost;
+    // The local provider's dockerode reads Docker's own variables.
+    if (this.#deps.dockerTls) {
+      env.DOCKER_TLS_VERIFY = '1';
+      env.DOCKER_CERT_PATH = this.#deps.dockerTls.certPath;
+    }
     let secrets: Record<string, string> | undefined;
     if (row.provider !== 'local') {
       // The cloud's credentials: only ever in Terraform's environment, redacted from its output.
