@@ -172,6 +172,30 @@ describe('a Docker engine on another machine (the Kubernetes shape)', () => {
   }, 120_000);
 });
 
+describe('two servers, one engine', () => {
+  it('both asked to start one project at the same moment: both answer it running, one container', async () => {
+    const id = await createProject(a, alice, 'Started twice');
+    writeDevServer(a, id, '<h1>once</h1>');
+    const answers = await Promise.all(
+      [a, b].map((app) =>
+        call(app.app, 'POST', `/api/containers/${id}/start?wait=true`, { token: alice.token }),
+      ),
+    );
+    for (const res of answers) expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const containers = await engine.listContainers({
+      all: true,
+      filters: { name: [`vf-${id}`] },
+    });
+    expect(containers).toHaveLength(1);
+    const shown = await eventually(async () => {
+      const res = await call(b.app, 'GET', `/api/containers/${id}`, { token: alice.token });
+      return res.body.container.health === 'healthy' ? res.body.container : undefined;
+    }, 30_000);
+    expect(shown.status).toBe('running');
+    expect(shown.id).toBe(containers[0]!.Id);
+  }, 120_000);
+});
+
 /** Runs a shell command in the container as its user, on the remote engine. */
 async function exec(container: string, script: string): Promise<string> {
   const run = await engine.getContainer(container).exec({

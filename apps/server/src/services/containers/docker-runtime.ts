@@ -147,7 +147,7 @@ export class DockerRuntime implements ContainerRuntime {
       const container = this.#docker.getContainer(existing.Id);
       // A crash-looping container waits out the engine's back-off: start it now instead.
       if (existing.State.Restarting) await container.stop({ t: 1 }).catch(() => undefined);
-      if (!existing.State.Running || existing.State.Restarting) await container.start();
+      if (!existing.State.Running || existing.State.Restarting) await startContainer(container);
       return this.#instance(await this.#docker.getContainer(existing.Id).inspect());
     }
     if (existing) await this.remove(spec.projectId);
@@ -171,7 +171,7 @@ export class DockerRuntime implements ContainerRuntime {
       [LABEL_PROJECT]: spec.projectId,
     });
     const portKey = `${spec.port}/tcp`;
-    const container = await this.#docker.createContainer({
+    const created = this.#docker.createContainer({
       name: containerName(spec.projectId),
       Image: spec.image,
       Cmd: ['/bin/sh', '-c', installScript(withWatcher(spec))],
@@ -193,7 +193,22 @@ export class DockerRuntime implements ContainerRuntime {
         RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
       },
     });
-    await container.start();
+    let container: Docker.Container;
+    try {
+      container = await created;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      // Another server on this engine is making it (two starts at once): theirs it is. The
+      // engine holds the name before the container can be inspected.
+      let made: Docker.ContainerInspectInfo | undefined;
+      for (let tries = 0; !made && tries < 50; tries++) {
+        made = await this.#find(spec.projectId);
+        if (!made) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (!made) throw err;
+      container = this.#docker.getContainer(made.Id);
+    }
+    await startContainer(container);
     return this.#instance(await container.inspect());
   }
 
@@ -517,7 +532,14 @@ export class DockerRuntime implements ContainerRuntime {
         },
       });
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      // Made by another server on this engine meanwhile: a 409 for the name, or a 403 for the
+      // bridge, whose name follows from the key (so the same network is never made twice).
+      if ((err as { statusCode?: number }).statusCode === 409) return name;
+      const made = await this.#docker
+        .getNetwork(name)
+        .inspect()
+        .catch(() => undefined);
+      if (!made) throw err;
     }
     return name;
   }
@@ -803,6 +825,12 @@ interface DockerStats {
   networks?: Record<string, { rx_bytes: number; tx_bytes: number }>;
 }
 
+/** Starts a container; one that another server started meanwhile is fine (304). */
+async function startContainer(container: Docker.Container): Promise<void> {
+  await container.start().catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 304) throw err;
+  });
+}
 function containerName(projectId: string): string {
   return `vf-${projectId}`;
 }

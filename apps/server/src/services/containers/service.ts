@@ -28,7 +28,7 @@ export interface ContainerInfo {
    * not be started at all (image missing, engine refused).
    */
   status: 'starting' | 'running' | 'crashed' | 'stopped' | 'error';
-  /** Container port → host port (127.0.0.1). */
+  /** Container port → published port (on the runtime's `portsHost`). */
   ports: Record<string, number>;
   /** Where the dev server answers on the host (internal; browsers use previewUrl). */
   serviceUrl: string | null;
