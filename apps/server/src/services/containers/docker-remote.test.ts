@@ -173,7 +173,7 @@ describe('a Docker engine on another machine (the Kubernetes shape)', () => {
 });
 
 describe('two servers, one engine', () => {
-  it('both asked to start one project at the same moment: both answer it running, one container', async () => {
+  it('both asked to start (restart, rebuild) one project at the same moment: both answer it running, one container', async () => {
     const id = await createProject(a, alice, 'Started twice');
     writeDevServer(a, id, '<h1>once</h1>');
     const answers = await Promise.all(
@@ -193,6 +193,28 @@ describe('two servers, one engine', () => {
     }, 30_000);
     expect(shown.status).toBe('running');
     expect(shown.id).toBe(containers[0]!.Id);
+
+    // Restarted, then rebuilt, on both at once (two people, or two reconcilers): both answer,
+    // and the engine has one container, running (a rebuild's is a new one).
+    for (const verb of ['restart', 'rebuild']) {
+      const before = await engine.listContainers({ all: true, filters: { name: [`vf-${id}`] } });
+      const answered = await Promise.all(
+        [a, b].map((app) =>
+          call(app.app, 'POST', `/api/containers/${id}/${verb}?wait=true`, {
+            token: alice.token,
+          }),
+        ),
+      );
+      for (const res of answered) expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const after = await engine.listContainers({ all: true, filters: { name: [`vf-${id}`] } });
+      expect(after, verb).toHaveLength(1);
+      expect(after[0]!.State, verb).toBe('running');
+      if (verb === 'rebuild') expect(after[0]!.Id).not.toBe(before[0]!.Id);
+      await eventually(async () => {
+        const res = await call(a.app, 'GET', `/api/containers/${id}`, { token: alice.token });
+        return res.body.container.health === 'healthy' && res.body.container.id === after[0]!.Id;
+      }, 30_000);
+    }
   }, 120_000);
 });
 

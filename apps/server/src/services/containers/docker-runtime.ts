@@ -150,7 +150,9 @@ export class DockerRuntime implements ContainerRuntime {
       if (!existing.State.Running || existing.State.Restarting) await startContainer(container);
       return this.#instance(await this.#docker.getContainer(existing.Id).inspect());
     }
-    if (existing) await this.remove(spec.projectId);
+    // That container only (another server may have made the next one by now); the project's
+    // network stays for the next.
+    if (existing) await this.#removeContainer(existing.Id);
 
     if (
       !existing &&
@@ -171,7 +173,7 @@ export class DockerRuntime implements ContainerRuntime {
       [LABEL_PROJECT]: spec.projectId,
     });
     const portKey = `${spec.port}/tcp`;
-    const created = this.#docker.createContainer({
+    const container = await this.#createOrAdopt(spec.projectId, existing?.Id, {
       name: containerName(spec.projectId),
       Image: spec.image,
       Cmd: ['/bin/sh', '-c', installScript(withWatcher(spec))],
@@ -193,23 +195,33 @@ export class DockerRuntime implements ContainerRuntime {
         RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
       },
     });
-    let container: Docker.Container;
-    try {
-      container = await created;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
-      // Another server on this engine is making it (two starts at once): theirs it is. The
-      // engine holds the name before the container can be inspected.
-      let made: Docker.ContainerInspectInfo | undefined;
-      for (let tries = 0; !made && tries < 50; tries++) {
-        made = await this.#find(spec.projectId);
-        if (!made) await new Promise((r) => setTimeout(r, 100));
-      }
-      if (!made) throw err;
-      container = this.#docker.getContainer(made.Id);
-    }
     await startContainer(container);
     return this.#instance(await container.inspect());
+  }
+
+  /**
+   * Creates the project's container, or takes the one another server on this engine is making
+   * at the same moment (two starts at once): the name is the lock. A name still held by the
+   * container being replaced (`replaced`, or one being removed) is waited for.
+   */
+  async #createOrAdopt(
+    projectId: string,
+    replaced: string | undefined,
+    options: Docker.ContainerCreateOptions,
+  ): Promise<Docker.Container> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.#docker.createContainer(options);
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 409 || tries >= 50) throw err;
+      }
+      // The engine holds the name a moment before the container can be inspected.
+      const made = await this.#find(projectId);
+      if (made && made.Id !== replaced && made.State.Status !== 'removing') {
+        return this.#docker.getContainer(made.Id);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async stop(projectId: string): Promise<void> {
