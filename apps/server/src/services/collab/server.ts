@@ -99,6 +99,12 @@ export class CollabService {
   /** Every client connection on this instance, by its socket's stream. */
   readonly #agents = new Map<SocketStream, Agent>();
   readonly #rooms = new Map<string, ProjectRoom>();
+  /**
+   * Lookups in flight, shared by the sockets that ask the same at once (a project's people
+   * opening it together, a reconnect storm): one query, not one per socket.
+   */
+  readonly #namesInFlight = new Map<string, Promise<string>>();
+  readonly #rolesInFlight = new Map<string, Promise<Role | null>>();
   readonly #auth: AuthService;
   readonly #projects: ProjectsService;
   readonly #bus: EventBus;
@@ -218,10 +224,22 @@ export class CollabService {
     this.#agents.set(stream, agent);
     this.#metrics?.websocketConnections.inc({ channel: 'collab' });
     const s = state(agent);
-    void this.#auth.usersByIds([claims.userId]).then(
-      ([user]) => (s.name = user?.name ?? ''),
+    void this.#nameOf(claims.userId).then(
+      (name) => (s.name = name),
       () => undefined,
     );
+  }
+
+  #nameOf(userId: string): Promise<string> {
+    let lookup = this.#namesInFlight.get(userId);
+    if (!lookup) {
+      lookup = this.#auth
+        .usersByIds([userId])
+        .then(([user]) => user?.name ?? '')
+        .finally(() => this.#namesInFlight.delete(userId));
+      this.#namesInFlight.set(userId, lookup);
+    }
+    return lookup;
   }
 
   /** Sockets open on this instance. */
@@ -423,18 +441,34 @@ export class CollabService {
     if (s.only !== undefined && projectId !== s.only) return Promise.resolve(null);
     const cached = s.roles.get(projectId);
     if (cached && Date.now() - cached.at < ROLE_TTL_MS) return cached.role;
-    const role = this.#projects.requireRole(projectId, s.userId ?? '', 'viewer').then(
-      (r) => r.role,
-      (err: unknown) => {
-        if (err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden')) {
-          return null;
-        }
-        s.roles.delete(projectId);
-        throw err;
-      },
-    );
+    const role = this.#lookupRole(projectId, s.userId ?? '').catch((err: unknown) => {
+      s.roles.delete(projectId);
+      throw err;
+    });
     s.roles.set(projectId, { role, at: Date.now() });
     return role;
+  }
+
+  /** The user's role read now (null: not a member); one query for concurrent askers. */
+  #lookupRole(projectId: string, userId: string): Promise<Role | null> {
+    const key = `${projectId}/${userId}`;
+    let lookup = this.#rolesInFlight.get(key);
+    if (!lookup) {
+      lookup = this.#projects
+        .requireRole(projectId, userId, 'viewer')
+        .then(
+          (r) => r.role,
+          (err: unknown) => {
+            if (err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden')) {
+              return null;
+            }
+            throw err;
+          },
+        )
+        .finally(() => this.#rolesInFlight.delete(key));
+      this.#rolesInFlight.set(key, lookup);
+    }
+    return lookup;
   }
 
   /**
