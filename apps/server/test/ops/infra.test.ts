@@ -9,10 +9,14 @@ import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../db.ts';
+import { useTestDocker } from '../docker.ts';
+import { until } from '../wait.ts';
+import { buildRuntimeImage } from '../../src/services/containers/index.ts';
 import { requireBinary, startServer } from '../topology/processes.ts';
 
 // The deployment files, checked offline with the operators' own tools: Debian's docker-compose
-// renders infra/compose.yaml, kubectl's kustomize renders infra/k8s, haproxy checks its config.
+// renders infra/compose.yaml and builds its server image (offline, from the local base) on the
+// test engine, which then serves; kubectl's kustomize renders infra/k8s, haproxy checks its config.
 // Every rendered Kubernetes object is validated against the Kubernetes OpenAPI schemas (the
 // `kubernetes-models` package: validators generated from the API server's own OpenAPI document,
 // run with ajv — types, required fields, enums, formats), strictly like `kubeconform -strict`:
@@ -88,6 +92,90 @@ describe('infra/compose.yaml', () => {
     expect(dynamic).toContain('http://127.0.0.1:4001');
     expect(dynamic).toMatch(/HostRegexp\(`\^\[0-9a-f-\]\{36\}\\\.preview\\\./);
   });
+
+  it('builds the server image offline (docker-compose build), and that image serves Vaporform', async () => {
+    const { docker, dockerHost } = await useTestDocker();
+    // The base from this machine's files (npm run runtime-image), then compose's own build.
+    await buildRuntimeImage(docker, {
+      variant: 'server',
+      addonsFrom: path.join(root, 'node_modules'),
+    });
+    const build = spawnSync('docker-compose', ['-f', 'infra/compose.yaml', 'build', 'server-a'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, ...composeEnv, DOCKER_HOST: dockerHost },
+      timeout: 600_000,
+    });
+    expect(build.status, build.stdout.slice(-2000) + build.stderr.slice(-2000)).toBe(0);
+    const image = await docker.getImage('vaporform/server:latest').inspect();
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const container = await docker.createContainer({
+      Image: 'vaporform/server:latest',
+      Env: [
+        `DATABASE_URL=${database.url}`,
+        `PORT=${port}`,
+        'HOST=127.0.0.1',
+        'VAPORFORM_RUNTIME=process',
+        'LOG_LEVEL=warn',
+      ],
+      HostConfig: { NetworkMode: 'host' },
+    });
+    try {
+      await container.start();
+      const base = `http://127.0.0.1:${port}`;
+      await until(
+        async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok,
+        60_000,
+        'the server in the image to be ready',
+        250,
+      );
+      // The IDE (built web), and an account: the native password hashing loads in the image.
+      expect(await (await fetch(`${base}/`)).text()).toContain('<div id="root">');
+      const registered = await fetch(`${base}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          email: 'image@example.test',
+          password: 'a long enough password',
+          name: 'Image',
+        }),
+      });
+      expect(registered.status).toBe(201);
+      const listing = spawnSync('docker', ['run', '--rm', image.Id, 'ls', '-a', '/opt/vaporform'], {
+        encoding: 'utf8',
+        env: { ...process.env, DOCKER_HOST: dockerHost },
+      });
+      expect(listing.stdout.split('\n')).not.toContain('.git');
+      expect(listing.stdout.split('\n')).toContain('node_modules');
+      // The rule the server installs to keep project containers off the host (compose gives
+      // it NET_ADMIN): iptables and its conntrack extension work in the image.
+      const rule = [
+        'iptables -w -N VAPORFORM-HOST',
+        'iptables -w -A VAPORFORM-HOST -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN',
+        'iptables -w -A VAPORFORM-HOST -j DROP',
+        'iptables -w -I INPUT 1 -i vf+ -j VAPORFORM-HOST',
+        'iptables -w -S',
+      ].join(' && ');
+      const iptables = spawnSync(
+        'docker',
+        ['run', '--rm', '--cap-add', 'NET_ADMIN', image.Id, 'sh', '-c', rule],
+        { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: dockerHost } },
+      );
+      expect(iptables.stdout, iptables.stderr).toContain(
+        '-A VAPORFORM-HOST -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+      );
+      expect(iptables.stdout).toContain('-A INPUT -i vf+ -j VAPORFORM-HOST');
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+      // About a gigabyte: not kept on the test engine between runs.
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+      await database.drop();
+    }
+  }, 900_000);
 
   it('refuses to render without the shared keys, naming them', () => {
     const out = run('docker-compose', ['-f', 'infra/compose.yaml', 'config'], {

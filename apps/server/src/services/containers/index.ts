@@ -26,5 +26,6 @@ export {
   followBuild,
   imageExists,
   RUNTIME_UID,
+  SERVER_BASE_IMAGE,
 } from './runtime-image.ts';
 export type { RuntimeImageResult } from './runtime-image.ts';

@@ -24,6 +24,12 @@ import type { Logger } from '../../common/logger.ts';
 /** The image project containers use when VAPORFORM_RUNTIME_IMAGE names none. */
 export const DEFAULT_RUNTIME_IMAGE = 'vaporform/runtime:node';
 
+/**
+ * The server image's base (`infra/server.Dockerfile`): the runtime image's files and iptables
+ * (the server keeps project containers off the host with it), built offline the same way.
+ */
+export const SERVER_BASE_IMAGE = 'vaporform/runtime:server';
+
 /** The unprivileged user of the runtime image (and of every project container). */
 export const RUNTIME_UID = 1000;
 
@@ -229,18 +235,31 @@ export interface RuntimeImageResult {
  */
 export async function buildRuntimeImage(
   docker: Docker,
-  options: { tag?: string; force?: boolean; log?: Logger } = {},
+  options: {
+    tag?: string;
+    force?: boolean;
+    log?: Logger;
+    /** `server`: the server image's base, with iptables ({@link SERVER_BASE_IMAGE}). */
+    variant?: 'node' | 'server';
+    /**
+     * `server`: the node_modules its image will carry; the libraries their native addons
+     * (`*.node`) load come along.
+     */
+    addonsFrom?: string;
+  } = {},
 ): Promise<RuntimeImageResult> {
   const started = performance.now();
-  const tag = options.tag ?? DEFAULT_RUNTIME_IMAGE;
+  const variant = options.variant ?? 'node';
+  const tag = options.tag ?? (variant === 'server' ? SERVER_BASE_IMAGE : DEFAULT_RUNTIME_IMAGE);
   const context = mkdtempSync(path.join(tmpdir(), 'vf-runtime-image-'));
   try {
     const rootfs = path.join(context, 'rootfs');
     assembleRootfs(rootfs);
+    if (variant === 'server') addServerParts(rootfs, options.addonsFrom);
     writeFileSync(path.join(context, 'Dockerfile'), dockerfile());
     const hash = hashTree(context).slice(0, 16);
     const repo = tag.includes(':') ? tag.slice(0, tag.lastIndexOf(':')) : tag;
-    const versionTag = `${repo}:node-${hash}`;
+    const versionTag = `${repo}:${variant}-${hash}`;
     const seconds = () => Math.round((performance.now() - started) / 100) / 10;
     if (!options.force && (await imageExists(docker, versionTag))) {
       await docker.getImage(versionTag).tag({ repo, tag: tag.slice(repo.length + 1) || 'latest' });
@@ -249,7 +268,7 @@ export async function buildRuntimeImage(
     options.log?.info({ image: tag, versionTag }, 'building the runtime image from host files');
     const stream = await docker.buildImage(packContext(context), {
       t: versionTag,
-      labels: { 'vaporform.runtime': 'node', 'vaporform.content-hash': hash },
+      labels: { 'vaporform.runtime': variant, 'vaporform.content-hash': hash },
     });
     await followBuild(docker, stream);
     await docker.getImage(versionTag).tag({ repo, tag: tag.slice(repo.length + 1) || 'latest' });
@@ -413,6 +432,66 @@ function assembleRootfs(rootfs: string): void {
     "PS1='\\u@vaporform:\\w\\$ '\nalias ll='ls -l'\n",
   );
   writeFileSync(path.join(context, 'app/.keep'), '');
+}
+
+/**
+ * What the server needs in its image besides node: iptables (nft and legacy, named as on this
+ * machine) with its extensions, the libraries of the native addons under `addonsFrom`, and
+ * root's home.
+ */
+function addServerParts(rootfs: string, addonsFrom: string | undefined): void {
+  const hostIptables = which('iptables');
+  if (!hostIptables) throw new Error('no iptables on this machine to put in the server image');
+  const libraries = new Set<string>();
+  if (addonsFrom) {
+    const addons = execFileSync('find', [addonsFrom, '-name', '*.node', '-type', 'f'], {
+      encoding: 'utf8',
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    // Other platforms' prebuilt addons are no ELF for this loader: ldd lists nothing for them.
+    for (const addon of addons.split('\n').filter(Boolean)) {
+      for (const lib of sharedLibraries(addon)) libraries.add(lib);
+    }
+  }
+  for (const multi of ['xtables-nft-multi', 'xtables-legacy-multi']) {
+    const found = which(multi);
+    if (!found) continue;
+    const target = path.join(rootfs, 'usr/sbin', multi);
+    copyFileSync(realpathSync(found), target);
+    chmodSync(target, 0o755);
+    for (const lib of sharedLibraries(found)) libraries.add(lib);
+  }
+  const chosen = path.basename(realpathSync(hostIptables)); // the host's alternative
+  for (const name of ['iptables', 'iptables-save', 'iptables-restore']) {
+    symlinkSync(chosen, path.join(rootfs, 'usr/sbin', name));
+    for (const kind of ['nft', 'legacy']) {
+      const multi = `xtables-${kind}-multi`;
+      if (existsSync(path.join(rootfs, 'usr/sbin', multi))) {
+        symlinkSync(
+          multi,
+          path.join(rootfs, 'usr/sbin', name.replace('iptables', `iptables-${kind}`)),
+        );
+      }
+    }
+  }
+  // Matches and targets are loaded at run time from the directory beside libxtables.
+  const libxtables = [...libraries].find((l) => path.basename(l).startsWith('libxtables.'));
+  const extensions = libxtables && path.join(path.dirname(realpathSync(libxtables)), 'xtables');
+  if (extensions && existsSync(extensions)) {
+    copyTree(extensions, path.join(rootfs, extensions));
+    for (const name of readdirSync(extensions)) {
+      for (const lib of sharedLibraries(path.join(extensions, name))) libraries.add(lib);
+    }
+  }
+  for (const lib of libraries) {
+    const dir = realpathSync(path.dirname(lib));
+    const target = path.join(rootfs, dir, path.basename(lib));
+    mkdirSync(path.dirname(target), { recursive: true });
+    if (!existsSync(target)) copyFileSync(realpathSync(lib), target);
+  }
+  // `iptables -w` locks /run/xtables.lock; npm run as root writes its logs under /root.
+  mkdirSync(path.join(rootfs, 'run'), { recursive: true });
+  mkdirSync(path.join(rootfs, 'root'), { recursive: true });
 }
 
 /** Python 3 with its standard library (no tests, GUI or build kit) and the modules' libraries. */
