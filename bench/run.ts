@@ -8,7 +8,7 @@
  * Only loopback is targeted; every load run is bounded in time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -59,7 +59,9 @@ async function startProcess(
  * `npm start` as an operator runs it, on a fresh data dir (embedded PostgreSQL unless
  * BENCH_DATABASE_URL is set), quiet logs.
  */
-async function startVaporform(): Promise<{ server: ChildProcess; port: number; dataDir: string }> {
+async function startVaporform(
+  env: Record<string, string> = {},
+): Promise<{ server: ChildProcess; port: number; dataDir: string }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vf-bench-'));
   const port = await freePort();
   const server = await startProcess(
@@ -68,6 +70,7 @@ async function startVaporform(): Promise<{ server: ChildProcess; port: number; d
       PORT: String(port),
       VAPORFORM_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
+      ...env,
       ...(process.env.BENCH_DATABASE_URL ? { DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
     },
     `http://127.0.0.1:${port}/healthz`,
@@ -216,26 +219,10 @@ async function filesBench(): Promise<Result[]> {
   const seconds = Math.min(DURATION_S, 10);
   const { server, port, dataDir } = await startVaporform();
   const sockets: InstanceType<typeof WebSocket>[] = [];
+  const servers = [{ server, dataDir }];
   try {
     const base = `http://127.0.0.1:${port}`;
-    const email = `bench${Date.now()}@example.test`;
-    await json(`${base}/api/auth/register`, {
-      method: 'POST',
-      body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }),
-    });
-    const { token } = await json(`${base}/api/auth/login`, {
-      method: 'POST',
-      body: JSON.stringify({ email, password: 'bench password 1' }),
-    });
-    const auth = { authorization: `Bearer ${token}` };
-    const newProject = async (name: string): Promise<string> =>
-      (
-        await json(`${base}/api/projects`, {
-          method: 'POST',
-          headers: auth,
-          body: JSON.stringify({ name }),
-        })
-      ).project.id;
+    const { token, auth, newProject } = await signIn(base);
 
     /** Runs `op` one at a time for `seconds` (at most `max` times); latency percentiles. */
     const sequential = async (
@@ -370,12 +357,90 @@ async function filesBench(): Promise<Result[]> {
         ),
       200,
     );
-    return [baseline, big, list, search, viaApi, viaDisk];
+
+    // ── the same with VAPORFORM_WORKSPACE_WATCH=poll (a data dir on a network volume) ──
+    // A second server polling workspaces: a running project's every 2 s, the stopped
+    // 10,000-file project's once a minute. How long a write inside the running project's
+    // workspace takes to be noticed, and what the polling costs over a minute.
+    await stop(server);
+    const polling = await startVaporform({ VAPORFORM_WORKSPACE_WATCH: 'poll' });
+    servers.push(polling);
+    const pollBase = `http://127.0.0.1:${polling.port}`;
+    const other = await signIn(pollBase);
+    const polled = await other.newProject('bench-10k-polled');
+    const importedAgain = await fetch(`${pollBase}/api/projects/${polled}/import`, {
+      method: 'POST',
+      headers: { ...other.auth, 'content-type': 'application/zip' },
+      body: new Uint8Array(makeZip(entries)),
+    });
+    if (!importedAgain.ok) throw new Error(`import: ${importedAgain.status}`);
+    const pollLive = await other.newProject('bench-live-polled', 'node-http');
+    await json(`${pollBase}/api/containers/${pollLive}/start?wait=true`, {
+      method: 'POST',
+      headers: other.auth,
+    });
+    const pollWs = new WebSocket(
+      `ws://127.0.0.1:${polling.port}/api/projects/${pollLive}/ws?token=${other.token}`,
+    );
+    sockets.push(pollWs);
+    await new Promise((resolve, reject) => pollWs.once('open', resolve).once('error', reject));
+    pollWs.on('message', (raw) => {
+      const m = JSON.parse(raw.toString()) as { type: string; data: { path: string } };
+      if (m.type === 'file_changed') waiting.get(m.data.path)?.();
+    });
+    // Idle: only the polling runs (the small project's 30 times, the 10,000 files once), 60 s.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const cpuBefore = processCpuSeconds(polling.server.pid!);
+    await new Promise((r) => setTimeout(r, 60_000));
+    const idleCpu = (processCpuSeconds(polling.server.pid!) - cpuBefore) / 60;
+    const pollWorkspace = path.join(polling.dataDir, 'workspaces', pollLive);
+    const viaPoll = await sequential(
+      `workspace write → file_changed, polled (running project every 2 s, a stopped 10,000-file one every 60 s: ${(idleCpu * 100).toFixed(1)} % of a core)`,
+      (i) =>
+        eventAfter(`disk-${i}.txt`, () =>
+          writeFileSync(path.join(pollWorkspace, `disk-${i}.txt`), `change ${i}`),
+        ),
+      12,
+    );
+    return [baseline, big, list, search, viaApi, viaDisk, viaPoll];
   } finally {
     for (const ws of sockets) ws.terminate();
-    await stop(server);
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const s of servers) {
+      await stop(s.server);
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
   }
+}
+
+/** A new account on `base`, signed in; `newProject(name)` makes one of its projects. */
+async function signIn(base: string) {
+  const email = `bench${Date.now()}@example.test`;
+  await json(`${base}/api/auth/register`, {
+    method: 'POST',
+    body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }),
+  });
+  const { token } = (await json(`${base}/api/auth/login`, {
+    method: 'POST',
+    body: JSON.stringify({ email, password: 'bench password 1' }),
+  })) as { token: string };
+  const auth = { authorization: `Bearer ${token}` };
+  const newProject = async (name: string, templateId?: string): Promise<string> =>
+    (
+      await json(`${base}/api/projects`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ name, ...(templateId ? { templateId } : {}) }),
+      })
+    ).project.id;
+  return { token, auth, newProject };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux: /proc/<pid>/stat). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line (11 and 12 after the name), in ticks.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const benches: Record<string, () => Promise<Result[]>> = {

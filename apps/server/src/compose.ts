@@ -260,6 +260,8 @@ export async function composeServices(deps: {
     },
     workspaceIgnore: config.files.workspaceIgnore,
     workspaceWatch: config.files.workspaceWatch,
+    // Polled every 2 s while its code runs (only running code writes there), else every minute.
+    workspacePollActive: (id) => containers.isSupervised(id),
     // Project containers run as RUNTIME_UID; as root, what the server writes must be theirs.
     workspaceOwner:
       runtime.kind === 'docker' && process.getuid?.() === 0

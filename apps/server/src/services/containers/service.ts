@@ -270,6 +270,14 @@ export class ContainersService {
     });
   }
 
+  /**
+   * True while this server follows the project's running instance (started here, or found
+   * running by the reconciler): its code may be writing to the workspace.
+   */
+  isSupervised(projectId: string): boolean {
+    return this.#supervised.has(projectId);
+  }
+
   /** Stops and starts again (the same container when its configuration did not change). */
   restart(projectId: string, options: { wait?: boolean } = {}): Promise<ContainerInfo> {
     return this.#withLock(projectId, async () => {

@@ -28,13 +28,22 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'vf-poll-'));
   const { db } = createDb(t.databaseUrl, 4);
   closeDb = () => db.destroy();
-  files = new FilesService({
+  files = pollingFiles(db, dataDir);
+});
+
+/** A files service polling `dir` every 150 ms, on the test app's database. */
+function pollingFiles(
+  db: ReturnType<typeof createDb>['db'],
+  dir: string,
+  active?: (projectId: string) => boolean,
+): FilesService {
+  return new FilesService({
     db,
     projects: t.services.projects,
     bus: t.services.bus,
     log: createLogger('silent'),
     metrics: new Metrics(),
-    dataDir,
+    dataDir: dir,
     limits: {
       maxFileBytes: t.config.files.maxFileBytes,
       maxArchiveBytes: t.config.files.importMaxBytes,
@@ -47,8 +56,9 @@ beforeAll(async () => {
     workspaceIgnore: t.config.files.workspaceIgnore,
     workspaceWatch: 'poll',
     workspacePollMs: 150,
+    workspacePollActive: active,
   });
-});
+}
 
 afterAll(async () => {
   await files?.close();
@@ -146,6 +156,37 @@ describe('workspace polling (VAPORFORM_WORKSPACE_WATCH=poll)', () => {
       expect(await read(gone.id, 'kept.txt')).toMatchObject({ content: 'kept', version: 1 });
     } finally {
       renameSync(`${gone.dir}-moved`, gone.dir);
+    }
+  });
+  it('walks only the workspaces of running projects at every poll; the others wait their turn', async () => {
+    const running = new Set<string>();
+    const dir = mkdtempSync(path.join(tmpdir(), 'vf-poll-tiered-'));
+    const { db } = createDb(t.databaseUrl, 2);
+    const tiered = pollingFiles(db, dir, (id) => running.has(id));
+    try {
+      const make = async (name: string) => {
+        const res = await call(t.app, 'POST', '/api/projects', { token, body: { name } });
+        const id: string = res.body.project.id;
+        await tiered.resync(id);
+        return { id, dir: tiered.workspacePath(id) };
+      };
+      const live = await make('Running');
+      const still = await make('Stopped');
+      running.add(live.id);
+      writeFileSync(path.join(still.dir, 'late.txt'), 'written while stopped');
+      writeFileSync(path.join(live.dir, 'now.txt'), 'written while running');
+      const readIn = (id: string, p: string) => tiered.read(id, p).catch(() => undefined);
+      await until(() => readIn(live.id, 'now.txt'), 10_000, 'the running project’s file');
+      // Ten more polls: the stopped project's workspace is not walked (it would be in one).
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await readIn(still.id, 'late.txt')).toBeUndefined();
+      running.add(still.id); // started: walked at the next poll
+      const late = await until(() => readIn(still.id, 'late.txt'), 10_000, 'late.txt');
+      expect(late).toMatchObject({ content: 'written while stopped', source: 'container' });
+    } finally {
+      await tiered.close();
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

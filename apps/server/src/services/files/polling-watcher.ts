@@ -10,6 +10,8 @@ interface Polled {
   importing: boolean;
   /** The walk hit the file limit (warned once). */
   truncated: boolean;
+  /** When its last walk started (`performance.now()`). */
+  walkedAt: number;
 }
 
 /**
@@ -25,24 +27,35 @@ export class PollingWatcher implements DiskWatcher {
   readonly #log: Logger;
   readonly #onChange: DiskChangeHandler;
   readonly #intervalMs: number;
+  readonly #idleIntervalMs: number;
+  readonly #isActive: (projectId: string) => boolean;
   readonly #maxFiles: number;
   readonly #polled = new Map<string, Polled>();
   #timer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
   #closed = false;
 
-  /** `intervalMs`: pause between the end of one tick and the start of the next (2000). */
+  /**
+   * `intervalMs`: pause between the end of one tick and the start of the next (2000). Only the
+   * workspaces `isActive` names (projects whose code runs: only running code writes there) are
+   * walked at every tick; the others once per `idleIntervalMs` (60,000). Without `isActive`,
+   * every workspace is active.
+   */
   constructor(deps: {
     workspaces: Workspaces;
     log: Logger;
     onChange: DiskChangeHandler;
     intervalMs?: number;
+    idleIntervalMs?: number;
+    isActive?: (projectId: string) => boolean;
     maxFiles?: number;
   }) {
     this.#workspaces = deps.workspaces;
     this.#log = deps.log;
     this.#onChange = deps.onChange;
     this.#intervalMs = deps.intervalMs ?? 2000;
+    this.#idleIntervalMs = deps.idleIntervalMs ?? 60_000;
+    this.#isActive = deps.isActive ?? (() => true);
     this.#maxFiles = deps.maxFiles ?? maxWalkFiles;
   }
 
@@ -56,7 +69,12 @@ export class PollingWatcher implements DiskWatcher {
    */
   async watch(projectId: string): Promise<void> {
     if (this.#closed || this.#polled.has(projectId)) return;
-    const entry: Polled = { snapshot: undefined, importing: false, truncated: false };
+    const entry: Polled = {
+      snapshot: undefined,
+      importing: false,
+      truncated: false,
+      walkedAt: performance.now(),
+    };
     this.#polled.set(projectId, entry);
     let files: DiskFile[];
     try {
@@ -99,6 +117,9 @@ export class PollingWatcher implements DiskWatcher {
     for (const [projectId, entry] of [...this.#polled]) {
       if (this.#closed) return;
       if (!entry.snapshot || entry.importing) continue;
+      const idle = !this.#isActive(projectId);
+      if (idle && performance.now() - entry.walkedAt < this.#idleIntervalMs) continue;
+      entry.walkedAt = performance.now();
       try {
         await this.#poll(projectId, entry);
       } catch (err) {

@@ -208,6 +208,11 @@ export interface FilesServiceDeps {
    */
   workspaceWatch?: 'inotify' | 'poll';
   workspacePollMs?: number;
+  /**
+   * `poll`: the workspaces walked at every poll (projects whose code runs); the others once a
+   * minute. Default: all of them.
+   */
+  workspacePollActive?: (projectId: string) => boolean;
 }
 
 type Planned =
@@ -277,6 +282,7 @@ export class FilesService {
             log: deps.log,
             onChange,
             intervalMs: deps.workspacePollMs,
+            isActive: deps.workspacePollActive,
           })
         : new WorkspaceWatcher({ ignore: deps.workspaceIgnore, log: deps.log, onChange });
     this.#indexer = new SearchIndexer(deps.db, deps.log);
