@@ -129,15 +129,7 @@ async function projectsBench(): Promise<Result[]> {
   const { server, port, dataDir } = await startVaporform();
   try {
     const base = `http://127.0.0.1:${port}`;
-    const email = `bench${Date.now()}@example.test`;
-    await json(`${base}/api/auth/register`, {
-      method: 'POST',
-      body: JSON.stringify({ email, password: 'bench password 1', name: 'Bench' }),
-    });
-    const { token } = await json(`${base}/api/auth/login`, {
-      method: 'POST',
-      body: JSON.stringify({ email, password: 'bench password 1' }),
-    });
+    const { token } = await signIn(base);
     for (let i = 0; i < 10; i++) {
       await json(`${base}/api/projects`, {
         method: 'POST',

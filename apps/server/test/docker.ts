@@ -9,12 +9,15 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import {
   buildRuntimeImage,
   DEFAULT_RUNTIME_IMAGE,
   dockerAnswers,
   dockerClient,
+  followBuild,
+  imageExists,
 } from '../src/services/containers/index.ts';
 
 /**
@@ -283,4 +286,47 @@ export function removeInstallation(docker: Docker, installationId: string): Prom
 /** Removes the machines and network of one deployment (`vaporform.deployment`). */
 export function removeDeployment(docker: Docker, deploymentId: string): Promise<void> {
   return removeLabelled(docker, 'vaporform.deployment', deploymentId);
+}
+
+/**
+ * Runs a command in a container, bounded (the output is cut after `timeoutMs`, 30 s by
+ * default); what it printed (stdout and stderr) and its exit code.
+ */
+export async function execIn(
+  docker: Docker,
+  container: string,
+  cmd: string[],
+  options: { user?: string; workingDir?: string; env?: string[]; timeoutMs?: number } = {},
+): Promise<{ output: string; exitCode: number | null }> {
+  const exec = await docker.getContainer(container).exec({
+    Cmd: cmd,
+    AttachStdout: true,
+    AttachStderr: true,
+    ...(options.user ? { User: options.user } : {}),
+    ...(options.workingDir ? { WorkingDir: options.workingDir } : {}),
+    ...(options.env ? { Env: options.env } : {}),
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  let output = '';
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => (output += c.toString()));
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      stream.destroy();
+      resolve();
+    }, options.timeoutMs ?? 30_000);
+    stream.on('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return { output, exitCode: (await exec.inspect()).ExitCode ?? null };
+}
+
+/** Copies `image` from one engine to another (docker save | docker load) unless it is there. */
+export async function copyImage(from: Docker, to: Docker, image: string): Promise<void> {
+  if (await imageExists(to, image)) return;
+  const saved = (await from.getImage(image).get()) as NodeJS.ReadableStream;
+  await followBuild(to, (await to.loadImage(saved)) as NodeJS.ReadableStream);
 }

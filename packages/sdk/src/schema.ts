@@ -7592,7 +7592,7 @@ export interface components {
        */
       status: 'starting' | 'running' | 'crashed' | 'stopped' | 'error';
       /**
-       * @description Container port → host port (127.0.0.1)
+       * @description Container port → published port (on 127.0.0.1, or on the engine’s address when it is remote)
        * @example {
        *       "3000": 49153
        *     }
@@ -7600,7 +7600,7 @@ export interface components {
       ports: {
         [key: string]: number;
       };
-      /** @description Internal address on the host */
+      /** @description Internal address of the dev server (the host, or a remote engine) */
       serviceUrl: string | null;
       /** @description Where members see the preview */
       previewUrl: string | null;

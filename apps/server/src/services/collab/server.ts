@@ -231,15 +231,9 @@ export class CollabService {
   }
 
   #nameOf(userId: string): Promise<string> {
-    let lookup = this.#namesInFlight.get(userId);
-    if (!lookup) {
-      lookup = this.#auth
-        .usersByIds([userId])
-        .then(([user]) => user?.name ?? '')
-        .finally(() => this.#namesInFlight.delete(userId));
-      this.#namesInFlight.set(userId, lookup);
-    }
-    return lookup;
+    return shared(this.#namesInFlight, userId, () =>
+      this.#auth.usersByIds([userId]).then(([user]) => user?.name ?? ''),
+    );
   }
 
   /** Sockets open on this instance. */
@@ -451,24 +445,17 @@ export class CollabService {
 
   /** The user's role read now (null: not a member); one query for concurrent askers. */
   #lookupRole(projectId: string, userId: string): Promise<Role | null> {
-    const key = `${projectId}/${userId}`;
-    let lookup = this.#rolesInFlight.get(key);
-    if (!lookup) {
-      lookup = this.#projects
-        .requireRole(projectId, userId, 'viewer')
-        .then(
-          (r) => r.role,
-          (err: unknown) => {
-            if (err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden')) {
-              return null;
-            }
-            throw err;
-          },
-        )
-        .finally(() => this.#rolesInFlight.delete(key));
-      this.#rolesInFlight.set(key, lookup);
-    }
-    return lookup;
+    return shared(this.#rolesInFlight, `${projectId}/${userId}`, () =>
+      this.#projects.requireRole(projectId, userId, 'viewer').then(
+        (r) => r.role,
+        (err: unknown) => {
+          if (err instanceof AppError && (err.code === 'not_found' || err.code === 'forbidden')) {
+            return null;
+          }
+          throw err;
+        },
+      ),
+    );
   }
 
   /**
@@ -630,6 +617,20 @@ function docKey(projectId: string, path: string): string {
 /** A client connection's WebSocket (none for the server's own agent). */
 function socketOf(agent: Agent): WebSocket | undefined {
   return agent.stream instanceof SocketStream ? agent.stream.ws : undefined;
+}
+
+/** `start()`'s promise, shared with whoever asks for the same `key` while it runs. */
+function shared<T>(
+  inFlight: Map<string, Promise<T>>,
+  key: string,
+  start: () => Promise<T>,
+): Promise<T> {
+  let running = inFlight.get(key);
+  if (!running) {
+    running = start().finally(() => inFlight.delete(key));
+    inFlight.set(key, running);
+  }
+  return running;
 }
 
 function state(agent: Agent): AgentState {

@@ -2,11 +2,10 @@
 // test/docker.ts), as a person lives it. Serial: one engine, two cores.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
-import { removeInstallation, useTestDocker } from '../../../test/docker.ts';
+import { execIn, removeInstallation, useTestDocker } from '../../../test/docker.ts';
 import {
   createProject,
   devServerSource,
@@ -67,30 +66,18 @@ async function container(projectId: string): Promise<any> {
 
 /** Runs a shell command in the container as its user (like the terminal); output and code. */
 async function sh(projectId: string, script: string): Promise<{ output: string; code: number }> {
-  const exec = await docker.getContainer(`vf-${projectId}`).exec({
-    Cmd: ['/bin/bash', '-c', script],
-    AttachStdout: true,
-    AttachStderr: true,
-    User: '1000:1000',
-    WorkingDir: '/app',
-    Env: ['HOME=/home/vaporform', 'TERM=xterm-256color'],
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => (output += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      stream.destroy();
-      resolve();
-    }, 60_000);
-    stream.on('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  return { output, code: (await exec.inspect()).ExitCode ?? -1 };
+  const { output, exitCode } = await execIn(
+    docker,
+    `vf-${projectId}`,
+    ['/bin/bash', '-c', script],
+    {
+      user: '1000:1000',
+      workingDir: '/app',
+      env: ['HOME=/home/vaporform', 'TERM=xterm-256color'],
+      timeoutMs: 60_000,
+    },
+  );
+  return { output, code: exitCode ?? -1 };
 }
 
 /** Container status events of a project, as its members' sockets receive them. */

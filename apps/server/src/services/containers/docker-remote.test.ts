@@ -6,11 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import {
+  copyImage,
+  execIn,
   removeInstallation,
   startTestDockerd,
   stopTestDockerd,
@@ -32,9 +33,7 @@ import {
   DEFAULT_RUNTIME_IMAGE,
   dockerAnswers,
   dockerClient,
-  followBuild,
   freePort,
-  imageExists,
 } from './index.ts';
 
 const engineDir = `${TEST_DOCKER_DIR}-remote`;
@@ -62,10 +61,7 @@ beforeAll(async () => {
   });
   engineHost = `tcp://127.0.0.1:${port}`;
   engine = dockerClient(engineHost, { certPath: `${certDir}/client` });
-  if (!(await imageExists(engine, DEFAULT_RUNTIME_IMAGE))) {
-    const image = (await local.getImage(DEFAULT_RUNTIME_IMAGE).get()) as NodeJS.ReadableStream;
-    await followBuild(engine, (await engine.loadImage(image)) as NodeJS.ReadableStream);
-  }
+  await copyImage(local, engine, DEFAULT_RUNTIME_IMAGE);
   const env = {
     VAPORFORM_RUNTIME: 'docker',
     DOCKER_HOST: engineHost,
@@ -161,7 +157,15 @@ describe('a Docker engine on another machine (the Kubernetes shape)', () => {
     }, 20_000);
 
     // Written inside the container (on the engine's machine): the servers poll the workspace.
-    await exec(`vf-${projectId}`, 'echo "made in the container" > notes.txt');
+    await execIn(
+      engine,
+      `vf-${projectId}`,
+      ['/bin/bash', '-c', 'echo "made in the container" > notes.txt'],
+      {
+        user: '1000:1000',
+        workingDir: '/app',
+      },
+    );
     const file = await eventually(async () => {
       const res = await call(a.app, 'GET', `/api/projects/${projectId}/files/notes.txt`, {
         token: alice.token,
@@ -217,21 +221,3 @@ describe('two servers, one engine', () => {
     }
   }, 120_000);
 });
-
-/** Runs a shell command in the container as its user, on the remote engine. */
-async function exec(container: string, script: string): Promise<string> {
-  const run = await engine.getContainer(container).exec({
-    Cmd: ['/bin/bash', '-c', script],
-    AttachStdout: true,
-    AttachStderr: true,
-    User: '1000:1000',
-    WorkingDir: '/app',
-  });
-  const stream = await run.start({ hijack: true, stdin: false });
-  let output = '';
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => (output += c.toString()));
-  engine.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve) => stream.on('end', resolve));
-  return output;
-}

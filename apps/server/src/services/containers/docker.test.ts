@@ -7,6 +7,8 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
 import {
+  copyImage,
+  execIn as execInContainer,
   removeInstallation,
   startTestDockerd,
   stopTestDockerd,
@@ -24,13 +26,7 @@ import {
   writeDevServer,
   type Session,
 } from '../../../test/docker-projects.ts';
-import {
-  ContainersStore,
-  DEFAULT_RUNTIME_IMAGE,
-  dockerClient,
-  followBuild,
-  imageExists,
-} from './index.ts';
+import { ContainersStore, DEFAULT_RUNTIME_IMAGE, dockerClient } from './index.ts';
 
 let t: TestApp;
 let docker: Docker;
@@ -80,34 +76,8 @@ async function containerOf(projectId: string) {
 }
 
 /** Runs a command in the container; returns its output and exit code. */
-async function execIn(
-  containerId: string,
-  cmd: string[],
-  timeoutMs = 30_000,
-): Promise<{ output: string; exitCode: number | null }> {
-  const exec = await docker.getContainer(containerId).exec({
-    Cmd: cmd,
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  const { PassThrough } = await import('node:stream');
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => (output += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      stream.destroy();
-      resolve();
-    }, timeoutMs);
-    stream.on('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  const info = await exec.inspect();
-  return { output, exitCode: info.ExitCode };
+function execIn(containerId: string, cmd: string[], timeoutMs = 30_000) {
+  return execInContainer(docker, containerId, cmd, { timeoutMs });
 }
 
 /** Asks from inside `containerId` whether host:port accepts a TCP connection. */
@@ -678,10 +648,7 @@ describe('reconciler', () => {
       VAPORFORM_STATS_SECONDS: '0',
     });
     try {
-      if (!(await imageExists(engine, DEFAULT_RUNTIME_IMAGE))) {
-        const image = (await docker.getImage(DEFAULT_RUNTIME_IMAGE).get()) as NodeJS.ReadableStream;
-        await followBuild(engine, (await engine.loadImage(image)) as NodeJS.ReadableStream);
-      }
+      await copyImage(docker, engine, DEFAULT_RUNTIME_IMAGE);
       const owner = await registerAndLogin(app.app);
       const id = await createProject(app, owner, 'Survives restarts');
       writeDevServer(app, id, '<h1>back</h1>');

@@ -13,10 +13,14 @@ const ContainerSchema = z
       description:
         'crashed: the dev server died while the project should run (see crash); error: it could not be started',
     }),
-    ports: z
-      .record(z.string(), z.number().int())
-      .openapi({ description: 'Container port → host port (127.0.0.1)', example: { 3000: 49153 } }),
-    serviceUrl: z.string().nullable().openapi({ description: 'Internal address on the host' }),
+    ports: z.record(z.string(), z.number().int()).openapi({
+      description:
+        'Container port → published port (on 127.0.0.1, or on the engine’s address when it is remote)',
+      example: { 3000: 49153 },
+    }),
+    serviceUrl: z.string().nullable().openapi({
+      description: 'Internal address of the dev server (the host, or a remote engine)',
+    }),
     previewUrl: z.string().nullable().openapi({ description: 'Where members see the preview' }),
     health: z.enum(['healthy', 'unhealthy', 'starting', 'unknown']),
     runtime: z.enum(['docker', 'process', 'kubernetes']),

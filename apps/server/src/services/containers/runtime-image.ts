@@ -372,12 +372,8 @@ function assembleRootfs(rootfs: string): void {
   }
   for (const [name, hostName] of commands) {
     const found = which(hostName);
-    if (!found) continue;
     const target = path.join(rootfs, 'usr/bin', name);
-    if (existsSync(target)) continue;
-    copyFileSync(realpathSync(found), target);
-    chmodSync(target, 0o755);
-    for (const lib of sharedLibraries(found)) libraries.add(lib);
+    if (found && !existsSync(target)) copyProgram(found, target, libraries);
   }
   if (existsSync(path.join(rootfs, 'usr/bin/vi')))
     symlinkSync('vi', path.join(rootfs, 'usr/bin/vim'));
@@ -387,13 +383,7 @@ function assembleRootfs(rootfs: string): void {
   if (!existsSync(path.join(rootfs, 'usr/bin/sh'))) {
     throw new Error('no /bin/sh on this machine to put in the runtime image');
   }
-  for (const lib of libraries) {
-    // ldd names the path the loader asks for; store the content there (through /usr).
-    const dir = realpathSync(path.dirname(lib));
-    const target = path.join(rootfs, dir, path.basename(lib));
-    mkdirSync(path.dirname(target), { recursive: true });
-    if (!existsSync(target)) copyFileSync(realpathSync(lib), target);
-  }
+  copyLibraries(rootfs, libraries);
   for (const entry of terminfo) {
     for (const base of ['/usr/share/terminfo', '/lib/terminfo']) {
       const source = path.join(base, entry);
@@ -455,11 +445,7 @@ function addServerParts(rootfs: string, addonsFrom: string | undefined): void {
   }
   for (const multi of ['xtables-nft-multi', 'xtables-legacy-multi']) {
     const found = which(multi);
-    if (!found) continue;
-    const target = path.join(rootfs, 'usr/sbin', multi);
-    copyFileSync(realpathSync(found), target);
-    chmodSync(target, 0o755);
-    for (const lib of sharedLibraries(found)) libraries.add(lib);
+    if (found) copyProgram(found, path.join(rootfs, 'usr/sbin', multi), libraries);
   }
   const chosen = path.basename(realpathSync(hostIptables)); // the host's alternative
   for (const name of ['iptables', 'iptables-save', 'iptables-restore']) {
@@ -483,15 +469,30 @@ function addServerParts(rootfs: string, addonsFrom: string | undefined): void {
       for (const lib of sharedLibraries(path.join(extensions, name))) libraries.add(lib);
     }
   }
+  copyLibraries(rootfs, libraries);
+  // `iptables -w` locks /run/xtables.lock; npm run as root writes its logs under /root.
+  mkdirSync(path.join(rootfs, 'run'), { recursive: true });
+  mkdirSync(path.join(rootfs, 'root'), { recursive: true });
+}
+
+/** Copies a host program to `target` (executable) and notes the libraries it loads. */
+function copyProgram(found: string, target: string, libraries: Set<string>): void {
+  copyFileSync(realpathSync(found), target);
+  chmodSync(target, 0o755);
+  for (const lib of sharedLibraries(found)) libraries.add(lib);
+}
+
+/**
+ * Stores each library where the loader asks for it: ldd names that path, the content is put
+ * there (through /usr). One copied before is left as it is.
+ */
+function copyLibraries(rootfs: string, libraries: Set<string>): void {
   for (const lib of libraries) {
     const dir = realpathSync(path.dirname(lib));
     const target = path.join(rootfs, dir, path.basename(lib));
     mkdirSync(path.dirname(target), { recursive: true });
     if (!existsSync(target)) copyFileSync(realpathSync(lib), target);
   }
-  // `iptables -w` locks /run/xtables.lock; npm run as root writes its logs under /root.
-  mkdirSync(path.join(rootfs, 'run'), { recursive: true });
-  mkdirSync(path.join(rootfs, 'root'), { recursive: true });
 }
 
 /** Python 3 with its standard library (no tests, GUI or build kit) and the modules' libraries. */

@@ -130,8 +130,9 @@ export class PollingWatcher implements DiskWatcher {
 
   async #poll(projectId: string, entry: Polled): Promise<void> {
     const files = await this.#workspaces.walk(projectId, undefined, this.#maxFiles);
-    // A workspace that is gone (its project being deleted) has not lost every file.
-    if (!(await this.#workspaces.exists(projectId))) return;
+    // A workspace that is gone (its project being deleted) walks as empty: it has not lost
+    // every file. Only an empty walk needs the check.
+    if (files.length === 0 && !(await this.#workspaces.exists(projectId))) return;
     if (this.#closed || this.#polled.get(projectId) !== entry) return;
     const previous = entry.snapshot!;
     // Past the limit the walk saw only part of the tree: what it did not see is not removed.

@@ -2,11 +2,14 @@
 // the process runtime: visible to `env` (printenv) inside it and to the app, applied on
 // restart, and absent from every response and log line on the way.
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTestApp, registerAndLogin, type TestApp } from '../../../test/app.ts';
-import { removeInstallation, useTestDocker } from '../../../test/docker.ts';
+import {
+  execIn as execInContainer,
+  removeInstallation,
+  useTestDocker,
+} from '../../../test/docker.ts';
 import {
   createProject,
   eventually,
@@ -22,27 +25,7 @@ function canary(kind: string): string {
 
 /** Runs a command in a container (bounded); returns what it printed. */
 async function execIn(docker: Docker, container: string, cmd: string[]): Promise<string> {
-  const exec = await docker.getContainer(container).exec({
-    Cmd: cmd,
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  const sink = new PassThrough();
-  sink.on('data', (c: Buffer) => (output += c.toString()));
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      stream.destroy();
-      resolve();
-    }, 30_000);
-    stream.on('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  return output;
+  return (await execInContainer(docker, container, cmd)).output;
 }
 
 /** What the running app sees: the dev server answers `/whoami` with `env: $VF_TEST_VALUE`. */
