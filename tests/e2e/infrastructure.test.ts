@@ -130,8 +130,11 @@ describe('the infrastructure manager', () => {
     await expect
       .poll(
         async () => {
+          // The status first, then the bar: once the status reads ready, the bar read after it
+          // is what a person sees then (read the other way round, it could be a moment older).
+          const status = await run.getAttribute('data-status');
           percents.push(Number(await run.getByRole('progressbar').getAttribute('aria-valuenow')));
-          return run.getAttribute('data-status');
+          return status;
         },
         { timeout: 240_000, interval: 500 },
       )
