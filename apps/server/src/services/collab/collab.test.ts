@@ -458,9 +458,16 @@ describe('WS /api/collab', () => {
     );
     watcher.on('message', (raw) => events.push(JSON.parse(raw.toString())));
     await new Promise((ok, fail) => (watcher.once('open', ok), watcher.once('error', fail)));
+    // The name is read when the socket opens; a slow read must not send the presence nameless.
+    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
+    t.services.auth.usersByIds = async (ids) => {
+      await new Promise((ok) => setTimeout(ok, 300));
+      return usersByIds(ids);
+    };
     try {
       const client = await connect(editor);
       await docs.subscribe(client.doc(projectId, 'shown.txt'));
+      t.services.auth.usersByIds = usersByIds;
       const isFile = (open: boolean) => (e: any) =>
         e.type === 'presence' &&
         e.data.event === 'file' &&
@@ -483,6 +490,7 @@ describe('WS /api/collab', () => {
       client.close();
       await until(() => events.find(isFile(false)), 10_000, 'closed presence');
     } finally {
+      t.services.auth.usersByIds = usersByIds;
       watcher.close();
     }
   });

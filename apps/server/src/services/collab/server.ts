@@ -30,7 +30,12 @@ interface AgentState {
   server?: boolean;
   userId?: string;
   sessionId?: string;
-  name?: string;
+  /**
+   * The person's name, read once when the socket opens (shared with their other sockets opening
+   * then). Everything that shows it waits for it, so nothing goes out nameless or with a name the
+   * client chose.
+   */
+  name?: Promise<string>;
   roles: Map<string, { role: Promise<Role | null>; at: number }>;
   /** Documents subscribed through this connection, `projectId\0path`. */
   open: Set<string>;
@@ -223,16 +228,15 @@ export class CollabService {
     });
     this.#agents.set(stream, agent);
     this.#metrics?.websocketConnections.inc({ channel: 'collab' });
-    const s = state(agent);
-    void this.#nameOf(claims.userId).then(
-      (name) => (s.name = name),
-      () => undefined,
-    );
+    state(agent).name = this.#nameOf(claims.userId);
   }
 
   #nameOf(userId: string): Promise<string> {
     return shared(this.#namesInFlight, userId, () =>
-      this.#auth.usersByIds([userId]).then(([user]) => user?.name ?? ''),
+      this.#auth.usersByIds([userId]).then(
+        ([user]) => user?.name ?? '',
+        () => '',
+      ),
     );
   }
 
@@ -342,10 +346,11 @@ export class CollabService {
     b.use('receivePresence', (ctx, next) => {
       const s = state(ctx.agent);
       const p = ctx.presence.p as Record<string, unknown> | null;
-      if (!s.server && p && typeof p === 'object') {
-        ctx.presence.p = { ...p, userId: s.userId, name: s.name ?? p.name };
-      }
-      next();
+      if (s.server || !p || typeof p !== 'object') return next();
+      void (s.name ?? Promise.resolve('')).then((name) => {
+        ctx.presence.p = { ...p, userId: s.userId, name };
+        next();
+      });
     });
     b.use('reply', (ctx, next) => {
       const req = ctx.request as { a?: string; c?: string; d?: string; b?: unknown };
@@ -552,13 +557,18 @@ export class CollabService {
   /** `presence` `{event: 'file', userId, name, path, open}` on the project socket. */
   #announceFile(agent: Agent, projectId: string, path: string, open: boolean): void {
     const s = state(agent);
-    publishProjectEvent(this.#bus, projectId, 'presence', {
-      event: 'file',
-      userId: s.userId ?? '',
-      name: s.name ?? '',
-      path,
-      open,
-    }).catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
+    // Through the name's promise, so an open and its close go out in the order they happened.
+    (s.name ?? Promise.resolve(''))
+      .then((name) =>
+        publishProjectEvent(this.#bus, projectId, 'presence', {
+          event: 'file',
+          userId: s.userId ?? '',
+          name,
+          path,
+          open,
+        }),
+      )
+      .catch((err: unknown) => this.#log.debug({ err }, 'collab presence not published'));
   }
 
   /** A client's socket closed: what it had open is closed, its projects' rooms left. */
