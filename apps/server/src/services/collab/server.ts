@@ -22,6 +22,9 @@ import { registerCollabType } from './type.ts';
 
 /** Largest document (bytes of UTF-8): larger files are not OT documents. */
 export const MAX_DOC_BYTES = 1024 * 1024;
+/** The name of a connection that has no person (the server's own). */
+const NO_NAME = Promise.resolve('');
+
 /** How long a cached role stands before it is read again. */
 const ROLE_TTL_MS = 30_000;
 
@@ -33,9 +36,9 @@ interface AgentState {
   /**
    * The person's name, read once when the socket opens (shared with their other sockets opening
    * then). Everything that shows it waits for it, so nothing goes out nameless or with a name the
-   * client chose.
+   * client chose. The server's own connection has none (`''`).
    */
-  name?: Promise<string>;
+  name: Promise<string>;
   roles: Map<string, { role: Promise<Role | null>; at: number }>;
   /** Documents subscribed through this connection, `projectId\0path`. */
   open: Set<string>;
@@ -225,10 +228,10 @@ export class CollabService {
       userId: claims.userId,
       sessionId: claims.sessionId,
       only: onlyProject,
+      name: this.#nameOf(claims.userId),
     });
     this.#agents.set(stream, agent);
     this.#metrics?.websocketConnections.inc({ channel: 'collab' });
-    state(agent).name = this.#nameOf(claims.userId);
   }
 
   #nameOf(userId: string): Promise<string> {
@@ -285,11 +288,13 @@ export class CollabService {
         userId?: string;
         sessionId?: string;
         only?: string;
+        name?: Promise<string>;
       };
       const custom: AgentState = {
         server: req.server === true,
         userId: req.userId,
         sessionId: req.sessionId,
+        name: req.name ?? NO_NAME,
         only: req.only,
         roles: new Map(),
         open: new Set(),
@@ -347,7 +352,7 @@ export class CollabService {
       const s = state(ctx.agent);
       const p = ctx.presence.p as Record<string, unknown> | null;
       if (s.server || !p || typeof p !== 'object') return next();
-      void (s.name ?? Promise.resolve('')).then((name) => {
+      void s.name.then((name) => {
         ctx.presence.p = { ...p, userId: s.userId, name };
         next();
       });
@@ -558,7 +563,7 @@ export class CollabService {
   #announceFile(agent: Agent, projectId: string, path: string, open: boolean): void {
     const s = state(agent);
     // Through the name's promise, so an open and its close go out in the order they happened.
-    (s.name ?? Promise.resolve(''))
+    s.name
       .then((name) =>
         publishProjectEvent(this.#bus, projectId, 'presence', {
           event: 'file',
