@@ -32,6 +32,15 @@ describe('WS /api/collab', () => {
   const put = (path: string, content: string, token = owner.token) =>
     call(t.app, 'PUT', `/api/projects/${projectId}/files/${path}`, { token, body: { content } });
   const read = (path: string) => t.services.files.read(projectId, path);
+  /** Makes reading users 300 ms slower until the returned function is called. */
+  const slowNameReads = () => {
+    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
+    t.services.auth.usersByIds = async (ids) => {
+      await new Promise((ok) => setTimeout(ok, 300));
+      return usersByIds(ids);
+    };
+    return () => void (t.services.auth.usersByIds = usersByIds);
+  };
   const history = (path: string) => t.services.files.history(projectId, path);
   const errorOf = (p: Promise<unknown>) =>
     p.then(
@@ -459,15 +468,11 @@ describe('WS /api/collab', () => {
     watcher.on('message', (raw) => events.push(JSON.parse(raw.toString())));
     await new Promise((ok, fail) => (watcher.once('open', ok), watcher.once('error', fail)));
     // The name is read when the socket opens; a slow read must not send the presence nameless.
-    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
-    t.services.auth.usersByIds = async (ids) => {
-      await new Promise((ok) => setTimeout(ok, 300));
-      return usersByIds(ids);
-    };
+    const fastNames = slowNameReads();
     try {
       const client = await connect(editor);
       await docs.subscribe(client.doc(projectId, 'shown.txt'));
-      t.services.auth.usersByIds = usersByIds;
+      fastNames();
       const isFile = (open: boolean) => (e: any) =>
         e.type === 'presence' &&
         e.data.event === 'file' &&
@@ -490,7 +495,7 @@ describe('WS /api/collab', () => {
       client.close();
       await until(() => events.find(isFile(false)), 10_000, 'closed presence');
     } finally {
-      t.services.auth.usersByIds = usersByIds;
+      fastNames();
       watcher.close();
     }
   });
@@ -521,7 +526,9 @@ describe('WS /api/collab', () => {
 
   it('shares cursors as presence, with the sender named by the server', async () => {
     await put('cursor.txt', 'abcdef');
-    const [a, b] = [await connect(owner), await connect(editor)];
+    // Sent while the server still reads the sender's name, the cursor waits for it.
+    const fastNames = slowNameReads();
+    const [a, b] = await Promise.all([connect(owner), connect(editor)]).finally(fastNames);
     const [da, db] = [a.doc(projectId, 'cursor.txt'), b.doc(projectId, 'cursor.txt')];
     await Promise.all([docs.subscribe(da), docs.subscribe(db)]);
     const pa = a.connection.getDocPresence(projectId, 'cursor.txt');
