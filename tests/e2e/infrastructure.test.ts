@@ -5,7 +5,7 @@
 // machine success and the app's URL), opens a shell on a machine and runs a command in it, then
 // destroys the deployment after the confirmation. An editor sees the same deployment read-only.
 // Screenshots: /tmp/infra-*.png (1280×720).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -103,6 +103,32 @@ afterAll(async () => {
   console.log(`infrastructure e2e timings (ms): ${JSON.stringify(timings)}`);
 }, 120_000);
 
+/**
+ * Waits until the page shows both machines' agents online. If it never does, says what the API
+ * holds and what each machine's bootstrap printed: a page that missed an update and an agent
+ * that never connected look the same on the page.
+ */
+async function bothAgentsOnline(): Promise<void> {
+  const rows = admin.locator('table[aria-label=Machines] tbody tr');
+  try {
+    await expect
+      .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
+        timeout: 60_000,
+      })
+      .toEqual(['online', 'online']);
+  } catch (error) {
+    const { deployments } = await ada.api('GET', `/api/infrastructure?projectId=${projectId}`);
+    console.log(`agents by the API: ${JSON.stringify(deployments[0]?.machines)}`);
+    const filter = `label=vaporform.deployment=${deploymentId}`;
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', filter], { encoding: 'utf8' });
+    for (const id of ids.split('\n').filter(Boolean)) {
+      const logs = spawnSync('docker', ['logs', '--tail', '30', id], { encoding: 'utf8' });
+      console.log(`machine container ${id}:\n${logs.stdout}${logs.stderr}`);
+    }
+    throw error;
+  }
+}
+
 describe('the infrastructure manager', () => {
   it('provisions 2 local machines, runs a command, deploys, opens a shell and destroys', async () => {
     const t0 = Date.now();
@@ -153,11 +179,7 @@ describe('the infrastructure manager', () => {
     // Both machines listed with their addresses, agents online (live from agent_status).
     const rows = admin.locator('table[aria-label=Machines] tbody tr');
     await expect.poll(() => rows.count()).toBe(2);
-    await expect
-      .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
-        timeout: 60_000,
-      })
-      .toEqual(['online', 'online']);
+    await bothAgentsOnline();
     timings.provisionToOnline = Date.now() - t0;
     const machines = await rows.evaluateAll((r) =>
       r.map((x) => x.getAttribute('data-testid')!.replace('machine-', '')),
@@ -290,11 +312,7 @@ describe('the infrastructure manager', () => {
     await expect
       .poll(() => run.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
       .toBe('ready');
-    await expect
-      .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
-        timeout: 60_000,
-      })
-      .toEqual(['online', 'online']);
+    await bothAgentsOnline();
     timings.reapplyToOnline = Date.now() - r0;
     await expect.poll(() => admin.locator('.infra-drift').count()).toBe(0);
 

@@ -1,6 +1,6 @@
-import { QueryClient } from '@tanstack/react-query';
+import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { projectEventOf, type ProjectEvent } from '@vaporform/sdk';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { invalidateForEvent } from './queries.ts';
 
 const projectId = 'p1';
@@ -94,5 +94,50 @@ describe('cached server state made stale by project-socket events', () => {
     );
     expect(stale(qc, ['get', '/api/projects/{id}/checkpoints', project])).toBe(true);
     expect(stale(qc, changesetKey('c-app'))).toBe(false);
+  });
+
+  it('reads the deployments again when an agent connects: a read already on its way cannot leave the machine pending', async () => {
+    // What the server would answer: the second machine's agent has not connected yet.
+    const agents: Record<string, string> = { 'vf-d-0': 'online', 'vf-d-1': 'pending' };
+    // Each read takes what the server holds when it starts and is answered when the test says.
+    const answers: (() => void)[] = [];
+    const qc = new QueryClient({
+      defaultOptions: { queries: { staleTime: Infinity, retry: false } },
+    });
+    const key = ['get', '/api/infrastructure', { params: { query: { projectId } } }];
+    const observer = new QueryObserver(qc, {
+      queryKey: key,
+      queryFn: () => {
+        const machines = Object.entries(agents).map(([name, agent]) => ({ name, agent }));
+        return new Promise((resolve) =>
+          answers.push(() => resolve({ deployments: [{ id: 'd', machines }] })),
+        );
+      },
+    });
+    const shown = () =>
+      (
+        qc.getQueryData(key) as { deployments: { machines: { agent: string }[] }[] } | undefined
+      )?.deployments[0]?.machines.map((m) => m.agent);
+    const off = observer.subscribe(() => undefined);
+    const answerAll = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      while (answers.length) answers.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    await answerAll();
+    expect(shown()).toEqual(['online', 'pending']);
+
+    // A read leaves (the run turned ready), then the agent connects and its event arrives
+    // before that read's answer, which still says pending.
+    void observer.refetch();
+    agents['vf-d-1'] = 'online';
+    invalidateForEvent(
+      qc,
+      projectId,
+      projectEventOf('agent_status', { deploymentId: 'd', machine: 'vf-d-1', agent: 'online' }),
+    );
+    await answerAll();
+    await vi.waitFor(() => expect(shown()).toEqual(['online', 'online']));
+    off();
   });
 });

@@ -65,6 +65,12 @@ export function staleQueries(projectId: string, event: ProjectEvent): [string, s
       return [['get', '/api/projects/{id}/env', project]];
     case 'integration_changed':
       return [['get', '/api/projects/{id}/integrations', project]];
+    // The panel shows an agent's change at once (it patches the cache); the list is read again
+    // anyway, because a read already on its way may have left the server before the change and
+    // would otherwise land after the patch and undo it (a machine stuck at "pending").
+    case 'infrastructure_status':
+    case 'agent_status':
+      return [['get', '/api/infrastructure']];
     case 'claude-response':
     case 'claude-error':
       return [['get', '/api/projects/{id}/activity', project], pendingReview];

@@ -69,12 +69,12 @@ export function InfrastructurePanel(props: {
       : (deployments.find((d) => d.id === selectedId) ?? live[0] ?? deployments[0] ?? null);
 
   // Status changes, agents coming and going, deploys ending: straight from the project socket.
+  // The workbench reads the list again on each of them (`staleQueries`); an agent's change is
+  // also shown at once here, before that read answers.
   useEffect(() => {
     if (!socket) return;
     return socket.on((e) => {
-      if (e.type === 'infrastructure_status') {
-        void queryClient.invalidateQueries({ queryKey: deploymentsKey });
-      } else if (e.type === 'integration_changed') {
+      if (e.type === 'integration_changed') {
         void queryClient.invalidateQueries({ queryKey: ['get', '/api/infrastructure/targets'] });
       } else if (e.type === 'agent_status') {
         queryClient.setQueriesData<{ deployments: Deployment[] }>(
