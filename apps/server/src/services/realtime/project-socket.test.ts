@@ -313,6 +313,37 @@ describe('project WebSocket', () => {
     }
   });
 
+  it('announces a join before its leave when the socket closes while the user is still read', async () => {
+    // Someone with no socket before this one: no earlier leave of theirs can still be on its way.
+    const brief = await registerAndLogin(t.app, { name: 'Brief Visitor' });
+    await call(t.app, 'POST', `/api/projects/${projectId}/members`, {
+      token: owner.token,
+      body: { email: brief.user.email, role: 'viewer' },
+    });
+    const watcher = await connect(socketUrl(owner.token));
+    await watcher.next((m) => m.type === 'presence' && m.data.event === 'snapshot');
+    // The join reads the user and the room's users, the leave only the user: slowed down, the
+    // leave of a socket closed at once would be ready first.
+    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
+    t.services.auth.usersByIds = async (ids) => {
+      await new Promise((ok) => setTimeout(ok, 300));
+      return usersByIds(ids);
+    };
+    try {
+      const other = await connect(socketUrl(brief.token));
+      other.ws.close();
+      const isBrief = (event: string) => (m: Message) =>
+        m.type === 'presence' && m.data.event === event && m.data.userId === brief.user.id;
+      const join = await watcher.next(isBrief('join'));
+      const leave = await watcher.next(isBrief('leave'));
+      // In that order, so the watcher's IDE no longer shows them.
+      expect(watcher.messages.indexOf(join)).toBeLessThan(watcher.messages.indexOf(leave));
+    } finally {
+      t.services.auth.usersByIds = usersByIds;
+      watcher.ws.close();
+    }
+  });
+
   it('closes the socket at once when its session ends', async () => {
     const session = await registerAndLogin(t.app);
     await call(t.app, 'POST', `/api/projects/${projectId}/members`, {

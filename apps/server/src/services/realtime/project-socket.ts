@@ -181,8 +181,10 @@ export class ProjectSocketHub {
       }
     });
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => void this.#leave(client));
-    void this.#announce(client, 'join');
+    // The leave goes out after the join (each reads the user first): a socket closed while its
+    // join is still on its way must not leave the others with an avatar that never goes.
+    const joined = this.#announce(client, 'join');
+    ws.on('close', () => void this.#leave(client, joined));
   }
 
   async #announce(client: Client, event: 'join' | 'leave'): Promise<void> {
@@ -209,10 +211,11 @@ export class ProjectSocketHub {
     }
   }
 
-  async #leave(client: Client): Promise<void> {
+  async #leave(client: Client, joined: Promise<void>): Promise<void> {
     const room = this.#rooms.get(client.projectId);
     if (!room?.clients.delete(client)) return;
     this.#metrics.projectSockets.dec();
+    await joined;
     if (!this.#closed) await this.#announce(client, 'leave');
     await this.#dropIfEmpty(client.projectId, room);
   }
