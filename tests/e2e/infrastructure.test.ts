@@ -7,7 +7,7 @@
 // Screenshots: /tmp/infra-*.png (1280×720).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ConsoleWatch, launchChromium, patientExpect, shot as shotTo } from './browser.ts';
 import { signUp, type PersonInBrowser } from './people.ts';
@@ -38,14 +38,16 @@ async function openPanel(p: Page): Promise<void> {
   await p.getByRole('heading', { name: 'Infrastructure' }).waitFor();
 }
 
+/** The containers or the networks Docker holds for deployment `id`. */
+function held(kind: 'container' | 'network', id: string): string[] {
+  const list = kind === 'container' ? ['ps', '-a'] : ['network', 'ls'];
+  const args = [...list, '--filter', `label=vaporform.deployment=${id}`, '--format', '{{.ID}}'];
+  return execFileSync('docker', args, { encoding: 'utf8' }).split('\n').filter(Boolean);
+}
+
 /** Containers and networks Docker still holds for the deployment. */
 function leftovers(id: string): string[] {
-  const args = ['--filter', `label=vaporform.deployment=${id}`, '--format', '{{.ID}}'];
-  const out = (cmd: string[]) =>
-    execFileSync('docker', [...cmd, ...args], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean);
-  return [...out(['ps', '-a']), ...out(['network', 'ls'])];
+  return [...held('container', id), ...held('network', id)];
 }
 
 beforeAll(async () => {
@@ -76,40 +78,23 @@ afterAll(async () => {
   await browser?.close();
   // Whatever the test left (a failure before Destroy): removed through Docker.
   if (deploymentId && server) {
-    for (const kind of ['container', 'network'] as const) {
-      const ids = execFileSync(
-        'docker',
-        [
-          kind === 'container' ? 'ps' : 'network',
-          ...(kind === 'container' ? ['-aq'] : ['ls', '-q']),
-          '--filter',
-          `label=vaporform.deployment=${deploymentId}`,
-        ],
-        { encoding: 'utf8' },
-      )
-        .split('\n')
-        .filter(Boolean);
-      if (ids.length)
-        execFileSync(
-          'docker',
-          kind === 'container' ? ['rm', '-fv', ...ids] : ['network', 'rm', ...ids],
-          {
-            stdio: 'ignore',
-          },
-        );
-    }
+    const containers = held('container', deploymentId);
+    if (containers.length)
+      execFileSync('docker', ['rm', '-fv', ...containers], { stdio: 'ignore' });
+    const networks = held('network', deploymentId);
+    if (networks.length)
+      execFileSync('docker', ['network', 'rm', ...networks], { stdio: 'ignore' });
   }
   await server?.stop();
   console.log(`infrastructure e2e timings (ms): ${JSON.stringify(timings)}`);
 }, 120_000);
 
 /**
- * Waits until the page shows both machines' agents online. If it never does, says what the API
+ * Waits until the machine `rows` show both agents online. If it never does, says what the API
  * holds and what each machine's bootstrap printed: a page that missed an update and an agent
  * that never connected look the same on the page.
  */
-async function bothAgentsOnline(): Promise<void> {
-  const rows = admin.locator('table[aria-label=Machines] tbody tr');
+async function bothAgentsOnline(rows: Locator): Promise<void> {
   try {
     await expect
       .poll(() => rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-agent'))), {
@@ -119,9 +104,7 @@ async function bothAgentsOnline(): Promise<void> {
   } catch (error) {
     const { deployments } = await ada.api('GET', `/api/infrastructure?projectId=${projectId}`);
     console.log(`agents by the API: ${JSON.stringify(deployments[0]?.machines)}`);
-    const filter = `label=vaporform.deployment=${deploymentId}`;
-    const ids = execFileSync('docker', ['ps', '-aq', '--filter', filter], { encoding: 'utf8' });
-    for (const id of ids.split('\n').filter(Boolean)) {
+    for (const id of held('container', deploymentId!)) {
       const logs = spawnSync('docker', ['logs', '--tail', '30', id], { encoding: 'utf8' });
       console.log(`machine container ${id}:\n${logs.stdout}${logs.stderr}`);
     }
@@ -179,7 +162,7 @@ describe('the infrastructure manager', () => {
     // Both machines listed with their addresses, agents online (live from agent_status).
     const rows = admin.locator('table[aria-label=Machines] tbody tr');
     await expect.poll(() => rows.count()).toBe(2);
-    await bothAgentsOnline();
+    await bothAgentsOnline(rows);
     timings.provisionToOnline = Date.now() - t0;
     const machines = await rows.evaluateAll((r) =>
       r.map((x) => x.getAttribute('data-testid')!.replace('machine-', '')),
@@ -312,7 +295,7 @@ describe('the infrastructure manager', () => {
     await expect
       .poll(() => run.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
       .toBe('ready');
-    await bothAgentsOnline();
+    await bothAgentsOnline(rows);
     timings.reapplyToOnline = Date.now() - r0;
     await expect.poll(() => admin.locator('.infra-drift').count()).toBe(0);
 

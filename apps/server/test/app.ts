@@ -120,6 +120,19 @@ export async function registerAndLogin(
 }
 
 /**
+ * Makes every read of users (`auth.usersByIds`, how sockets learn names) `ms` slower, for
+ * tests of what must wait for that read. @returns the function that puts the fast read back.
+ */
+export function slowUserReads(t: TestApp, ms = 300): () => void {
+  const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
+  t.services.auth.usersByIds = async (ids) => {
+    await new Promise((ok) => setTimeout(ok, ms));
+    return usersByIds(ids);
+  };
+  return () => void (t.services.auth.usersByIds = usersByIds);
+}
+
+/**
  * Serves a test app on a real socket (127.0.0.1, random port) with WebSocket upgrades routed,
  * for tests that need a connection: WebSockets, streaming, two instances.
  */

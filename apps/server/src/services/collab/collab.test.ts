@@ -1,7 +1,14 @@
 import { connect as connectTcp } from 'node:net';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import {
+  call,
+  createTestApp,
+  listen,
+  registerAndLogin,
+  slowUserReads,
+  type TestApp,
+} from '../../../test/app.ts';
 import {
   collabUrl,
   connectCollab,
@@ -32,15 +39,6 @@ describe('WS /api/collab', () => {
   const put = (path: string, content: string, token = owner.token) =>
     call(t.app, 'PUT', `/api/projects/${projectId}/files/${path}`, { token, body: { content } });
   const read = (path: string) => t.services.files.read(projectId, path);
-  /** Makes reading users 300 ms slower until the returned function is called. */
-  const slowNameReads = () => {
-    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
-    t.services.auth.usersByIds = async (ids) => {
-      await new Promise((ok) => setTimeout(ok, 300));
-      return usersByIds(ids);
-    };
-    return () => void (t.services.auth.usersByIds = usersByIds);
-  };
   const history = (path: string) => t.services.files.history(projectId, path);
   const errorOf = (p: Promise<unknown>) =>
     p.then(
@@ -468,7 +466,7 @@ describe('WS /api/collab', () => {
     watcher.on('message', (raw) => events.push(JSON.parse(raw.toString())));
     await new Promise((ok, fail) => (watcher.once('open', ok), watcher.once('error', fail)));
     // The name is read when the socket opens; a slow read must not send the presence nameless.
-    const fastNames = slowNameReads();
+    const fastNames = slowUserReads(t);
     try {
       const client = await connect(editor);
       await docs.subscribe(client.doc(projectId, 'shown.txt'));
@@ -527,7 +525,7 @@ describe('WS /api/collab', () => {
   it('shares cursors as presence, with the sender named by the server', async () => {
     await put('cursor.txt', 'abcdef');
     // Sent while the server still reads the sender's name, the cursor waits for it.
-    const fastNames = slowNameReads();
+    const fastNames = slowUserReads(t);
     const [a, b] = await Promise.all([connect(owner), connect(editor)]).finally(fastNames);
     const [da, db] = [a.doc(projectId, 'cursor.txt'), b.doc(projectId, 'cursor.txt')];
     await Promise.all([docs.subscribe(da), docs.subscribe(db)]);

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishProjectEvent } from '../../common/project-events.ts';
-import { call, createTestApp, listen, registerAndLogin, type TestApp } from '../../../test/app.ts';
+import {
+  call,
+  createTestApp,
+  listen,
+  registerAndLogin,
+  slowUserReads,
+  type TestApp,
+} from '../../../test/app.ts';
 import { startRedis, type TestRedis } from '../../../test/redis.ts';
 
 type Message = { type: string; data: Record<string, any> };
@@ -322,13 +329,9 @@ describe('project WebSocket', () => {
     });
     const watcher = await connect(socketUrl(owner.token));
     await watcher.next((m) => m.type === 'presence' && m.data.event === 'snapshot');
-    // The join reads the user and the room's users, the leave only the user: slowed down, the
-    // leave of a socket closed at once would be ready first.
-    const usersByIds = t.services.auth.usersByIds.bind(t.services.auth);
-    t.services.auth.usersByIds = async (ids) => {
-      await new Promise((ok) => setTimeout(ok, 300));
-      return usersByIds(ids);
-    };
+    // With the read of users slowed down, a leave that did not wait for its join (it once read
+    // the user again, in fewer steps) would be out first.
+    const fastReads = slowUserReads(t);
     try {
       const other = await connect(socketUrl(brief.token));
       other.ws.close();
@@ -339,7 +342,7 @@ describe('project WebSocket', () => {
       // In that order, so the watcher's IDE no longer shows them.
       expect(watcher.messages.indexOf(join)).toBeLessThan(watcher.messages.indexOf(leave));
     } finally {
-      t.services.auth.usersByIds = usersByIds;
+      fastReads();
       watcher.ws.close();
     }
   });

@@ -181,42 +181,56 @@ export class ProjectSocketHub {
       }
     });
     ws.on('error', () => ws.terminate());
-    // The leave goes out after the join (each reads the user first): a socket closed while its
+    // The leave waits for the join and says the name the join read: a socket closed while its
     // join is still on its way must not leave the others with an avatar that never goes.
-    const joined = this.#announce(client, 'join');
+    const joined = this.#join(client);
     ws.on('close', () => void this.#leave(client, joined));
   }
 
-  async #announce(client: Client, event: 'join' | 'leave'): Promise<void> {
+  /**
+   * Sends the newcomer who is here (`snapshot`) and tells everyone they joined, with one read of
+   * the users. @returns their name ('' when it could not be read).
+   */
+  async #join(client: Client): Promise<string> {
+    let name = '';
     try {
-      const [user] = await this.#auth.usersByIds([client.userId]);
-      if (event === 'join') {
-        const ids = [...new Set([...this.#room(client.projectId).clients].map((c) => c.userId))];
-        const users = await this.#auth.usersByIds(ids);
-        send(
-          client,
-          projectEventOf('presence', {
-            event: 'snapshot',
-            users: users.map((u) => ({ userId: u.id, name: u.name })),
-          }),
-        );
-      }
-      await publishProjectEvent(this.#bus, client.projectId, 'presence', {
-        event,
-        userId: client.userId,
-        name: user?.name ?? '',
-      });
+      const here = [...this.#room(client.projectId).clients].map((c) => c.userId);
+      // Their own id too: the socket may already be gone from the room (then the snapshot
+      // goes nowhere).
+      const users = await this.#auth.usersByIds([...new Set([...here, client.userId])]);
+      name = users.find((u) => u.id === client.userId)?.name ?? '';
+      send(
+        client,
+        projectEventOf('presence', {
+          event: 'snapshot',
+          users: users.map((u) => ({ userId: u.id, name: u.name })),
+        }),
+      );
+      await this.#publishPresence(client, 'join', name);
     } catch (err) {
       this.#log.debug({ err, projectId: client.projectId }, 'presence not announced');
     }
+    return name;
   }
 
-  async #leave(client: Client, joined: Promise<void>): Promise<void> {
+  async #publishPresence(client: Client, event: 'join' | 'leave', name: string): Promise<void> {
+    await publishProjectEvent(this.#bus, client.projectId, 'presence', {
+      event,
+      userId: client.userId,
+      name,
+    });
+  }
+
+  async #leave(client: Client, joined: Promise<string>): Promise<void> {
     const room = this.#rooms.get(client.projectId);
     if (!room?.clients.delete(client)) return;
     this.#metrics.projectSockets.dec();
-    await joined;
-    if (!this.#closed) await this.#announce(client, 'leave');
+    const name = await joined;
+    if (!this.#closed) {
+      await this.#publishPresence(client, 'leave', name).catch((err: unknown) =>
+        this.#log.debug({ err, projectId: client.projectId }, 'presence not announced'),
+      );
+    }
     await this.#dropIfEmpty(client.projectId, room);
   }
 
